@@ -1,0 +1,128 @@
+//! Invariant tests: what the case accepts, and what it refuses with which message.
+
+use super::*;
+use crate::{Event, PersonId, PersonIdKind};
+
+fn date(s: &str) -> Date {
+    s.parse().unwrap()
+}
+
+fn party(id: &str) -> PartyId {
+    PartyId::parse("p", id).unwrap()
+}
+
+fn recorded(sequence: u64, on: &str, kind: EventKind) -> RecordedEvent {
+    RecordedEvent {
+        sequence,
+        record_time: Timestamp::default(),
+        request_id: format!("r{sequence}"),
+        event: Event { occurred_on: date(on), kind, source: None },
+    }
+}
+
+fn opened() -> RecordedEvent {
+    recorded(
+        1,
+        "2026-01-01",
+        EventKind::CaseOpened {
+            child: Child { identifier: None, journal_reference: "27.24.00-G01-1-26".into() },
+            custody_holders: vec![Party {
+                party_id: party("parent-1"),
+                identifier: Some(PersonId::parse("cpr", PersonIdKind::Cpr, "0101901234").unwrap()),
+                display_name: "Test Testesen".into(),
+            }],
+            placing_municipality: Organisation { cvr: "29189846".into(), ..Default::default() },
+        },
+    )
+}
+
+fn replay(events: Vec<RecordedEvent>) -> Result<Case, (usize, Violations)> {
+    let mut all = vec![opened()];
+    all.extend(events);
+    Case::replay(CaseId::parse("id", "c1").unwrap(), &all)
+}
+
+#[test]
+fn approval_before_choice_is_refused() {
+    let holder = party("parent-1");
+    let err = replay(vec![
+        recorded(2, "2026-01-02", EventKind::SupportPersonOffered { custody_holder: holder.clone() }),
+        recorded(3, "2026-01-03", EventKind::SupportPersonApproved { custody_holder: holder }),
+    ])
+    .unwrap_err();
+    assert_eq!(err.0, 2);
+    expect_test::expect![[r#"support_person_approved.custody_holder: parent-1 has no support person chosen and awaiting a decision on 2026-01-03; record support_person_chosen first"#]]
+        .assert_eq(&err.1.to_string());
+}
+
+#[test]
+fn unknown_custody_holder_is_named() {
+    let err = replay(vec![recorded(
+        2,
+        "2026-01-02",
+        EventKind::SupportPersonOffered { custody_holder: party("parent-9") },
+    )])
+    .unwrap_err();
+    expect_test::expect![[r#"support_person_offered.custody_holder: the case has no custody holder PartyId("parent-9"); it has ["parent-1"]"#]]
+        .assert_eq(&err.1.to_string());
+}
+
+#[test]
+fn placement_ended_before_it_started_is_refused() {
+    let err = replay(vec![
+        recorded(2, "2026-03-01", EventKind::PlacementStarted { basis: PlacementBasis::Bl46, site_kind: None }),
+        recorded(3, "2026-02-01", EventKind::PlacementEnded { reason: PlacementEndReason::Other }),
+    ])
+    .unwrap_err();
+    assert_eq!(err.0, 2, "the end, applied first by date, is the culprit");
+    assert!(err.1.to_string().contains("no placement is in progress on 2026-02-01"), "{}", err.1);
+}
+
+#[test]
+fn backdated_events_apply_in_date_order() {
+    let holder = party("parent-1");
+    let case = replay(vec![
+        recorded(2, "2026-01-10", EventKind::SupportPersonApproved { custody_holder: holder.clone() }),
+        recorded(3, "2026-01-05", EventKind::SupportPersonOffered { custody_holder: holder.clone() }),
+        recorded(
+            4,
+            "2026-01-08",
+            EventKind::SupportPersonChosen { custody_holder: holder, kind: SupportPersonKind::Network, person: None },
+        ),
+    ])
+    .unwrap();
+    let track = &case.support_persons[0];
+    assert_eq!(track.decision, Some((ApprovalDecision::Approved, date("2026-01-10"))));
+    assert_eq!(case.version, 4);
+    assert_eq!(case.last_occurred_on, date("2026-01-10"));
+}
+
+#[test]
+fn withdrawing_a_consent_that_does_not_hold_is_refused() {
+    let holder = party("parent-1");
+    let scope = ConsentScope::parse("s", "share:jobcenter").unwrap();
+    let err = replay(vec![recorded(
+        2,
+        "2026-01-02",
+        EventKind::ConsentWithdrawn { custody_holder: holder.clone(), scope: scope.clone() },
+    )])
+    .unwrap_err();
+    assert!(err.1.to_string().contains("no consent in scope share:jobcenter"), "{}", err.1);
+    let case = replay(vec![
+        recorded(2, "2026-01-02", EventKind::ConsentGiven { custody_holder: holder.clone(), scope: scope.clone() }),
+        recorded(3, "2026-01-03", EventKind::ConsentWithdrawn { custody_holder: holder, scope }),
+    ])
+    .unwrap();
+    assert_eq!(case.consents[0].withdrawn_on, Some(date("2026-01-03")));
+}
+
+#[test]
+fn holistic_plan_needs_covered_custody_holders() {
+    let err = replay(vec![recorded(
+        2,
+        "2026-01-02",
+        EventKind::PlanPrepared { plan_id: "plan-2".into(), kind: PlanKind::Bl78, covers: vec![], goals: vec![] },
+    )])
+    .unwrap_err();
+    assert_eq!(err.1.0[0].field, "plan_prepared.covers");
+}
