@@ -1,0 +1,44 @@
+//! Runs the event-store conformance suite against SQLite on a temporary directory.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use bro_store::EventStore;
+use bro_store::conformance::{Harness, run_all};
+use bro_store_sqlite::SqliteStore;
+
+struct TempDirs {
+    dirs: Mutex<Vec<tempfile::TempDir>>,
+}
+
+#[async_trait]
+impl Harness for TempDirs {
+    type Store = SqliteStore;
+
+    async fn fresh(&self) -> SqliteStore {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        self.dirs.lock().expect("lock").push(dir);
+        store
+    }
+
+    async fn reopen(&self, store: SqliteStore) -> SqliteStore {
+        store.close().await.expect("close");
+        drop(store);
+        let dirs = self.dirs.lock().expect("lock");
+        SqliteStore::open(dirs.last().expect("a fresh store first").path()).expect("reopen")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_passes_the_conformance_suite() {
+    run_all(&TempDirs { dirs: Mutex::new(Vec::new()) }).await;
+}
+
+#[tokio::test]
+async fn a_second_process_cannot_open_the_same_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let _first = SqliteStore::open(dir.path()).expect("open");
+    let second = SqliteStore::open(dir.path()).err().expect("refused");
+    assert!(second.to_string().contains("in use by another bro process"), "{second}");
+}

@@ -1,0 +1,177 @@
+//! The storage backend trait and the rows it stores.
+
+use async_trait::async_trait;
+use bro_domain::{CaseId, Date, Timestamp};
+
+/// One stored event: its position, dates, the request that wrote it, and the
+/// encoded `bro.v1.CaseEvent`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// 1-based, gap-free position in the case.
+    pub sequence: u64,
+    /// The legal date.
+    pub occurred_on: Date,
+    /// When recorded.
+    pub record_time: Timestamp,
+    /// The request that wrote it.
+    pub request_id: String,
+    /// Protobuf bytes of `bro.v1.CaseEvent`, sequence included.
+    pub payload: Vec<u8>,
+}
+
+/// The stored projection of a case, with the columns it is looked up by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCase {
+    /// The case.
+    pub case_id: CaseId,
+    /// Creation order, assigned by the backend (ignored on write).
+    pub ordinal: u64,
+    /// Sequence of the last event.
+    pub version: u64,
+    /// The placing municipality's CVR number.
+    pub municipality_cvr: String,
+    /// When the case was created.
+    pub create_time: Timestamp,
+    /// When it last changed.
+    pub update_time: Timestamp,
+    /// Protobuf bytes of `bro.v1.Case`.
+    pub projection: Vec<u8>,
+}
+
+/// What an append's request id stands for: the events it wrote, and a
+/// fingerprint of what was asked, so a retry can be told from a reuse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// The idempotency key.
+    pub request_id: String,
+    /// The case written.
+    pub case_id: CaseId,
+    /// SHA-256 of the request's content.
+    pub fingerprint: Vec<u8>,
+    /// First sequence written.
+    pub first_sequence: u64,
+    /// Last sequence written.
+    pub last_sequence: u64,
+}
+
+/// One atomic append: events, the new projection, and the request record.
+#[derive(Clone, Debug)]
+pub struct AppendBatch {
+    /// The case; created when `expected_version` is 0.
+    pub case_id: CaseId,
+    /// The version the case must be at: 0 means it must not exist yet.
+    pub expected_version: u64,
+    /// Events numbered `expected_version + 1 ..`, without gaps.
+    pub events: Vec<StoredEvent>,
+    /// The projection after the events.
+    pub projection: StoredCase,
+    /// The idempotency record.
+    pub request: RequestRecord,
+}
+
+/// The result of an append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Written and durable.
+    Appended,
+    /// The request id was already recorded; nothing was written.
+    AlreadyApplied(RequestRecord),
+}
+
+/// Which cases to list, in creation order.
+#[derive(Clone, Debug, Default)]
+pub struct CaseQuery {
+    /// Only cases of this municipality.
+    pub municipality_cvr: Option<String>,
+    /// Only cases created after this ordinal (for paging).
+    pub after_ordinal: u64,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// A backend failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The case is not at the expected version.
+    #[error("case {case_id} is at version {actual}, not the expected {expected}")]
+    Conflict {
+        /// The case.
+        case_id: CaseId,
+        /// What the append expected.
+        expected: u64,
+        /// What the store holds (0: no such case).
+        actual: u64,
+    },
+    /// The batch itself is malformed (sequences not contiguous, no events).
+    #[error("malformed append batch: {0}")]
+    InvalidBatch(String),
+    /// Stored data could not be read back.
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+    /// The store was closed.
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl AppendBatch {
+    /// Checks the batch's own shape; backends call this before writing.
+    pub fn check_shape(&self) -> Result<(), StoreError> {
+        if self.events.is_empty() {
+            return Err(StoreError::InvalidBatch("no events".into()));
+        }
+        for (i, e) in self.events.iter().enumerate() {
+            let want = self.expected_version + 1 + i as u64;
+            if e.sequence != want {
+                return Err(StoreError::InvalidBatch(format!(
+                    "event {i} has sequence {}, expected {want}",
+                    e.sequence
+                )));
+            }
+        }
+        let last = self.expected_version + self.events.len() as u64;
+        if self.projection.version != last || self.request.last_sequence != last {
+            return Err(StoreError::InvalidBatch(format!(
+                "projection/request version does not match last sequence {last}"
+            )));
+        }
+        if self.projection.case_id != self.case_id || self.request.case_id != self.case_id {
+            return Err(StoreError::InvalidBatch("case ids differ within the batch".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A durable, append-only event store. All methods are safe to call
+/// concurrently. `append` is atomic: either all of the batch (events,
+/// projection, request record) is durable when it returns `Appended`, or none
+/// of it is.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends a batch if the case is at `expected_version` and the request id
+    /// is new. A known request id returns `AlreadyApplied` with its record and
+    /// writes nothing (checked before the version).
+    async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError>;
+
+    /// The record of a request id, if one was stored.
+    async fn find_request(&self, request_id: &str) -> Result<Option<RequestRecord>, StoreError>;
+
+    /// Events of a case with sequence > `after_sequence`, in order, at most `limit`.
+    async fn read_events(
+        &self,
+        case_id: &CaseId,
+        after_sequence: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The stored projection of a case.
+    async fn get_case(&self, case_id: &CaseId) -> Result<Option<StoredCase>, StoreError>;
+
+    /// Cases in creation order.
+    async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<StoredCase>, StoreError>;
+
+    /// Flushes and closes; later calls fail with [`StoreError::Closed`].
+    async fn close(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,299 @@
+//! The conformance suite every [`EventStore`] backend must pass.
+//!
+//! A backend crate calls [`run_all`] from a test with a [`Harness`] that makes
+//! fresh stores and reopens them. The suite checks the backend directly
+//! (sequences, conditional appends, idempotency records, atomicity, paging,
+//! durability across reopen) and through a [`CaseLedger`] (validation leaves
+//! nothing behind, etags, concurrent writers).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bro_api::v1 as pb;
+use bro_domain::{
+    CaseId, Child, ConsentScope, Date, Event, EventKind, Organisation, Party, PartyId, PlacementBasis, Timestamp,
+};
+
+use crate::{
+    AppendBatch, AppendEvents, AppendOutcome, CaseLedger, CaseQuery, CreateCase, EventStore, LedgerError,
+    RequestRecord, StoreError, StoredCase, StoredEvent,
+};
+
+/// Makes stores for the suite.
+#[async_trait]
+pub trait Harness: Send + Sync {
+    /// The backend under test.
+    type Store: EventStore;
+    /// A new, empty store.
+    async fn fresh(&self) -> Self::Store;
+    /// Closes `store` and opens the same data again.
+    async fn reopen(&self, store: Self::Store) -> Self::Store;
+}
+
+/// Runs every check; panics with a message naming the first that fails.
+pub async fn run_all<H: Harness>(h: &H) {
+    sequences_are_gap_free_and_paged(h).await;
+    conditional_append_refuses_wrong_versions(h).await;
+    request_ids_make_appends_idempotent(h).await;
+    malformed_batches_store_nothing(h).await;
+    cases_list_in_creation_order_with_filter(h).await;
+    data_survives_reopen(h).await;
+    closed_store_refuses_calls(h).await;
+    ledger_refuses_invalid_events_and_stores_nothing(h).await;
+    ledger_is_idempotent_and_checks_etags(h).await;
+    ledger_serialises_concurrent_writers(h).await;
+}
+
+fn case_id(s: &str) -> CaseId {
+    CaseId::parse("case_id", s).expect("valid id")
+}
+
+fn day(s: &str) -> Date {
+    s.parse().expect("valid date")
+}
+
+fn now() -> Timestamp {
+    Timestamp::from_timestamp(1_790_000_000, 0).expect("valid timestamp")
+}
+
+/// A raw batch of `n` events after `version`, with a request id.
+fn raw_batch(case: &str, version: u64, n: u64, request_id: &str, cvr: &str) -> AppendBatch {
+    let last = version + n;
+    AppendBatch {
+        case_id: case_id(case),
+        expected_version: version,
+        events: (version + 1..=last)
+            .map(|sequence| StoredEvent {
+                sequence,
+                occurred_on: day("2026-01-01"),
+                record_time: now(),
+                request_id: request_id.into(),
+                payload: format!("payload {sequence}").into_bytes(),
+            })
+            .collect(),
+        projection: StoredCase {
+            case_id: case_id(case),
+            ordinal: 0,
+            version: last,
+            municipality_cvr: cvr.into(),
+            create_time: now(),
+            update_time: now(),
+            projection: format!("projection at {last}").into_bytes(),
+        },
+        request: RequestRecord {
+            request_id: request_id.into(),
+            case_id: case_id(case),
+            fingerprint: request_id.as_bytes().to_vec(),
+            first_sequence: version + 1,
+            last_sequence: last,
+        },
+    }
+}
+
+async fn append_ok<S: EventStore>(store: &S, batch: AppendBatch) {
+    let outcome = store.append(batch).await.expect("append succeeds");
+    assert_eq!(outcome, AppendOutcome::Appended, "a new request id appends");
+}
+
+async fn sequences_are_gap_free_and_paged<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    append_ok(&store, raw_batch("c1", 0, 3, "r1", "29189846")).await;
+    append_ok(&store, raw_batch("c1", 3, 4, "r2", "29189846")).await;
+    let all = store.read_events(&case_id("c1"), 0, 100).await.expect("read");
+    let seqs: Vec<u64> = all.iter().map(|e| e.sequence).collect();
+    assert_eq!(seqs, (1..=7).collect::<Vec<_>>(), "sequences are 1..=n without gaps");
+    assert_eq!(all[4].payload, b"payload 5", "payloads are stored byte for byte");
+    assert_eq!(all[4].request_id, "r2");
+    assert_eq!(all[4].occurred_on, day("2026-01-01"));
+    let page = store.read_events(&case_id("c1"), 2, 3).await.expect("read page");
+    assert_eq!(page.iter().map(|e| e.sequence).collect::<Vec<_>>(), vec![3, 4, 5], "paging by sequence");
+    let case = store.get_case(&case_id("c1")).await.expect("get").expect("exists");
+    assert_eq!(case.version, 7, "projection written with the events");
+    assert_eq!(case.projection, b"projection at 7");
+    assert!(store.get_case(&case_id("nope")).await.expect("get").is_none());
+    assert!(store.read_events(&case_id("nope"), 0, 10).await.expect("read").is_empty());
+}
+
+async fn conditional_append_refuses_wrong_versions<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    append_ok(&store, raw_batch("c1", 0, 2, "r1", "29189846")).await;
+    let err = store.append(raw_batch("c1", 1, 1, "r2", "29189846")).await.expect_err("stale version");
+    assert!(matches!(err, StoreError::Conflict { expected: 1, actual: 2, .. }), "{err}");
+    let err = store.append(raw_batch("c1", 0, 1, "r3", "29189846")).await.expect_err("case exists");
+    assert!(matches!(err, StoreError::Conflict { expected: 0, actual: 2, .. }), "{err}");
+    let err = store.append(raw_batch("c2", 5, 1, "r4", "29189846")).await.expect_err("no such case");
+    assert!(matches!(err, StoreError::Conflict { expected: 5, actual: 0, .. }), "{err}");
+    assert_eq!(store.read_events(&case_id("c1"), 0, 100).await.expect("read").len(), 2, "nothing added");
+    assert!(store.find_request("r2").await.expect("find").is_none(), "refused requests leave no record");
+}
+
+async fn request_ids_make_appends_idempotent<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    append_ok(&store, raw_batch("c1", 0, 2, "r1", "29189846")).await;
+    // The same request again, even written against the old version.
+    let again = store.append(raw_batch("c1", 0, 2, "r1", "29189846")).await.expect("replay");
+    let AppendOutcome::AlreadyApplied(record) = again else { panic!("a known request id must not append again") };
+    assert_eq!((record.first_sequence, record.last_sequence), (1, 2));
+    assert_eq!(record.fingerprint, b"r1");
+    assert_eq!(store.read_events(&case_id("c1"), 0, 100).await.expect("read").len(), 2, "no duplicates");
+    let found = store.find_request("r1").await.expect("find").expect("recorded");
+    assert_eq!(found, record);
+}
+
+async fn malformed_batches_store_nothing<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let mut gap = raw_batch("c1", 0, 3, "r1", "29189846");
+    gap.events[1].sequence = 7;
+    assert!(matches!(store.append(gap).await, Err(StoreError::InvalidBatch(_))), "a gap is refused");
+    let mut empty = raw_batch("c1", 0, 1, "r2", "29189846");
+    empty.events.clear();
+    assert!(matches!(store.append(empty).await, Err(StoreError::InvalidBatch(_))), "no events is refused");
+    assert!(store.get_case(&case_id("c1")).await.expect("get").is_none(), "nothing was stored");
+    assert!(store.find_request("r1").await.expect("find").is_none());
+}
+
+async fn cases_list_in_creation_order_with_filter<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    for (i, name) in ["zeta", "alpha", "mid", "beta"].iter().enumerate() {
+        let cvr = if i % 2 == 0 { "29189846" } else { "55133018" };
+        append_ok(&store, raw_batch(name, 0, 1, &format!("r-{name}"), cvr)).await;
+    }
+    let page1 = store.list_cases(&CaseQuery { limit: 3, ..Default::default() }).await.expect("list");
+    let names: Vec<&str> = page1.iter().map(|c| c.case_id.as_str()).collect();
+    assert_eq!(names, ["zeta", "alpha", "mid"], "creation order, not name order");
+    let after = page1.last().expect("non-empty").ordinal;
+    let page2 =
+        store.list_cases(&CaseQuery { after_ordinal: after, limit: 3, ..Default::default() }).await.expect("list");
+    assert_eq!(page2.iter().map(|c| c.case_id.as_str()).collect::<Vec<_>>(), ["beta"]);
+    let filtered = store
+        .list_cases(&CaseQuery { municipality_cvr: Some("55133018".into()), limit: 10, ..Default::default() })
+        .await
+        .expect("list");
+    assert_eq!(filtered.iter().map(|c| c.case_id.as_str()).collect::<Vec<_>>(), ["alpha", "beta"]);
+}
+
+async fn data_survives_reopen<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    append_ok(&store, raw_batch("c1", 0, 2, "r1", "29189846")).await;
+    append_ok(&store, raw_batch("c1", 2, 1, "r2", "29189846")).await;
+    let store = h.reopen(store).await;
+    assert_eq!(store.read_events(&case_id("c1"), 0, 100).await.expect("read").len(), 3, "events survive");
+    assert_eq!(store.get_case(&case_id("c1")).await.expect("get").expect("case").version, 3);
+    assert!(store.find_request("r2").await.expect("find").is_some(), "request records survive");
+    append_ok(&store, raw_batch("c1", 3, 1, "r3", "29189846")).await;
+}
+
+async fn closed_store_refuses_calls<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    store.close().await.expect("close");
+    let err = store.append(raw_batch("c1", 0, 1, "r1", "29189846")).await.expect_err("closed");
+    assert!(matches!(err, StoreError::Closed), "{err}");
+}
+
+fn party(id: &str) -> PartyId {
+    PartyId::parse("party_id", id).expect("valid party id")
+}
+
+fn opening() -> EventKind {
+    EventKind::CaseOpened {
+        child: Child { identifier: None, journal_reference: "27.24.00-G01-7-26".into() },
+        custody_holders: vec![
+            Party { party_id: party("parent-1"), identifier: None, display_name: "Test Forælder".into() },
+            Party { party_id: party("parent-2"), identifier: None, display_name: "Prøve Forælder".into() },
+        ],
+        placing_municipality: Organisation { cvr: "29189846".into(), ..Default::default() },
+    }
+}
+
+async fn new_case(ledger: &CaseLedger, id: &str) {
+    ledger
+        .create(CreateCase {
+            case_id: Some(case_id(id)),
+            opened_on: day("2026-01-01"),
+            opening: opening(),
+            request_id: format!("create-{id}"),
+            now: now(),
+        })
+        .await
+        .expect("create");
+}
+
+fn event(on: &str, kind: EventKind) -> Event {
+    Event { occurred_on: day(on), kind, source: None }
+}
+
+fn append(id: &str, request_id: &str, events: Vec<Event>, expected_version: Option<u64>) -> AppendEvents {
+    AppendEvents { case_id: case_id(id), events, expected_version, request_id: request_id.into(), now: now() }
+}
+
+async fn ledger_refuses_invalid_events_and_stores_nothing<H: Harness>(h: &H) {
+    let ledger = CaseLedger::new(Arc::new(h.fresh().await));
+    new_case(&ledger, "c1").await;
+    let events = vec![
+        event("2026-01-10", EventKind::PlacementStarted { basis: PlacementBasis::Bl46, site_kind: None }),
+        event("2026-01-11", EventKind::SupportPersonApproved { custody_holder: party("parent-1") }),
+    ];
+    let err = ledger.append(append("c1", "bad-1", events, None)).await.expect_err("approval before choice");
+    let LedgerError::Invalid(v) = err else { panic!("expected Invalid, got {err}") };
+    assert_eq!(v.0[0].field, "events[1].support_person_approved.custody_holder");
+    let unknown = vec![event("2026-01-10", EventKind::SupportPersonOffered { custody_holder: party("parent-3") })];
+    let err = ledger.append(append("c1", "bad-2", unknown, None)).await.expect_err("unknown custody holder");
+    assert!(err.to_string().contains("parent-3"), "{err}");
+    let history = ledger.events(&case_id("c1"), 0, 100).await.expect("events");
+    assert_eq!(history.len(), 1, "only case_opened is stored");
+    assert!(ledger.store().find_request("bad-1").await.expect("find").is_none());
+    let missing = ledger.append(append("nope", "r", vec![event("2026-01-10", EventKind::RevisionOffered)], None)).await;
+    assert!(matches!(missing, Err(LedgerError::NotFound(_))));
+}
+
+async fn ledger_is_idempotent_and_checks_etags<H: Harness>(h: &H) {
+    let ledger = CaseLedger::new(Arc::new(h.fresh().await));
+    new_case(&ledger, "c1").await;
+    let scope = ConsentScope::parse("scope", "share:jobcenter").expect("scope");
+    let give = vec![event("2026-01-05", EventKind::ConsentGiven { custody_holder: party("parent-1"), scope })];
+    let first = ledger.append(append("c1", "r1", give.clone(), Some(1))).await.expect("append");
+    assert_eq!(first.events.iter().map(|e| e.sequence).collect::<Vec<_>>(), vec![2]);
+    assert!(!first.replayed);
+    let again = ledger.append(append("c1", "r1", give.clone(), Some(1))).await.expect("retry");
+    assert!(again.replayed, "a retry is answered from the record");
+    assert_eq!(again.events, first.events, "a retry returns the same events");
+    let reused = ledger.append(append("c1", "r1", vec![event("2026-01-06", EventKind::RevisionOffered)], None)).await;
+    assert!(matches!(reused, Err(LedgerError::RequestIdReused { .. })), "{reused:?}");
+    let stale = ledger.append(append("c1", "r2", vec![event("2026-01-06", EventKind::RevisionOffered)], Some(1))).await;
+    assert!(matches!(stale, Err(LedgerError::EtagMismatch { expected: 1, actual: 2, .. })), "{stale:?}");
+    let case: pb::Case = ledger.get(&case_id("c1")).await.expect("get");
+    assert_eq!(case.version, 2);
+    assert_eq!(case.consents.len(), 1);
+    let dup = ledger
+        .create(CreateCase {
+            case_id: Some(case_id("c1")),
+            opened_on: day("2026-01-01"),
+            opening: opening(),
+            request_id: "another".into(),
+            now: now(),
+        })
+        .await;
+    assert!(matches!(dup, Err(LedgerError::AlreadyExists(_))), "{dup:?}");
+}
+
+async fn ledger_serialises_concurrent_writers<H: Harness>(h: &H) {
+    let ledger = Arc::new(CaseLedger::new(Arc::new(h.fresh().await)));
+    new_case(&ledger, "c1").await;
+    let mut tasks = Vec::new();
+    for t in 0..8 {
+        let ledger = ledger.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                let e = vec![event("2026-02-01", EventKind::RevisionAssessed)];
+                ledger.append(append("c1", &format!("t{t}-{i}"), e, None)).await.expect("append");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let events = ledger.events(&case_id("c1"), 0, 1000).await.expect("events");
+    let seqs: Vec<i64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(seqs, (1..=81).collect::<Vec<_>>(), "80 appends + opening, gap-free");
+    assert_eq!(ledger.get(&case_id("c1")).await.expect("get").revisions.len(), 80);
+}

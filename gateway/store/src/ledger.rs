@@ -1,0 +1,436 @@
+//! The case ledger: validated, idempotent, optimistic appends on any backend,
+//! and a feed of committed changes for watchers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bro_api::convert;
+use bro_api::v1 as pb;
+use bro_domain::{Case, CaseId, Date, Event, EventKind, RecordedEvent, Timestamp, Violations};
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
+
+use crate::{AppendBatch, AppendOutcome, CaseQuery, EventStore, RequestRecord, StoreError, StoredCase, StoredEvent};
+
+/// Most events one append may carry.
+pub const MAX_EVENTS_PER_APPEND: usize = 1000;
+/// How many case states the ledger keeps in memory.
+const CACHE_CAPACITY: usize = 4096;
+/// How often an append without an etag is retried after losing a race.
+const MAX_ATTEMPTS: usize = 8;
+
+/// Why the ledger refused or failed a call.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// No such case.
+    #[error("case {0} does not exist")]
+    NotFound(CaseId),
+    /// A case with that id exists already.
+    #[error("case {0} already exists")]
+    AlreadyExists(CaseId),
+    /// The input breaks the model's rules; nothing was stored.
+    #[error("invalid input: {0}")]
+    Invalid(Violations),
+    /// The etag did not match the case's current version; nothing was stored.
+    #[error("case {case_id} is at version {actual}; the request expected version {expected}")]
+    EtagMismatch {
+        /// The case.
+        case_id: CaseId,
+        /// The version the etag stood for.
+        expected: u64,
+        /// The current version.
+        actual: u64,
+    },
+    /// The request id was used before for a different request.
+    #[error("request id {request_id:?} was already used for a different request")]
+    RequestIdReused {
+        /// The reused id.
+        request_id: String,
+    },
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The result of a create or append: the events written and the case after them.
+#[derive(Clone, Debug)]
+pub struct Committed {
+    /// The case after the change.
+    pub case: pb::Case,
+    /// The events the request wrote, in sequence order.
+    pub events: Vec<pb::CaseEvent>,
+    /// True when this is the stored result of an earlier identical request.
+    pub replayed: bool,
+}
+
+/// A change other tasks can watch: a case and the events just added to it.
+#[derive(Clone, Debug)]
+pub struct CaseChange {
+    /// The case.
+    pub case_id: CaseId,
+    /// The new events.
+    pub events: Vec<pb::CaseEvent>,
+}
+
+/// A request to open a case.
+#[derive(Clone, Debug)]
+pub struct CreateCase {
+    /// Chosen id, or a generated one when `None`.
+    pub case_id: Option<CaseId>,
+    /// The legal date the case opened.
+    pub opened_on: Date,
+    /// The `CaseOpened` kind.
+    pub opening: EventKind,
+    /// Idempotency key.
+    pub request_id: String,
+    /// The time of recording (the server's clock).
+    pub now: Timestamp,
+}
+
+/// A request to append events.
+#[derive(Clone, Debug)]
+pub struct AppendEvents {
+    /// The case.
+    pub case_id: CaseId,
+    /// The events, in request order.
+    pub events: Vec<Event>,
+    /// Append only if the case is at this version.
+    pub expected_version: Option<u64>,
+    /// Idempotency key.
+    pub request_id: String,
+    /// The time of recording.
+    pub now: Timestamp,
+}
+
+/// The case ledger. Cheap to share behind an `Arc`.
+pub struct CaseLedger {
+    store: Arc<dyn EventStore>,
+    states: Mutex<HashMap<CaseId, Arc<Case>>>,
+    case_locks: Vec<tokio::sync::Mutex<()>>,
+    changes: broadcast::Sender<Arc<CaseChange>>,
+}
+
+impl CaseLedger {
+    /// A ledger over a backend.
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        let (changes, _) = broadcast::channel(1024);
+        CaseLedger {
+            store,
+            states: Mutex::new(HashMap::new()),
+            case_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
+            changes,
+        }
+    }
+
+    /// The backend.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    /// Subscribes to committed changes of all cases.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<CaseChange>> {
+        self.changes.subscribe()
+    }
+
+    /// Opens a case; its `case_opened` event is event 1.
+    pub async fn create(&self, cmd: CreateCase) -> Result<Committed, LedgerError> {
+        if !matches!(cmd.opening, EventKind::CaseOpened { .. }) {
+            return Err(LedgerError::Invalid(Violations::one("", "a case opens with case_opened")));
+        }
+        let event = Event { occurred_on: cmd.opened_on, kind: cmd.opening, source: None };
+        let fingerprint = fingerprint("create", cmd.case_id.as_ref(), std::slice::from_ref(&event));
+        if let Some(done) = self.replay_request(&cmd.request_id, &fingerprint).await? {
+            return Ok(done);
+        }
+        let case_id = match cmd.case_id {
+            Some(id) => id,
+            None => CaseId::parse("case_id", &uuid::Uuid::now_v7().to_string())
+                .map_err(LedgerError::Invalid)?,
+        };
+        let recorded = RecordedEvent { sequence: 1, record_time: cmd.now, request_id: cmd.request_id.clone(), event };
+        let case = Case::open(case_id.clone(), &recorded).map_err(|v| LedgerError::Invalid(v.within("")))?;
+        let _guard = self.lock(&case_id).await;
+        let outcome = self.write(&case, 0, &[recorded], &cmd.request_id, fingerprint.clone()).await;
+        match outcome {
+            Ok(committed) => Ok(committed),
+            Err(LedgerError::Store(StoreError::Conflict { .. })) => Err(LedgerError::AlreadyExists(case_id)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Appends events atomically, after checking them against the case.
+    pub async fn append(&self, cmd: AppendEvents) -> Result<Committed, LedgerError> {
+        if cmd.events.is_empty() {
+            return Err(LedgerError::Invalid(Violations::one("events", "at least one event is required")));
+        }
+        if cmd.events.len() > MAX_EVENTS_PER_APPEND {
+            return Err(LedgerError::Invalid(Violations::one(
+                "events",
+                format!("{} events in one request; at most {MAX_EVENTS_PER_APPEND} are allowed", cmd.events.len()),
+            )));
+        }
+        for (i, e) in cmd.events.iter().enumerate() {
+            if matches!(e.kind, EventKind::CaseOpened { .. }) {
+                return Err(LedgerError::Invalid(Violations::one(
+                    format!("events[{i}].case_opened"),
+                    "case_opened is recorded by CreateCase only",
+                )));
+            }
+        }
+        let fingerprint = fingerprint("append", Some(&cmd.case_id), &cmd.events);
+        let _guard = self.lock(&cmd.case_id).await;
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(done) = self.replay_request(&cmd.request_id, &fingerprint).await? {
+                return Ok(done);
+            }
+            let case = self.state(&cmd.case_id).await?;
+            if let Some(expected) = cmd.expected_version {
+                if expected != case.version {
+                    return Err(LedgerError::EtagMismatch {
+                        case_id: cmd.case_id,
+                        expected,
+                        actual: case.version,
+                    });
+                }
+            }
+            let recorded = number(&case, &cmd);
+            let next = self.validate(&case, &recorded).await?;
+            match self.write(&next, case.version, &recorded, &cmd.request_id, fingerprint.clone()).await {
+                Err(LedgerError::Store(StoreError::Conflict { actual, .. })) => {
+                    // Another writer (another process) got there first.
+                    self.forget(&cmd.case_id);
+                    if let Some(expected) = cmd.expected_version {
+                        return Err(LedgerError::EtagMismatch { case_id: cmd.case_id, expected, actual });
+                    }
+                }
+                other => return other,
+            }
+        }
+        Err(LedgerError::Store(StoreError::Backend(format!(
+            "gave up after {MAX_ATTEMPTS} concurrent-write conflicts on case {}",
+            cmd.case_id
+        ))))
+    }
+
+    /// The case as stored.
+    pub async fn get(&self, case_id: &CaseId) -> Result<pb::Case, LedgerError> {
+        let stored = self.store.get_case(case_id).await?.ok_or_else(|| LedgerError::NotFound(case_id.clone()))?;
+        decode_case(&stored)
+    }
+
+    /// Cases in creation order, and the ordinal to continue after (if more may follow).
+    pub async fn list(&self, query: &CaseQuery) -> Result<(Vec<pb::Case>, Option<u64>), LedgerError> {
+        let rows = self.store.list_cases(query).await?;
+        let next = (rows.len() == query.limit).then(|| rows.last().map(|r| r.ordinal)).flatten();
+        let cases = rows.iter().map(decode_case).collect::<Result<_, _>>()?;
+        Ok((cases, next))
+    }
+
+    /// Events with sequence > `after`, at most `limit`; `NotFound` if no case.
+    pub async fn events(&self, case_id: &CaseId, after: u64, limit: usize) -> Result<Vec<pb::CaseEvent>, LedgerError> {
+        let rows = self.store.read_events(case_id, after, limit).await?;
+        if rows.is_empty() && self.store.get_case(case_id).await?.is_none() {
+            return Err(LedgerError::NotFound(case_id.clone()));
+        }
+        rows.iter().map(decode_event).collect()
+    }
+
+    /// The current domain state of a case (cached; checked against the stored version).
+    pub async fn state(&self, case_id: &CaseId) -> Result<Arc<Case>, LedgerError> {
+        let stored = self.store.get_case(case_id).await?.ok_or_else(|| LedgerError::NotFound(case_id.clone()))?;
+        let cached = self.states.lock().expect("state cache lock").get(case_id).cloned();
+        if let Some(case) = cached.filter(|c| c.version == stored.version) {
+            return Ok(case);
+        }
+        let history = self.history(case_id).await?;
+        let case = Case::replay(case_id.clone(), &history).map_err(|(i, v)| {
+            StoreError::Corrupt(format!("stored history of case {case_id} no longer replays at event {}: {v}", i + 1))
+        })?;
+        let case = Arc::new(case);
+        self.remember(case.clone());
+        Ok(case)
+    }
+
+    /// The full recorded history of a case, decoded.
+    pub async fn history(&self, case_id: &CaseId) -> Result<Vec<RecordedEvent>, LedgerError> {
+        let mut out = Vec::new();
+        loop {
+            let rows = self.store.read_events(case_id, out.len() as u64, 1000).await?;
+            if rows.is_empty() {
+                return Ok(out);
+            }
+            for row in &rows {
+                let pb = decode_event(row)?;
+                let event = convert::recorded_event_from_pb(&pb)
+                    .map_err(|v| StoreError::Corrupt(format!("event {} of case {case_id}: {v}", row.sequence)))?;
+                out.push(event);
+            }
+        }
+    }
+
+    async fn lock(&self, case_id: &CaseId) -> tokio::sync::MutexGuard<'_, ()> {
+        let mut h = Sha256::new();
+        h.update(case_id.as_str());
+        let shard = h.finalize()[0] as usize % self.case_locks.len();
+        self.case_locks[shard].lock().await
+    }
+
+    async fn replay_request(&self, request_id: &str, fingerprint: &[u8]) -> Result<Option<Committed>, LedgerError> {
+        let Some(record) = self.store.find_request(request_id).await? else {
+            return Ok(None);
+        };
+        if record.fingerprint != fingerprint {
+            return Err(LedgerError::RequestIdReused { request_id: request_id.to_owned() });
+        }
+        let count = (record.last_sequence + 1 - record.first_sequence) as usize;
+        let events = self.events(&record.case_id, record.first_sequence - 1, count).await?;
+        let case = self.get(&record.case_id).await?;
+        Ok(Some(Committed { case, events, replayed: true }))
+    }
+
+    /// Checks new events against the case; incremental when they come after
+    /// everything recorded, a full replay when some are backdated.
+    async fn validate(&self, case: &Arc<Case>, recorded: &[RecordedEvent]) -> Result<Case, LedgerError> {
+        let in_order = recorded.iter().all(|e| e.event.occurred_on >= case.last_occurred_on)
+            && recorded.windows(2).all(|w| w[0].event.occurred_on <= w[1].event.occurred_on);
+        if in_order {
+            let mut next = Case::clone(case);
+            for (i, e) in recorded.iter().enumerate() {
+                next.apply(e).map_err(|v| LedgerError::Invalid(v.within(&format!("events[{i}]"))))?;
+            }
+            return Ok(next);
+        }
+        let mut all = self.history(&case.id).await?;
+        let existing = all.len();
+        all.extend(recorded.iter().cloned());
+        Case::replay(case.id.clone(), &all).map_err(|(i, v)| {
+            if i >= existing {
+                LedgerError::Invalid(v.within(&format!("events[{}]", i - existing)))
+            } else {
+                LedgerError::Invalid(Violations::one(
+                    "events",
+                    format!(
+                        "the backdated events make the recorded event {} invalid: {v}",
+                        all[i].sequence
+                    ),
+                ))
+            }
+        })
+    }
+
+    async fn write(
+        &self,
+        case: &Case,
+        expected_version: u64,
+        recorded: &[RecordedEvent],
+        request_id: &str,
+        fingerprint: Vec<u8>,
+    ) -> Result<Committed, LedgerError> {
+        let events: Vec<pb::CaseEvent> = recorded.iter().map(convert::recorded_event_to_pb).collect();
+        let projection = convert::case_to_pb(case);
+        let batch = AppendBatch {
+            case_id: case.id.clone(),
+            expected_version,
+            events: recorded
+                .iter()
+                .zip(&events)
+                .map(|(r, pb)| StoredEvent {
+                    sequence: r.sequence,
+                    occurred_on: r.event.occurred_on,
+                    record_time: r.record_time,
+                    request_id: r.request_id.clone(),
+                    payload: pb.encode_to_vec(),
+                })
+                .collect(),
+            projection: StoredCase {
+                case_id: case.id.clone(),
+                ordinal: 0,
+                version: case.version,
+                municipality_cvr: case.placing_municipality.cvr.clone(),
+                create_time: case.create_time,
+                update_time: case.update_time,
+                projection: projection.encode_to_vec(),
+            },
+            request: RequestRecord {
+                request_id: request_id.to_owned(),
+                case_id: case.id.clone(),
+                fingerprint: fingerprint.clone(),
+                first_sequence: expected_version + 1,
+                last_sequence: case.version,
+            },
+        };
+        match self.store.append(batch).await? {
+            AppendOutcome::Appended => {
+                self.remember(Arc::new(case.clone()));
+                let change = CaseChange { case_id: case.id.clone(), events: events.clone() };
+                // No receivers is fine: nobody is watching.
+                let _ = self.changes.send(Arc::new(change));
+                Ok(Committed { case: projection, events, replayed: false })
+            }
+            AppendOutcome::AlreadyApplied(_) => self
+                .replay_request(request_id, &fingerprint)
+                .await?
+                .ok_or_else(|| StoreError::Backend("request record vanished".into()).into()),
+        }
+    }
+
+    fn remember(&self, case: Arc<Case>) {
+        let mut states = self.states.lock().expect("state cache lock");
+        if states.len() >= CACHE_CAPACITY && !states.contains_key(&case.id) {
+            // Evict an arbitrary entry; a miss only costs a replay.
+            if let Some(k) = states.keys().next().cloned() {
+                states.remove(&k);
+            }
+        }
+        states.insert(case.id.clone(), case);
+    }
+
+    fn forget(&self, case_id: &CaseId) {
+        self.states.lock().expect("state cache lock").remove(case_id);
+    }
+}
+
+/// Numbers the new events after the case's version and fills in generated ids.
+fn number(case: &Case, cmd: &AppendEvents) -> Vec<RecordedEvent> {
+    cmd.events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let sequence = case.version + 1 + i as u64;
+            let mut event = e.clone();
+            match &mut event.kind {
+                EventKind::PlanPrepared { plan_id, .. } if plan_id.is_empty() => *plan_id = format!("plan-{sequence}"),
+                EventKind::SectorContactAdded { contact_id, .. } if contact_id.is_empty() => {
+                    *contact_id = format!("contact-{sequence}");
+                }
+                _ => {}
+            }
+            RecordedEvent { sequence, record_time: cmd.now, request_id: cmd.request_id.clone(), event }
+        })
+        .collect()
+}
+
+fn fingerprint(op: &str, case_id: Option<&CaseId>, events: &[Event]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(op.as_bytes());
+    h.update([0]);
+    h.update(case_id.map(CaseId::as_str).unwrap_or("").as_bytes());
+    h.update([0]);
+    for e in events {
+        let bytes = convert::event_to_pb(e).encode_to_vec();
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
+    }
+    h.finalize().to_vec()
+}
+
+fn decode_case(stored: &StoredCase) -> Result<pb::Case, LedgerError> {
+    pb::Case::decode(stored.projection.as_slice())
+        .map_err(|e| StoreError::Corrupt(format!("projection of case {}: {e}", stored.case_id)).into())
+}
+
+fn decode_event(stored: &StoredEvent) -> Result<pb::CaseEvent, LedgerError> {
+    pb::CaseEvent::decode(stored.payload.as_slice())
+        .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", stored.sequence)).into())
+}

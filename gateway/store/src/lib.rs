@@ -1,0 +1,17 @@
+//! bro's event store.
+//!
+//! - [`EventStore`] is what a storage backend implements: an append-only log
+//!   per case with gap-free sequences, conditional appends, idempotency
+//!   records and the case projection, all written in one transaction.
+//!   Backends live in their own crates (`bro-store-sqlite`, …) and must pass
+//!   [`conformance`].
+//! - [`CaseLedger`] sits on top of any backend: it checks events against the
+//!   case's invariants (`bro-domain`), assigns sequences, encodes the canonical
+//!   protobuf, and tells watchers about new events.
+
+mod backend;
+pub mod conformance;
+mod ledger;
+
+pub use backend::*;
+pub use ledger::*;
