@@ -1,0 +1,317 @@
+//! `bro.v1.CaseService`: create, read, list, append and watch cases.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bro_api::convert;
+use bro_api::v1 as pb;
+use bro_api::v1::case_service_server::CaseService;
+use bro_domain::{CaseId, Violation, Violations};
+use bro_store::{AppendEvents, CaseLedger, CaseQuery, CreateCase};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_stream::Stream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::clock::Clock;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::paging::{self, DEFAULT_PAGE_SIZE};
+
+/// Longest accepted request id.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The case service.
+pub struct CaseApi {
+    ledger: Arc<CaseLedger>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+}
+
+impl CaseApi {
+    /// A service over a ledger; `shutdown` ends open watch streams.
+    pub fn new(
+        ledger: Arc<CaseLedger>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        CaseApi { ledger, clock, metrics, shutdown }
+    }
+
+    /// Runs one RPC: times it, counts its outcome, logs it without personal data.
+    async fn observe<T>(
+        &self,
+        method: &'static str,
+        call: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<Response<T>, Status> {
+        let start = Instant::now();
+        let result = call.await.map_err(Status::from);
+        let code = result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
+        self.metrics.record_rpc(method, code, start.elapsed());
+        match &result {
+            Ok(_) => tracing::debug!(method, elapsed_ms = start.elapsed().as_millis() as u64, "rpc ok"),
+            Err(s) => tracing::info!(method, code = ?s.code(), message = s.message(), "rpc failed"),
+        }
+        result.map(Response::new)
+    }
+}
+
+/// A request id, or a fresh one when the client sent none (no idempotency then).
+fn request_id(raw: &str) -> Result<String, Violations> {
+    if raw.is_empty() {
+        return Ok(format!("gen-{}", uuid::Uuid::new_v4()));
+    }
+    let ok = raw.len() <= MAX_REQUEST_ID_LEN
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(Violations::one(
+            "request_id",
+            format!("use 1 to {MAX_REQUEST_ID_LEN} of letters, digits, '-', '_', '.', ':' (a UUID is ideal)"),
+        ))
+    }
+}
+
+fn case_name(field: &str, name: &str) -> Result<CaseId, Violations> {
+    CaseId::from_resource_name(field, name)
+}
+
+/// Converts submitted events, naming each violation `events[i].…`.
+fn events_from_pb(events: &[pb::CaseEvent]) -> Result<Vec<bro_domain::Event>, Violations> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut violations: Vec<Violation> = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        match convert::event_from_pb(e) {
+            Ok(ev) => out.push(ev),
+            Err(v) => violations.extend(v.within(&format!("events[{i}]")).0),
+        }
+    }
+    if violations.is_empty() { Ok(out) } else { Err(Violations(violations)) }
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchCaseResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl CaseService for CaseApi {
+    async fn create_case(
+        &self,
+        request: Request<pb::CreateCaseRequest>,
+    ) -> Result<Response<pb::CreateCaseResponse>, Status> {
+        let req = request.into_inner();
+        self.observe("CreateCase", async {
+            let request_id = request_id(&req.request_id)?;
+            let case_id = match req.case_id.as_str() {
+                "" => None,
+                id => Some(CaseId::parse("case_id", id)?),
+            };
+            let opening = convert::opening_from_pb(
+                req.child.as_ref(),
+                &req.custody_holders,
+                req.placing_municipality.as_ref(),
+            )?;
+            let opened_on = match &req.opened_on {
+                None => self.clock.today(),
+                Some(_) => convert::date_from_pb("opened_on", req.opened_on.as_ref())?,
+            };
+            let committed = self
+                .ledger
+                .create(CreateCase { case_id, opened_on, opening, request_id, now: self.clock.now() })
+                .await?;
+            tracing::info!(case = %committed.case.name, replayed = committed.replayed, "case created");
+            Ok(pb::CreateCaseResponse { case: Some(committed.case) })
+        })
+        .await
+    }
+
+    async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::GetCaseResponse>, Status> {
+        let req = request.into_inner();
+        self.observe("GetCase", async {
+            let id = case_name("name", &req.name)?;
+            Ok(pb::GetCaseResponse { case: Some(self.ledger.get(&id).await?) })
+        })
+        .await
+    }
+
+    async fn list_cases(
+        &self,
+        request: Request<pb::ListCasesRequest>,
+    ) -> Result<Response<pb::ListCasesResponse>, Status> {
+        let req = request.into_inner();
+        self.observe("ListCases", async {
+            let limit = paging::page_size(req.page_size, DEFAULT_PAGE_SIZE)?;
+            let filter = paging::parse_case_filter(&req.filter)?;
+            let scope = format!("cases|{}", req.filter.trim());
+            let after = paging::decode_token(&req.page_token, &scope)?;
+            let query = CaseQuery { municipality_cvr: filter.placing_municipality, after_ordinal: after, limit };
+            let (cases, next) = self.ledger.list(&query).await?;
+            Ok(pb::ListCasesResponse {
+                cases,
+                next_page_token: next.map(|n| paging::encode_token(&scope, n)).unwrap_or_default(),
+            })
+        })
+        .await
+    }
+
+    async fn append_case_events(
+        &self,
+        request: Request<pb::AppendCaseEventsRequest>,
+    ) -> Result<Response<pb::AppendCaseEventsResponse>, Status> {
+        let req = request.into_inner();
+        self.observe("AppendCaseEvents", async {
+            let case_id = case_name("parent", &req.parent)?;
+            let request_id = request_id(&req.request_id)?;
+            let expected_version = match req.etag.as_str() {
+                "" => None,
+                etag => Some(convert::version_from_etag("etag", etag)?),
+            };
+            if req.events.len() > bro_store::MAX_EVENTS_PER_APPEND {
+                return Err(Violations::one(
+                    "events",
+                    format!(
+                        "{} events in one request; at most {} are allowed",
+                        req.events.len(),
+                        bro_store::MAX_EVENTS_PER_APPEND
+                    ),
+                )
+                .into());
+            }
+            let events = events_from_pb(&req.events)?;
+            let committed = self
+                .ledger
+                .append(AppendEvents { case_id, events, expected_version, request_id, now: self.clock.now() })
+                .await?;
+            tracing::info!(
+                case = %committed.case.name,
+                events = committed.events.len(),
+                version = committed.case.version,
+                replayed = committed.replayed,
+                "events appended"
+            );
+            Ok(pb::AppendCaseEventsResponse { events: committed.events, case: Some(committed.case) })
+        })
+        .await
+    }
+
+    async fn list_case_events(
+        &self,
+        request: Request<pb::ListCaseEventsRequest>,
+    ) -> Result<Response<pb::ListCaseEventsResponse>, Status> {
+        let req = request.into_inner();
+        self.observe("ListCaseEvents", async {
+            let case_id = case_name("parent", &req.parent)?;
+            let limit = paging::page_size(req.page_size, 100)?;
+            let scope = format!("events|{case_id}");
+            let after = paging::decode_token(&req.page_token, &scope)?;
+            let events = self.ledger.events(&case_id, after, limit).await?;
+            let next = (events.len() == limit)
+                .then(|| events.last().map(|e| paging::encode_token(&scope, e.sequence as u64)))
+                .flatten();
+            Ok(pb::ListCaseEventsResponse { events, next_page_token: next.unwrap_or_default() })
+        })
+        .await
+    }
+
+    type WatchCaseStream = WatchStream;
+
+    async fn watch_case(&self, request: Request<pb::WatchCaseRequest>) -> Result<Response<WatchStream>, Status> {
+        let req = request.into_inner();
+        self.observe("WatchCase", async {
+            let case_id = case_name("name", &req.name)?;
+            if req.after_sequence < 0 {
+                return Err(Violations::one("after_sequence", "is negative").into());
+            }
+            // Subscribe before reading history, so nothing falls between the two.
+            let changes = self.ledger.subscribe();
+            self.ledger.get(&case_id).await?;
+            let (tx, rx) = tokio::sync::mpsc::channel(64);
+            let watcher = Watcher {
+                ledger: self.ledger.clone(),
+                case_id,
+                last_sent: req.after_sequence as u64,
+                tx,
+                shutdown: self.shutdown.clone(),
+            };
+            tokio::spawn(watcher.run(changes));
+            let stream: WatchStream = Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx));
+            Ok(stream)
+        })
+        .await
+    }
+}
+
+/// Feeds one `WatchCase` stream: history first, then live changes, resyncing
+/// from the store whenever the live feed lags or shows a gap.
+struct Watcher {
+    ledger: Arc<CaseLedger>,
+    case_id: CaseId,
+    last_sent: u64,
+    tx: tokio::sync::mpsc::Sender<Result<pb::WatchCaseResponse, Status>>,
+    shutdown: CancellationToken,
+}
+
+impl Watcher {
+    async fn run(mut self, mut changes: tokio::sync::broadcast::Receiver<Arc<bro_store::CaseChange>>) {
+        if self.catch_up().await.is_err() {
+            return;
+        }
+        loop {
+            let change = tokio::select! {
+                () = self.shutdown.cancelled() => {
+                    let _ = self.tx.send(Err(Status::unavailable("the gateway is shutting down; watch again"))).await;
+                    return;
+                }
+                () = self.tx.closed() => return,
+                change = changes.recv() => change,
+            };
+            let result = match change {
+                Ok(change) if change.case_id == self.case_id => self.forward(&change.events).await,
+                Ok(_) => Ok(()),
+                Err(RecvError::Lagged(_)) => self.catch_up().await,
+                Err(RecvError::Closed) => return,
+            };
+            if result.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn forward(&mut self, events: &[pb::CaseEvent]) -> Result<(), ()> {
+        if events.first().is_some_and(|e| e.sequence as u64 > self.last_sent + 1) {
+            return self.catch_up().await;
+        }
+        for e in events {
+            if e.sequence as u64 > self.last_sent {
+                self.send(e.clone()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn catch_up(&mut self) -> Result<(), ()> {
+        loop {
+            let page = match self.ledger.events(&self.case_id, self.last_sent, 500).await {
+                Ok(page) => page,
+                Err(e) => {
+                    let _ = self.tx.send(Err(ApiError::from(e).into())).await;
+                    return Err(());
+                }
+            };
+            if page.is_empty() {
+                return Ok(());
+            }
+            for e in page {
+                self.send(e).await?;
+            }
+        }
+    }
+
+    async fn send(&mut self, event: pb::CaseEvent) -> Result<(), ()> {
+        self.last_sent = event.sequence as u64;
+        self.tx.send(Ok(pb::WatchCaseResponse { event: Some(event) })).await.map_err(|_| ())
+    }
+}

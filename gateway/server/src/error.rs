@@ -1,0 +1,143 @@
+//! The one place where errors become gRPC statuses: a `google.rpc.Status`
+//! with `ErrorInfo` (a stable reason) and, for bad input, `BadRequest` field
+//! violations. Messages never carry personal data: the domain withholds CPR
+//! values from its violations, and backend details are logged, not returned.
+
+use bro_domain::Violations;
+use bro_store::{LedgerError, StoreError};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The `ErrorInfo.domain` of every bro error.
+pub const ERROR_DOMAIN: &str = "bro.v1";
+
+/// An error an RPC returns.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request breaks the API's or the model's rules.
+    #[error("{0}")]
+    Invalid(Violations),
+    /// The ledger refused or failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl From<Violations> for ApiError {
+    fn from(v: Violations) -> Self {
+        ApiError::Invalid(v)
+    }
+}
+
+fn with_info(code: Code, message: String, reason: &str, metadata: Vec<(&str, String)>) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(
+        reason,
+        ERROR_DOMAIN,
+        metadata.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<std::collections::HashMap<_, _>>(),
+    );
+    Status::with_error_details(code, message, details)
+}
+
+fn invalid(violations: &Violations, reason: &str) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason, ERROR_DOMAIN, std::collections::HashMap::new());
+    for v in &violations.0 {
+        details.add_bad_request_violation(v.field.clone(), v.description.clone());
+    }
+    let first = violations.0.first().map(ToString::to_string).unwrap_or_default();
+    let more = violations.0.len().saturating_sub(1);
+    let message = if more == 0 {
+        format!("invalid request: {first}")
+    } else {
+        format!("invalid request: {first} (and {more} more violation{})", if more == 1 { "" } else { "s" })
+    };
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+impl From<ApiError> for Status {
+    fn from(err: ApiError) -> Status {
+        match err {
+            ApiError::Invalid(v) => invalid(&v, "INVALID_REQUEST"),
+            ApiError::Ledger(e) => ledger_status(e),
+        }
+    }
+}
+
+fn ledger_status(err: LedgerError) -> Status {
+    match err {
+        LedgerError::NotFound(id) => with_info(
+            Code::NotFound,
+            format!("case {} does not exist", id.resource_name()),
+            "CASE_NOT_FOUND",
+            vec![("case", id.resource_name())],
+        ),
+        LedgerError::AlreadyExists(id) => with_info(
+            Code::AlreadyExists,
+            format!("case {} already exists", id.resource_name()),
+            "CASE_ALREADY_EXISTS",
+            vec![("case", id.resource_name())],
+        ),
+        LedgerError::Invalid(v) => invalid(&v, "INVALID_EVENTS"),
+        LedgerError::EtagMismatch { case_id, expected, actual } => with_info(
+            Code::Aborted,
+            format!(
+                "case {} has changed: the request's etag is for version {expected}, the case is at version {actual}; \
+                 read it again and retry",
+                case_id.resource_name()
+            ),
+            "ETAG_MISMATCH",
+            vec![("case", case_id.resource_name()), ("etag", bro_api::convert::etag(actual))],
+        ),
+        LedgerError::RequestIdReused { request_id } => with_info(
+            Code::FailedPrecondition,
+            format!("request_id {request_id:?} was already used for a different request; use a new request_id"),
+            "REQUEST_ID_REUSED",
+            vec![("request_id", request_id)],
+        ),
+        LedgerError::Store(e) => store_status(e),
+    }
+}
+
+fn store_status(err: StoreError) -> Status {
+    match err {
+        StoreError::Closed => {
+            with_info(Code::Unavailable, "the gateway is shutting down".into(), "SHUTTING_DOWN", vec![])
+        }
+        StoreError::Corrupt(detail) => {
+            tracing::error!(%detail, "stored data is damaged");
+            with_info(Code::DataLoss, "stored case data could not be read".into(), "STORE_CORRUPT", vec![])
+        }
+        StoreError::Conflict { case_id, .. } => with_info(
+            Code::Aborted,
+            format!("case {} was changed concurrently; retry", case_id.resource_name()),
+            "CONCURRENT_WRITE",
+            vec![],
+        ),
+        e @ (StoreError::Backend(_) | StoreError::InvalidBatch(_)) => {
+            tracing::error!(error = %e, "event store failed");
+            with_info(Code::Unavailable, "the event store failed; retry later".into(), "STORE_UNAVAILABLE", vec![])
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_become_bad_request_details() {
+        let v = Violations(vec![
+            bro_domain::Violation::new("events[0].occurred_on", "is required"),
+            bro_domain::Violation::new("events[1].kind", "exactly one event kind must be set; none is"),
+        ]);
+        let status: Status = ApiError::Ledger(LedgerError::Invalid(v)).into();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        expect_test::expect!["invalid request: events[0].occurred_on: is required (and 1 more violation)"]
+            .assert_eq(status.message());
+        let details = status.get_error_details();
+        assert_eq!(details.error_info().unwrap().reason, "INVALID_EVENTS");
+        let fields: Vec<_> =
+            details.bad_request().unwrap().field_violations.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["events[0].occurred_on", "events[1].kind"]);
+    }
+}

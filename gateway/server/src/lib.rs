@@ -1,0 +1,140 @@
+//! bro's gateway server: the gRPC services over the case ledger, standard
+//! health checking and reflection, Prometheus metrics on an admin listener,
+//! and a serve loop with graceful shutdown.
+//!
+//! Invariants: errors become `Status` only in [`error`]; "now" and "today"
+//! come only from the [`clock::Clock`] passed in; no log line carries a CPR
+//! number or a name (requests are never logged whole).
+
+pub mod case_service;
+pub mod clock;
+pub mod error;
+pub mod metrics;
+pub mod paging;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bro_api::v1::case_service_server::CaseServiceServer;
+use bro_store::{CaseLedger, EventStore};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::case_service::CaseApi;
+use crate::clock::Clock;
+use crate::metrics::{MeteredStore, Metrics};
+
+/// Tunables of a running gateway.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Largest request message accepted, in bytes.
+    pub max_request_bytes: usize,
+    /// Deadline for a unary call (and for a stream's first response).
+    pub request_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            clock: Arc::new(clock::SystemClock),
+            max_request_bytes: 4 * 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why serving stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The gRPC transport failed.
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The admin listener failed.
+    #[error("admin listener failed: {0}")]
+    Admin(std::io::Error),
+    /// Closing the store failed.
+    #[error("closing the event store failed: {0}")]
+    Store(#[from] bro_store::StoreError),
+}
+
+/// Serves the gateway on `grpc` (and metrics on `admin`) until `shutdown`
+/// resolves; then stops accepting, lets in-flight calls finish, ends watch
+/// streams, and closes the store.
+pub async fn run(
+    grpc: TcpListener,
+    admin: Option<TcpListener>,
+    store: Arc<dyn EventStore>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let metrics = Arc::new(Metrics::new());
+    let metered: Arc<dyn EventStore> = Arc::new(MeteredStore::new(store.clone(), metrics.clone()));
+    let ledger = Arc::new(CaseLedger::new(metered));
+    let stopping = CancellationToken::new();
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<CaseServiceServer<CaseApi>>().await;
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(bro_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the compiled descriptor set is valid");
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(bro_api::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .expect("the compiled descriptor set is valid");
+    let cases = CaseServiceServer::new(CaseApi::new(ledger, options.clock.clone(), metrics.clone(), stopping.clone()))
+        .max_decoding_message_size(options.max_request_bytes)
+        .max_encoding_message_size(64 * 1024 * 1024);
+
+    {
+        let stopping = stopping.clone();
+        let health = health.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight calls");
+            health.set_not_serving::<CaseServiceServer<CaseApi>>().await;
+            stopping.cancel();
+        });
+    }
+
+    let admin_task = admin.map(|listener| {
+        let metrics = metrics.clone();
+        let stopping = stopping.clone();
+        tokio::spawn(async move {
+            let app = axum::Router::new()
+                .route("/metrics", axum::routing::get(move || async move { metrics.render() }))
+                .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+            axum::serve(listener, app).with_graceful_shutdown(stopping.cancelled_owned()).await
+        })
+    });
+
+    let grpc_addr = grpc.local_addr().ok();
+    tracing::info!(addr = ?grpc_addr, "gRPC listening");
+    let served = tonic::transport::Server::builder()
+        .timeout(options.request_timeout)
+        .tcp_nodelay(true)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(cases)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stopping.clone().cancelled_owned())
+        .await;
+    stopping.cancel();
+    if let Some(task) = admin_task {
+        match task.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "admin listener stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "admin listener task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+    served?;
+    store.close().await?;
+    tracing::info!("gateway stopped");
+    Ok(())
+}

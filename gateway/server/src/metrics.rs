@@ -1,0 +1,124 @@
+//! Prometheus metrics: per-RPC request counts (by status code) and latencies,
+//! and the event store's append latency. Served on the admin listener.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bro_domain::CaseId;
+use bro_store::{AppendBatch, AppendOutcome, CaseQuery, EventStore, RequestRecord, StoreError, StoredCase, StoredEvent};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcCodeLabels {
+    method: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcLabels {
+    method: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs .. ~26 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
+/// The gateway's metrics.
+pub struct Metrics {
+    registry: Registry,
+    rpc_requests: Family<RpcCodeLabels, Counter>,
+    rpc_seconds: Family<RpcLabels, Histogram, fn() -> Histogram>,
+    append_seconds: Histogram,
+    appended_events: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set of metrics.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("bro");
+        let rpc_requests = Family::<RpcCodeLabels, Counter>::default();
+        let rpc_seconds = Family::<RpcLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let append_seconds = latency_histogram();
+        let appended_events = Counter::default();
+        registry.register("rpc_requests", "gRPC requests by method and status code", rpc_requests.clone());
+        registry.register("rpc_duration_seconds", "gRPC request latency by method", rpc_seconds.clone());
+        registry.register("store_append_duration_seconds", "Durable event-store append latency", append_seconds.clone());
+        registry.register("store_appended_events", "Events durably appended", appended_events.clone());
+        Metrics { registry, rpc_requests, rpc_seconds, append_seconds, appended_events }
+    }
+
+    /// Records one finished RPC.
+    pub fn record_rpc(&self, method: &str, code: tonic::Code, elapsed: Duration) {
+        self.rpc_requests
+            .get_or_create(&RpcCodeLabels { method: method.to_owned(), code: format!("{code:?}") })
+            .inc();
+        self.rpc_seconds.get_or_create(&RpcLabels { method: method.to_owned() }).observe(elapsed.as_secs_f64());
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// An [`EventStore`] that times appends into [`Metrics`].
+pub struct MeteredStore {
+    inner: Arc<dyn EventStore>,
+    metrics: Arc<Metrics>,
+}
+
+impl MeteredStore {
+    /// Wraps a store.
+    pub fn new(inner: Arc<dyn EventStore>, metrics: Arc<Metrics>) -> Self {
+        MeteredStore { inner, metrics }
+    }
+}
+
+#[async_trait]
+impl EventStore for MeteredStore {
+    async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
+        let n = batch.events.len() as u64;
+        let start = Instant::now();
+        let outcome = self.inner.append(batch).await;
+        self.metrics.append_seconds.observe(start.elapsed().as_secs_f64());
+        if matches!(outcome, Ok(AppendOutcome::Appended)) {
+            self.metrics.appended_events.inc_by(n);
+        }
+        outcome
+    }
+
+    async fn find_request(&self, request_id: &str) -> Result<Option<RequestRecord>, StoreError> {
+        self.inner.find_request(request_id).await
+    }
+
+    async fn read_events(&self, case_id: &CaseId, after: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        self.inner.read_events(case_id, after, limit).await
+    }
+
+    async fn get_case(&self, case_id: &CaseId) -> Result<Option<StoredCase>, StoreError> {
+        self.inner.get_case(case_id).await
+    }
+
+    async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<StoredCase>, StoreError> {
+        self.inner.list_cases(query).await
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.inner.close().await
+    }
+}
