@@ -88,9 +88,7 @@ pub fn version_from_etag(field: &str, etag: &str) -> Result<u64, Violations> {
     etag.strip_prefix('"')
         .and_then(|s| s.strip_suffix('"'))
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            Violations::one(field, format!("{:?} is not an etag this server issued", d::truncate(etag, 40)))
-        })
+        .ok_or_else(|| Violations::one(field, format!("{:?} is not an etag this server issued", d::truncate(etag, 40))))
 }
 
 /// Converts an open proto enum, refusing 0 (unspecified) and unknown values.
@@ -100,9 +98,8 @@ where
 {
     let name = std::any::type_name::<E>().rsplit("::").next().unwrap_or("enum");
     match E::try_from(raw) {
-        Ok(value) => map(value).ok_or_else(|| {
-            Violations::one(field, format!("is required (bro.v1.{name} must not be unspecified)"))
-        }),
+        Ok(value) => map(value)
+            .ok_or_else(|| Violations::one(field, format!("is required (bro.v1.{name} must not be unspecified)"))),
         Err(_) => Err(Violations::one(field, format!("{raw} is not a known bro.v1.{name} value"))),
     }
 }
@@ -342,13 +339,20 @@ fn organisation_from_pb(org: Option<&pb::Organisation>) -> d::Organisation {
 }
 
 fn organisation_to_pb(o: &d::Organisation) -> pb::Organisation {
-    pb::Organisation { display_name: o.display_name.clone(), cvr: o.cvr.clone(), ean: o.ean.clone(), sor: o.sor.clone() }
+    pb::Organisation {
+        display_name: o.display_name.clone(),
+        cvr: o.cvr.clone(),
+        ean: o.ean.clone(),
+        sor: o.sor.clone(),
+    }
 }
 
 fn contact_person_from_pb(field: &str, p: Option<&pb::ContactPerson>) -> Result<Option<d::ContactPerson>, Violations> {
     let Some(p) = p else { return Ok(None) };
     let mut c = Checker::default();
-    for (name, value) in [("display_name", &p.display_name), ("role", &p.role), ("phone", &p.phone), ("email", &p.email)] {
+    for (name, value) in
+        [("display_name", &p.display_name), ("role", &p.role), ("phone", &p.phone), ("email", &p.email)]
+    {
         c.take(field, d::check_text(name, value));
     }
     c.finish(Some(Some(d::ContactPerson {
@@ -497,9 +501,7 @@ fn kind_from_pb(kind: &Kind) -> Result<d::EventKind, Violations> {
     use d::EventKind as E;
     let holder = |raw: &str| party_id("custody_holder", raw);
     Ok(match kind {
-        Kind::CaseOpened(o) => {
-            opening_from_pb(o.child.as_ref(), &o.custody_holders, o.placing_municipality.as_ref())?
-        }
+        Kind::CaseOpened(o) => opening_from_pb(o.child.as_ref(), &o.custody_holders, o.placing_municipality.as_ref())?,
         Kind::PlacementRecommended(r) => {
             let mut c = Checker::default();
             let b = c.take("", basis("basis", r.basis));
@@ -576,8 +578,12 @@ fn kind_from_pb(kind: &Kind) -> Result<d::EventKind, Violations> {
             if p.goals.len() > 100 {
                 c.0.push(Violation::new("goals", format!("has {} goals; at most 100 are allowed", p.goals.len())));
             }
-            let goals: Vec<_> =
-                p.goals.iter().enumerate().filter_map(|(i, g)| c.take(&format!("goals[{i}]"), goal_from_pb(g))).collect();
+            let goals: Vec<_> = p
+                .goals
+                .iter()
+                .enumerate()
+                .filter_map(|(i, g)| c.take(&format!("goals[{i}]"), goal_from_pb(g)))
+                .collect();
             if !p.plan_id.is_empty() {
                 c.take("", d::check_id("plan_id", &p.plan_id));
             }
@@ -599,15 +605,13 @@ fn kind_from_pb(kind: &Kind) -> Result<d::EventKind, Violations> {
             if !s.contact_id.is_empty() {
                 c.take("", d::check_id("contact_id", &s.contact_id));
             }
-            c.finish(h.zip(sec).zip(person).map(|((custody_holder, sector), contact_person)| {
-                E::SectorContactAdded {
-                    contact_id: s.contact_id.clone(),
-                    custody_holder,
-                    sector,
-                    organisation: organisation_from_pb(s.organisation.as_ref()),
-                    contact_person,
-                    system_of_record: s.system_of_record.clone(),
-                }
+            c.finish(h.zip(sec).zip(person).map(|((custody_holder, sector), contact_person)| E::SectorContactAdded {
+                contact_id: s.contact_id.clone(),
+                custody_holder,
+                sector,
+                organisation: organisation_from_pb(s.organisation.as_ref()),
+                contact_person,
+                system_of_record: s.system_of_record.clone(),
             }))?
         }
         Kind::SectorContactEnded(s) => E::SectorContactEnded { contact_id: s.contact_id.clone() },
@@ -667,10 +671,9 @@ fn kind_to_pb(kind: &d::EventKind) -> Kind {
             custody_holder: h(custody_holder),
             measure: measure_to_pb(*measure).into(),
         }),
-        E::ConsentGiven { custody_holder, scope } => Kind::ConsentGiven(pb::ConsentGiven {
-            custody_holder: h(custody_holder),
-            scope: scope.as_str().to_owned(),
-        }),
+        E::ConsentGiven { custody_holder, scope } => {
+            Kind::ConsentGiven(pb::ConsentGiven { custody_holder: h(custody_holder), scope: scope.as_str().to_owned() })
+        }
         E::ConsentWithdrawn { custody_holder, scope } => Kind::ConsentWithdrawn(pb::ConsentWithdrawn {
             custody_holder: h(custody_holder),
             scope: scope.as_str().to_owned(),
@@ -689,16 +692,21 @@ fn kind_to_pb(kind: &d::EventKind) -> Kind {
         E::HomecomingPeriodEnded => Kind::HomecomingPeriodEnded(pb::HomecomingPeriodEnded {}),
         E::ContactSuspended => Kind::ContactSuspended(pb::ContactSuspended {}),
         E::ContactResumed => Kind::ContactResumed(pb::ContactResumed {}),
-        E::SectorContactAdded { contact_id, custody_holder, sector, organisation, contact_person, system_of_record } => {
-            Kind::SectorContactAdded(pb::SectorContactAdded {
-                contact_id: contact_id.clone(),
-                custody_holder: h(custody_holder),
-                sector: sector_to_pb(Some(*sector)).into(),
-                organisation: Some(organisation_to_pb(organisation)),
-                contact_person: contact_person_to_pb(contact_person),
-                system_of_record: system_of_record.clone(),
-            })
-        }
+        E::SectorContactAdded {
+            contact_id,
+            custody_holder,
+            sector,
+            organisation,
+            contact_person,
+            system_of_record,
+        } => Kind::SectorContactAdded(pb::SectorContactAdded {
+            contact_id: contact_id.clone(),
+            custody_holder: h(custody_holder),
+            sector: sector_to_pb(Some(*sector)).into(),
+            organisation: Some(organisation_to_pb(organisation)),
+            contact_person: contact_person_to_pb(contact_person),
+            system_of_record: system_of_record.clone(),
+        }),
         E::SectorContactEnded { contact_id } => {
             Kind::SectorContactEnded(pb::SectorContactEnded { contact_id: contact_id.clone() })
         }
@@ -861,12 +869,18 @@ pub fn case_to_pb(case: &d::Case) -> pb::Case {
         homecoming_periods: case
             .homecoming_periods
             .iter()
-            .map(|p| pb::HomecomingPeriod { start_date: Some(date_to_pb(p.start_date)), end_date: opt_date(p.end_date) })
+            .map(|p| pb::HomecomingPeriod {
+                start_date: Some(date_to_pb(p.start_date)),
+                end_date: opt_date(p.end_date),
+            })
             .collect(),
         contact_suspensions: case
             .contact_suspensions
             .iter()
-            .map(|p| pb::ContactSuspension { start_date: Some(date_to_pb(p.start_date)), resumed_on: opt_date(p.end_date) })
+            .map(|p| pb::ContactSuspension {
+                start_date: Some(date_to_pb(p.start_date)),
+                resumed_on: opt_date(p.end_date),
+            })
             .collect(),
         create_time: Some(timestamp_to_pb(case.create_time)),
         update_time: Some(timestamp_to_pb(case.update_time)),

@@ -7,10 +7,7 @@ use crate::v1::{ContactPerson, Party, PersonIdentifier};
 
 impl fmt::Debug for PersonIdentifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PersonIdentifier")
-            .field("kind", &self.kind())
-            .field("value", &"<masked>")
-            .finish()
+        f.debug_struct("PersonIdentifier").field("kind", &self.kind()).field("value", &"<masked>").finish()
     }
 }
 
@@ -37,10 +34,7 @@ mod tests {
     fn debug_masks_personal_data() {
         let party = Party {
             party_id: "parent-1".into(),
-            identifier: Some(PersonIdentifier {
-                kind: PersonIdentifierKind::Cpr.into(),
-                value: "0101901234".into(),
-            }),
+            identifier: Some(PersonIdentifier { kind: PersonIdentifierKind::Cpr.into(), value: "0101901234".into() }),
             display_name: "Test Testesen".into(),
         };
         let shown = format!("{party:?}");

@@ -121,7 +121,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bro.toml");
         std::fs::write(&path, "listen = \"127.0.0.1:6000\"\ndata_dir = \"/srv/bro\"\nlog_format = \"json\"\n").unwrap();
-        let o = Overrides { config: Some(path.clone()), listen: Some("127.0.0.1:7000".parse().unwrap()), ..Default::default() };
+        let o = Overrides {
+            config: Some(path.clone()),
+            listen: Some("127.0.0.1:7000".parse().unwrap()),
+            ..Default::default()
+        };
         let s = o.resolve().unwrap();
         assert_eq!(s.listen, "127.0.0.1:7000".parse().unwrap());
         assert_eq!(s.data_dir, PathBuf::from("/srv/bro"));

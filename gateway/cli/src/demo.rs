@@ -61,46 +61,79 @@ fn demo_cases() -> Vec<DemoCase> {
         DemoCase {
             title: "§ 46 placement with consent: support person, family therapy, parent action plan",
             case_id: "demo-anna",
-            parents: vec![parent("parent-1", DEMO_CPRS[0], "Anna Testesen"), parent("parent-2", DEMO_CPRS[1], "Bo Testesen")],
+            parents: vec![
+                parent("parent-1", DEMO_CPRS[0], "Anna Testesen"),
+                parent("parent-2", DEMO_CPRS[1], "Bo Testesen"),
+            ],
             municipality: bro_kommune.clone(),
             opened_on: "2026-01-10",
             events: vec![
-                event("2026-01-15", Kind::PlacementStarted(pb::PlacementStarted {
-                    basis: pb::PlacementBasis::Bl46.into(),
-                    site_kind: pb::PlacementSiteKind::FosterFamily.into(),
-                })),
-                event("2026-01-15", Kind::SupportPersonOffered(pb::SupportPersonOffered { custody_holder: holder("parent-1") })),
-                event("2026-01-15", Kind::SupportPersonOffered(pb::SupportPersonOffered { custody_holder: holder("parent-2") })),
-                event("2026-01-16", Kind::SupportPersonAccepted(pb::SupportPersonAccepted { custody_holder: holder("parent-1") })),
-                event("2026-01-18", Kind::SupportPersonChosen(pb::SupportPersonChosen {
-                    custody_holder: holder("parent-1"),
-                    kind: pb::SupportPersonKind::Professional.into(),
-                    person: None,
-                })),
-                event("2026-01-20", Kind::SupportPersonApproved(pb::SupportPersonApproved { custody_holder: holder("parent-1") })),
-                event("2026-01-22", Kind::SupportStarted(pb::SupportStarted {
-                    custody_holder: holder("parent-1"),
-                    measure: pb::SupportMeasure::Bl75.into(),
-                })),
-                event("2026-01-30", Kind::ConsentGiven(pb::ConsentGiven { custody_holder: holder("parent-1"), scope: "bl32".into() })),
-                event("2026-02-01", Kind::SupportDecided(pb::SupportDecided {
-                    custody_holder: holder("parent-1"),
-                    measure: pb::SupportMeasure::Bl3215.into(),
-                    outcome: pb::DecisionOutcome::Granted.into(),
-                })),
-                event("2026-02-10", Kind::PlanPrepared(pb::PlanPrepared {
-                    plan_id: String::new(),
-                    kind: pb::PlanKind::Bl77.into(),
-                    covers: vec![],
-                    goals: vec![pb::Goal {
-                        goal_id: "g1".into(),
-                        change_in_parents: "Anna kommer stabilt til samvær hver onsdag".into(),
-                        aim: pb::GoalAim::Contact.into(),
-                        sub_goals: vec!["Faste samværstider i tre måneder".into()],
-                        owner_sector: pb::Sector::Unspecified.into(),
-                        owner: "Familieafdelingen".into(),
-                    }],
-                })),
+                event(
+                    "2026-01-15",
+                    Kind::PlacementStarted(pb::PlacementStarted {
+                        basis: pb::PlacementBasis::Bl46.into(),
+                        site_kind: pb::PlacementSiteKind::FosterFamily.into(),
+                    }),
+                ),
+                event(
+                    "2026-01-15",
+                    Kind::SupportPersonOffered(pb::SupportPersonOffered { custody_holder: holder("parent-1") }),
+                ),
+                event(
+                    "2026-01-15",
+                    Kind::SupportPersonOffered(pb::SupportPersonOffered { custody_holder: holder("parent-2") }),
+                ),
+                event(
+                    "2026-01-16",
+                    Kind::SupportPersonAccepted(pb::SupportPersonAccepted { custody_holder: holder("parent-1") }),
+                ),
+                event(
+                    "2026-01-18",
+                    Kind::SupportPersonChosen(pb::SupportPersonChosen {
+                        custody_holder: holder("parent-1"),
+                        kind: pb::SupportPersonKind::Professional.into(),
+                        person: None,
+                    }),
+                ),
+                event(
+                    "2026-01-20",
+                    Kind::SupportPersonApproved(pb::SupportPersonApproved { custody_holder: holder("parent-1") }),
+                ),
+                event(
+                    "2026-01-22",
+                    Kind::SupportStarted(pb::SupportStarted {
+                        custody_holder: holder("parent-1"),
+                        measure: pb::SupportMeasure::Bl75.into(),
+                    }),
+                ),
+                event(
+                    "2026-01-30",
+                    Kind::ConsentGiven(pb::ConsentGiven { custody_holder: holder("parent-1"), scope: "bl32".into() }),
+                ),
+                event(
+                    "2026-02-01",
+                    Kind::SupportDecided(pb::SupportDecided {
+                        custody_holder: holder("parent-1"),
+                        measure: pb::SupportMeasure::Bl3215.into(),
+                        outcome: pb::DecisionOutcome::Granted.into(),
+                    }),
+                ),
+                event(
+                    "2026-02-10",
+                    Kind::PlanPrepared(pb::PlanPrepared {
+                        plan_id: String::new(),
+                        kind: pb::PlanKind::Bl77.into(),
+                        covers: vec![],
+                        goals: vec![pb::Goal {
+                            goal_id: "g1".into(),
+                            change_in_parents: "Anna kommer stabilt til samvær hver onsdag".into(),
+                            aim: pb::GoalAim::Contact.into(),
+                            sub_goals: vec!["Faste samværstider i tre måneder".into()],
+                            owner_sector: pb::Sector::Unspecified.into(),
+                            owner: "Familieafdelingen".into(),
+                        }],
+                    }),
+                ),
             ],
         },
         DemoCase {
@@ -110,17 +143,29 @@ fn demo_cases() -> Vec<DemoCase> {
             municipality: bro_kommune,
             opened_on: "2026-02-01",
             events: vec![
-                event("2026-02-02", Kind::PlacementRecommended(pb::PlacementRecommended {
-                    basis: pb::PlacementBasis::Bl47.into(),
-                    siblings_under_18_in_household: true,
-                    reason: pb::RecommendationReason::Neglect.into(),
-                })),
-                event("2026-02-16", Kind::PlacementStarted(pb::PlacementStarted {
-                    basis: pb::PlacementBasis::Bl47.into(),
-                    site_kind: pb::PlacementSiteKind::ResidentialInstitution.into(),
-                })),
-                event("2026-02-16", Kind::SupportPersonOffered(pb::SupportPersonOffered { custody_holder: holder("parent-1") })),
-                event("2026-02-18", Kind::SupportPersonDeclined(pb::SupportPersonDeclined { custody_holder: holder("parent-1") })),
+                event(
+                    "2026-02-02",
+                    Kind::PlacementRecommended(pb::PlacementRecommended {
+                        basis: pb::PlacementBasis::Bl47.into(),
+                        siblings_under_18_in_household: true,
+                        reason: pb::RecommendationReason::Neglect.into(),
+                    }),
+                ),
+                event(
+                    "2026-02-16",
+                    Kind::PlacementStarted(pb::PlacementStarted {
+                        basis: pb::PlacementBasis::Bl47.into(),
+                        site_kind: pb::PlacementSiteKind::ResidentialInstitution.into(),
+                    }),
+                ),
+                event(
+                    "2026-02-16",
+                    Kind::SupportPersonOffered(pb::SupportPersonOffered { custody_holder: holder("parent-1") }),
+                ),
+                event(
+                    "2026-02-18",
+                    Kind::SupportPersonDeclined(pb::SupportPersonDeclined { custody_holder: holder("parent-1") }),
+                ),
             ],
         },
         DemoCase {
@@ -130,47 +175,71 @@ fn demo_cases() -> Vec<DemoCase> {
             municipality: sundby,
             opened_on: "2026-01-01",
             events: vec![
-                event("2026-01-01", Kind::PlacementStarted(pb::PlacementStarted {
-                    basis: pb::PlacementBasis::Bl46.into(),
-                    site_kind: pb::PlacementSiteKind::NetworkFosterFamily.into(),
-                })),
-                event("2026-01-01", Kind::SupportPersonOffered(pb::SupportPersonOffered { custody_holder: holder("parent-1") })),
-                event("2026-01-05", Kind::SectorContactAdded(pb::SectorContactAdded {
-                    contact_id: "jobcenter".into(),
-                    custody_holder: holder("parent-1"),
-                    sector: pb::Sector::Jobcentre.into(),
-                    organisation: Some(municipality("Jobcenter Sundby (fiktiv)", "87654321")),
-                    contact_person: None,
-                    system_of_record: "jobcenter".into(),
-                })),
-                event("2026-01-06", Kind::SectorContactAdded(pb::SectorContactAdded {
-                    contact_id: "psykiatri".into(),
-                    custody_holder: holder("parent-1"),
-                    sector: pb::Sector::Psychiatry.into(),
-                    organisation: Some(pb::Organisation {
-                        display_name: "Regionspsykiatrien (fiktiv)".into(),
-                        ean: "5790000000005".into(),
-                        ..Default::default()
+                event(
+                    "2026-01-01",
+                    Kind::PlacementStarted(pb::PlacementStarted {
+                        basis: pb::PlacementBasis::Bl46.into(),
+                        site_kind: pb::PlacementSiteKind::NetworkFosterFamily.into(),
                     }),
-                    contact_person: None,
-                    system_of_record: "medcom".into(),
-                })),
-                event("2026-01-10", Kind::SupportDecided(pb::SupportDecided {
-                    custody_holder: holder("parent-1"),
-                    measure: pb::SupportMeasure::OtherLegislation.into(),
-                    outcome: pb::DecisionOutcome::Granted.into(),
-                })),
-                event("2026-01-12", Kind::SupportStarted(pb::SupportStarted {
-                    custody_holder: holder("parent-1"),
-                    measure: pb::SupportMeasure::OtherLegislation.into(),
-                })),
-                event("2026-01-20", Kind::ConsentGiven(pb::ConsentGiven { custody_holder: holder("parent-1"), scope: "bl78".into() })),
-                event("2026-01-20", Kind::PlanPrepared(pb::PlanPrepared {
-                    plan_id: "helhedsplan".into(),
-                    kind: pb::PlanKind::Bl78.into(),
-                    covers: vec!["parent-1".into()],
-                    goals: vec![],
-                })),
+                ),
+                event(
+                    "2026-01-01",
+                    Kind::SupportPersonOffered(pb::SupportPersonOffered { custody_holder: holder("parent-1") }),
+                ),
+                event(
+                    "2026-01-05",
+                    Kind::SectorContactAdded(pb::SectorContactAdded {
+                        contact_id: "jobcenter".into(),
+                        custody_holder: holder("parent-1"),
+                        sector: pb::Sector::Jobcentre.into(),
+                        organisation: Some(municipality("Jobcenter Sundby (fiktiv)", "87654321")),
+                        contact_person: None,
+                        system_of_record: "jobcenter".into(),
+                    }),
+                ),
+                event(
+                    "2026-01-06",
+                    Kind::SectorContactAdded(pb::SectorContactAdded {
+                        contact_id: "psykiatri".into(),
+                        custody_holder: holder("parent-1"),
+                        sector: pb::Sector::Psychiatry.into(),
+                        organisation: Some(pb::Organisation {
+                            display_name: "Regionspsykiatrien (fiktiv)".into(),
+                            ean: "5790000000005".into(),
+                            ..Default::default()
+                        }),
+                        contact_person: None,
+                        system_of_record: "medcom".into(),
+                    }),
+                ),
+                event(
+                    "2026-01-10",
+                    Kind::SupportDecided(pb::SupportDecided {
+                        custody_holder: holder("parent-1"),
+                        measure: pb::SupportMeasure::OtherLegislation.into(),
+                        outcome: pb::DecisionOutcome::Granted.into(),
+                    }),
+                ),
+                event(
+                    "2026-01-12",
+                    Kind::SupportStarted(pb::SupportStarted {
+                        custody_holder: holder("parent-1"),
+                        measure: pb::SupportMeasure::OtherLegislation.into(),
+                    }),
+                ),
+                event(
+                    "2026-01-20",
+                    Kind::ConsentGiven(pb::ConsentGiven { custody_holder: holder("parent-1"), scope: "bl78".into() }),
+                ),
+                event(
+                    "2026-01-20",
+                    Kind::PlanPrepared(pb::PlanPrepared {
+                        plan_id: "helhedsplan".into(),
+                        kind: pb::PlanKind::Bl78.into(),
+                        covers: vec!["parent-1".into()],
+                        goals: vec![],
+                    }),
+                ),
             ],
         },
     ]
@@ -181,11 +250,13 @@ pub async fn run(data_dir: Option<PathBuf>, listen: Option<SocketAddr>, once: bo
     let (data_dir, _temp) = match data_dir {
         Some(dir) => (dir, None),
         None => {
-            let temp = tempfile::Builder::new().prefix("bro-demo-").tempdir().context("cannot make a temporary directory")?;
+            let temp =
+                tempfile::Builder::new().prefix("bro-demo-").tempdir().context("cannot make a temporary directory")?;
             (temp.path().to_path_buf(), Some(temp))
         }
     };
-    let store = SqliteStore::open(&data_dir).with_context(|| format!("cannot open a store in {}", data_dir.display()))?;
+    let store =
+        SqliteStore::open(&data_dir).with_context(|| format!("cannot open a store in {}", data_dir.display()))?;
     let listener = match listen {
         Some(addr) => tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?,
         None => match tokio::net::TcpListener::bind(("127.0.0.1", 50051)).await {
@@ -205,7 +276,8 @@ pub async fn run(data_dir: Option<PathBuf>, listen: Option<SocketAddr>, once: bo
 
     println!("bro demo — gateway listening on {addr}, embedded store in {}", data_dir.display());
     println!();
-    let channel = Channel::from_shared(format!("http://{addr}"))?.connect().await.context("cannot reach the demo gateway")?;
+    let channel =
+        Channel::from_shared(format!("http://{addr}"))?.connect().await.context("cannot reach the demo gateway")?;
     let mut client = CaseServiceClient::new(channel);
     show(&mut client).await?;
 
@@ -226,7 +298,10 @@ async fn show(client: &mut CaseServiceClient<Channel>) -> anyhow::Result<()> {
     for demo in demo_cases() {
         let created = client
             .create_case(pb::CreateCaseRequest {
-                child: Some(pb::Child { identifier: None, journal_reference: format!("27.24.00-G01-{}", demo.case_id) }),
+                child: Some(pb::Child {
+                    identifier: None,
+                    journal_reference: format!("27.24.00-G01-{}", demo.case_id),
+                }),
                 custody_holders: demo.parents.clone(),
                 placing_municipality: Some(demo.municipality.clone()),
                 opened_on: Some(date(demo.opened_on)),
@@ -256,11 +331,8 @@ async fn show(client: &mut CaseServiceClient<Channel>) -> anyhow::Result<()> {
             case.version,
             case.etag
         );
-        let kinds: Vec<&str> = appended
-            .events
-            .iter()
-            .filter_map(|e| e.kind.as_ref().map(bro_api::convert::kind_name))
-            .collect();
+        let kinds: Vec<&str> =
+            appended.events.iter().filter_map(|e| e.kind.as_ref().map(bro_api::convert::kind_name)).collect();
         println!("  history: case_opened, {}", kinds.join(", "));
         println!(
             "  placements {}, support-person tracks {}, § 76 decisions {}, plans {}, sector contacts {}, consents {}",
@@ -299,7 +371,10 @@ async fn show(client: &mut CaseServiceClient<Channel>) -> anyhow::Result<()> {
     let unknown = client
         .append_case_events(pb::AppendCaseEventsRequest {
             parent: "cases/demo-carl".into(),
-            events: vec![event("2026-03-01", Kind::SupportPersonOffered(pb::SupportPersonOffered { custody_holder: "parent-7".into() }))],
+            events: vec![event(
+                "2026-03-01",
+                Kind::SupportPersonOffered(pb::SupportPersonOffered { custody_holder: "parent-7".into() }),
+            )],
             etag: String::new(),
             request_id: "demo-unknown".into(),
         })
@@ -347,7 +422,7 @@ mod tests {
     fn passes_modulus_11(cpr: &str) -> bool {
         let weights = [4, 3, 2, 7, 6, 5, 4, 3, 2, 1];
         let sum: u32 = cpr.bytes().zip(weights).map(|(b, w)| u32::from(b - b'0') * w).sum();
-        sum % 11 == 0
+        sum.is_multiple_of(11)
     }
 
     #[test]

@@ -96,9 +96,9 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let admin = match settings.admin_listen {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?,
-        ),
+        Some(addr) => {
+            Some(tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?)
+        }
         None => None,
     };
     tracing::info!(

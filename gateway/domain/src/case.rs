@@ -2,10 +2,9 @@
 
 use crate::violation::Collector;
 use crate::{
-    CaseId, Child, ConsentScope, ContactPerson, Date, DecisionOutcome, EventKind, Goal,
-    Organisation, Party, PartyId, PlacementBasis, PlacementEndReason, PlacementSiteKind, PlanKind,
-    RecommendationReason, RecordedEvent, Sector, SupportMeasure, SupportPersonKind, Timestamp,
-    Violations, check_cvr, check_id, check_text,
+    CaseId, Child, ConsentScope, ContactPerson, Date, DecisionOutcome, EventKind, Goal, Organisation, Party, PartyId,
+    PlacementBasis, PlacementEndReason, PlacementSiteKind, PlanKind, RecommendationReason, RecordedEvent, Sector,
+    SupportMeasure, SupportPersonKind, Timestamp, Violations, check_cvr, check_id, check_text,
 };
 
 /// A recommendation to place.
@@ -228,16 +227,10 @@ pub struct Case {
 impl Case {
     /// Opens a case from its first event, which must be `case_opened`.
     pub fn open(id: CaseId, first: &RecordedEvent) -> Result<Case, Violations> {
-        let EventKind::CaseOpened { child, custody_holders, placing_municipality } =
-            &first.event.kind
-        else {
-            return Err(Violations::one(
-                first.event.kind.type_name(),
-                "a case's first event must be case_opened",
-            ));
+        let EventKind::CaseOpened { child, custody_holders, placing_municipality } = &first.event.kind else {
+            return Err(Violations::one(first.event.kind.type_name(), "a case's first event must be case_opened"));
         };
-        check_opening(child, custody_holders, placing_municipality)
-            .map_err(|v| v.within("case_opened"))?;
+        check_opening(child, custody_holders, placing_municipality).map_err(|v| v.within("case_opened"))?;
         Ok(Case {
             id,
             version: first.sequence,
@@ -410,9 +403,10 @@ impl Case {
                 });
             }
             EventKind::ConsentWithdrawn { custody_holder, scope } => {
-                let holding = self.consents.iter_mut().filter(|c| {
-                    &c.custody_holder == custody_holder && &c.scope == scope && c.withdrawn_on.is_none()
-                });
+                let holding = self
+                    .consents
+                    .iter_mut()
+                    .filter(|c| &c.custody_holder == custody_holder && &c.scope == scope && c.withdrawn_on.is_none());
                 let mut any = false;
                 for consent in holding {
                     consent.withdrawn_on = Some(on);
@@ -430,15 +424,11 @@ impl Case {
                     return fail("plan_id", format!("plan {plan_id:?} already exists in this case"));
                 }
                 if *kind == PlanKind::Bl78 && covers.is_empty() {
-                    return fail(
-                        "covers",
-                        "a § 78 holistic plan must name the custody holders it covers".into(),
-                    );
+                    return fail("covers", "a § 78 holistic plan must name the custody holders it covers".into());
                 }
                 let mut seen = Vec::new();
                 for (i, holder) in covers.iter().enumerate() {
-                    self.require_custody_holder(holder)
-                        .map_err(|v| v.within(&format!("{ty}.covers[{i}]")))?;
+                    self.require_custody_holder(holder).map_err(|v| v.within(&format!("{ty}.covers[{i}]")))?;
                     if seen.contains(&holder) {
                         return fail(&format!("covers[{i}]"), format!("{holder} is listed twice"));
                     }
@@ -468,11 +458,7 @@ impl Case {
             }
             EventKind::HomecomingPeriodEnded => {
                 let Some(p) = self.homecoming_periods.last_mut().filter(|p| p.end_date.is_none()) else {
-                    return fail_event(self.nothing_in_progress(
-                        "homecoming period",
-                        on,
-                        "homecoming_period_started",
-                    ));
+                    return fail_event(self.nothing_in_progress("homecoming period", on, "homecoming_period_started"));
                 };
                 p.end_date = Some(on);
             }
@@ -541,10 +527,7 @@ impl Case {
             return Ok(());
         }
         let known: Vec<&str> = self.custody_holders.iter().map(|p| p.party_id.as_str()).collect();
-        Err(Violations::one(
-            "custody_holder",
-            format!("the case has no custody holder {id:?}; it has {known:?}"),
-        ))
+        Err(Violations::one("custody_holder", format!("the case has no custody holder {id:?}; it has {known:?}")))
     }
 
     fn nothing_in_progress(&self, what: &str, on: Date, starter: &str) -> String {
@@ -593,10 +576,10 @@ impl Case {
                 if let Err(v) = check_id("contact_id", contact_id) {
                     c.0.extend(v.0);
                 }
-                if !system_of_record.is_empty() {
-                    if let Err(v) = check_id("system_of_record", system_of_record) {
-                        c.0.extend(v.0);
-                    }
+                if !system_of_record.is_empty()
+                    && let Err(v) = check_id("system_of_record", system_of_record)
+                {
+                    c.0.extend(v.0);
                 }
                 if let Err(v) = check_organisation(organisation, false) {
                     c.0.extend(v.within("organisation").0);
@@ -615,7 +598,9 @@ impl Case {
 
 fn check_goal(goal: &Goal) -> Result<(), Violations> {
     let mut c = Collector::default();
-    for (field, value) in [("goal_id", &goal.goal_id), ("change_in_parents", &goal.change_in_parents), ("owner", &goal.owner)] {
+    for (field, value) in
+        [("goal_id", &goal.goal_id), ("change_in_parents", &goal.change_in_parents), ("owner", &goal.owner)]
+    {
         if let Err(v) = check_text(field, value) {
             c.0.extend(v.0);
         }
@@ -634,12 +619,13 @@ fn check_goal(goal: &Goal) -> Result<(), Violations> {
 /// Checks an organisation; `cvr_required` for the placing municipality.
 pub fn check_organisation(org: &Organisation, cvr_required: bool) -> Result<(), Violations> {
     let mut c = Collector::default();
-    if cvr_required || !org.cvr.is_empty() {
-        if let Err(v) = check_cvr("cvr", &org.cvr) {
-            c.0.extend(v.0);
-        }
+    if (cvr_required || !org.cvr.is_empty())
+        && let Err(v) = check_cvr("cvr", &org.cvr)
+    {
+        c.0.extend(v.0);
     }
-    if !org.ean.is_empty() && !(org.ean.len() == 13 && org.ean.bytes().all(|b| b.is_ascii_digit())) {
+    let ean_ok = org.ean.is_empty() || (org.ean.len() == 13 && org.ean.bytes().all(|b| b.is_ascii_digit()));
+    if !ean_ok {
         c.push("ean", "is not an EAN/GLN location number (13 digits)");
     }
     if org.sor.len() > 20 || !org.sor.bytes().all(|b| b.is_ascii_digit()) {

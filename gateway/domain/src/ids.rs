@@ -15,9 +15,7 @@ pub fn check_id(field: &str, value: &str) -> Result<(), Violations> {
     let ok = !value.is_empty()
         && value.len() <= MAX_ID_LEN
         && value.as_bytes()[0].is_ascii_alphanumeric()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else if value.is_empty() {
@@ -36,10 +34,7 @@ pub fn check_id(field: &str, value: &str) -> Result<(), Violations> {
 /// Checks a free-text field's length.
 pub fn check_text(field: &str, value: &str) -> Result<(), Violations> {
     if value.len() > MAX_TEXT_LEN {
-        Err(Violations::one(
-            field,
-            format!("is {} bytes long; at most {MAX_TEXT_LEN} are allowed", value.len()),
-        ))
+        Err(Violations::one(field, format!("is {} bytes long; at most {MAX_TEXT_LEN} are allowed", value.len())))
     } else {
         Ok(())
     }
@@ -145,9 +140,7 @@ impl PersonId {
                     (1..=31).contains(&day) && (1..=12).contains(&month)
                 }
             }
-            PersonIdKind::ReplacementCpr => {
-                value.len() == 10 && value.bytes().all(|b| b.is_ascii_alphanumeric())
-            }
+            PersonIdKind::ReplacementCpr => value.len() == 10 && value.bytes().all(|b| b.is_ascii_alphanumeric()),
         };
         if !ok {
             // The value itself is never echoed: it may be a real CPR number.

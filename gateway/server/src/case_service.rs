@@ -86,6 +86,11 @@ fn events_from_pb(events: &[pb::CaseEvent]) -> Result<Vec<bro_domain::Event>, Vi
     let mut out = Vec::with_capacity(events.len());
     let mut violations: Vec<Violation> = Vec::new();
     for (i, e) in events.iter().enumerate() {
+        if matches!(e.kind, Some(pb::case_event::Kind::CaseOpened(_))) {
+            violations
+                .push(Violation::new(format!("events[{i}].case_opened"), "case_opened is recorded by CreateCase only"));
+            continue;
+        }
         match convert::event_from_pb(e) {
             Ok(ev) => out.push(ev),
             Err(v) => violations.extend(v.within(&format!("events[{i}]")).0),
@@ -109,11 +114,8 @@ impl CaseService for CaseApi {
                 "" => None,
                 id => Some(CaseId::parse("case_id", id)?),
             };
-            let opening = convert::opening_from_pb(
-                req.child.as_ref(),
-                &req.custody_holders,
-                req.placing_municipality.as_ref(),
-            )?;
+            let opening =
+                convert::opening_from_pb(req.child.as_ref(), &req.custody_holders, req.placing_municipality.as_ref())?;
             let opened_on = match &req.opened_on {
                 None => self.clock.today(),
                 Some(_) => convert::date_from_pb("opened_on", req.opened_on.as_ref())?,

@@ -136,8 +136,7 @@ mod tests {
             .assert_eq(status.message());
         let details = status.get_error_details();
         assert_eq!(details.error_info().unwrap().reason, "INVALID_EVENTS");
-        let fields: Vec<_> =
-            details.bad_request().unwrap().field_violations.iter().map(|f| f.field.as_str()).collect();
+        let fields: Vec<_> = details.bad_request().unwrap().field_violations.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["events[0].occurred_on", "events[1].kind"]);
     }
 }

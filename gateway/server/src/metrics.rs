@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bro_domain::CaseId;
-use bro_store::{AppendBatch, AppendOutcome, CaseQuery, EventStore, RequestRecord, StoreError, StoredCase, StoredEvent};
+use bro_store::{
+    AppendBatch, AppendOutcome, CaseQuery, EventStore, RequestRecord, StoreError, StoredCase, StoredEvent,
+};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -54,16 +56,18 @@ impl Metrics {
         let appended_events = Counter::default();
         registry.register("rpc_requests", "gRPC requests by method and status code", rpc_requests.clone());
         registry.register("rpc_duration_seconds", "gRPC request latency by method", rpc_seconds.clone());
-        registry.register("store_append_duration_seconds", "Durable event-store append latency", append_seconds.clone());
+        registry.register(
+            "store_append_duration_seconds",
+            "Durable event-store append latency",
+            append_seconds.clone(),
+        );
         registry.register("store_appended_events", "Events durably appended", appended_events.clone());
         Metrics { registry, rpc_requests, rpc_seconds, append_seconds, appended_events }
     }
 
     /// Records one finished RPC.
     pub fn record_rpc(&self, method: &str, code: tonic::Code, elapsed: Duration) {
-        self.rpc_requests
-            .get_or_create(&RpcCodeLabels { method: method.to_owned(), code: format!("{code:?}") })
-            .inc();
+        self.rpc_requests.get_or_create(&RpcCodeLabels { method: method.to_owned(), code: format!("{code:?}") }).inc();
         self.rpc_seconds.get_or_create(&RpcLabels { method: method.to_owned() }).observe(elapsed.as_secs_f64());
     }
 

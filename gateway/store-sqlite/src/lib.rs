@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bro_domain::{CaseId, Date, Timestamp};
-use bro_store::{AppendBatch, AppendOutcome, CaseQuery, EventStore, RequestRecord, StoreError, StoredCase, StoredEvent};
+use bro_store::{
+    AppendBatch, AppendOutcome, CaseQuery, EventStore, RequestRecord, StoreError, StoredCase, StoredEvent,
+};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 /// File name of the database inside the data directory.
@@ -83,9 +85,8 @@ impl SqliteStore {
             .write(true)
             .open(data_dir.join(LOCK_FILE))
             .map_err(|e| backend(format!("cannot open lock file in {}: {e}", data_dir.display())))?;
-        lock.try_lock().map_err(|_| {
-            backend(format!("data directory {} is in use by another bro process", data_dir.display()))
-        })?;
+        lock.try_lock()
+            .map_err(|_| backend(format!("data directory {} is in use by another bro process", data_dir.display())))?;
         let path = data_dir.join(DB_FILE);
         let mut writer = Connection::open(&path).map_err(backend)?;
         configure(&writer)?;
@@ -204,11 +205,14 @@ fn find_request(conn: &Connection, request_id: &str) -> Result<Option<RequestRec
     .transpose()
 }
 
-fn case_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, i64, String, i64, i64, Vec<u8>)> {
+/// A `cases` row as SQLite returns it.
+type CaseRow = (i64, String, i64, String, i64, i64, Vec<u8>);
+
+fn case_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CaseRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
 }
 
-fn to_stored_case(row: (i64, String, i64, String, i64, i64, Vec<u8>)) -> Result<StoredCase, StoreError> {
+fn to_stored_case(row: CaseRow) -> Result<StoredCase, StoreError> {
     let (ordinal, case_id, version, cvr, created, updated, projection) = row;
     Ok(StoredCase {
         case_id: CaseId::parse("case_id", &case_id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -285,7 +289,13 @@ impl EventStore for SqliteStore {
                 tx.execute(
                     "UPDATE cases SET version = ?2, municipality_cvr = ?3, update_time = ?4, projection = ?5
                      WHERE case_id = ?1",
-                    params![p.case_id.as_str(), p.version as i64, p.municipality_cvr, micros(p.update_time), p.projection],
+                    params![
+                        p.case_id.as_str(),
+                        p.version as i64,
+                        p.municipality_cvr,
+                        micros(p.update_time),
+                        p.projection
+                    ],
                 )
                 .map_err(backend)?;
             }
@@ -293,7 +303,13 @@ impl EventStore for SqliteStore {
             tx.execute(
                 "INSERT INTO requests (request_id, case_id, fingerprint, first_sequence, last_sequence)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![r.request_id, r.case_id.as_str(), r.fingerprint, r.first_sequence as i64, r.last_sequence as i64],
+                params![
+                    r.request_id,
+                    r.case_id.as_str(),
+                    r.fingerprint,
+                    r.first_sequence as i64,
+                    r.last_sequence as i64
+                ],
             )
             .map_err(backend)?;
             tx.commit().map_err(backend)?;
@@ -346,11 +362,15 @@ impl EventStore for SqliteStore {
     async fn get_case(&self, case_id: &CaseId) -> Result<Option<StoredCase>, StoreError> {
         let case_id = case_id.clone();
         self.read(move |conn| {
-            conn.query_row(&format!("SELECT {CASE_COLUMNS} FROM cases WHERE case_id = ?1"), [case_id.as_str()], case_row)
-                .optional()
-                .map_err(backend)?
-                .map(to_stored_case)
-                .transpose()
+            conn.query_row(
+                &format!("SELECT {CASE_COLUMNS} FROM cases WHERE case_id = ?1"),
+                [case_id.as_str()],
+                case_row,
+            )
+            .optional()
+            .map_err(backend)?
+            .map(to_stored_case)
+            .transpose()
         })
         .await
     }

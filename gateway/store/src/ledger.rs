@@ -145,8 +145,7 @@ impl CaseLedger {
         }
         let case_id = match cmd.case_id {
             Some(id) => id,
-            None => CaseId::parse("case_id", &uuid::Uuid::now_v7().to_string())
-                .map_err(LedgerError::Invalid)?,
+            None => CaseId::parse("case_id", &uuid::Uuid::now_v7().to_string()).map_err(LedgerError::Invalid)?,
         };
         let recorded = RecordedEvent { sequence: 1, record_time: cmd.now, request_id: cmd.request_id.clone(), event };
         let case = Case::open(case_id.clone(), &recorded).map_err(|v| LedgerError::Invalid(v.within("")))?;
@@ -185,14 +184,10 @@ impl CaseLedger {
                 return Ok(done);
             }
             let case = self.state(&cmd.case_id).await?;
-            if let Some(expected) = cmd.expected_version {
-                if expected != case.version {
-                    return Err(LedgerError::EtagMismatch {
-                        case_id: cmd.case_id,
-                        expected,
-                        actual: case.version,
-                    });
-                }
+            if let Some(expected) = cmd.expected_version
+                && expected != case.version
+            {
+                return Err(LedgerError::EtagMismatch { case_id: cmd.case_id, expected, actual: case.version });
             }
             let recorded = number(&case, &cmd);
             let next = self.validate(&case, &recorded).await?;
@@ -310,10 +305,7 @@ impl CaseLedger {
             } else {
                 LedgerError::Invalid(Violations::one(
                     "events",
-                    format!(
-                        "the backdated events make the recorded event {} invalid: {v}",
-                        all[i].sequence
-                    ),
+                    format!("the backdated events make the recorded event {} invalid: {v}", all[i].sequence),
                 ))
             }
         })

@@ -1,0 +1,58 @@
+//! Periods with a legal maximum: the § 100 stk. 3 homecoming period and the
+//! § 103 stk. 2 suspension of contact at the child's request.
+
+use bro_domain::{Date, EventKind};
+
+use crate::dates::{add_months, add_weeks};
+use crate::facts::{Facts, Finding, Outcome};
+
+/// `bl100-3` — barnets lov § 100, stk. 3: a homecoming period lasts up to 6
+/// months.
+///
+/// One case-level duty per `homecoming_period_started`, due the start + 6
+/// calendar months, met by a `homecoming_period_ended` on or before the due
+/// date; an end recorded later makes it `violated`.
+pub(crate) fn homecoming_period(facts: &Facts<'_>) -> Vec<Finding> {
+    bounded_periods(
+        facts,
+        |kind| matches!(kind, EventKind::HomecomingPeriodStarted),
+        |kind| matches!(kind, EventKind::HomecomingPeriodEnded),
+        |start| add_months(start, 6),
+    )
+}
+
+/// `bl103-2` — barnets lov § 103, stk. 2: contact with the parents may be
+/// suspended at the child's request for up to 8 weeks.
+///
+/// One case-level duty per `contact_suspended`, due the start + 56 days, met
+/// by a `contact_resumed` on or before the due date; a later resumption makes
+/// it `violated`.
+pub(crate) fn contact_suspension(facts: &Facts<'_>) -> Vec<Finding> {
+    bounded_periods(
+        facts,
+        |kind| matches!(kind, EventKind::ContactSuspended),
+        |kind| matches!(kind, EventKind::ContactResumed),
+        |start| add_weeks(start, 8),
+    )
+}
+
+/// A duty per period that `starts`, due `limit(start)`, met by the next event
+/// that `ends` it by then and violated by a later one.
+fn bounded_periods(
+    facts: &Facts<'_>,
+    starts: fn(&EventKind) -> bool,
+    ends: fn(&EventKind) -> bool,
+    limit: fn(Date) -> Date,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for start in facts.iter().filter(|event| starts(event.kind)) {
+        let due = limit(start.on);
+        let outcome = match facts.after(start.position).find(|event| ends(event.kind)) {
+            Some(end) if end.on <= due => Outcome::met_by(end),
+            Some(end) => Outcome::Violated { late: Some((end.on, end.index)) },
+            None => Outcome::Pending,
+        };
+        findings.push(Finding::new(start, None, Some(due), outcome));
+    }
+    findings
+}

@@ -1,0 +1,66 @@
+//! § 75: the support person. The offer on each placement, and the
+//! municipality's approval of the person the parents choose.
+
+use bro_domain::{EventKind, PlacementBasis};
+
+use crate::facts::{Facts, Finding, Outcome};
+
+/// Whether a placement on `basis` calls for a support-person decision: § 75
+/// names placements under § 46 (with consent), § 47 (without consent) and
+/// § 14 of the youth-crime act.
+fn calls_for_support_person(basis: PlacementBasis) -> bool {
+    match basis {
+        PlacementBasis::Bl46 | PlacementBasis::Bl47 | PlacementBasis::Lbu14 => true,
+    }
+}
+
+/// `bl75` — barnets lov § 75: when a placement under § 46, § 47 or LBU § 14
+/// starts, the municipality must decide on offering each custody holder a
+/// support person.
+///
+/// One duty per placement start and custody holder, due the start date, met
+/// by the first `support_person_offered` to that custody holder dated on or
+/// after the start (an offer listed before the start on the same day counts:
+/// it is the same day). A late offer still meets it, on its date.
+pub(crate) fn offer(facts: &Facts<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for start in facts.iter() {
+        let EventKind::PlacementStarted { basis, .. } = start.kind else {
+            continue;
+        };
+        if !calls_for_support_person(*basis) {
+            continue;
+        }
+        for holder in facts.custody_holders {
+            let offered = facts.on_or_after(start.on).find(|event| {
+                matches!(event.kind, EventKind::SupportPersonOffered { custody_holder } if custody_holder == holder)
+            });
+            let outcome = offered.map_or(Outcome::Pending, Outcome::met_by);
+            findings.push(Finding::new(start, Some(holder.clone()), Some(start.on), outcome));
+        }
+    }
+    findings
+}
+
+/// `bl75-approval` — barnets lov § 75: the parents choose the support person
+/// and the municipality approves the choice.
+///
+/// One duty each time a custody holder chooses a support person, without a
+/// deadline (open until decided), met by the next approval or refusal of that
+/// custody holder's choice.
+pub(crate) fn approval(facts: &Facts<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for chosen in facts.iter() {
+        let EventKind::SupportPersonChosen { custody_holder: holder, .. } = chosen.kind else {
+            continue;
+        };
+        let decided = facts.after(chosen.position).find(|event| match event.kind {
+            EventKind::SupportPersonApproved { custody_holder }
+            | EventKind::SupportPersonRefused { custody_holder, .. } => custody_holder == holder,
+            _ => false,
+        });
+        let outcome = decided.map_or(Outcome::Pending, Outcome::met_by);
+        findings.push(Finding::new(chosen, Some(holder.clone()), None, outcome));
+    }
+    findings
+}

@@ -1,0 +1,158 @@
+//! Test support: a real gateway on a loopback port with a fresh embedded
+//! store, a generated tonic client for it, and builders for synthetic cases.
+//!
+//! Every CPR number here fails the modulus-11 check: none is a real person's.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use bro_api::v1 as pb;
+use bro_api::v1::case_event::Kind;
+use bro_api::v1::case_service_client::CaseServiceClient;
+use bro_server::ServeOptions;
+use bro_store_sqlite::SqliteStore;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// A synthetic CPR number (fails modulus 11).
+pub const CPR_1: &str = "0101901234";
+/// Another synthetic CPR number (fails modulus 11).
+pub const CPR_2: &str = "2207921238";
+
+/// A gateway serving on 127.0.0.1 (port 0) in this process.
+pub struct TestGateway {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), bro_server::ServeError>>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl TestGateway {
+    /// Starts a gateway on a fresh temporary store.
+    pub async fn start() -> anyhow::Result<TestGateway> {
+        Self::start_with(ServeOptions::default()).await
+    }
+
+    /// Starts a gateway on a fresh temporary store with `options`.
+    pub async fn start_with(options: ServeOptions) -> anyhow::Result<TestGateway> {
+        let temp = tempfile::tempdir()?;
+        let mut gw = Self::start_in(temp.path().to_path_buf(), options).await?;
+        gw._temp = Some(temp);
+        Ok(gw)
+    }
+
+    /// Starts a gateway on the store in `data_dir`.
+    pub async fn start_in(data_dir: PathBuf, options: ServeOptions) -> anyhow::Result<TestGateway> {
+        let store = SqliteStore::open(&data_dir)?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let task = tokio::spawn(bro_server::run(listener, None, Arc::new(store), options, shutdown));
+        Ok(TestGateway { addr, data_dir, stop: Some(stop), task: Some(task), _temp: None })
+    }
+
+    /// A connected channel.
+    pub async fn channel(&self) -> anyhow::Result<Channel> {
+        Channel::from_shared(format!("http://{}", self.addr))?.connect().await.context("connect to the test gateway")
+    }
+
+    /// A connected case client.
+    pub async fn client(&self) -> anyhow::Result<CaseServiceClient<Channel>> {
+        Ok(CaseServiceClient::new(self.channel().await?).max_decoding_message_size(64 * 1024 * 1024))
+    }
+
+    /// Asks the gateway to stop and waits until it has (store closed).
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A date for the wire from `YYYY-MM-DD` (test input; panics on a typo).
+pub fn date(s: &str) -> pb::Date {
+    let d: chrono::NaiveDate = s.parse().expect("test dates are valid");
+    bro_api::convert::date_to_pb(d)
+}
+
+/// An event on a date.
+pub fn event(on: &str, kind: Kind) -> pb::CaseEvent {
+    pb::CaseEvent { occurred_on: Some(date(on)), kind: Some(kind), ..Default::default() }
+}
+
+/// A custody holder with a synthetic CPR number.
+pub fn parent(id: &str, cpr: &str, name: &str) -> pb::Party {
+    pb::Party {
+        party_id: id.into(),
+        identifier: Some(pb::PersonIdentifier { kind: pb::PersonIdentifierKind::Cpr.into(), value: cpr.into() }),
+        display_name: name.into(),
+    }
+}
+
+/// A CreateCase request for two parents in municipality `cvr`.
+pub fn new_case(case_id: &str, cvr: &str) -> pb::CreateCaseRequest {
+    pb::CreateCaseRequest {
+        child: Some(pb::Child { identifier: None, journal_reference: format!("27.24.00-G01-{case_id}") }),
+        custody_holders: vec![parent("parent-1", CPR_1, "Anna Testesen"), parent("parent-2", CPR_2, "Bo Testesen")],
+        placing_municipality: Some(pb::Organisation {
+            display_name: "Bro Kommune".into(),
+            cvr: cvr.into(),
+            ..Default::default()
+        }),
+        opened_on: Some(date("2026-01-10")),
+        case_id: case_id.into(),
+        request_id: format!("create-{case_id}"),
+    }
+}
+
+/// A placement start under § 46.
+pub fn placement_started(on: &str) -> pb::CaseEvent {
+    event(
+        on,
+        Kind::PlacementStarted(pb::PlacementStarted {
+            basis: pb::PlacementBasis::Bl46.into(),
+            site_kind: pb::PlacementSiteKind::FosterFamily.into(),
+        }),
+    )
+}
+
+/// A support-person offer.
+pub fn offered(on: &str, holder: &str) -> pb::CaseEvent {
+    event(on, Kind::SupportPersonOffered(pb::SupportPersonOffered { custody_holder: holder.into() }))
+}
+
+/// A § 79 revision offer (no fields; handy filler).
+pub fn revision_offered(on: &str) -> pb::CaseEvent {
+    event(on, Kind::RevisionOffered(pb::RevisionOffered {}))
+}
+
+/// An append request.
+pub fn append(case: &str, request_id: &str, events: Vec<pb::CaseEvent>, etag: &str) -> pb::AppendCaseEventsRequest {
+    pb::AppendCaseEventsRequest {
+        parent: format!("cases/{case}"),
+        events,
+        etag: etag.into(),
+        request_id: request_id.into(),
+    }
+}
