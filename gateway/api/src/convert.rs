@@ -884,6 +884,11 @@ pub fn case_to_pb(case: &d::Case) -> pb::Case {
             .collect(),
         create_time: Some(timestamp_to_pb(case.create_time)),
         update_time: Some(timestamp_to_pb(case.update_time)),
+        // Evaluated on read, for a day; never stored with the projection.
+        obligations: Vec::new(),
+        advisories: Vec::new(),
+        ruleset: String::new(),
+        evaluated_on: None,
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod config;
 mod demo;
+mod rules_cmd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,6 +47,24 @@ enum Command {
         /// Log format.
         #[arg(long, value_enum, default_value = "text")]
         log_format: LogFormat,
+    },
+    /// Evaluate the barnets-lov rules on scenario files (shared/scenarios format).
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Print the obligations and advisories of one scenario as JSON.
+    Eval {
+        /// The scenario file.
+        file: PathBuf,
+    },
+    /// Check scenarios against their expectations; exit 1 if any falls short.
+    Check {
+        /// Scenario files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -117,6 +136,13 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The rules commands are pure computation: no runtime, no logging on stdout.
+    if let Command::Rules(rules) = &cli.command {
+        return match rules {
+            RulesCommand::Eval { file } => rules_cmd::eval(file),
+            RulesCommand::Check { files } => rules_cmd::check(files),
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -131,6 +157,7 @@ fn main() -> ExitCode {
                 init_logging(log_format);
                 demo::run(data_dir, listen, once).await
             }
+            Command::Rules(_) => unreachable!("handled before the runtime starts"),
         }
     });
     match result {

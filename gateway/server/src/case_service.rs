@@ -134,7 +134,9 @@ impl CaseService for CaseApi {
         let req = request.into_inner();
         self.observe("GetCase", async {
             let id = case_name("name", &req.name)?;
-            Ok(pb::GetCaseResponse { case: Some(self.ledger.get(&id).await?) })
+            let case = self.ledger.get(&id).await?;
+            let case = crate::obligations::evaluate_case(&self.ledger, case, self.clock.today()).await?;
+            Ok(pb::GetCaseResponse { case: Some(case) })
         })
         .await
     }

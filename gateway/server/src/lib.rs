@@ -10,6 +10,7 @@ pub mod case_service;
 pub mod clock;
 pub mod error;
 pub mod metrics;
+pub mod obligations;
 pub mod paging;
 
 use std::future::Future;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bro_api::v1::case_service_server::CaseServiceServer;
+use bro_api::v1::obligation_service_server::ObligationServiceServer;
 use bro_store::{CaseLedger, EventStore};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -78,6 +80,7 @@ pub async fn run(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<CaseServiceServer<CaseApi>>().await;
+    health.set_serving::<ObligationServiceServer<crate::obligations::ObligationApi>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(bro_api::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -88,6 +91,11 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .expect("the compiled descriptor set is valid");
+    let worklist = ObligationServiceServer::new(crate::obligations::ObligationApi::new(
+        ledger.clone(),
+        options.clock.clone(),
+        metrics.clone(),
+    ));
     let cases = CaseServiceServer::new(CaseApi::new(ledger, options.clock.clone(), metrics.clone(), stopping.clone()))
         .max_decoding_message_size(options.max_request_bytes)
         .max_encoding_message_size(64 * 1024 * 1024);
@@ -123,6 +131,7 @@ pub async fn run(
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(cases)
+        .add_service(worklist)
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stopping.clone().cancelled_owned())
         .await;
     stopping.cancel();
