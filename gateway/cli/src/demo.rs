@@ -12,6 +12,7 @@ use anyhow::Context;
 use bro_api::v1 as pb;
 use bro_api::v1::case_event::Kind;
 use bro_api::v1::case_service_client::CaseServiceClient;
+use bro_api::v1::obligation_service_client::ObligationServiceClient;
 use bro_server::ServeOptions;
 use bro_store_sqlite::SqliteStore;
 use tonic::transport::Channel;
@@ -278,8 +279,8 @@ pub async fn run(data_dir: Option<PathBuf>, listen: Option<SocketAddr>, once: bo
     println!();
     let channel =
         Channel::from_shared(format!("http://{addr}"))?.connect().await.context("cannot reach the demo gateway")?;
-    let mut client = CaseServiceClient::new(channel);
-    show(&mut client).await?;
+    let mut client = CaseServiceClient::new(channel.clone());
+    show(&mut client, channel).await?;
 
     if once {
         let _ = stop_tx.send(());
@@ -294,7 +295,7 @@ pub async fn run(data_dir: Option<PathBuf>, listen: Option<SocketAddr>, once: bo
     Ok(())
 }
 
-async fn show(client: &mut CaseServiceClient<Channel>) -> anyhow::Result<()> {
+async fn show(client: &mut CaseServiceClient<Channel>, channel: Channel) -> anyhow::Result<()> {
     for demo in demo_cases() {
         let created = client
             .create_case(pb::CreateCaseRequest {
@@ -343,6 +344,36 @@ async fn show(client: &mut CaseServiceClient<Channel>) -> anyhow::Result<()> {
             case.sector_contacts.len(),
             case.consents.len()
         );
+        let evaluated = client
+            .get_case(pb::GetCaseRequest { name: case.name.clone() })
+            .await?
+            .into_inner()
+            .case
+            .context("GetCase returned no case")?;
+        println!("  obligations on {} ({}):", show_date(evaluated.evaluated_on.as_ref()), evaluated.ruleset);
+        for o in &evaluated.obligations {
+            println!("    {}", show_obligation(o));
+        }
+        for a in &evaluated.advisories {
+            println!("    advisory {}: {}", a.id, a.message);
+        }
+    }
+
+    println!();
+    let mut worklist = ObligationServiceClient::new(channel);
+    let due = worklist
+        .list_due_obligations(pb::ListDueObligationsRequest {
+            placing_municipality: "12345678".into(),
+            page_size: 10,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    println!("Worklist of Bro Kommune (CVR 12345678), soonest due first:");
+    for d in &due.obligations {
+        if let Some(o) = &d.obligation {
+            println!("  {:<16} {}", d.case, show_obligation(o));
+        }
     }
 
     println!();
@@ -405,6 +436,26 @@ async fn show(client: &mut CaseServiceClient<Channel>) -> anyhow::Result<()> {
         carl.version, carl.version
     );
     Ok(())
+}
+
+fn show_date(d: Option<&pb::Date>) -> String {
+    d.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)).unwrap_or_else(|| "—".into())
+}
+
+fn show_obligation(o: &pb::Obligation) -> String {
+    let who = if o.custody_holder.is_empty() { String::new() } else { format!(" ({})", o.custody_holder) };
+    let status = match o.status() {
+        pb::ObligationStatus::Open => "open",
+        pb::ObligationStatus::Overdue => "OVERDUE",
+        pb::ObligationStatus::Met => "met",
+        pb::ObligationStatus::Violated => "VIOLATED",
+        pb::ObligationStatus::Unspecified => "?",
+    };
+    let when = match o.status() {
+        pb::ObligationStatus::Met | pb::ObligationStatus::Violated => format!("on {}", show_date(o.met_on.as_ref())),
+        _ => format!("due {}", show_date(o.due_date.as_ref())),
+    };
+    format!("{:<14} {:<9} {:<14} {}{who} — {}", o.rule, status, when, o.cites, o.duty)
 }
 
 fn report(what: &str, err: Option<tonic::Status>) {

@@ -527,7 +527,7 @@ impl Case {
             return Ok(());
         }
         let known: Vec<&str> = self.custody_holders.iter().map(|p| p.party_id.as_str()).collect();
-        Err(Violations::one("custody_holder", format!("the case has no custody holder {id:?}; it has {known:?}")))
+        Err(Violations::one("custody_holder", format!("the case has no custody holder \"{id}\"; it has {known:?}")))
     }
 
     fn nothing_in_progress(&self, what: &str, on: Date, starter: &str) -> String {

@@ -60,8 +60,10 @@ fn unknown_custody_holder_is_named() {
     let err =
         replay(vec![recorded(2, "2026-01-02", EventKind::SupportPersonOffered { custody_holder: party("parent-9") })])
             .unwrap_err();
-    expect_test::expect![[r#"support_person_offered.custody_holder: the case has no custody holder PartyId("parent-9"); it has ["parent-1"]"#]]
-        .assert_eq(&err.1.to_string());
+    expect_test::expect![[
+        r#"support_person_offered.custody_holder: the case has no custody holder "parent-9"; it has ["parent-1"]"#
+    ]]
+    .assert_eq(&err.1.to_string());
 }
 
 #[test]
