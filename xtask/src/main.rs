@@ -1,0 +1,153 @@
+//! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
+//!
+//! - `cargo xtask test` — the README's test command: the workspace tests
+//!   (unit, conformance, end-to-end, crash, tidy), then a standard gRPC
+//!   client (Python grpcio with server reflection) against a real `bro serve`.
+//! - `cargo xtask deps` — checks that `bro-domain` and `bro-rules` depend on
+//!   no async runtime, RPC, WebAssembly or SQL crate.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // A command-line tool prints.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// Crates that must stay pure.
+const PURE_CRATES: &[&str] = &["bro-domain", "bro-rules"];
+/// Crates a pure crate must not depend on, even indirectly.
+const FORBIDDEN: &[&str] = &[
+    "tokio",
+    "mio",
+    "async-std",
+    "tonic",
+    "hyper",
+    "h2",
+    "axum",
+    "prost",
+    "wasmtime",
+    "cranelift-codegen",
+    "rusqlite",
+    "libsqlite3-sys",
+    "sqlx",
+    "postgres",
+    "tokio-postgres",
+    "redis",
+    "async-nats",
+];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+/// The names of every package `krate` depends on (normal and build edges).
+fn dependency_names(krate: &str) -> anyhow::Result<Vec<String>> {
+    let output = cargo()
+        .args(["tree", "--package", krate, "--edges", "normal,build", "--prefix", "none", "--format", "{p}"])
+        .output()
+        .context("cannot run cargo tree")?;
+    if !output.status.success() {
+        bail!("cargo tree failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(String::from_utf8(output.stdout)?
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect())
+}
+
+fn check_deps() -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    for krate in PURE_CRATES {
+        for name in dependency_names(krate)? {
+            if FORBIDDEN.contains(&name.as_str()) {
+                problems.push(format!("{krate} depends on {name}"));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "dependency direction violated (pure crates must not reach IO/RPC/SQL/WASM):\n  {}",
+            problems.join("\n  ")
+        );
+    }
+    println!("xtask deps: {} have no IO, RPC, SQL or WebAssembly dependencies", PURE_CRATES.join(" and "));
+    Ok(())
+}
+
+/// A Python virtual environment with grpcio and its reflection client.
+fn python_env(target_dir: &Path) -> anyhow::Result<PathBuf> {
+    let venv = target_dir.join("pyenv");
+    let python = venv.join("bin/python3");
+    let marker = venv.join(".bro-ready");
+    if !marker.exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        run(Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "grpcio==1.*",
+            "grpcio-reflection==1.*",
+            "protobuf>=5",
+        ]))
+        .context("cannot install the Python gRPC client (grpcio, grpcio-reflection) from PyPI")?;
+        std::fs::write(&marker, "ok\n")?;
+    }
+    Ok(python)
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
+
+fn test() -> anyhow::Result<()> {
+    check_deps()?;
+    run(cargo().args(["test", "--workspace", "--all-targets"]))?;
+    run(cargo().args(["test", "--workspace", "--doc"]))?;
+    run(cargo().args(["build", "--package", "bro-cli"]))?;
+    let target = target_dir();
+    let python = python_env(&target)?;
+    run(Command::new(python)
+        .arg(root().join("tests/reflection/reflection_client.py"))
+        .arg("--bro")
+        .arg(target.join("debug/bro")))?;
+    println!("xtask test: all tests passed");
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => test(),
+        Some("deps") => check_deps(),
+        _ => {
+            eprintln!("usage: cargo xtask <test|deps>");
+            std::process::exit(2);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_dependency_check_sees_indirect_dependencies() {
+        // bro-server certainly reaches tokio; if this fails, check_deps sees nothing.
+        let names = super::dependency_names("bro-server").expect("cargo tree runs");
+        assert!(names.iter().any(|n| n == "tokio"), "{names:?}");
+        assert!(names.iter().any(|n| n == "prost"), "{names:?}");
+    }
+}

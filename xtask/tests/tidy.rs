@@ -1,0 +1,129 @@
+//! Tidy tests: conventions of the code base, enforced in `cargo test`.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// Every file under `dir` with one of `extensions`, skipping build output.
+fn files(dir: &Path, extensions: &[&str], out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if path.is_dir() {
+            if !matches!(name.as_str(), "target" | "node_modules" | ".git") {
+                files(&path, extensions, out);
+            }
+        } else if extensions.iter().any(|e| name.ends_with(e)) {
+            out.push(path);
+        }
+    }
+}
+
+fn source_files(extensions: &[&str]) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in ["gateway", "plugins", "adapters", "tests", "xtask", "proto"] {
+        files(&root().join(dir), extensions, &mut out);
+    }
+    out
+}
+
+#[test]
+fn every_rust_file_starts_with_a_module_doc() {
+    let missing: Vec<String> = source_files(&[".rs"])
+        .into_iter()
+        .filter(|p| {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            !text.trim_start().starts_with("//!")
+        })
+        .map(|p| p.strip_prefix(root()).unwrap_or(&p).display().to_string())
+        .collect();
+    assert!(missing.is_empty(), "files without a `//!` doc comment at the top: {missing:#?}");
+}
+
+/// Whether ten digits pass the CPR modulus-11 check.
+fn passes_modulus_11(digits: &[u8]) -> bool {
+    let weights = [4u32, 3, 2, 7, 6, 5, 4, 3, 2, 1];
+    let sum: u32 = digits.iter().zip(weights).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    sum.is_multiple_of(11)
+}
+
+/// Whether ten digits look like a CPR number: a valid DDMMYY date first.
+fn looks_like_cpr(digits: &[u8]) -> bool {
+    let n = |a: usize| u32::from(digits[a] - b'0') * 10 + u32::from(digits[a + 1] - b'0');
+    (1..=31).contains(&n(0)) && (1..=12).contains(&n(2))
+}
+
+#[test]
+fn no_source_file_holds_a_cpr_number_that_could_be_real() {
+    // Test data must be synthetic: any ten-digit number that looks like a CPR
+    // number must fail the modulus-11 check (the MedCom corpus is outside
+    // these directories and uses MedCom's published test numbers).
+    let mut found = Vec::new();
+    for path in source_files(&[".rs", ".json", ".proto", ".toml", ".md", ".xml"]) {
+        let Ok(text) = std::fs::read(&path) else { continue };
+        let mut run = 0usize;
+        for (i, b) in text.iter().enumerate() {
+            if b.is_ascii_digit() {
+                run += 1;
+                continue;
+            }
+            if run == 10 {
+                let digits = &text[i - 10..i];
+                if looks_like_cpr(digits) && passes_modulus_11(digits) {
+                    found.push(format!(
+                        "{}: {}",
+                        path.strip_prefix(root()).unwrap_or(&path).display(),
+                        String::from_utf8_lossy(digits)
+                    ));
+                }
+            }
+            run = 0;
+        }
+    }
+    // The one allowed: the check's own self-test in the demo.
+    found.retain(|f| !f.ends_with("0707614285"));
+    assert!(found.is_empty(), "possibly real CPR numbers (pass modulus 11): {found:#?}");
+}
+
+#[test]
+fn every_crate_uses_the_workspace_lints() {
+    let mut manifests = Vec::new();
+    for dir in ["gateway", "plugins", "tests", "xtask"] {
+        files(&root().join(dir), &["Cargo.toml"], &mut manifests);
+    }
+    let without: Vec<String> = manifests
+        .iter()
+        .filter(|m| !std::fs::read_to_string(m).unwrap_or_default().contains("[lints]\nworkspace = true"))
+        .map(|m| m.display().to_string())
+        .collect();
+    assert!(without.is_empty(), "crates without `[lints] workspace = true`: {without:#?}");
+}
+
+#[test]
+fn architecture_md_names_every_crate() {
+    let architecture = std::fs::read_to_string(root().join("ARCHITECTURE.md")).expect("ARCHITECTURE.md exists");
+    let mut manifests = Vec::new();
+    for dir in ["gateway", "plugins", "tests", "xtask"] {
+        files(&root().join(dir), &["Cargo.toml"], &mut manifests);
+    }
+    for manifest in manifests {
+        let text = std::fs::read_to_string(&manifest).unwrap_or_default();
+        let name = text
+            .lines()
+            .find_map(|l| l.strip_prefix("name = \"").and_then(|r| r.strip_suffix('"')))
+            .unwrap_or_default()
+            .to_owned();
+        assert!(architecture.contains(&format!("`{name}`")), "ARCHITECTURE.md does not describe the crate `{name}`");
+    }
+}
+
+#[test]
+fn the_test_command_is_the_one_the_readme_and_ci_name() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md exists");
+    let ci = std::fs::read_to_string(root().join(".ci/run")).expect(".ci/run exists");
+    assert!(readme.contains("cargo xtask test"), "the README must name the test command");
+    assert!(ci.contains("cargo xtask test"), ".ci/run must call the README's test command");
+}
