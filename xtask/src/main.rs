@@ -5,6 +5,9 @@
 //!   client (Python grpcio with server reflection) against a real `bro serve`.
 //! - `cargo xtask deps` — checks that `bro-domain` and `bro-rules` depend on
 //!   no async runtime, RPC, WebAssembly or SQL crate.
+//! - `cargo xtask build-adapters` — builds the WebAssembly workspace
+//!   (`adapters/`: reference adapters and the host's test guests) for
+//!   `wasm32-wasip2` and copies each component to `target/adapters/NAME.wasm`.
 #![allow(clippy::print_stdout, clippy::print_stderr)] // A command-line tool prints.
 
 use std::path::{Path, PathBuf};
@@ -114,9 +117,46 @@ fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
+/// Makes sure the `wasm32-wasip2` standard library is installed.
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    match installed {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "wasm32-wasip2") => Ok(()),
+        Ok(_) => run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"])),
+        // No rustup: trust the toolchain and let cargo say what is missing.
+        Err(_) => Ok(()),
+    }
+}
+
+/// Builds every component of `adapters/` into `target/adapters/`.
+fn build_adapters() -> anyhow::Result<PathBuf> {
+    ensure_wasm_target()?;
+    let target = target_dir();
+    run(cargo()
+        .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+        .arg(root().join("adapters/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target))?;
+    let built = target.join("wasm32-wasip2/release");
+    let out = target.join("adapters");
+    std::fs::create_dir_all(&out)?;
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&built).with_context(|| format!("cannot list {}", built.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            let name = path.file_stem().map(|s| s.to_string_lossy().replace('_', "-")).unwrap_or_default();
+            std::fs::copy(&path, out.join(format!("{name}.wasm")))?;
+            names.push(name);
+        }
+    }
+    names.sort();
+    println!("xtask build-adapters: {} in {}", names.join(", "), out.display());
+    Ok(out)
+}
+
 fn test() -> anyhow::Result<()> {
     check_deps()?;
-    run(cargo().args(["test", "--workspace", "--all-targets"]))?;
+    let adapters = build_adapters()?;
+    run(cargo().args(["test", "--workspace", "--all-targets"]).env("BRO_ADAPTER_DIR", &adapters))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     run(cargo().args(["build", "--package", "bro-cli"]))?;
     let target = target_dir();
@@ -134,8 +174,9 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("deps") => check_deps(),
+        Some("build-adapters") => build_adapters().map(|_| ()),
         _ => {
-            eprintln!("usage: cargo xtask <test|deps>");
+            eprintln!("usage: cargo xtask <test|deps|build-adapters>");
             std::process::exit(2);
         }
     }

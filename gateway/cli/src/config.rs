@@ -34,6 +34,8 @@ pub struct FileConfig {
     pub max_request_bytes: Option<usize>,
     /// Unary call deadline in seconds.
     pub request_timeout_secs: Option<u64>,
+    /// WebAssembly adapters.
+    pub adapters: Option<crate::adapters::AdaptersConfig>,
 }
 
 impl FileConfig {
@@ -59,6 +61,8 @@ pub struct Settings {
     pub max_request_bytes: usize,
     /// Unary call deadline in seconds.
     pub request_timeout_secs: u64,
+    /// WebAssembly adapters (from the file only).
+    pub adapters: crate::adapters::AdaptersConfig,
 }
 
 /// Values given on the command line or in the environment (clap merges both).
@@ -101,6 +105,7 @@ impl Overrides {
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             max_request_bytes: self.max_request_bytes.or(file.max_request_bytes).unwrap_or(4 * 1024 * 1024),
             request_timeout_secs: self.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30),
+            adapters: file.adapters.unwrap_or_default(),
         };
         if !(1024..=256 * 1024 * 1024).contains(&settings.max_request_bytes) {
             bail!("max_request_bytes must be between 1 KiB and 256 MiB, not {}", settings.max_request_bytes);
@@ -131,6 +136,22 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("/srv/bro"));
         assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.max_request_bytes, 4 * 1024 * 1024);
+    }
+
+    #[test]
+    fn the_adapters_section_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bro.toml");
+        std::fs::write(
+            &path,
+            "[adapters]\ndirectory = \"/etc/bro/adapters\"\nallow_unsigned = true\n\
+             [adapters.trusted_keys]\nacme = \"AAAA\"\n[adapters.limits_by_adapter.medcom]\ndeadline_ms = 250\n",
+        )
+        .unwrap();
+        let s = Overrides { config: Some(path), ..Default::default() }.resolve().unwrap();
+        assert_eq!(s.adapters.directory, Some(PathBuf::from("/etc/bro/adapters")));
+        assert!(s.adapters.allow_unsigned);
+        assert_eq!(s.adapters.limits_by_adapter["medcom"].deadline_ms, Some(250));
     }
 
     #[test]

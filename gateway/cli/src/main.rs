@@ -3,6 +3,9 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // A command-line program prints.
 
+mod adapter_cmd;
+mod adapter_new;
+mod adapters;
 mod config;
 mod demo;
 mod rules_cmd;
@@ -51,6 +54,103 @@ enum Command {
     /// Evaluate the barnets-lov rules on scenario files (shared/scenarios format).
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Tools for adapter vendors: create, run, test, check, sign, verify.
+    #[command(subcommand)]
+    Adapter(AdapterCommand),
+}
+
+#[derive(Subcommand)]
+enum AdapterCommand {
+    /// Create a new adapter project NAME (builds with `cargo build --release --target wasm32-wasip2`).
+    New {
+        /// The adapter's name (lowercase letters, digits, '-').
+        name: String,
+        /// Where to create it.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Run one translation and show the figures production enforces.
+    Run {
+        /// The component (.wasm).
+        adapter: PathBuf,
+        /// to-canonical or from-canonical.
+        #[arg(long)]
+        op: String,
+        /// The input: a message file, or canonical JSON for from-canonical.
+        #[arg(long)]
+        input: PathBuf,
+        /// The target system (from-canonical).
+        #[arg(long)]
+        target: Option<String>,
+        /// The message's content type (default: from the file extension).
+        #[arg(long)]
+        content_type: Option<String>,
+        #[command(flatten)]
+        limits: adapter_cmd::LimitArgs,
+    },
+    /// Run golden fixtures: NAME.in.EXT → NAME.expected.json, NAME.canonical.json → NAME.expected.EXT.
+    Test {
+        /// The component (.wasm).
+        adapter: PathBuf,
+        /// The fixture directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        limits: adapter_cmd::LimitArgs,
+    },
+    /// Validate a component against the world and the limits.
+    Check {
+        /// The component (.wasm).
+        adapter: PathBuf,
+        #[command(flatten)]
+        limits: adapter_cmd::LimitArgs,
+    },
+    /// Make a vendor signing key pair: PREFIX.key and PREFIX.pub.
+    Keygen {
+        /// Path prefix of the key files.
+        prefix: PathBuf,
+    },
+    /// Write adapter.toml and adapter.sig beside a component.
+    Sign {
+        /// The component (.wasm).
+        adapter: PathBuf,
+        /// The secret key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// Name in the manifest (default: what the adapter describes).
+        #[arg(long)]
+        name: Option<String>,
+        /// Version in the manifest (default: what the adapter describes).
+        #[arg(long = "package-version")]
+        package_version: Option<String>,
+    },
+    /// Verify a package directory against trusted public keys.
+    Verify {
+        /// The package directory (adapter.toml, the component, adapter.sig).
+        dir: PathBuf,
+        /// Trusted public key files.
+        #[arg(long = "trusted-key", required = true)]
+        keys: Vec<PathBuf>,
+    },
+}
+
+fn adapter_command(command: &AdapterCommand) -> anyhow::Result<bool> {
+    match command {
+        AdapterCommand::New { name, dir } => {
+            let root = adapter_new::create(name, dir)?;
+            println!("created {}: build it with `cargo build --release --target wasm32-wasip2` there", root.display());
+            Ok(true)
+        }
+        AdapterCommand::Run { adapter, op, input, target, content_type, limits } => {
+            adapter_cmd::run(adapter, op, input, target.as_deref(), content_type.as_deref(), limits)
+        }
+        AdapterCommand::Test { adapter, dir, limits } => adapter_cmd::test(adapter, dir, limits),
+        AdapterCommand::Check { adapter, limits } => adapter_cmd::check(adapter, limits),
+        AdapterCommand::Keygen { prefix } => adapter_cmd::keygen(prefix).map(|()| true),
+        AdapterCommand::Sign { adapter, key, name, package_version } => {
+            adapter_cmd::sign(adapter, key, name.as_deref(), package_version.as_deref()).map(|()| true)
+        }
+        AdapterCommand::Verify { dir, keys } => adapter_cmd::verify(dir, keys),
+    }
 }
 
 #[derive(Subcommand)]
@@ -125,9 +225,19 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
         admin = ?admin.as_ref().and_then(|l| l.local_addr().ok()),
         "starting bro"
     );
+    let adapters = if settings.adapters.directory.is_some() {
+        let (config, data_dir) = (settings.adapters.clone(), settings.data_dir.clone());
+        let adapters = tokio::task::spawn_blocking(move || adapters::Adapters::start(&config, &data_dir)).await??;
+        let adapters = Arc::new(adapters);
+        adapters.clone().reload_on_sighup();
+        Some(adapters.registry.clone())
+    } else {
+        None
+    };
     let options = ServeOptions {
         max_request_bytes: settings.max_request_bytes,
         request_timeout: Duration::from_secs(settings.request_timeout_secs),
+        adapters,
         ..ServeOptions::default()
     };
     bro_server::run(grpc, admin, Arc::new(store), options, shutdown_signal()).await?;
@@ -136,6 +246,16 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Adapter(command) = &cli.command {
+        return match adapter_command(command) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("bro adapter: {e:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     // The rules commands are pure computation: no runtime, no logging on stdout.
     if let Command::Rules(rules) = &cli.command {
         return match rules {
@@ -157,7 +277,7 @@ fn main() -> ExitCode {
                 init_logging(log_format);
                 demo::run(data_dir, listen, once).await
             }
-            Command::Rules(_) => unreachable!("handled before the runtime starts"),
+            Command::Rules(_) | Command::Adapter(_) => unreachable!("handled before the runtime starts"),
         }
     });
     match result {

@@ -37,6 +37,8 @@ pub struct ServeOptions {
     pub max_request_bytes: usize,
     /// Deadline for a unary call (and for a stream's first response).
     pub request_timeout: Duration,
+    /// The loaded WebAssembly adapters, if any (their metrics are served).
+    pub adapters: Option<Arc<bro_plugin_host::AdapterRegistry>>,
 }
 
 impl Default for ServeOptions {
@@ -45,6 +47,7 @@ impl Default for ServeOptions {
             clock: Arc::new(clock::SystemClock),
             max_request_bytes: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            adapters: None,
         }
     }
 }
@@ -73,7 +76,7 @@ pub async fn run(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::new(options.adapters.clone()));
     let metered: Arc<dyn EventStore> = Arc::new(MeteredStore::new(store.clone(), metrics.clone()));
     let ledger = Arc::new(CaseLedger::new(metered));
     let stopping = CancellationToken::new();

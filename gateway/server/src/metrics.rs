@@ -38,17 +38,18 @@ pub struct Metrics {
     rpc_seconds: Family<RpcLabels, Histogram, fn() -> Histogram>,
     append_seconds: Histogram,
     appended_events: Counter,
+    adapters: Option<Arc<bro_plugin_host::AdapterRegistry>>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        Self::new()
+        Self::new(None)
     }
 }
 
 impl Metrics {
-    /// A fresh set of metrics.
-    pub fn new() -> Self {
+    /// A fresh set of metrics; with `adapters`, their per-adapter figures too.
+    pub fn new(adapters: Option<Arc<bro_plugin_host::AdapterRegistry>>) -> Self {
         let mut registry = Registry::with_prefix("bro");
         let rpc_requests = Family::<RpcCodeLabels, Counter>::default();
         let rpc_seconds = Family::<RpcLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
@@ -62,7 +63,7 @@ impl Metrics {
             append_seconds.clone(),
         );
         registry.register("store_appended_events", "Events durably appended", appended_events.clone());
-        Metrics { registry, rpc_requests, rpc_seconds, append_seconds, appended_events }
+        Metrics { registry, rpc_requests, rpc_seconds, append_seconds, appended_events, adapters }
     }
 
     /// Records one finished RPC.
@@ -76,6 +77,11 @@ impl Metrics {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        if let Some(adapters) = &self.adapters {
+            // Per-adapter figures are read from the host at scrape time.
+            let body = out.strip_suffix("# EOF\n").unwrap_or(&out).to_owned();
+            out = body + &render_adapter_stats(adapters) + "# EOF\n";
+        }
         out
     }
 }
@@ -125,4 +131,46 @@ impl EventStore for MeteredStore {
     async fn close(&self) -> Result<(), StoreError> {
         self.inner.close().await
     }
+}
+
+/// OpenMetrics text for every loaded adapter.
+fn render_adapter_stats(adapters: &bro_plugin_host::AdapterRegistry) -> String {
+    use std::fmt::Write as _;
+    let stats: Vec<(String, bro_plugin_host::AdapterStats)> =
+        adapters.names().into_iter().filter_map(|n| adapters.get(&n).ok().map(|a| (n, a.stats()))).collect();
+    let mut out = String::new();
+    type Counter = (&'static str, &'static str, fn(&bro_plugin_host::AdapterStats) -> u64);
+    let counters: [Counter; 6] = [
+        ("bro_adapter_calls", "Adapter calls", |s| s.calls),
+        ("bro_adapter_errors", "Adapter calls answered with an adapter error", |s| s.adapter_errors),
+        ("bro_adapter_failures", "Adapter calls that trapped, timed out or breached a limit", |s| s.failures),
+        ("bro_adapter_traps", "Adapter calls that trapped", |s| s.traps),
+        ("bro_adapter_timeouts", "Adapter calls stopped at their deadline", |s| s.timeouts),
+        ("bro_adapter_quarantined_refusals", "Calls refused while the adapter was quarantined", |s| {
+            s.quarantined_refusals
+        }),
+    ];
+    for (name, help, get) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}.\n# TYPE {name} counter");
+        for (adapter, s) in &stats {
+            let _ = writeln!(out, "{name}_total{{adapter=\"{adapter}\"}} {}", get(s));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP bro_adapter_latency_seconds Recent adapter call latency.\n# TYPE bro_adapter_latency_seconds gauge"
+    );
+    for (adapter, s) in &stats {
+        let _ = writeln!(
+            out,
+            "bro_adapter_latency_seconds{{adapter=\"{adapter}\",quantile=\"0.5\"}} {}",
+            s.p50.as_secs_f64()
+        );
+        let _ = writeln!(
+            out,
+            "bro_adapter_latency_seconds{{adapter=\"{adapter}\",quantile=\"0.99\"}} {}",
+            s.p99.as_secs_f64()
+        );
+    }
+    out
 }
