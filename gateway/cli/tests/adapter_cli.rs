@@ -177,3 +177,114 @@ fn a_new_project_builds_outside_the_repository_and_passes_its_fixtures() {
     ]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+#[test]
+fn the_scenario_reference_adapter_passes_its_golden_fixtures() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../adapters/scenario/fixtures");
+    let out = bro(&["adapter", "test", &guest("scenario"), fixtures.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("3 passed, 0 failed"), "{}", text(&out));
+}
+
+/// GETs a path from an HTTP/1.0 server on loopback.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send");
+    let mut body = String::new();
+    stream.read_to_string(&mut body).expect("read");
+    body
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn wait_for(mut ok: impl FnMut() -> bool, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn the_gateway_loads_signed_adapters_from_its_configuration_and_reloads_on_sighup() {
+    let dir = tempfile::tempdir().expect("dir");
+    let adapters = dir.path().join("adapters");
+    let prefix = dir.path().join("acme");
+    assert!(bro(&["adapter", "keygen", prefix.to_str().expect("utf8")]).status.success());
+    let public = std::fs::read_to_string(dir.path().join("acme.pub")).expect("pub");
+    let package = |name: &str| {
+        let pkg = adapters.join(name);
+        std::fs::create_dir_all(&pkg).expect("mkdir");
+        let wasm = pkg.join(format!("{name}.wasm"));
+        std::fs::copy(guest(name), &wasm).expect("copy");
+        let key = dir.path().join("acme.key");
+        let out = bro(&["adapter", "sign", wasm.to_str().expect("utf8"), "--key", key.to_str().expect("utf8")]);
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    package("trivial");
+    // An unsigned package next to it must not load.
+    let unsigned = adapters.join("hostile");
+    std::fs::create_dir_all(&unsigned).expect("mkdir");
+    std::fs::copy(guest("hostile"), unsigned.join("hostile.wasm")).expect("copy");
+    std::fs::write(
+        unsigned.join("adapter.toml"),
+        format!(
+            "name = \"hostile\"\nversion = \"0.1.0\"\nwit_version = \"0.1.0\"\nsha256 = \"{}\"\ncomponent = \"hostile.wasm\"\n",
+            sha256_of(&unsigned.join("hostile.wasm"))
+        ),
+    )
+    .expect("manifest");
+    let (grpc, admin) = (free_port(), free_port());
+    let config = dir.path().join("bro.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\nlisten = \"127.0.0.1:{grpc}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\
+             [adapters]\ndirectory = \"{}\"\n[adapters.trusted_keys]\nacme = \"{}\"\n",
+            dir.path().join("data").display(),
+            adapters.display(),
+            public.trim()
+        ),
+    )
+    .expect("config");
+    let log = std::fs::File::create(dir.path().join("serve.log")).expect("log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bro"))
+        .args(["serve", "--config", config.to_str().expect("utf8")])
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("serve starts");
+    let admin_addr = format!("127.0.0.1:{admin}");
+    let metrics =
+        || std::net::TcpStream::connect(&admin_addr).map(|_| http_get(&admin_addr, "/metrics")).unwrap_or_default();
+    wait_for(|| metrics().contains("bro_adapter_calls_total{adapter=\"trivial\"}"), "the signed adapter in /metrics");
+    assert!(!metrics().contains("adapter=\"hostile\""), "the unsigned package must not load");
+    let logs = std::fs::read_to_string(dir.path().join("serve.log")).expect("log");
+    assert!(logs.contains("unsigned"), "the refusal is logged: {logs}");
+
+    // Hot reload: a new signed package appears, SIGHUP loads it.
+    package("scenario");
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().expect("kill").success());
+    wait_for(
+        || metrics().contains("bro_adapter_calls_total{adapter=\"scenario\"}"),
+        "the reloaded adapter in /metrics",
+    );
+    assert!(metrics().contains("adapter=\"trivial\""), "the first adapter is still in service");
+
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    let status = child.wait().expect("exits");
+    assert!(status.success(), "graceful shutdown exits 0: {status}");
+}
+
+fn sha256_of(path: &Path) -> String {
+    let out = bro(&["adapter", "check", path.to_str().expect("utf8")]);
+    let shown = text(&out);
+    shown.lines().find_map(|l| l.trim().strip_prefix("sha256 ")).expect("check prints the hash").to_owned()
+}
