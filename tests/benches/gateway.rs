@@ -1,9 +1,12 @@
-//! Benchmarks of bro, all measured in one run and printed as a markdown table:
+//! Benchmarks of bro, all measured in one run and printed as markdown tables:
 //! durable append throughput through the gRPC API (one case with 1-event and
 //! 10-event appends, 16 clients on 16 cases), the same 1-event appends on the
 //! store alone (`CaseLedger` over `SqliteStore`, no gRPC), and `GetCase`
 //! throughput next to a trivial tonic server (grpc.health.v1 Check) with the
-//! same client concurrency and duration.
+//! same client concurrency and duration. Two diagnostic rows repeat a 1-event
+//! append and `GetCase` on a gateway whose listening socket has `TCP_NODELAY`
+//! (inherited by accepted connections on Linux), because `bro_server::run`
+//! serves a `TcpListenerStream`, on which tonic ignores `Server::tcp_nodelay`.
 //!
 //! Run with `cargo bench -p bro-e2e --bench gateway` (add `-- --quick` for
 //! 1 s per measurement instead of 3 s). See BENCHMARKS.md.

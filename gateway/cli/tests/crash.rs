@@ -417,7 +417,7 @@ async fn acknowledged_appends_survive_sigkill_exactly_once() {
     let committed_in_flight = in_flight.iter().filter(|r| stored.contains_key(**r)).count();
     eprintln!("{committed_in_flight} of {} in-flight appends had committed before the kill", in_flight.len());
 
-    // Retry everything, 8 at a time: acknowledged requests replay, in-flight
+    // Retry everything, `WRITERS` at a time: acknowledged requests replay, in-flight
     // ones replay or land now.
     let retries = futures::stream::iter(book.sent.iter().map(|(request_id, sent)| {
         let mut client = client.clone();

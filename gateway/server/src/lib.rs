@@ -21,7 +21,6 @@ use bro_api::v1::case_service_server::CaseServiceServer;
 use bro_api::v1::obligation_service_server::ObligationServiceServer;
 use bro_store::{CaseLedger, EventStore};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::case_service::CaseApi;
@@ -129,13 +128,17 @@ pub async fn run(
     tracing::info!(addr = ?grpc_addr, "gRPC listening");
     let served = tonic::transport::Server::builder()
         .timeout(options.request_timeout)
-        .tcp_nodelay(true)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(cases)
         .add_service(worklist)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc), stopping.clone().cancelled_owned())
+        // Nagle's algorithm off on every accepted connection: the server
+        // builder's `tcp_nodelay` does not reach an incoming stream passed in.
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
+            stopping.clone().cancelled_owned(),
+        )
         .await;
     stopping.cancel();
     if let Some(task) = admin_task {
