@@ -53,9 +53,13 @@ class ReflectedClient:
         return json_format.MessageToDict(stub(message, timeout=10))
 
 
+PASSED = []
+
+
 def check(condition, what):
     if not condition:
         raise AssertionError(what)
+    PASSED.append(what)
     print(f"ok  {what}")
 
 
@@ -134,7 +138,7 @@ def main():
         logs = log.read()
         check(code == 0, f"bro serve exits 0 on SIGTERM (exit {code})")
         check("0101901234" not in logs and "Testesen" not in logs, "the server log holds no CPR number or name")
-    print("reflection client: all checks passed")
+    print(f"reflection: {len(PASSED)} passed, 0 failed")
 
 
 if __name__ == "__main__":

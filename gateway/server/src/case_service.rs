@@ -151,12 +151,52 @@ impl CaseService for CaseApi {
             let filter = paging::parse_case_filter(&req.filter)?;
             let scope = format!("cases|{}", req.filter.trim());
             let after = paging::decode_token(&req.page_token, &scope)?;
-            let query = CaseQuery { municipality_cvr: filter.placing_municipality, after_ordinal: after, limit };
-            let (cases, next) = self.ledger.list(&query).await?;
-            Ok(pb::ListCasesResponse {
-                cases,
-                next_page_token: next.map(|n| paging::encode_token(&scope, n)).unwrap_or_default(),
-            })
+            let mut query = CaseQuery { municipality_cvr: filter.placing_municipality, after_ordinal: after, limit };
+            let Some(wanted) = filter.obligations else {
+                let (cases, next) = self.ledger.list(&query).await?;
+                return Ok(pb::ListCasesResponse {
+                    cases,
+                    next_page_token: next.map(|n| paging::encode_token(&scope, n)).unwrap_or_default(),
+                });
+            };
+            // Filtering on obligations evaluates each case for today; scan
+            // store pages until the page is full or the cases run out.
+            let today = self.clock.today();
+            let mut cases = Vec::new();
+            let last_scanned = 'scan: loop {
+                let (page, next) = self.ledger.list(&query).await?;
+                for case in page {
+                    let name = case.name.clone();
+                    let evaluated = crate::obligations::evaluate_case(&self.ledger, case.clone(), today).await?;
+                    let matches = evaluated.obligations.iter().any(|o| match wanted {
+                        paging::ObligationFilter::Due => {
+                            o.status() == pb::ObligationStatus::Open || o.status() == pb::ObligationStatus::Overdue
+                        }
+                        paging::ObligationFilter::Open => o.status() == pb::ObligationStatus::Open,
+                        paging::ObligationFilter::Overdue => o.status() == pb::ObligationStatus::Overdue,
+                    });
+                    if matches {
+                        cases.push(case);
+                    }
+                    if cases.len() == limit {
+                        break 'scan Some(name);
+                    }
+                }
+                match next {
+                    Some(n) => query.after_ordinal = n,
+                    None => break None,
+                }
+            };
+            // The token continues after the last case looked at.
+            let next_page_token = match last_scanned {
+                Some(name) => {
+                    let id = CaseId::from_resource_name("name", &name)?;
+                    let ordinal = self.ledger.ordinal(&id).await?;
+                    paging::encode_token(&scope, ordinal)
+                }
+                None => String::new(),
+            };
+            Ok(pb::ListCasesResponse { cases, next_page_token })
         })
         .await
     }

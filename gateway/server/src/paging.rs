@@ -45,10 +45,24 @@ pub fn decode_token(token: &str, scope: &str) -> Result<u64, Violations> {
 pub struct CaseFilter {
     /// `placing_municipality = "<cvr>"`.
     pub placing_municipality: Option<String>,
+    /// `obligations = "due"` (open or overdue), `"open"` or `"overdue"`:
+    /// only cases with such an obligation on the server's today.
+    pub obligations: Option<ObligationFilter>,
+}
+
+/// Which obligations a case must have to be listed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObligationFilter {
+    /// Open or overdue.
+    Due,
+    /// Open (not yet past due).
+    Open,
+    /// Past due and not met.
+    Overdue,
 }
 
 /// Parses `field = "value" [AND field = "value" ...]`. Supported fields:
-/// `placing_municipality`.
+/// `placing_municipality` and `obligations` (`due`, `open`, `overdue`).
 pub fn parse_case_filter(filter: &str) -> Result<CaseFilter, Violations> {
     let mut out = CaseFilter::default();
     let filter = filter.trim();
@@ -75,10 +89,23 @@ pub fn parse_case_filter(filter: &str) -> Result<CaseFilter, Violations> {
                 check_cvr("filter.placing_municipality", &value)?;
                 out.placing_municipality = Some(value);
             }
+            "obligations" => {
+                out.obligations = Some(match value.as_str() {
+                    "due" => ObligationFilter::Due,
+                    "open" => ObligationFilter::Open,
+                    "overdue" => ObligationFilter::Overdue,
+                    other => {
+                        return Err(Violations::one(
+                            "filter.obligations",
+                            format!("{other:?} is not one of \"due\", \"open\", \"overdue\""),
+                        ));
+                    }
+                });
+            }
             other => {
                 return Err(Violations::one(
                     "filter",
-                    format!("unknown field {other:?}; the supported field is placing_municipality"),
+                    format!("unknown field {other:?}; the supported fields are placing_municipality and obligations"),
                 ));
             }
         }
@@ -146,6 +173,9 @@ mod tests {
         assert!(parse_case_filter(r#"placing_municipality = "x"#).is_err());
         assert!(parse_case_filter(r#"placing_municipality = "123""#).is_err());
         assert!(parse_case_filter(r#"placing_municipality = "29189846" OR x = "y""#).is_err());
+        let f = parse_case_filter(r#"placing_municipality = "29189846" AND obligations = "overdue""#).unwrap();
+        assert_eq!(f.obligations, Some(ObligationFilter::Overdue));
+        assert!(parse_case_filter(r#"obligations = "late""#).is_err());
     }
 
     #[test]

@@ -214,6 +214,12 @@ impl CaseLedger {
         decode_case(&stored)
     }
 
+    /// The creation ordinal of a case (for page tokens).
+    pub async fn ordinal(&self, case_id: &CaseId) -> Result<u64, LedgerError> {
+        let stored = self.store.get_case(case_id).await?.ok_or_else(|| LedgerError::NotFound(case_id.clone()))?;
+        Ok(stored.ordinal)
+    }
+
     /// Cases in creation order, and the ordinal to continue after (if more may follow).
     pub async fn list(&self, query: &CaseQuery) -> Result<(Vec<pb::Case>, Option<u64>), LedgerError> {
         let rows = self.store.list_cases(query).await?;
