@@ -3,10 +3,7 @@
 //! 10-event appends, 16 clients on 16 cases), the same 1-event appends on the
 //! store alone (`CaseLedger` over `SqliteStore`, no gRPC), and `GetCase`
 //! throughput next to a trivial tonic server (grpc.health.v1 Check) with the
-//! same client concurrency and duration. Two diagnostic rows repeat a 1-event
-//! append and `GetCase` on a gateway whose listening socket has `TCP_NODELAY`
-//! (inherited by accepted connections on Linux), because `bro_server::run`
-//! serves a `TcpListenerStream`, on which tonic ignores `Server::tcp_nodelay`.
+//! same client concurrency and duration, with the ratios between them.
 //!
 //! Run with `cargo bench -p bro-e2e --bench gateway` (add `-- --quick` for
 //! 1 s per measurement instead of 3 s). See BENCHMARKS.md.
@@ -179,44 +176,6 @@ async fn get_case_bench(cfg: Config, c: &mut CaseServiceClient<Channel>) -> Stat
     measure(cfg, workers).await
 }
 
-/// A gateway like [`TestGateway`], except that its listening socket has
-/// `TCP_NODELAY` set before `bro_server::run` gets it.
-struct NodelayGateway {
-    addr: SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), bro_server::ServeError>>,
-    _dir: tempfile::TempDir,
-}
-
-impl NodelayGateway {
-    async fn start() -> NodelayGateway {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = SqliteStore::open(dir.path()).expect("open store");
-        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-        socket.set_nodelay(true).expect("TCP_NODELAY");
-        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
-        let listener = socket.listen(1024).expect("listen");
-        let addr = listener.local_addr().expect("address");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let shutdown = async {
-            let _ = stopped.await;
-        };
-        let task = tokio::spawn(bro_server::run(
-            listener,
-            None,
-            Arc::new(store),
-            bro_server::ServeOptions::default(),
-            shutdown,
-        ));
-        NodelayGateway { addr, stop, task, _dir: dir }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.expect("gateway task").expect("gateway");
-    }
-}
-
 /// Appends of `batch` events each to `case_id` through gRPC, one worker.
 fn grpc_appender(
     client: CaseServiceClient<Channel>,
@@ -276,11 +235,9 @@ async fn store_alone(cfg: Config) -> Stats {
 }
 
 /// `grpc.health.v1 Check` on the simplest tonic server there is, with
-/// `READ_CONCURRENCY` tasks over one channel. With `nodelay`, the accepted
-/// connections get `TCP_NODELAY` (tonic's `TcpIncoming`, as `Server::serve`
-/// does); without, the server is fed a `TcpListenerStream` exactly as
-/// `bro_server::run` does, where tonic ignores `Server::tcp_nodelay`.
-async fn trivial_server(cfg: Config, nodelay: bool) -> Stats {
+/// `READ_CONCURRENCY` tasks over one channel. Accepted connections get
+/// `TCP_NODELAY`, as on the gateway.
+async fn trivial_server(cfg: Config) -> Stats {
     let (_reporter, health) = tonic_health::server::health_reporter();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
     let addr = listener.local_addr().expect("address");
@@ -288,14 +245,10 @@ async fn trivial_server(cfg: Config, nodelay: bool) -> Stats {
     let shutdown = async {
         let _ = stopped.await;
     };
-    let router = tonic::transport::Server::builder().tcp_nodelay(true).add_service(health);
-    let server = if nodelay {
-        let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-        tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown))
-    } else {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        tokio::spawn(router.serve_with_incoming_shutdown(incoming, shutdown))
-    };
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let server = tokio::spawn(
+        tonic::transport::Server::builder().add_service(health).serve_with_incoming_shutdown(incoming, shutdown),
+    );
     let channel = Channel::from_shared(format!("http://{addr}")).expect("url").connect().await.expect("connect");
     let health = HealthClient::new(channel);
     let workers: Vec<_> = (0..READ_CONCURRENCY)
@@ -349,21 +302,7 @@ async fn main() {
     drop(c);
     gw.stop().await.expect("stop the gateway");
 
-    let trivial = trivial_server(cfg, true).await;
-    let trivial_like_gateway = trivial_server(cfg, false).await;
-
-    // Diagnosis: the same gateway, but its listening socket has TCP_NODELAY,
-    // which accepted connections inherit on Linux.
-    let (nodelay_single, nodelay_get_case) = {
-        let gw = NodelayGateway::start().await;
-        let mut c = client(gw.addr).await;
-        create(&mut c, "single-1").await;
-        let single = measure(cfg, vec![grpc_appender(c.clone(), "single-1".into(), 1)]).await;
-        let get_case = get_case_bench(cfg, &mut c).await;
-        drop(c);
-        gw.stop().await;
-        (single, get_case)
-    };
+    let trivial = trivial_server(cfg).await;
 
     let r = |stats: &Stats| stats.rate();
     let ratios = [
@@ -371,9 +310,6 @@ async fn main() {
         ("gRPC append 10 events / gRPC append 1 event (events/s)", r(&batch) / r(&single)),
         (&*format!("gRPC {MANY_CASES} clients × own case / gRPC one case (events/s)"), r(&many) / r(&single)),
         ("GetCase / trivial tonic server (req/s)", r(&get_case) / r(&trivial)),
-        ("GetCase / trivial tonic server served like the gateway (req/s)", r(&get_case) / r(&trivial_like_gateway)),
-        ("TCP_NODELAY gateway: gRPC append 1 event / store alone", r(&nodelay_single) / r(&store)),
-        ("TCP_NODELAY gateway: GetCase / trivial tonic server", r(&nodelay_get_case) / r(&trivial)),
     ]
     .map(|(name, ratio)| (name.to_owned(), ratio));
 
@@ -386,9 +322,6 @@ async fn main() {
         events(&format!("gRPC: append 1 event, {MANY_CASES} clients × own case"), MANY_CASES, many),
         requests("gRPC: GetCase", get_case),
         requests("Trivial tonic server (grpc.health.v1 Check)", trivial),
-        requests("Trivial tonic server, served like the gateway (TcpListenerStream)", trivial_like_gateway),
-        events("TCP_NODELAY gateway: gRPC append 1 event, one case", 1, nodelay_single),
-        requests("TCP_NODELAY gateway: GetCase", nodelay_get_case),
     ];
 
     println!(
