@@ -271,9 +271,10 @@ impl CaseLedger {
     }
 
     async fn lock(&self, case_id: &CaseId) -> tokio::sync::MutexGuard<'_, ()> {
-        let mut h = Sha256::new();
-        h.update(case_id.as_str());
-        let shard = h.finalize()[0] as usize % self.case_locks.len();
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        case_id.hash(&mut h);
+        let shard = (h.finish() % self.case_locks.len() as u64) as usize;
         self.case_locks[shard].lock().await
     }
 

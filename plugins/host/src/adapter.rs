@@ -144,9 +144,18 @@ impl LoadedAdapter {
         &self.sha256
     }
 
-    /// Counters and latency percentiles.
+    /// Counters and latency percentiles (computed here, not on every call).
     pub fn stats(&self) -> AdapterStats {
-        self.health.lock().map(|h| h.stats.clone()).unwrap_or_default()
+        let Ok(h) = self.health.lock() else { return AdapterStats::default() };
+        let mut stats = h.stats.clone();
+        let mut sorted = h.latencies.clone();
+        drop(h);
+        sorted.sort_unstable();
+        if let Some(last) = sorted.len().checked_sub(1) {
+            stats.p50 = sorted[sorted.len() / 2];
+            stats.p99 = sorted[(sorted.len() * 99 / 100).min(last)];
+        }
+        stats
     }
 
     /// Translates an external message to a canonical batch (protobuf bytes).
@@ -214,14 +223,8 @@ impl LoadedAdapter {
             h.latencies[at] = elapsed;
         }
         h.next_latency = (h.next_latency + 1) % LATENCY_WINDOW;
-        let mut sorted = h.latencies.clone();
-        sorted.sort();
-        h.stats.p50 = sorted[sorted.len() / 2];
-        h.stats.p99 = sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)];
-        drop(h);
         match outcome {
             Ok((result, report)) => {
-                let mut h = self.health.lock().map_err(|_| self.host_error("health lock poisoned"))?;
                 if result.is_err() {
                     h.stats.adapter_errors += 1;
                 }
@@ -230,6 +233,7 @@ impl LoadedAdapter {
                 Ok(Translation { result, report })
             }
             Err(e) => {
+                drop(h);
                 let trap = matches!(e, HostError::Trap { .. } | HostError::StackOverflow { .. });
                 self.failed(trap, matches!(e, HostError::Timeout { .. }));
                 Err(e)
