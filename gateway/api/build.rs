@@ -22,8 +22,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(out_dir.join("bro_descriptor.bin"), descriptors.encode_to_vec())?;
     tonic_prost_build::configure()
-        // Personal data: these get hand-written, masking Debug impls.
-        .skip_debug(["bro.v1.PersonIdentifier", "bro.v1.ContactPerson", "bro.v1.Party"])
+        // Personal and health data: these get hand-written, masking Debug impls.
+        .skip_debug([
+            "bro.v1.PersonIdentifier",
+            "bro.v1.ContactPerson",
+            "bro.v1.Party",
+            "bro.v1.CorrespondenceEntry",
+            "bro.v1.Attachment",
+        ])
         .compile_fds(descriptors)?;
     Ok(())
 }

@@ -219,13 +219,12 @@ async fn store_alone(cfg: Config) -> Stats {
         let ledger = ledger.clone();
         move |i: u64| {
             let ledger = ledger.clone();
-            let cmd = AppendEvents {
-                case_id: case("store-1"),
-                events: vec![event.clone()],
-                expected_version: None,
-                request_id: format!("store-r{i}"),
-                now: bro_domain::Timestamp::from(std::time::SystemTime::now()),
-            };
+            let cmd = AppendEvents::new(
+                case("store-1"),
+                vec![event.clone()],
+                format!("store-r{i}"),
+                bro_domain::Timestamp::from(std::time::SystemTime::now()),
+            );
             async move { ledger.append(cmd).await.expect("append").events.len() as u64 }
         }
     };

@@ -11,6 +11,12 @@ use chrono::{Datelike, TimeZone};
 use crate::v1 as pb;
 use crate::v1::case_event::Kind;
 
+mod sector;
+pub use sector::{
+    appointment_from_pb, appointment_to_pb, correspondence_from_pb, correspondence_to_pb, sector_plan_from_pb,
+    sector_plan_to_pb, timestamp_in,
+};
+
 /// Collects violations while a message is converted.
 #[derive(Default)]
 struct Checker(Vec<Violation>);
@@ -494,6 +500,10 @@ pub fn kind_name(kind: &Kind) -> &'static str {
         Kind::ContactResumed(_) => "contact_resumed",
         Kind::SectorContactAdded(_) => "sector_contact_added",
         Kind::SectorContactEnded(_) => "sector_contact_ended",
+        Kind::CorrespondenceRecorded(_) => "correspondence_recorded",
+        Kind::SectorPlanRecorded(_) => "sector_plan_recorded",
+        Kind::AppointmentScheduled(_) => "appointment_scheduled",
+        Kind::AppointmentCancelled(_) => "appointment_cancelled",
     }
 }
 
@@ -615,6 +625,25 @@ fn kind_from_pb(kind: &Kind) -> Result<d::EventKind, Violations> {
             }))?
         }
         Kind::SectorContactEnded(s) => E::SectorContactEnded { contact_id: s.contact_id.clone() },
+        Kind::CorrespondenceRecorded(e) => {
+            let m = e.correspondence.as_ref().ok_or_else(|| Violations::one("correspondence", "is required"))?;
+            E::CorrespondenceRecorded {
+                correspondence: Box::new(correspondence_from_pb(m).map_err(|v| v.within("correspondence"))?),
+            }
+        }
+        Kind::SectorPlanRecorded(e) => {
+            let p = e.plan.as_ref().ok_or_else(|| Violations::one("plan", "is required"))?;
+            E::SectorPlanRecorded { plan: Box::new(sector_plan_from_pb(p).map_err(|v| v.within("plan"))?) }
+        }
+        Kind::AppointmentScheduled(e) => {
+            let a = e.appointment.as_ref().ok_or_else(|| Violations::one("appointment", "is required"))?;
+            E::AppointmentScheduled {
+                appointment: Box::new(appointment_from_pb(a).map_err(|v| v.within("appointment"))?),
+            }
+        }
+        Kind::AppointmentCancelled(e) => {
+            E::AppointmentCancelled { appointment_id: e.appointment_id.clone(), reason: e.reason.clone() }
+        }
     })
 }
 
@@ -710,6 +739,19 @@ fn kind_to_pb(kind: &d::EventKind) -> Kind {
         E::SectorContactEnded { contact_id } => {
             Kind::SectorContactEnded(pb::SectorContactEnded { contact_id: contact_id.clone() })
         }
+        E::CorrespondenceRecorded { correspondence } => Kind::CorrespondenceRecorded(pb::CorrespondenceRecorded {
+            correspondence: Some(correspondence_to_pb(correspondence)),
+        }),
+        E::SectorPlanRecorded { plan } => {
+            Kind::SectorPlanRecorded(pb::SectorPlanRecorded { plan: Some(sector_plan_to_pb(plan)) })
+        }
+        E::AppointmentScheduled { appointment } => {
+            Kind::AppointmentScheduled(pb::AppointmentScheduled { appointment: Some(appointment_to_pb(appointment)) })
+        }
+        E::AppointmentCancelled { appointment_id, reason } => Kind::AppointmentCancelled(pb::AppointmentCancelled {
+            appointment_id: appointment_id.clone(),
+            reason: reason.clone(),
+        }),
     }
 }
 
@@ -889,6 +931,9 @@ pub fn case_to_pb(case: &d::Case) -> pb::Case {
         advisories: Vec::new(),
         ruleset: String::new(),
         evaluated_on: None,
+        correspondence: case.correspondence.iter().map(correspondence_to_pb).collect(),
+        sector_plans: case.sector_plans.iter().map(sector_plan_to_pb).collect(),
+        appointments: case.appointments.iter().map(appointment_to_pb).collect(),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::v1::{ContactPerson, Party, PersonIdentifier};
+use crate::v1::{Attachment, ContactPerson, CorrespondenceEntry, Party, PersonIdentifier};
 
 impl fmt::Debug for PersonIdentifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -22,6 +22,25 @@ impl fmt::Debug for Party {
         f.debug_struct("Party")
             .field("party_id", &self.party_id)
             .field("identifier", &self.identifier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for CorrespondenceEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CorrespondenceEntry")
+            .field("entry_id", &self.entry_id)
+            .field("text_bytes", &self.text.len())
+            .field("attachment", &self.attachment)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attachment")
+            .field("content_type", &self.content_type)
+            .field("bytes", &self.data.len())
             .finish_non_exhaustive()
     }
 }

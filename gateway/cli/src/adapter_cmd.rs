@@ -226,7 +226,7 @@ fn diff(expected: &str, actual: &str) -> String {
 }
 
 /// `bro adapter test`: every fixture in `dir`; false if any fails.
-pub fn test(adapter: &Path, dir: &Path, limits: &LimitArgs) -> anyhow::Result<bool> {
+pub fn test(adapter: &Path, dir: &Path, bless: bool, limits: &LimitArgs) -> anyhow::Result<bool> {
     let engine = fuel_engine()?;
     let loaded = load_component(&engine, adapter, limits.limits())?;
     let fixtures = fixtures(dir)?;
@@ -238,7 +238,7 @@ pub fn test(adapter: &Path, dir: &Path, limits: &LimitArgs) -> anyhow::Result<bo
     }
     let (mut passed, mut failed) = (0, 0);
     for f in &fixtures {
-        let result = run_fixture(&loaded, f);
+        let result = run_fixture(&loaded, f, bless);
         match result {
             Ok(None) => {
                 passed += 1;
@@ -258,41 +258,47 @@ pub fn test(adapter: &Path, dir: &Path, limits: &LimitArgs) -> anyhow::Result<bo
     Ok(failed == 0)
 }
 
-/// Runs one fixture: `None` if it passes, else what differs.
-fn run_fixture(adapter: &LoadedAdapter, f: &Fixture) -> anyhow::Result<Option<String>> {
-    let expected =
-        std::fs::read_to_string(&f.expected).with_context(|| format!("cannot read {}", f.expected.display()))?;
+/// Runs one fixture: `None` if it passes, else what differs. With `bless`,
+/// the actual output replaces the expected file.
+fn run_fixture(adapter: &LoadedAdapter, f: &Fixture, bless: bool) -> anyhow::Result<Option<String>> {
     let body = std::fs::read(&f.input).with_context(|| format!("cannot read {}", f.input.display()))?;
-    let actual = if f.forward {
+    let actual: Vec<u8> = if f.forward {
         let message = Message {
             content_type: content_type_of(&f.input).into(),
             body,
             metadata: vec![("message-id".into(), f.name.clone())],
         };
         let t = adapter.to_canonical(&message).map_err(|e: HostError| anyhow::anyhow!(e))?;
-        match t.result {
+        let text = match t.result {
             Ok(bytes) => serde_json::to_string_pretty(&batch_to_json(&bytes)?)? + "\n",
             Err(e) => format!("{{\"error\": {}}}\n", serde_json::to_string(&describe_error(&e))?),
-        }
+        };
+        text.into_bytes()
     } else {
         let target_file = f.input.with_file_name(format!("{}.target", f.name));
         let target = std::fs::read_to_string(&target_file).map(|t| t.trim().to_owned()).unwrap_or_default();
         let batch = batch_from_json(&String::from_utf8(body)?)?;
         let t = adapter.from_canonical(&batch, &target).map_err(|e: HostError| anyhow::anyhow!(e))?;
         match t.result {
-            Ok(m) => String::from_utf8_lossy(&m.body).into_owned(),
-            Err(e) => format!("error: {}\n", describe_error(&e)),
+            // Compared byte for byte: a legacy format's encoding is part of the output.
+            Ok(m) => m.body,
+            Err(e) => format!("error: {}\n", describe_error(&e)).into_bytes(),
         }
     };
+    if bless {
+        std::fs::write(&f.expected, &actual).with_context(|| format!("cannot write {}", f.expected.display()))?;
+        return Ok(None);
+    }
+    let expected = std::fs::read(&f.expected).with_context(|| format!("cannot read {}", f.expected.display()))?;
     let same = if f.forward {
-        let a: serde_json::Value = serde_json::from_str(&actual)?;
+        let a: serde_json::Value = serde_json::from_slice(&actual)?;
         let e: serde_json::Value =
-            serde_json::from_str(&expected).with_context(|| format!("{} is not JSON", f.expected.display()))?;
+            serde_json::from_slice(&expected).with_context(|| format!("{} is not JSON", f.expected.display()))?;
         a == e
     } else {
-        actual.trim_end() == expected.trim_end()
+        actual.trim_ascii_end() == expected.trim_ascii_end()
     };
-    Ok((!same).then(|| diff(&expected, &actual)))
+    Ok((!same).then(|| diff(&String::from_utf8_lossy(&expected), &String::from_utf8_lossy(&actual))))
 }
 
 /// `bro adapter check`: the component against the world and the limits.

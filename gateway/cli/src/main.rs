@@ -94,6 +94,9 @@ enum AdapterCommand {
         adapter: PathBuf,
         /// The fixture directory.
         dir: PathBuf,
+        /// Write each actual output over its expected file (review the diff before committing).
+        #[arg(long)]
+        bless: bool,
         #[command(flatten)]
         limits: adapter_cmd::LimitArgs,
     },
@@ -143,7 +146,7 @@ fn adapter_command(command: &AdapterCommand) -> anyhow::Result<bool> {
         AdapterCommand::Run { adapter, op, input, target, content_type, limits } => {
             adapter_cmd::run(adapter, op, input, target.as_deref(), content_type.as_deref(), limits)
         }
-        AdapterCommand::Test { adapter, dir, limits } => adapter_cmd::test(adapter, dir, limits),
+        AdapterCommand::Test { adapter, dir, bless, limits } => adapter_cmd::test(adapter, dir, *bless, limits),
         AdapterCommand::Check { adapter, limits } => adapter_cmd::check(adapter, limits),
         AdapterCommand::Keygen { prefix } => adapter_cmd::keygen(prefix).map(|()| true),
         AdapterCommand::Sign { adapter, key, name, package_version } => {

@@ -2,9 +2,10 @@
 
 use crate::violation::Collector;
 use crate::{
-    CaseId, Child, ConsentScope, ContactPerson, Date, DecisionOutcome, EventKind, Goal, Organisation, Party, PartyId,
-    PlacementBasis, PlacementEndReason, PlacementSiteKind, PlanKind, RecommendationReason, RecordedEvent, Sector,
-    SupportMeasure, SupportPersonKind, Timestamp, Violations, check_cvr, check_id, check_text,
+    Appointment, CaseId, Child, ConsentScope, ContactPerson, Correspondence, Date, DecisionOutcome, EventKind, Goal,
+    Organisation, Party, PartyId, PlacementBasis, PlacementEndReason, PlacementSiteKind, PlanKind,
+    RecommendationReason, RecordedEvent, Sector, SectorPlan, SupportMeasure, SupportPersonKind, Timestamp, Violations,
+    check_appointment, check_correspondence, check_cvr, check_external_id, check_id, check_sector_plan, check_text,
 };
 
 /// A recommendation to place.
@@ -218,6 +219,12 @@ pub struct Case {
     pub homecoming_periods: Vec<Period>,
     /// § 103 suspensions.
     pub contact_suspensions: Vec<Period>,
+    /// Correspondence, in the order recorded.
+    pub correspondence: Vec<Correspondence>,
+    /// Other sectors' plans, current versions.
+    pub sector_plans: Vec<SectorPlan>,
+    /// Appointments, by start time.
+    pub appointments: Vec<Appointment>,
     /// When created.
     pub create_time: Timestamp,
     /// When last changed.
@@ -250,6 +257,9 @@ impl Case {
             revisions: Vec::new(),
             homecoming_periods: Vec::new(),
             contact_suspensions: Vec::new(),
+            correspondence: Vec::new(),
+            sector_plans: Vec::new(),
+            appointments: Vec::new(),
             create_time: first.record_time,
             update_time: first.record_time,
         })
@@ -505,6 +515,56 @@ impl Case {
                 }
                 c.end_date = Some(on);
             }
+            EventKind::CorrespondenceRecorded { correspondence } => {
+                if self.correspondence.iter().any(|m| m.message_id == correspondence.message_id) {
+                    return fail(
+                        "correspondence.message_id",
+                        format!("message {:?} is already recorded in this case", correspondence.message_id),
+                    );
+                }
+                self.correspondence.push((**correspondence).clone());
+            }
+            EventKind::SectorPlanRecorded { plan } => {
+                match self.sector_plans.iter_mut().find(|p| p.plan_id == plan.plan_id) {
+                    Some(existing) if existing.custody_holder != plan.custody_holder => {
+                        return fail(
+                            "plan.custody_holder",
+                            format!(
+                                "plan {:?} belongs to {}; a plan cannot move to another parent",
+                                plan.plan_id, existing.custody_holder
+                            ),
+                        );
+                    }
+                    Some(existing) => *existing = (**plan).clone(),
+                    None => self.sector_plans.push((**plan).clone()),
+                }
+            }
+            EventKind::AppointmentScheduled { appointment } => {
+                match self.appointments.iter().position(|a| a.appointment_id == appointment.appointment_id) {
+                    Some(at) if self.appointments[at].custody_holder != appointment.custody_holder => {
+                        return fail(
+                            "appointment.custody_holder",
+                            format!("appointment {:?} belongs to another parent", appointment.appointment_id),
+                        );
+                    }
+                    Some(at) => {
+                        self.appointments.remove(at);
+                    }
+                    None => {}
+                }
+                let at = self.appointments.partition_point(|a| a.start_time <= appointment.start_time);
+                self.appointments.insert(at, (**appointment).clone());
+            }
+            EventKind::AppointmentCancelled { appointment_id, reason } => {
+                let Some(a) = self.appointments.iter_mut().find(|a| &a.appointment_id == appointment_id) else {
+                    return fail("appointment_id", format!("the case has no appointment {appointment_id:?}"));
+                };
+                if a.cancelled {
+                    return fail("appointment_id", format!("appointment {appointment_id:?} is already cancelled"));
+                }
+                a.cancelled = true;
+                a.cancellation_reason = reason.clone();
+            }
         }
         self.version = self.version.max(recorded.sequence);
         self.last_occurred_on = self.last_occurred_on.max(on);
@@ -587,6 +647,29 @@ impl Case {
             }
             EventKind::SectorContactEnded { contact_id } => {
                 if let Err(v) = check_id("contact_id", contact_id) {
+                    c.0.extend(v.0);
+                }
+            }
+            EventKind::CorrespondenceRecorded { correspondence } => {
+                if let Err(v) = check_correspondence(correspondence) {
+                    c.0.extend(v.within("correspondence").0);
+                }
+            }
+            EventKind::SectorPlanRecorded { plan } => {
+                if let Err(v) = check_sector_plan(plan) {
+                    c.0.extend(v.within("plan").0);
+                }
+            }
+            EventKind::AppointmentScheduled { appointment } => {
+                if let Err(v) = check_appointment(appointment) {
+                    c.0.extend(v.within("appointment").0);
+                }
+            }
+            EventKind::AppointmentCancelled { appointment_id, reason } => {
+                if let Err(v) = check_external_id("appointment_id", appointment_id) {
+                    c.0.extend(v.0);
+                }
+                if let Err(v) = check_text("reason", reason) {
                     c.0.extend(v.0);
                 }
             }

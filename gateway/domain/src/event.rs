@@ -1,6 +1,6 @@
 //! Case events: the vocabulary of change, mirroring `bro.v1.CaseEvent`.
 
-use crate::{ConsentScope, Date, PartyId, PersonId, Timestamp};
+use crate::{Appointment, ConsentScope, Correspondence, Date, PartyId, PersonId, SectorPlan, Timestamp};
 
 /// The legal basis of a placement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -361,6 +361,28 @@ pub enum EventKind {
         /// Which.
         contact_id: String,
     },
+    /// A correspondence message was sent or received.
+    CorrespondenceRecorded {
+        /// The message.
+        correspondence: Box<Correspondence>,
+    },
+    /// Another sector's plan was recorded or replaced.
+    SectorPlanRecorded {
+        /// The plan.
+        plan: Box<SectorPlan>,
+    },
+    /// An appointment was scheduled or moved.
+    AppointmentScheduled {
+        /// The appointment.
+        appointment: Box<Appointment>,
+    },
+    /// An appointment was cancelled.
+    AppointmentCancelled {
+        /// Which.
+        appointment_id: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl EventKind {
@@ -392,6 +414,10 @@ impl EventKind {
             EventKind::ContactResumed => "contact_resumed",
             EventKind::SectorContactAdded { .. } => "sector_contact_added",
             EventKind::SectorContactEnded { .. } => "sector_contact_ended",
+            EventKind::CorrespondenceRecorded { .. } => "correspondence_recorded",
+            EventKind::SectorPlanRecorded { .. } => "sector_plan_recorded",
+            EventKind::AppointmentScheduled { .. } => "appointment_scheduled",
+            EventKind::AppointmentCancelled { .. } => "appointment_cancelled",
         }
     }
 
@@ -409,6 +435,9 @@ impl EventKind {
             | EventKind::ConsentGiven { custody_holder, .. }
             | EventKind::ConsentWithdrawn { custody_holder, .. }
             | EventKind::SectorContactAdded { custody_holder, .. } => Some(custody_holder),
+            EventKind::CorrespondenceRecorded { correspondence } => Some(&correspondence.custody_holder),
+            EventKind::SectorPlanRecorded { plan } => Some(&plan.custody_holder),
+            EventKind::AppointmentScheduled { appointment } => Some(&appointment.custody_holder),
             _ => None,
         }
     }

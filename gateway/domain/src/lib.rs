@@ -8,11 +8,13 @@
 mod case;
 mod event;
 mod ids;
+mod sector;
 mod violation;
 
 pub use case::*;
 pub use event::*;
 pub use ids::*;
+pub use sector::*;
 pub use violation::{Violation, Violations};
 
 /// A calendar date (no time zone). Re-exported so callers need not name chrono.

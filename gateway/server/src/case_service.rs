@@ -227,7 +227,10 @@ impl CaseService for CaseApi {
             let events = events_from_pb(&req.events)?;
             let committed = self
                 .ledger
-                .append(AppendEvents { case_id, events, expected_version, request_id, now: self.clock.now() })
+                .append(AppendEvents {
+                    expected_version,
+                    ..AppendEvents::new(case_id, events, request_id, self.clock.now())
+                })
                 .await?;
             tracing::info!(
                 case = %committed.case.name,

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bro_domain::CaseId;
+use bro_domain::{CaseId, Timestamp};
 use bro_store::{
-    AppendBatch, AppendOutcome, CaseQuery, EventStore, RequestRecord, StoreError, StoredCase, StoredEvent,
+    AppendBatch, AppendOutcome, CaseQuery, Delivery, DeliveryQuery, DeliveryUpdate, EventStore, InboxEntry, InboxPut,
+    InboxQuery, InboxState, NewDelivery, RequestRecord, SourceKey, StoreError, StoredCase, StoredEvent,
 };
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -126,6 +127,50 @@ impl EventStore for MeteredStore {
 
     async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<StoredCase>, StoreError> {
         self.inner.list_cases(query).await
+    }
+
+    async fn find_source(&self, key: &SourceKey) -> Result<Option<RequestRecord>, StoreError> {
+        self.inner.find_source(key).await
+    }
+
+    async fn enqueue_delivery(&self, delivery: NewDelivery) -> Result<(), StoreError> {
+        self.inner.enqueue_delivery(delivery).await
+    }
+
+    async fn due_deliveries(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        self.inner.due_deliveries(now, limit).await
+    }
+
+    async fn update_delivery(&self, update: DeliveryUpdate) -> Result<bool, StoreError> {
+        self.inner.update_delivery(update).await
+    }
+
+    async fn get_delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
+        self.inner.get_delivery(delivery_id).await
+    }
+
+    async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
+        self.inner.list_deliveries(query).await
+    }
+
+    async fn put_inbox(&self, entry: InboxEntry) -> Result<InboxPut, StoreError> {
+        self.inner.put_inbox(entry).await
+    }
+
+    async fn find_inbox_by_request(&self, request_id: &str) -> Result<Option<InboxEntry>, StoreError> {
+        self.inner.find_inbox_by_request(request_id).await
+    }
+
+    async fn get_inbox(&self, entry_id: &str) -> Result<Option<InboxEntry>, StoreError> {
+        self.inner.get_inbox(entry_id).await
+    }
+
+    async fn list_inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {
+        self.inner.list_inbox(query).await
+    }
+
+    async fn close_inbox(&self, entry_id: &str, state: InboxState, now: Timestamp) -> Result<bool, StoreError> {
+        self.inner.close_inbox(entry_id, state, now).await
     }
 
     async fn close(&self) -> Result<(), StoreError> {

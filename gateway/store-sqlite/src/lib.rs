@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bro_domain::{CaseId, Date, Timestamp};
 use bro_store::{
-    AppendBatch, AppendOutcome, CaseQuery, EventStore, RequestRecord, StoreError, StoredCase, StoredEvent,
+    AppendBatch, AppendOutcome, CaseQuery, Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate, EventStore,
+    InboxEntry, InboxKind, InboxPut, InboxQuery, InboxState, NewDelivery, RequestRecord, SourceKey, StoreError,
+    StoredCase, StoredEvent,
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
@@ -23,7 +25,8 @@ const LOCK_FILE: &str = "bro.lock";
 const MAX_READERS: usize = 8;
 
 /// The schema, applied once per `user_version` step.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE cases (
     ordinal INTEGER PRIMARY KEY AUTOINCREMENT,
     case_id TEXT NOT NULL UNIQUE,
@@ -54,7 +57,55 @@ CREATE TABLE requests (
     first_sequence INTEGER NOT NULL,
     last_sequence INTEGER NOT NULL
 ) WITHOUT ROWID;
-"];
+",
+    r"
+CREATE TABLE source_messages (
+    system TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    request_id TEXT NOT NULL REFERENCES requests (request_id),
+    PRIMARY KEY (system, message_id)
+) WITHOUT ROWID;
+CREATE TABLE deliveries (
+    ordinal INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id TEXT NOT NULL UNIQUE,
+    system TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    first_sequence INTEGER NOT NULL,
+    last_sequence INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    create_time INTEGER NOT NULL,
+    replay_of TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_time INTEGER NOT NULL,
+    last_error TEXT NOT NULL,
+    update_time INTEGER NOT NULL,
+    rendered_type TEXT,
+    rendered_body BLOB
+);
+CREATE INDEX deliveries_due ON deliveries (state, next_attempt_time);
+CREATE INDEX deliveries_by_system ON deliveries (system, ordinal);
+CREATE TABLE inbox (
+    ordinal INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    system TEXT NOT NULL,
+    request_id TEXT NOT NULL UNIQUE,
+    source_message_id TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    body BLOB NOT NULL,
+    batch BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    state TEXT NOT NULL,
+    resolved_case TEXT,
+    create_time INTEGER NOT NULL,
+    update_time INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX inbox_unmatched_source ON inbox (system, source_message_id)
+    WHERE kind = 'unmatched' AND source_message_id != '';
+CREATE INDEX inbox_by_kind ON inbox (kind, ordinal);
+",
+];
 
 /// The SQLite event store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
@@ -205,6 +256,180 @@ fn find_request(conn: &Connection, request_id: &str) -> Result<Option<RequestRec
     .transpose()
 }
 
+fn find_source(conn: &Connection, key: &SourceKey) -> Result<Option<RequestRecord>, StoreError> {
+    let request_id: Option<String> = conn
+        .query_row(
+            "SELECT request_id FROM source_messages WHERE system = ?1 AND message_id = ?2",
+            params![key.system, key.message_id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    match request_id {
+        Some(id) => find_request(conn, &id),
+        None => Ok(None),
+    }
+}
+
+fn insert_delivery(conn: &Connection, d: &NewDelivery) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO deliveries (delivery_id, system, case_id, first_sequence, last_sequence, payload, create_time,
+                                 replay_of, state, attempts, next_attempt_time, last_error, update_time)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, ?7, '', ?7)",
+        params![
+            d.delivery_id,
+            d.system,
+            d.case_id.as_str(),
+            d.first_sequence as i64,
+            d.last_sequence as i64,
+            d.payload,
+            micros(d.create_time),
+            d.replay_of
+        ],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+const DELIVERY_COLUMNS: &str = "ordinal, delivery_id, system, case_id, first_sequence, last_sequence, payload, \
+    create_time, replay_of, state, attempts, next_attempt_time, last_error, update_time, rendered_type, rendered_body";
+
+/// A `deliveries` row as SQLite returns it.
+struct DeliveryRow {
+    ordinal: i64,
+    delivery_id: String,
+    system: String,
+    case_id: String,
+    first_sequence: i64,
+    last_sequence: i64,
+    payload: Vec<u8>,
+    create_time: i64,
+    replay_of: String,
+    state: String,
+    attempts: i64,
+    next_attempt_time: i64,
+    last_error: String,
+    update_time: i64,
+    rendered_type: Option<String>,
+    rendered_body: Option<Vec<u8>>,
+}
+
+fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
+    Ok(DeliveryRow {
+        ordinal: r.get(0)?,
+        delivery_id: r.get(1)?,
+        system: r.get(2)?,
+        case_id: r.get(3)?,
+        first_sequence: r.get(4)?,
+        last_sequence: r.get(5)?,
+        payload: r.get(6)?,
+        create_time: r.get(7)?,
+        replay_of: r.get(8)?,
+        state: r.get(9)?,
+        attempts: r.get(10)?,
+        next_attempt_time: r.get(11)?,
+        last_error: r.get(12)?,
+        update_time: r.get(13)?,
+        rendered_type: r.get(14)?,
+        rendered_body: r.get(15)?,
+    })
+}
+
+fn to_delivery(row: DeliveryRow) -> Result<Delivery, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("delivery {}: {what}", row.delivery_id));
+    Ok(Delivery {
+        ordinal: row.ordinal as u64,
+        state: DeliveryState::parse(&row.state).ok_or_else(|| corrupt("unknown state"))?,
+        attempts: u32::try_from(row.attempts).map_err(|_| corrupt("attempts out of range"))?,
+        next_attempt_time: from_micros(row.next_attempt_time),
+        last_error: row.last_error,
+        update_time: from_micros(row.update_time),
+        rendered: row.rendered_type.zip(row.rendered_body),
+        new: NewDelivery {
+            case_id: CaseId::parse("case_id", &row.case_id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            delivery_id: row.delivery_id,
+            system: row.system,
+            first_sequence: row.first_sequence as u64,
+            last_sequence: row.last_sequence as u64,
+            payload: row.payload,
+            create_time: from_micros(row.create_time),
+            replay_of: row.replay_of,
+        },
+    })
+}
+
+const INBOX_COLUMNS: &str = "ordinal, entry_id, kind, system, request_id, source_message_id, content_type, body, \
+    batch, reason, state, resolved_case, create_time, update_time";
+
+/// An `inbox` row as SQLite returns it.
+type InboxRow =
+    (i64, String, String, String, String, String, String, Vec<u8>, Vec<u8>, String, String, Option<String>, i64, i64);
+
+fn inbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboxRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+        r.get(13)?,
+    ))
+}
+
+fn to_inbox(row: InboxRow) -> Result<InboxEntry, StoreError> {
+    let (
+        ordinal,
+        entry_id,
+        kind,
+        system,
+        request_id,
+        source_message_id,
+        content_type,
+        body,
+        batch,
+        reason,
+        state,
+        case,
+        created,
+        updated,
+    ) = row;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("inbox entry {entry_id}: {what}"));
+    Ok(InboxEntry {
+        ordinal: ordinal as u64,
+        kind: InboxKind::parse(&kind).ok_or_else(|| corrupt("unknown kind"))?,
+        state: InboxState::parse(&state).ok_or_else(|| corrupt("unknown state"))?,
+        resolved_case: case
+            .map(|c| CaseId::parse("resolved_case", &c).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()?,
+        entry_id,
+        system,
+        request_id,
+        source_message_id,
+        content_type,
+        body,
+        batch,
+        reason,
+        create_time: from_micros(created),
+        update_time: from_micros(updated),
+    })
+}
+
+fn find_inbox(conn: &Connection, condition: &str, value: &str) -> Result<Option<InboxEntry>, StoreError> {
+    conn.query_row(&format!("SELECT {INBOX_COLUMNS} FROM inbox WHERE {condition}"), [value], inbox_row)
+        .optional()
+        .map_err(backend)?
+        .map(to_inbox)
+        .transpose()
+}
+
 /// A `cases` row as SQLite returns it.
 type CaseRow = (i64, String, i64, String, i64, i64, Vec<u8>);
 
@@ -234,6 +459,11 @@ impl EventStore for SqliteStore {
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
             if let Some(record) = find_request(&tx, &batch.request.request_id)? {
+                return Ok(AppendOutcome::AlreadyApplied(record));
+            }
+            if let Some(source) = &batch.source
+                && let Some(record) = find_source(&tx, source)?
+            {
                 return Ok(AppendOutcome::AlreadyApplied(record));
             }
             let current: u64 = tx
@@ -312,6 +542,30 @@ impl EventStore for SqliteStore {
                 ],
             )
             .map_err(backend)?;
+            if let Some(source) = &batch.source {
+                tx.execute(
+                    "INSERT INTO source_messages (system, message_id, request_id) VALUES (?1, ?2, ?3)",
+                    params![source.system, source.message_id, r.request_id],
+                )
+                .map_err(backend)?;
+            }
+            for d in &batch.deliveries {
+                insert_delivery(&tx, d)?;
+            }
+            if let Some(entry_id) = &batch.resolves_inbox {
+                let changed = tx
+                    .execute(
+                        "UPDATE inbox SET state = 'resolved', resolved_case = ?2, update_time = ?3
+                         WHERE entry_id = ?1 AND kind = 'unmatched' AND state = 'open'",
+                        params![entry_id, batch.case_id.as_str(), micros(batch.projection.update_time)],
+                    )
+                    .map_err(backend)?;
+                if changed != 1 {
+                    return Err(StoreError::InvalidBatch(format!(
+                        "inbox entry {entry_id} is not an open unmatched message"
+                    )));
+                }
+            }
             tx.commit().map_err(backend)?;
             Ok(AppendOutcome::Appended)
         })
@@ -389,6 +643,208 @@ impl EventStore for SqliteStore {
                 .query_map(params![query.after_ordinal as i64, query.municipality_cvr, query.limit as i64], case_row)
                 .map_err(backend)?;
             rows.map(|r| to_stored_case(r.map_err(backend)?)).collect()
+        })
+        .await
+    }
+
+    async fn find_source(&self, key: &SourceKey) -> Result<Option<RequestRecord>, StoreError> {
+        let key = key.clone();
+        self.read(move |conn| find_source(conn, &key)).await
+    }
+
+    async fn enqueue_delivery(&self, delivery: NewDelivery) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            insert_delivery(&tx, &delivery)?;
+            tx.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn due_deliveries(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries
+                     WHERE state = 'pending' AND next_attempt_time <= ?1 ORDER BY next_attempt_time, ordinal LIMIT ?2"
+                ))
+                .map_err(backend)?;
+            let rows = stmt.query_map(params![micros(now), limit as i64], delivery_row).map_err(backend)?;
+            rows.map(|r| to_delivery(r.map_err(backend)?)).collect()
+        })
+        .await
+    }
+
+    async fn update_delivery(&self, update: DeliveryUpdate) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            let (rendered_type, rendered_body) = match update.rendered {
+                Some((t, b)) => (Some(t), Some(b)),
+                None => (None, None),
+            };
+            let changed = conn
+                .execute(
+                    "UPDATE deliveries SET state = ?3, attempts = ?4, next_attempt_time = ?5, last_error = ?6,
+                         update_time = ?7,
+                         rendered_type = coalesce(?8, rendered_type), rendered_body = coalesce(?9, rendered_body)
+                     WHERE delivery_id = ?1 AND state = ?2",
+                    params![
+                        update.delivery_id,
+                        update.from.as_str(),
+                        update.to.as_str(),
+                        update.attempts,
+                        micros(update.next_attempt_time),
+                        update.last_error,
+                        micros(update.update_time),
+                        rendered_type,
+                        rendered_body
+                    ],
+                )
+                .map_err(backend)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn get_delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
+        let id = delivery_id.to_owned();
+        self.read(move |conn| {
+            conn.query_row(
+                &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = ?1"),
+                [id],
+                delivery_row,
+            )
+            .optional()
+            .map_err(backend)?
+            .map(to_delivery)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries
+                     WHERE ordinal > ?1 AND (?2 IS NULL OR system = ?2) AND (?3 IS NULL OR state = ?3)
+                       AND (?4 IS NULL OR case_id = ?4)
+                     ORDER BY ordinal LIMIT ?5"
+                ))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        query.after_ordinal as i64,
+                        query.system,
+                        query.state.map(DeliveryState::as_str),
+                        query.case_id.as_ref().map(|c| c.as_str().to_owned()),
+                        query.limit as i64
+                    ],
+                    delivery_row,
+                )
+                .map_err(backend)?;
+            rows.map(|r| to_delivery(r.map_err(backend)?)).collect()
+        })
+        .await
+    }
+
+    async fn put_inbox(&self, entry: InboxEntry) -> Result<InboxPut, StoreError> {
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+            if let Some(existing) = find_inbox(&tx, "request_id = ?1", &entry.request_id)? {
+                return Ok(InboxPut::Existing(Box::new(existing)));
+            }
+            if entry.kind == InboxKind::Unmatched && !entry.source_message_id.is_empty() {
+                let existing = tx
+                    .query_row(
+                        &format!(
+                            "SELECT {INBOX_COLUMNS} FROM inbox
+                             WHERE kind = 'unmatched' AND system = ?1 AND source_message_id = ?2"
+                        ),
+                        params![entry.system, entry.source_message_id],
+                        inbox_row,
+                    )
+                    .optional()
+                    .map_err(backend)?;
+                if let Some(existing) = existing {
+                    return Ok(InboxPut::Existing(Box::new(to_inbox(existing)?)));
+                }
+            }
+            tx.execute(
+                "INSERT INTO inbox (entry_id, kind, system, request_id, source_message_id, content_type, body, batch,
+                                    reason, state, resolved_case, create_time, update_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    entry.entry_id,
+                    entry.kind.as_str(),
+                    entry.system,
+                    entry.request_id,
+                    entry.source_message_id,
+                    entry.content_type,
+                    entry.body,
+                    entry.batch,
+                    entry.reason,
+                    entry.state.as_str(),
+                    entry.resolved_case.as_ref().map(|c| c.as_str().to_owned()),
+                    micros(entry.create_time),
+                    micros(entry.update_time)
+                ],
+            )
+            .map_err(backend)?;
+            tx.commit().map_err(backend)?;
+            Ok(InboxPut::Inserted)
+        })
+        .await
+    }
+
+    async fn find_inbox_by_request(&self, request_id: &str) -> Result<Option<InboxEntry>, StoreError> {
+        let id = request_id.to_owned();
+        self.read(move |conn| find_inbox(conn, "request_id = ?1", &id)).await
+    }
+
+    async fn get_inbox(&self, entry_id: &str) -> Result<Option<InboxEntry>, StoreError> {
+        let id = entry_id.to_owned();
+        self.read(move |conn| find_inbox(conn, "entry_id = ?1", &id)).await
+    }
+
+    async fn list_inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {INBOX_COLUMNS} FROM inbox
+                     WHERE kind = ?1 AND ordinal > ?2 AND (?3 IS NULL OR state = ?3) AND (?4 IS NULL OR system = ?4)
+                     ORDER BY ordinal LIMIT ?5"
+                ))
+                .map_err(backend)?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        query.kind.as_str(),
+                        query.after_ordinal as i64,
+                        query.state.map(InboxState::as_str),
+                        query.system,
+                        query.limit as i64
+                    ],
+                    inbox_row,
+                )
+                .map_err(backend)?;
+            rows.map(|r| to_inbox(r.map_err(backend)?)).collect()
+        })
+        .await
+    }
+
+    async fn close_inbox(&self, entry_id: &str, state: InboxState, now: Timestamp) -> Result<bool, StoreError> {
+        let id = entry_id.to_owned();
+        self.write(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE inbox SET state = ?2, update_time = ?3 WHERE entry_id = ?1 AND state = 'open'",
+                    params![id, state.as_str(), micros(now)],
+                )
+                .map_err(backend)?;
+            Ok(changed == 1)
         })
         .await
     }

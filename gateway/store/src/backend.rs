@@ -3,6 +3,10 @@
 use async_trait::async_trait;
 use bro_domain::{CaseId, Date, Timestamp};
 
+use crate::{
+    Delivery, DeliveryQuery, DeliveryUpdate, InboxEntry, InboxPut, InboxQuery, InboxState, NewDelivery, SourceKey,
+};
+
 /// One stored event: its position, dates, the request that wrote it, and the
 /// encoded `bro.v1.CaseEvent`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +71,13 @@ pub struct AppendBatch {
     pub projection: StoredCase,
     /// The idempotency record.
     pub request: RequestRecord,
+    /// The source message, for ingested events: a second batch with the same
+    /// key is `AlreadyApplied` (with the first batch's record).
+    pub source: Option<SourceKey>,
+    /// Deliveries of these events to other systems (the transactional outbox).
+    pub deliveries: Vec<NewDelivery>,
+    /// An open unmatched inbox entry these events resolve.
+    pub resolves_inbox: Option<String>,
 }
 
 /// The result of an append.
@@ -171,6 +182,41 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Cases in creation order.
     async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<StoredCase>, StoreError>;
+
+    /// The record of the batch that stored a source message, if one did.
+    async fn find_source(&self, key: &SourceKey) -> Result<Option<RequestRecord>, StoreError>;
+
+    /// Enqueues one delivery on its own (a replay); ingest enqueues with its append.
+    async fn enqueue_delivery(&self, delivery: NewDelivery) -> Result<(), StoreError>;
+
+    /// Pending deliveries whose next attempt is due at `now`, oldest first.
+    async fn due_deliveries(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Applies a state change if the delivery is still in `update.from`;
+    /// false (and nothing written) if it is not.
+    async fn update_delivery(&self, update: DeliveryUpdate) -> Result<bool, StoreError>;
+
+    /// One delivery.
+    async fn get_delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError>;
+
+    /// Deliveries in enqueue order.
+    async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Stores an inbox entry unless its request id, or (for an unmatched
+    /// message) its system and source message id, is already stored.
+    async fn put_inbox(&self, entry: InboxEntry) -> Result<InboxPut, StoreError>;
+
+    /// The inbox entry an ingest request stored, if any.
+    async fn find_inbox_by_request(&self, request_id: &str) -> Result<Option<InboxEntry>, StoreError>;
+
+    /// One inbox entry.
+    async fn get_inbox(&self, entry_id: &str) -> Result<Option<InboxEntry>, StoreError>;
+
+    /// Inbox entries in arrival order.
+    async fn list_inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError>;
+
+    /// Moves an open entry to `state` (discarding it); false if it is not open.
+    async fn close_inbox(&self, entry_id: &str, state: InboxState, now: Timestamp) -> Result<bool, StoreError>;
 
     /// Flushes and closes; later calls fail with [`StoreError::Closed`].
     async fn close(&self) -> Result<(), StoreError>;

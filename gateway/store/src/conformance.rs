@@ -15,8 +15,9 @@ use bro_domain::{
 };
 
 use crate::{
-    AppendBatch, AppendEvents, AppendOutcome, CaseLedger, CaseQuery, CreateCase, EventStore, LedgerError,
-    RequestRecord, StoreError, StoredCase, StoredEvent,
+    AppendBatch, AppendEvents, AppendOutcome, CaseLedger, CaseQuery, CreateCase, DeliveryQuery, DeliveryState,
+    DeliveryUpdate, EventStore, InboxEntry, InboxKind, InboxPut, InboxQuery, InboxState, LedgerError, NewDelivery,
+    RequestRecord, SourceKey, StoreError, StoredCase, StoredEvent,
 };
 
 /// Makes stores for the suite.
@@ -42,6 +43,9 @@ pub async fn run_all<H: Harness>(h: &H) {
     ledger_refuses_invalid_events_and_stores_nothing(h).await;
     ledger_is_idempotent_and_checks_etags(h).await;
     ledger_serialises_concurrent_writers(h).await;
+    source_messages_are_stored_once(h).await;
+    deliveries_are_enqueued_with_their_events_and_move_by_state(h).await;
+    inbox_entries_are_idempotent_and_resolved_with_an_append(h).await;
 }
 
 fn case_id(s: &str) -> CaseId {
@@ -87,6 +91,9 @@ fn raw_batch(case: &str, version: u64, n: u64, request_id: &str, cvr: &str) -> A
             first_sequence: version + 1,
             last_sequence: last,
         },
+        source: None,
+        deliveries: Vec::new(),
+        resolves_inbox: None,
     }
 }
 
@@ -223,7 +230,7 @@ fn event(on: &str, kind: EventKind) -> Event {
 }
 
 fn append(id: &str, request_id: &str, events: Vec<Event>, expected_version: Option<u64>) -> AppendEvents {
-    AppendEvents { case_id: case_id(id), events, expected_version, request_id: request_id.into(), now: now() }
+    AppendEvents { expected_version, ..AppendEvents::new(case_id(id), events, request_id.into(), now()) }
 }
 
 async fn ledger_refuses_invalid_events_and_stores_nothing<H: Harness>(h: &H) {
@@ -296,4 +303,164 @@ async fn ledger_serialises_concurrent_writers<H: Harness>(h: &H) {
     let seqs: Vec<i64> = events.iter().map(|e| e.sequence).collect();
     assert_eq!(seqs, (1..=81).collect::<Vec<_>>(), "80 appends + opening, gap-free");
     assert_eq!(ledger.get(&case_id("c1")).await.expect("get").revisions.len(), 80);
+}
+
+fn source(system: &str, id: &str) -> Option<SourceKey> {
+    Some(SourceKey { system: system.into(), message_id: id.into() })
+}
+
+fn delivery(id: &str, system: &str, case: &str, first: u64, last: u64) -> NewDelivery {
+    NewDelivery {
+        delivery_id: id.into(),
+        system: system.into(),
+        case_id: case_id(case),
+        first_sequence: first,
+        last_sequence: last,
+        payload: format!("batch {id}").into_bytes(),
+        create_time: now(),
+        replay_of: String::new(),
+    }
+}
+
+async fn source_messages_are_stored_once<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let first = AppendBatch { source: source("medcom", "msg-1"), ..raw_batch("c1", 0, 2, "r1", "29189846") };
+    append_ok(&store, first).await;
+    // The same source message under another request id stores nothing.
+    let again = AppendBatch { source: source("medcom", "msg-1"), ..raw_batch("c1", 2, 1, "r2", "29189846") };
+    let AppendOutcome::AlreadyApplied(record) = store.append(again).await.expect("append") else {
+        panic!("a known source message must not append again")
+    };
+    assert_eq!(record.request_id, "r1", "the first request's record comes back");
+    assert_eq!(store.read_events(&case_id("c1"), 0, 10).await.expect("read").len(), 2);
+    assert!(store.find_request("r2").await.expect("find").is_none());
+    // The same id from another system is another message.
+    let other = AppendBatch { source: source("sdi", "msg-1"), ..raw_batch("c1", 2, 1, "r3", "29189846") };
+    append_ok(&store, other).await;
+    let found = store.find_source(&SourceKey { system: "medcom".into(), message_id: "msg-1".into() }).await;
+    assert_eq!(found.expect("find").map(|r| r.request_id), Some("r1".into()));
+    let store = h.reopen(store).await;
+    let found = store.find_source(&SourceKey { system: "sdi".into(), message_id: "msg-1".into() }).await;
+    assert_eq!(found.expect("find").map(|r| r.request_id), Some("r3".into()), "source keys are durable");
+}
+
+async fn deliveries_are_enqueued_with_their_events_and_move_by_state<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let batch = AppendBatch {
+        deliveries: vec![delivery("d1", "jobcenter", "c1", 1, 2), delivery("d2", "medcom", "c1", 1, 2)],
+        ..raw_batch("c1", 0, 2, "r1", "29189846")
+    };
+    append_ok(&store, batch).await;
+    // A refused append enqueues nothing.
+    let stale = AppendBatch {
+        deliveries: vec![delivery("d3", "jobcenter", "c1", 1, 1)],
+        ..raw_batch("c1", 0, 1, "r2", "29189846")
+    };
+    store.append(stale).await.expect_err("stale version");
+    assert!(
+        store.get_delivery("d3").await.expect("get").is_none(),
+        "the outbox is written with the events or not at all"
+    );
+    let due = store.due_deliveries(now(), 10).await.expect("due");
+    assert_eq!(due.iter().map(|d| d.new.delivery_id.as_str()).collect::<Vec<_>>(), vec!["d1", "d2"]);
+    assert_eq!(due[0].state, DeliveryState::Pending);
+    assert_eq!(due[0].new.payload, b"batch d1");
+    let later = now() + chrono::Duration::seconds(30);
+    let retry = DeliveryUpdate {
+        delivery_id: "d1".into(),
+        from: DeliveryState::Pending,
+        to: DeliveryState::Pending,
+        attempts: 1,
+        next_attempt_time: later,
+        last_error: "connection refused".into(),
+        rendered: None,
+        update_time: now(),
+    };
+    assert!(store.update_delivery(retry.clone()).await.expect("update"));
+    let due = store.due_deliveries(now(), 10).await.expect("due");
+    assert_eq!(due.len(), 1, "a delivery waits for its next attempt");
+    assert_eq!(store.due_deliveries(later, 10).await.expect("due").len(), 2);
+    let done = DeliveryUpdate {
+        to: DeliveryState::Delivered,
+        attempts: 2,
+        last_error: String::new(),
+        rendered: Some(("application/xml".into(), b"<x/>".to_vec())),
+        ..retry.clone()
+    };
+    assert!(store.update_delivery(done.clone()).await.expect("update"));
+    assert!(!store.update_delivery(done).await.expect("update"), "a change from a state it has left is refused");
+    let d1 = store.get_delivery("d1").await.expect("get").expect("exists");
+    assert_eq!((d1.state, d1.attempts), (DeliveryState::Delivered, 2));
+    assert_eq!(d1.rendered, Some(("application/xml".into(), b"<x/>".to_vec())));
+    store
+        .enqueue_delivery(NewDelivery { replay_of: "d1".into(), ..delivery("d4", "jobcenter", "c1", 1, 2) })
+        .await
+        .expect("enqueue");
+    let q = DeliveryQuery { system: Some("jobcenter".into()), limit: 10, ..DeliveryQuery::default() };
+    let listed = store.list_deliveries(&q).await.expect("list");
+    assert_eq!(listed.iter().map(|d| d.new.delivery_id.as_str()).collect::<Vec<_>>(), vec!["d1", "d4"]);
+    assert_eq!(listed[1].new.replay_of, "d1");
+    let q = DeliveryQuery {
+        state: Some(DeliveryState::Pending),
+        after_ordinal: listed[0].ordinal,
+        limit: 1,
+        ..DeliveryQuery::default()
+    };
+    assert_eq!(store.list_deliveries(&q).await.expect("list").len(), 1, "paged and filtered by state");
+    let store = h.reopen(store).await;
+    assert_eq!(store.get_delivery("d1").await.expect("get").map(|d| d.state), Some(DeliveryState::Delivered));
+}
+
+fn inbox(id: &str, kind: InboxKind, request_id: &str, source_message_id: &str) -> InboxEntry {
+    InboxEntry {
+        ordinal: 0,
+        entry_id: id.into(),
+        kind,
+        system: "medcom".into(),
+        request_id: request_id.into(),
+        source_message_id: source_message_id.into(),
+        content_type: "application/xml".into(),
+        body: b"<Emessage/>".to_vec(),
+        batch: b"batch".to_vec(),
+        reason: "no case has this custody holder".into(),
+        state: InboxState::Open,
+        resolved_case: None,
+        create_time: now(),
+        update_time: now(),
+    }
+}
+
+async fn inbox_entries_are_idempotent_and_resolved_with_an_append<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let put = store.put_inbox(inbox("u1", InboxKind::Unmatched, "q1", "msg-1")).await.expect("put");
+    assert_eq!(put, InboxPut::Inserted);
+    // The same request, or the same source message under another request, is the stored entry.
+    for again in [inbox("u2", InboxKind::Unmatched, "q1", "msg-9"), inbox("u3", InboxKind::Unmatched, "q2", "msg-1")] {
+        let InboxPut::Existing(existing) = store.put_inbox(again).await.expect("put") else {
+            panic!("a repeated message must not be queued twice")
+        };
+        assert_eq!(existing.entry_id, "u1");
+    }
+    let put = store.put_inbox(inbox("x1", InboxKind::Rejected, "q3", "")).await.expect("put");
+    assert_eq!(put, InboxPut::Inserted);
+    assert_eq!(store.find_inbox_by_request("q3").await.expect("find").map(|e| e.entry_id), Some("x1".into()));
+    let q = InboxQuery { kind: InboxKind::Unmatched, state: None, system: None, after_ordinal: 0, limit: 10 };
+    let listed = store.list_inbox(&q).await.expect("list");
+    assert_eq!(listed.iter().map(|e| e.entry_id.as_str()).collect::<Vec<_>>(), vec!["u1"], "listed by kind");
+    // Resolving appends and closes the entry in one transaction.
+    let resolve = AppendBatch { resolves_inbox: Some("u1".into()), ..raw_batch("c1", 0, 1, "r1", "29189846") };
+    append_ok(&store, resolve).await;
+    let u1 = store.get_inbox("u1").await.expect("get").expect("exists");
+    assert_eq!((u1.state, u1.resolved_case), (InboxState::Resolved, Some(case_id("c1"))));
+    let twice = AppendBatch { resolves_inbox: Some("u1".into()), ..raw_batch("c1", 1, 1, "r2", "29189846") };
+    store.append(twice).await.expect_err("an entry resolves once");
+    assert_eq!(
+        store.read_events(&case_id("c1"), 0, 10).await.expect("read").len(),
+        1,
+        "the refused append stored nothing"
+    );
+    assert!(store.close_inbox("x1", InboxState::Discarded, now()).await.expect("close"));
+    assert!(!store.close_inbox("x1", InboxState::Discarded, now()).await.expect("close"), "only open entries close");
+    let store = h.reopen(store).await;
+    assert_eq!(store.get_inbox("x1").await.expect("get").map(|e| e.state), Some(InboxState::Discarded));
 }

@@ -11,7 +11,10 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
-use crate::{AppendBatch, AppendOutcome, CaseQuery, EventStore, RequestRecord, StoreError, StoredCase, StoredEvent};
+use crate::{
+    AppendBatch, AppendOutcome, CaseQuery, EventStore, NewDelivery, RequestRecord, SourceKey, StoreError, StoredCase,
+    StoredEvent,
+};
 
 /// Most events one append may carry.
 pub const MAX_EVENTS_PER_APPEND: usize = 1000;
@@ -101,6 +104,25 @@ pub struct AppendEvents {
     pub request_id: String,
     /// The time of recording.
     pub now: Timestamp,
+    /// For ingested events: the source message (appending it twice stores it once).
+    pub source: Option<SourceKey>,
+    /// An unmatched inbox entry these events resolve, closed in the same transaction.
+    pub resolves_inbox: Option<String>,
+}
+
+impl AppendEvents {
+    /// An append from a client: no source message, no inbox entry.
+    pub fn new(case_id: CaseId, events: Vec<Event>, request_id: String, now: Timestamp) -> Self {
+        AppendEvents { case_id, events, expected_version: None, request_id, now, source: None, resolves_inbox: None }
+    }
+}
+
+/// Decides which systems receive a change: called for every write, its
+/// deliveries are stored in the same transaction as the events (the
+/// transactional outbox).
+pub trait DeliveryPlanner: Send + Sync + 'static {
+    /// The deliveries for `events` just numbered for `case` (state after them).
+    fn plan(&self, case: &Case, events: &[pb::CaseEvent], now: Timestamp) -> Vec<NewDelivery>;
 }
 
 /// The case ledger. Cheap to share behind an `Arc`.
@@ -109,6 +131,7 @@ pub struct CaseLedger {
     states: Mutex<HashMap<CaseId, Arc<Case>>>,
     case_locks: Vec<tokio::sync::Mutex<()>>,
     changes: broadcast::Sender<Arc<CaseChange>>,
+    planner: Option<Arc<dyn DeliveryPlanner>>,
 }
 
 impl CaseLedger {
@@ -120,7 +143,13 @@ impl CaseLedger {
             states: Mutex::new(HashMap::new()),
             case_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
             changes,
+            planner: None,
         }
+    }
+
+    /// A ledger that enqueues deliveries with every write.
+    pub fn with_planner(store: Arc<dyn EventStore>, planner: Arc<dyn DeliveryPlanner>) -> Self {
+        CaseLedger { planner: Some(planner), ..CaseLedger::new(store) }
     }
 
     /// The backend.
@@ -150,7 +179,7 @@ impl CaseLedger {
         let recorded = RecordedEvent { sequence: 1, record_time: cmd.now, request_id: cmd.request_id.clone(), event };
         let case = Case::open(case_id.clone(), &recorded).map_err(|v| LedgerError::Invalid(v.within("")))?;
         let _guard = self.lock(&case_id).await;
-        let outcome = self.write(&case, 0, &[recorded], &cmd.request_id, fingerprint.clone()).await;
+        let outcome = self.write(&case, 0, &[recorded], &cmd.request_id, fingerprint.clone(), None, None).await;
         match outcome {
             Ok(committed) => Ok(committed),
             Err(LedgerError::Store(StoreError::Conflict { .. })) => Err(LedgerError::AlreadyExists(case_id)),
@@ -183,6 +212,11 @@ impl CaseLedger {
             if let Some(done) = self.replay_request(&cmd.request_id, &fingerprint).await? {
                 return Ok(done);
             }
+            if let Some(source) = &cmd.source
+                && let Some(record) = self.store.find_source(source).await?
+            {
+                return self.committed_from(&record).await;
+            }
             let case = self.state(&cmd.case_id).await?;
             if let Some(expected) = cmd.expected_version
                 && expected != case.version
@@ -191,7 +225,18 @@ impl CaseLedger {
             }
             let recorded = number(&case, &cmd);
             let next = self.validate(&case, &recorded).await?;
-            match self.write(&next, case.version, &recorded, &cmd.request_id, fingerprint.clone()).await {
+            let written = self
+                .write(
+                    &next,
+                    case.version,
+                    &recorded,
+                    &cmd.request_id,
+                    fingerprint.clone(),
+                    cmd.source.clone(),
+                    cmd.resolves_inbox.clone(),
+                )
+                .await;
+            match written {
                 Err(LedgerError::Store(StoreError::Conflict { actual, .. })) => {
                     // Another writer (another process) got there first.
                     self.forget(&cmd.case_id);
@@ -285,10 +330,15 @@ impl CaseLedger {
         if record.fingerprint != fingerprint {
             return Err(LedgerError::RequestIdReused { request_id: request_id.to_owned() });
         }
+        self.committed_from(&record).await.map(Some)
+    }
+
+    /// The stored result of an earlier write.
+    async fn committed_from(&self, record: &RequestRecord) -> Result<Committed, LedgerError> {
         let count = (record.last_sequence + 1 - record.first_sequence) as usize;
         let events = self.events(&record.case_id, record.first_sequence - 1, count).await?;
         let case = self.get(&record.case_id).await?;
-        Ok(Some(Committed { case, events, replayed: true }))
+        Ok(Committed { case, events, replayed: true })
     }
 
     /// Checks new events against the case; incremental when they come after
@@ -325,8 +375,12 @@ impl CaseLedger {
         recorded: &[RecordedEvent],
         request_id: &str,
         fingerprint: Vec<u8>,
+        source: Option<SourceKey>,
+        resolves_inbox: Option<String>,
     ) -> Result<Committed, LedgerError> {
         let events: Vec<pb::CaseEvent> = recorded.iter().map(convert::recorded_event_to_pb).collect();
+        let now = recorded.last().map_or(case.update_time, |r| r.record_time);
+        let deliveries = self.planner.as_ref().map(|p| p.plan(case, &events, now)).unwrap_or_default();
         let projection = convert::case_to_pb(case);
         let batch = AppendBatch {
             case_id: case.id.clone(),
@@ -358,6 +412,9 @@ impl CaseLedger {
                 first_sequence: expected_version + 1,
                 last_sequence: case.version,
             },
+            source,
+            deliveries,
+            resolves_inbox,
         };
         match self.store.append(batch).await? {
             AppendOutcome::Appended => {
@@ -366,6 +423,10 @@ impl CaseLedger {
                 // No receivers is fine: nobody is watching.
                 let _ = self.changes.send(Arc::new(change));
                 Ok(Committed { case: projection, events, replayed: false })
+            }
+            // Stored by this request id earlier, or the same source message under another.
+            AppendOutcome::AlreadyApplied(record) if record.request_id != request_id => {
+                self.committed_from(&record).await
             }
             AppendOutcome::AlreadyApplied(_) => self
                 .replay_request(request_id, &fingerprint)

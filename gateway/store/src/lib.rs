@@ -12,6 +12,8 @@
 mod backend;
 pub mod conformance;
 mod ledger;
+mod pipeline;
 
 pub use backend::*;
 pub use ledger::*;
+pub use pipeline::*;
