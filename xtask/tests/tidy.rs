@@ -83,8 +83,10 @@ fn no_source_file_holds_a_cpr_number_that_could_be_real() {
             run = 0;
         }
     }
-    // The one allowed: the check's own self-test in the demo.
+    // Allowed: the check's own self-test in the demo, and MedCom's published
+    // test patient in its sample XDIS91 (kept byte for byte as a fixture).
     found.retain(|f| !f.ends_with("0707614285"));
+    found.retain(|f| !(f.starts_with("adapters/medcom/fixtures/") && f.ends_with("1502824933")));
     assert!(found.is_empty(), "possibly real CPR numbers (pass modulus 11): {found:#?}");
 }
 

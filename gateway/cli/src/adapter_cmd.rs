@@ -207,7 +207,10 @@ fn fixtures(dir: &Path) -> anyhow::Result<Vec<Fixture>> {
                 .iter()
                 .find(|p| {
                     let f = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    f.starts_with(&format!("{stem}.expected.")) && !f.ends_with(".json")
+                    let forward_too = entries.iter().any(|q| {
+                        q.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("{stem}.in.")))
+                    });
+                    f.starts_with(&format!("{stem}.expected.")) && !(forward_too && f.ends_with(".json"))
                 })
                 .cloned()
                 .unwrap_or_else(|| dir.join(format!("{stem}.expected.xml")));

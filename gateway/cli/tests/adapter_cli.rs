@@ -186,6 +186,16 @@ fn the_scenario_reference_adapter_passes_its_golden_fixtures() {
     assert!(text(&out).contains("3 passed, 0 failed"), "{}", text(&out));
 }
 
+#[test]
+fn the_medcom_reference_adapter_passes_its_golden_fixtures() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../adapters/medcom/fixtures");
+    let out = bro(&["adapter", "test", &guest("medcom"), fixtures.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Every shared MedCom sample (XML and JSON forms), the refused referral, hostile inputs, three output formats.
+    assert!(text(&out).contains("16 passed, 0 failed"), "{}", text(&out));
+    assert!(text(&out).contains("ok    REF01_1"), "{}", text(&out));
+}
+
 /// GETs a path from an HTTP/1.0 server on loopback.
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};

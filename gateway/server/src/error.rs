@@ -20,6 +20,44 @@ pub enum ApiError {
     /// The ledger refused or failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// An ingested message was refused and stored as a rejection.
+    #[error("message rejected: {reason}")]
+    Rejected {
+        /// `rejections/{id}`.
+        rejection: String,
+        /// Why (no personal data).
+        reason: String,
+    },
+    /// A pipeline resource does not exist.
+    #[error("{name} does not exist")]
+    NotFound {
+        /// A stable reason, e.g. `DELIVERY_NOT_FOUND`.
+        reason: &'static str,
+        /// The resource name.
+        name: String,
+    },
+    /// The resource is not in a state that allows the call.
+    #[error("{message}")]
+    FailedPrecondition {
+        /// A stable reason.
+        reason: &'static str,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A part the call needs is unavailable (an adapter quarantined, a store closing).
+    #[error("{message}")]
+    Unavailable {
+        /// A stable reason.
+        reason: &'static str,
+        /// What is unavailable.
+        message: String,
+    },
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Ledger(LedgerError::Store(e))
+    }
 }
 
 impl From<Violations> for ApiError {
@@ -59,6 +97,19 @@ impl From<ApiError> for Status {
         match err {
             ApiError::Invalid(v) => invalid(&v, "INVALID_REQUEST"),
             ApiError::Ledger(e) => ledger_status(e),
+            ApiError::Rejected { rejection, reason } => with_info(
+                Code::InvalidArgument,
+                format!("message rejected ({rejection}): {reason}"),
+                "MESSAGE_REJECTED",
+                vec![("rejection", rejection)],
+            ),
+            ApiError::NotFound { reason, name } => {
+                with_info(Code::NotFound, format!("{name} does not exist"), reason, vec![("name", name)])
+            }
+            ApiError::FailedPrecondition { reason, message } => {
+                with_info(Code::FailedPrecondition, message, reason, vec![])
+            }
+            ApiError::Unavailable { reason, message } => with_info(Code::Unavailable, message, reason, vec![]),
         }
     }
 }

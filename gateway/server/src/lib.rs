@@ -12,12 +12,14 @@ pub mod error;
 pub mod metrics;
 pub mod obligations;
 pub mod paging;
+pub mod pipeline;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bro_api::v1::case_service_server::CaseServiceServer;
+use bro_api::v1::ingest_service_server::IngestServiceServer;
 use bro_api::v1::obligation_service_server::ObligationServiceServer;
 use bro_store::{CaseLedger, EventStore};
 use tokio::net::TcpListener;
@@ -38,6 +40,8 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// The loaded WebAssembly adapters, if any (their metrics are served).
     pub adapters: Option<Arc<bro_plugin_host::AdapterRegistry>>,
+    /// The external systems: what they send (ingest) and are sent (outbox).
+    pub systems: Arc<pipeline::Systems>,
 }
 
 impl Default for ServeOptions {
@@ -47,6 +51,7 @@ impl Default for ServeOptions {
             max_request_bytes: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             adapters: None,
+            systems: Arc::new(pipeline::Systems::default()),
         }
     }
 }
@@ -77,7 +82,8 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let metrics = Arc::new(Metrics::new(options.adapters.clone()));
     let metered: Arc<dyn EventStore> = Arc::new(MeteredStore::new(store.clone(), metrics.clone()));
-    let ledger = Arc::new(CaseLedger::new(metered));
+    let planner: Arc<dyn bro_store::DeliveryPlanner> = options.systems.clone();
+    let ledger = Arc::new(CaseLedger::with_planner(metered, planner));
     let stopping = CancellationToken::new();
 
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -98,6 +104,14 @@ pub async fn run(
         options.clock.clone(),
         metrics.clone(),
     ));
+    let ingest = IngestServiceServer::new(pipeline::ingest::IngestApi::new(
+        ledger.clone(),
+        options.systems.clone(),
+        options.adapters.clone(),
+        options.clock.clone(),
+        metrics.clone(),
+    ))
+    .max_decoding_message_size(options.max_request_bytes);
     let cases = CaseServiceServer::new(CaseApi::new(ledger, options.clock.clone(), metrics.clone(), stopping.clone()))
         .max_decoding_message_size(options.max_request_bytes)
         .max_encoding_message_size(64 * 1024 * 1024);
@@ -133,6 +147,7 @@ pub async fn run(
         .add_service(reflection_v1alpha)
         .add_service(cases)
         .add_service(worklist)
+        .add_service(ingest)
         // Nagle's algorithm off on every accepted connection: the server
         // builder's `tcp_nodelay` does not reach an incoming stream passed in.
         .serve_with_incoming_shutdown(

@@ -61,6 +61,41 @@ pub enum ObligationFilter {
     Overdue,
 }
 
+/// Parses `field = "value" [AND field = "value" ...]` with fields from `allowed`.
+pub fn parse_terms(filter: &str, allowed: &[&str]) -> Result<Vec<(String, String)>, Violations> {
+    let filter = filter.trim();
+    if filter.is_empty() {
+        return Ok(Vec::new());
+    }
+    if filter.len() > 1024 {
+        return Err(Violations::one("filter", "is longer than 1024 bytes"));
+    }
+    let tokens = tokenize(filter)?;
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        let (field, value) = match (tokens.get(i), tokens.get(i + 1), tokens.get(i + 2)) {
+            (Some(Token::Word(f)), Some(Token::Equals), Some(Token::Quoted(v))) => (f.clone(), v.clone()),
+            _ => {
+                return Err(Violations::one("filter", "expected terms of the form field = \"value\" joined by AND"));
+            }
+        };
+        if !allowed.contains(&field.as_str()) {
+            return Err(Violations::one(
+                "filter",
+                format!("unknown field {field:?}; the supported fields are {allowed:?}"),
+            ));
+        }
+        out.push((field, value));
+        i += 3;
+        match tokens.get(i) {
+            None => return Ok(out),
+            Some(Token::Word(w)) if w == "AND" => i += 1,
+            Some(_) => return Err(Violations::one("filter", "terms must be joined by AND")),
+        }
+    }
+}
+
 /// Parses `field = "value" [AND field = "value" ...]`. Supported fields:
 /// `placing_municipality` and `obligations` (`due`, `open`, `overdue`).
 pub fn parse_case_filter(filter: &str) -> Result<CaseFilter, Violations> {

@@ -179,7 +179,7 @@ impl CaseLedger {
         let recorded = RecordedEvent { sequence: 1, record_time: cmd.now, request_id: cmd.request_id.clone(), event };
         let case = Case::open(case_id.clone(), &recorded).map_err(|v| LedgerError::Invalid(v.within("")))?;
         let _guard = self.lock(&case_id).await;
-        let outcome = self.write(&case, 0, &[recorded], &cmd.request_id, fingerprint.clone(), None, None).await;
+        let outcome = self.write(&case, 0, &[recorded], &cmd.request_id, fingerprint.clone(), (None, None)).await;
         match outcome {
             Ok(committed) => Ok(committed),
             Err(LedgerError::Store(StoreError::Conflict { .. })) => Err(LedgerError::AlreadyExists(case_id)),
@@ -232,8 +232,7 @@ impl CaseLedger {
                     &recorded,
                     &cmd.request_id,
                     fingerprint.clone(),
-                    cmd.source.clone(),
-                    cmd.resolves_inbox.clone(),
+                    (cmd.source.clone(), cmd.resolves_inbox.clone()),
                 )
                 .await;
             match written {
@@ -333,6 +332,14 @@ impl CaseLedger {
         self.committed_from(&record).await.map(Some)
     }
 
+    /// The stored result of a request id, if it wrote anything.
+    pub async fn find_committed(&self, request_id: &str) -> Result<Option<Committed>, LedgerError> {
+        match self.store.find_request(request_id).await? {
+            Some(record) => self.committed_from(&record).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// The stored result of an earlier write.
     async fn committed_from(&self, record: &RequestRecord) -> Result<Committed, LedgerError> {
         let count = (record.last_sequence + 1 - record.first_sequence) as usize;
@@ -375,8 +382,7 @@ impl CaseLedger {
         recorded: &[RecordedEvent],
         request_id: &str,
         fingerprint: Vec<u8>,
-        source: Option<SourceKey>,
-        resolves_inbox: Option<String>,
+        (source, resolves_inbox): (Option<SourceKey>, Option<String>),
     ) -> Result<Committed, LedgerError> {
         let events: Vec<pb::CaseEvent> = recorded.iter().map(convert::recorded_event_to_pb).collect();
         let now = recorded.last().map_or(case.update_time, |r| r.record_time);

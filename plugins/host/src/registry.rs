@@ -68,6 +68,17 @@ impl AdapterRegistry {
         Ok(loaded)
     }
 
+    /// Adds an adapter loaded by the caller (embedding and tests), replacing
+    /// one of the same name.
+    pub fn insert(&self, adapter: Arc<LoadedAdapter>) -> Result<(), HostError> {
+        let name = adapter.name().to_owned();
+        self.adapters
+            .write()
+            .map_err(|_| HostError::Host { adapter: name.clone(), reason: "registry lock poisoned".into() })?
+            .insert(name, adapter);
+        Ok(())
+    }
+
     /// The adapter currently in service under `name`.
     pub fn get(&self, name: &str) -> Result<Arc<LoadedAdapter>, HostError> {
         self.adapters

@@ -1,0 +1,503 @@
+//! `IngestService`: a message from a configured system through its adapter,
+//! matched to a case by a custody holder's identifier, appended — or kept as
+//! unmatched, or stored as a rejection. Nothing of a refused message is
+//! half-applied: its events are appended in one transaction or not at all.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bro_api::convert;
+use bro_api::v1 as pb;
+use bro_api::v1::ingest_service_server::IngestService;
+use bro_domain::{CaseId, PartyId, Violations};
+use bro_plugin_host::{AdapterError, AdapterRegistry, HostError, Message};
+use bro_store::{
+    AppendEvents, CaseLedger, CaseQuery, Committed, InboxEntry, InboxKind, InboxPut, InboxQuery, InboxState,
+    LedgerError, SourceKey,
+};
+use prost::Message as _;
+use tonic::{Request, Response, Status};
+
+use super::{Systems, custody_holder_mut};
+use crate::clock::Clock;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::paging::{self, DEFAULT_PAGE_SIZE};
+
+/// The ingest service.
+pub struct IngestApi {
+    ledger: Arc<CaseLedger>,
+    systems: Arc<Systems>,
+    adapters: Option<Arc<AdapterRegistry>>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+}
+
+/// How a message's people were matched to a case.
+enum Match {
+    /// One case; `parties[i]` is the party of `subjects[i]` (if a custody holder).
+    Case(CaseId, Vec<Option<PartyId>>),
+    /// None, or several: why.
+    Unmatched(String),
+}
+
+fn describe(e: &AdapterError) -> String {
+    match e {
+        AdapterError::Malformed(m) => format!("malformed input at {}: {}", m.location, m.description),
+        AdapterError::Unsupported(t) => format!("unsupported message type: {t}"),
+        AdapterError::Invalid(v) => {
+            let parts: Vec<String> = v.iter().map(|f| format!("{}: {}", f.field, f.description)).collect();
+            format!("invalid content: {}", parts.join("; "))
+        }
+        AdapterError::Internal(m) => format!("internal adapter error: {m}"),
+    }
+}
+
+fn request_id(raw: &str) -> Result<String, Violations> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 128
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err(Violations::one("request_id", "is required: 1 to 128 of letters, digits, '-', '_', '.', ':'"))
+    }
+}
+
+impl IngestApi {
+    /// The service.
+    pub fn new(
+        ledger: Arc<CaseLedger>,
+        systems: Arc<Systems>,
+        adapters: Option<Arc<AdapterRegistry>>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        IngestApi { ledger, systems, adapters, clock, metrics }
+    }
+
+    async fn observe<T>(
+        &self,
+        method: &'static str,
+        call: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<Response<T>, Status> {
+        let start = Instant::now();
+        let result = call.await.map_err(Status::from);
+        let code = result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
+        self.metrics.record_rpc(method, code, start.elapsed());
+        if let Err(s) = &result {
+            tracing::info!(method, code = ?s.code(), message = s.message(), "rpc failed");
+        }
+        result.map(Response::new)
+    }
+
+    /// Stores a rejection (once per request id) and answers with it.
+    async fn reject(&self, system: &str, request_id: &str, message: &pb::ExternalMessage, reason: String) -> ApiError {
+        let now = self.clock.now();
+        let entry = InboxEntry {
+            ordinal: 0,
+            entry_id: uuid::Uuid::now_v7().to_string(),
+            kind: InboxKind::Rejected,
+            system: system.to_owned(),
+            request_id: request_id.to_owned(),
+            source_message_id: String::new(),
+            content_type: message.content_type.clone(),
+            body: message.body.clone(),
+            batch: Vec::new(),
+            reason: bro_domain::truncate(&reason, 4000).to_owned(),
+            state: InboxState::Open,
+            resolved_case: None,
+            create_time: now,
+            update_time: now,
+        };
+        let id = entry.entry_id.clone();
+        match self.ledger.store().put_inbox(entry).await {
+            Ok(InboxPut::Inserted) => {
+                tracing::info!(system, rejection = %id, "message rejected");
+                ApiError::Rejected { rejection: format!("rejections/{id}"), reason }
+            }
+            Ok(InboxPut::Existing(e)) => {
+                ApiError::Rejected { rejection: format!("rejections/{}", e.entry_id), reason: e.reason }
+            }
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Finds the one case whose custody holders include a subject.
+    async fn match_case(&self, batch: &pb::AdapterBatch) -> Result<Match, ApiError> {
+        let subjects: Vec<Option<bro_domain::PersonId>> = batch
+            .subjects
+            .iter()
+            .enumerate()
+            .map(|(i, s)| convert::person_id_from_pb(&format!("subjects[{i}]"), Some(s)))
+            .collect::<Result<_, _>>()?;
+        let parties_in = |case: &pb::Case| -> Vec<Option<PartyId>> {
+            subjects
+                .iter()
+                .map(|s| {
+                    let s = s.as_ref()?;
+                    let party = case.custody_holders.iter().find(|p| {
+                        convert::person_id_from_pb("identifier", p.identifier.as_ref()).ok().flatten().as_ref()
+                            == Some(s)
+                    })?;
+                    PartyId::parse("party_id", &party.party_id).ok()
+                })
+                .collect()
+        };
+        if !batch.case.is_empty() {
+            let id = CaseId::from_resource_name("case", &batch.case)?;
+            let case = self.ledger.get(&id).await?;
+            return Ok(Match::Case(id, parties_in(&case)));
+        }
+        if subjects.is_empty() {
+            return Ok(Match::Unmatched("the message names no person".into()));
+        }
+        // A scan of the cases; an identifier index is the next step for large stores.
+        let mut found = Vec::new();
+        let mut after = 0;
+        loop {
+            let (cases, next) =
+                self.ledger.list(&CaseQuery { municipality_cvr: None, after_ordinal: after, limit: 500 }).await?;
+            for case in cases {
+                let parties = parties_in(&case);
+                if parties.iter().any(Option::is_some) {
+                    found.push((CaseId::from_resource_name("case", &case.name)?, parties));
+                }
+            }
+            match next {
+                Some(n) => after = n,
+                None => break,
+            }
+        }
+        Ok(match found.len() {
+            1 => {
+                let (id, parties) = found.remove(0);
+                Match::Case(id, parties)
+            }
+            0 => Match::Unmatched("no case has a custody holder with the message's person identifier".into()),
+            n => Match::Unmatched(format!("{n} cases have a custody holder with the message's person identifier")),
+        })
+    }
+
+    async fn ingest(&self, req: pb::IngestRequest) -> Result<pb::IngestResponse, ApiError> {
+        let request_id = request_id(&req.request_id)?;
+        let system = self.systems.get(&req.system).ok_or_else(|| {
+            Violations::one("system", format!("{:?} is not a configured system", bro_domain::truncate(&req.system, 64)))
+        })?;
+        let message = req.message.ok_or_else(|| Violations::one("message", "is required"))?;
+        if message.body.is_empty() {
+            return Err(Violations::one("message.body", "is empty").into());
+        }
+        // A retry of a request already answered gets the same answer.
+        if let Some(done) = self.ledger.find_committed(&request_id).await? {
+            return Ok(appended(done, pb::IngestOutcome::Duplicate));
+        }
+        if let Some(entry) = self.ledger.store().find_inbox_by_request(&request_id).await? {
+            return match entry.kind {
+                InboxKind::Unmatched => Ok(unmatched(&entry.entry_id)),
+                InboxKind::Rejected => Err(ApiError::Rejected {
+                    rejection: format!("rejections/{}", entry.entry_id),
+                    reason: entry.reason,
+                }),
+            };
+        }
+        let adapter =
+            self.adapters.as_ref().and_then(|r| r.get(&system.adapter).ok()).ok_or_else(|| ApiError::Unavailable {
+                reason: "ADAPTER_UNAVAILABLE",
+                message: format!("adapter {:?} of system {:?} is not loaded", system.adapter, system.name),
+            })?;
+        let mut metadata: Vec<(String, String)> = message.metadata.clone().into_iter().collect();
+        metadata.sort();
+        let input = Message { content_type: message.content_type.clone(), body: message.body.clone(), metadata };
+        let translated = tokio::task::spawn_blocking(move || adapter.to_canonical(&input))
+            .await
+            .map_err(|e| ApiError::Unavailable { reason: "ADAPTER_FAILED", message: e.to_string() })?;
+        let bytes = match translated {
+            Ok(t) => match t.result {
+                Ok(bytes) => bytes,
+                Err(e) => return Err(self.reject(&system.name, &request_id, &message, describe(&e)).await),
+            },
+            Err(e @ HostError::Quarantined { .. }) => {
+                return Err(ApiError::Unavailable { reason: "ADAPTER_QUARANTINED", message: e.to_string() });
+            }
+            Err(e) => return Err(self.reject(&system.name, &request_id, &message, e.to_string()).await),
+        };
+        let mut batch = match pb::AdapterBatch::decode(bytes.as_slice()) {
+            Ok(b) => b,
+            Err(e) => {
+                let reason = format!("the adapter's output is not a bro.v1.AdapterBatch: {e}");
+                return Err(self.reject(&system.name, &request_id, &message, reason).await);
+            }
+        };
+        if batch.events.is_empty() {
+            let reason = "the adapter translated the message to no events".to_owned();
+            return Err(self.reject(&system.name, &request_id, &message, reason).await);
+        }
+        if batch.source_message_id.is_empty() {
+            batch.source_message_id = message.metadata.get("message-id").cloned().unwrap_or_default();
+        }
+        let source = (!batch.source_message_id.is_empty())
+            .then(|| SourceKey { system: system.name.clone(), message_id: batch.source_message_id.clone() });
+        if let Some(key) = &source
+            && let Some(record) = self.ledger.store().find_source(key).await?
+        {
+            let done = self.ledger.find_committed(&record.request_id).await?;
+            if let Some(done) = done {
+                return Ok(appended(done, pb::IngestOutcome::Duplicate));
+            }
+        }
+        let matched = match self.match_case(&batch).await {
+            Ok(m) => m,
+            Err(ApiError::Invalid(v)) => {
+                return Err(self.reject(&system.name, &request_id, &message, v.to_string()).await);
+            }
+            Err(e) => return Err(e),
+        };
+        match matched {
+            Match::Unmatched(reason) => {
+                let now = self.clock.now();
+                let entry = InboxEntry {
+                    ordinal: 0,
+                    entry_id: uuid::Uuid::now_v7().to_string(),
+                    kind: InboxKind::Unmatched,
+                    system: system.name.clone(),
+                    request_id: request_id.clone(),
+                    source_message_id: batch.source_message_id.clone(),
+                    content_type: message.content_type.clone(),
+                    body: message.body.clone(),
+                    batch: batch.encode_to_vec(),
+                    reason,
+                    state: InboxState::Open,
+                    resolved_case: None,
+                    create_time: now,
+                    update_time: now,
+                };
+                let id = entry.entry_id.clone();
+                match self.ledger.store().put_inbox(entry).await? {
+                    InboxPut::Inserted => Ok(unmatched(&id)),
+                    InboxPut::Existing(e) => Ok(unmatched(&e.entry_id)),
+                }
+            }
+            Match::Case(case_id, parties) => {
+                let events = match events_for(&batch, &parties, &system.name) {
+                    Ok(events) => events,
+                    Err(v) => {
+                        return Err(self.reject(&system.name, &request_id, &message, v.to_string()).await);
+                    }
+                };
+                let cmd =
+                    AppendEvents { source, ..AppendEvents::new(case_id, events, request_id.clone(), self.clock.now()) };
+                match self.ledger.append(cmd).await {
+                    Ok(done) => {
+                        let outcome =
+                            if done.replayed { pb::IngestOutcome::Duplicate } else { pb::IngestOutcome::Appended };
+                        Ok(appended(done, outcome))
+                    }
+                    Err(LedgerError::Invalid(v)) => Err(self
+                        .reject(&system.name, &request_id, &message, format!("the case refused the events: {v}"))
+                        .await),
+                    Err(e) => Err(e.into()),
+                }
+            }
+        }
+    }
+}
+
+/// The batch's events for the matched case: `subjects/N` resolved to parties,
+/// each event's source set to the system and message.
+fn events_for(
+    batch: &pb::AdapterBatch,
+    parties: &[Option<PartyId>],
+    system: &str,
+) -> Result<Vec<bro_domain::Event>, Violations> {
+    let mut out = Vec::with_capacity(batch.events.len());
+    for (i, event) in batch.events.iter().enumerate() {
+        let mut event = event.clone();
+        if let Some(kind) = event.kind.as_mut()
+            && let Some(holder) = custody_holder_mut(kind)
+            && let Some(n) = holder.strip_prefix("subjects/")
+        {
+            let party = n.parse::<usize>().ok().and_then(|n| parties.get(n).cloned().flatten()).ok_or_else(|| {
+                Violations::one(format!("events[{i}]"), format!("{holder} is not a custody holder of the matched case"))
+            })?;
+            *holder = party.as_str().to_owned();
+        }
+        event.source = Some(pb::EventSource { system: system.to_owned(), message_id: batch.source_message_id.clone() });
+        out.push(convert::event_from_pb(&event).map_err(|v| v.within(&format!("events[{i}]")))?);
+    }
+    Ok(out)
+}
+
+fn appended(done: Committed, outcome: pb::IngestOutcome) -> pb::IngestResponse {
+    pb::IngestResponse {
+        outcome: outcome.into(),
+        case: done.case.name.clone(),
+        events: done.events,
+        unmatched_message: String::new(),
+    }
+}
+
+fn unmatched(entry_id: &str) -> pb::IngestResponse {
+    pb::IngestResponse {
+        outcome: pb::IngestOutcome::Unmatched.into(),
+        case: String::new(),
+        events: Vec::new(),
+        unmatched_message: format!("unmatchedMessages/{entry_id}"),
+    }
+}
+
+fn unmatched_to_pb(e: &InboxEntry) -> pb::UnmatchedMessage {
+    let event_types = pb::AdapterBatch::decode(e.batch.as_slice())
+        .map(|b| b.events.iter().filter_map(|e| e.kind.as_ref().map(|k| convert::kind_name(k).to_owned())).collect())
+        .unwrap_or_default();
+    pb::UnmatchedMessage {
+        name: format!("unmatchedMessages/{}", e.entry_id),
+        system: e.system.clone(),
+        source_message_id: e.source_message_id.clone(),
+        reason: e.reason.clone(),
+        event_types,
+        state: e.state.as_str().to_owned(),
+        resolved_case: e.resolved_case.as_ref().map(CaseId::resource_name).unwrap_or_default(),
+        create_time: Some(convert::timestamp_to_pb(e.create_time)),
+    }
+}
+
+fn rejection_to_pb(e: &InboxEntry) -> pb::Rejection {
+    pb::Rejection {
+        name: format!("rejections/{}", e.entry_id),
+        system: e.system.clone(),
+        request_id: e.request_id.clone(),
+        reason: e.reason.clone(),
+        content_type: e.content_type.clone(),
+        size_bytes: e.body.len() as i64,
+        create_time: Some(convert::timestamp_to_pb(e.create_time)),
+    }
+}
+
+fn entry_name<'a>(field: &str, prefix: &str, name: &'a str) -> Result<&'a str, Violations> {
+    name.strip_prefix(prefix).filter(|id| !id.is_empty() && id.len() <= 64 && !id.contains('/')).ok_or_else(|| {
+        Violations::one(field, format!("{:?} is not a name of the form {prefix}{{id}}", bro_domain::truncate(name, 80)))
+    })
+}
+
+impl IngestApi {
+    async fn list_inbox(
+        &self,
+        kind: InboxKind,
+        page_size: i32,
+        page_token: &str,
+        filter: &str,
+    ) -> Result<(Vec<InboxEntry>, String), ApiError> {
+        let scope = kind.as_str();
+        let limit = paging::page_size(page_size, DEFAULT_PAGE_SIZE)?;
+        let after = if page_token.is_empty() { 0 } else { paging::decode_token(page_token, scope)? };
+        let mut query = InboxQuery { kind, state: None, system: None, after_ordinal: after, limit };
+        for (field, value) in paging::parse_terms(filter, &["state", "system"])? {
+            match field.as_str() {
+                "state" => {
+                    query.state = Some(InboxState::parse(&value).ok_or_else(|| {
+                        Violations::one("filter.state", "is one of \"open\", \"resolved\", \"discarded\"")
+                    })?)
+                }
+                _ => query.system = Some(value),
+            }
+        }
+        let rows = self.ledger.store().list_inbox(&query).await?;
+        let next = if rows.len() == limit {
+            rows.last().map(|r| paging::encode_token(scope, r.ordinal)).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok((rows, next))
+    }
+
+    async fn resolve(
+        &self,
+        req: pb::ResolveUnmatchedMessageRequest,
+    ) -> Result<pb::ResolveUnmatchedMessageResponse, ApiError> {
+        let id = entry_name("name", "unmatchedMessages/", &req.name)?;
+        let case_id = CaseId::from_resource_name("case", &req.case)?;
+        let holder = PartyId::parse("custody_holder", &req.custody_holder)?;
+        let entry = self
+            .ledger
+            .store()
+            .get_inbox(id)
+            .await?
+            .filter(|e| e.kind == InboxKind::Unmatched)
+            .ok_or_else(|| ApiError::NotFound { reason: "UNMATCHED_MESSAGE_NOT_FOUND", name: req.name.clone() })?;
+        let request_id = format!("resolve-{}", entry.entry_id);
+        if entry.state != InboxState::Open {
+            if let Some(done) = self.ledger.find_committed(&request_id).await? {
+                return Ok(pb::ResolveUnmatchedMessageResponse { case: Some(done.case), events: done.events });
+            }
+            return Err(ApiError::FailedPrecondition {
+                reason: "UNMATCHED_MESSAGE_CLOSED",
+                message: format!("{} is {}, not open", req.name, entry.state.as_str()),
+            });
+        }
+        let case = self.ledger.get(&case_id).await?;
+        if !case.custody_holders.iter().any(|p| p.party_id == holder.as_str()) {
+            return Err(
+                Violations::one("custody_holder", format!("{} has no custody holder {holder}", req.case)).into()
+            );
+        }
+        let batch = pb::AdapterBatch::decode(entry.batch.as_slice())
+            .map_err(|e| bro_store::StoreError::Corrupt(format!("unmatched message {id}: {e}")))?;
+        // Every person reference of the message becomes the chosen custody holder.
+        let parties = vec![Some(holder); batch.subjects.len().max(1)];
+        let events = events_for(&batch, &parties, &entry.system)?;
+        let source = (!entry.source_message_id.is_empty())
+            .then(|| SourceKey { system: entry.system.clone(), message_id: entry.source_message_id.clone() });
+        let cmd = AppendEvents {
+            source,
+            resolves_inbox: Some(entry.entry_id.clone()),
+            ..AppendEvents::new(case_id, events, request_id, self.clock.now())
+        };
+        let done = self.ledger.append(cmd).await?;
+        Ok(pb::ResolveUnmatchedMessageResponse { case: Some(done.case), events: done.events })
+    }
+}
+
+#[tonic::async_trait]
+impl IngestService for IngestApi {
+    async fn ingest(&self, request: Request<pb::IngestRequest>) -> Result<Response<pb::IngestResponse>, Status> {
+        self.observe("Ingest", IngestApi::ingest(self, request.into_inner())).await
+    }
+
+    async fn list_unmatched_messages(
+        &self,
+        request: Request<pb::ListUnmatchedMessagesRequest>,
+    ) -> Result<Response<pb::ListUnmatchedMessagesResponse>, Status> {
+        let r = request.into_inner();
+        self.observe("ListUnmatchedMessages", async {
+            let (rows, next_page_token) =
+                self.list_inbox(InboxKind::Unmatched, r.page_size, &r.page_token, &r.filter).await?;
+            Ok(pb::ListUnmatchedMessagesResponse {
+                unmatched_messages: rows.iter().map(unmatched_to_pb).collect(),
+                next_page_token,
+            })
+        })
+        .await
+    }
+
+    async fn resolve_unmatched_message(
+        &self,
+        request: Request<pb::ResolveUnmatchedMessageRequest>,
+    ) -> Result<Response<pb::ResolveUnmatchedMessageResponse>, Status> {
+        self.observe("ResolveUnmatchedMessage", self.resolve(request.into_inner())).await
+    }
+
+    async fn list_rejections(
+        &self,
+        request: Request<pb::ListRejectionsRequest>,
+    ) -> Result<Response<pb::ListRejectionsResponse>, Status> {
+        let r = request.into_inner();
+        self.observe("ListRejections", async {
+            let (rows, next_page_token) =
+                self.list_inbox(InboxKind::Rejected, r.page_size, &r.page_token, &r.filter).await?;
+            Ok(pb::ListRejectionsResponse { rejections: rows.iter().map(rejection_to_pb).collect(), next_page_token })
+        })
+        .await
+    }
+}

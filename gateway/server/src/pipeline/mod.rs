@@ -1,0 +1,248 @@
+//! The ingest → deliver pipeline: which systems exist, what each is sent
+//! (the [`Systems`] delivery planner behind the transactional outbox), the
+//! ingest service, the delivery service and the delivery worker.
+
+pub mod ingest;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bro_api::v1 as pb;
+use bro_api::v1::case_event::Kind;
+use bro_domain::{Case, Timestamp};
+use bro_store::{DeliveryPlanner, NewDelivery};
+use prost::Message as _;
+
+/// How a system receives its deliveries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// The system only sends; it receives nothing.
+    None,
+    /// POST to a URL with an `Idempotency-Key` header.
+    Http {
+        /// The receiving URL (`http://…`).
+        url: String,
+    },
+    /// Atomic write of one file per delivery into a drop directory.
+    File {
+        /// The drop directory.
+        dir: PathBuf,
+    },
+    /// The system streams its deliveries over gRPC and acknowledges them.
+    Pull,
+}
+
+/// One configured external system.
+#[derive(Clone, Debug)]
+pub struct SystemConfig {
+    /// Its id, e.g. `psykiatri-regionh`.
+    pub name: String,
+    /// The adapter that translates its messages.
+    pub adapter: String,
+    /// The `from-canonical` target (the format it wants).
+    pub target: String,
+    /// Event types it is sent, e.g. `correspondence_recorded`.
+    pub subscribe: Vec<String>,
+    /// How it receives.
+    pub transport: Transport,
+    /// Attempts before a delivery is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt.
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+}
+
+impl SystemConfig {
+    /// A system with the default retry policy (8 attempts, 2 s doubling to 10 min).
+    pub fn new(name: &str, adapter: &str, target: &str, subscribe: &[&str], transport: Transport) -> Self {
+        SystemConfig {
+            name: name.into(),
+            adapter: adapter.into(),
+            target: target.into(),
+            subscribe: subscribe.iter().map(|s| (*s).to_owned()).collect(),
+            transport,
+            max_attempts: 8,
+            backoff_base: Duration::from_secs(2),
+            backoff_max: Duration::from_secs(600),
+        }
+    }
+
+    /// The delay before attempt `attempts + 1`: exponential, capped, with a
+    /// jitter of up to half the delay that differs between deliveries.
+    pub fn backoff(&self, attempts: u32, delivery_id: &str) -> Duration {
+        let exp = self.backoff_base.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+        let capped = exp.min(self.backoff_max);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&(delivery_id, attempts), &mut h);
+        let fraction = (std::hash::Hasher::finish(&h) % 1000) as f64 / 2000.0;
+        capped + capped.mul_f64(fraction)
+    }
+}
+
+/// The configured systems; plans the outbox of every write.
+#[derive(Clone, Debug, Default)]
+pub struct Systems {
+    systems: Vec<SystemConfig>,
+}
+
+impl Systems {
+    /// The systems, checked: unique names, known event types.
+    pub fn new(systems: Vec<SystemConfig>) -> Result<Self, String> {
+        for (i, s) in systems.iter().enumerate() {
+            bro_domain::check_id("name", &s.name).map_err(|v| format!("system {:?}: {v}", s.name))?;
+            if systems[..i].iter().any(|t| t.name == s.name) {
+                return Err(format!("system {:?} is configured twice", s.name));
+            }
+            for ty in &s.subscribe {
+                if !EVENT_TYPES.contains(&ty.as_str()) {
+                    return Err(format!("system {:?} subscribes to unknown event type {ty:?}", s.name));
+                }
+            }
+            if s.transport == Transport::None && !s.subscribe.is_empty() {
+                return Err(format!("system {:?} subscribes to events but has no transport", s.name));
+            }
+            if s.max_attempts == 0 {
+                return Err(format!("system {:?}: max_attempts must be at least 1", s.name));
+            }
+        }
+        Ok(Systems { systems })
+    }
+
+    /// A system by name.
+    pub fn get(&self, name: &str) -> Option<&SystemConfig> {
+        self.systems.iter().find(|s| s.name == name)
+    }
+
+    /// All systems.
+    pub fn all(&self) -> &[SystemConfig] {
+        &self.systems
+    }
+}
+
+/// Every event type name, as in `CaseEvent.kind`.
+pub const EVENT_TYPES: &[&str] = &[
+    "case_opened",
+    "placement_recommended",
+    "placement_started",
+    "placement_ended",
+    "support_person_offered",
+    "support_person_accepted",
+    "support_person_declined",
+    "support_person_chosen",
+    "support_person_approved",
+    "support_person_refused",
+    "support_decided",
+    "support_started",
+    "consent_given",
+    "consent_withdrawn",
+    "plan_prepared",
+    "plan_omitted",
+    "revision_offered",
+    "revision_made",
+    "revision_assessed",
+    "homecoming_period_started",
+    "homecoming_period_ended",
+    "contact_suspended",
+    "contact_resumed",
+    "sector_contact_added",
+    "sector_contact_ended",
+    "correspondence_recorded",
+    "sector_plan_recorded",
+    "appointment_scheduled",
+    "appointment_cancelled",
+];
+
+/// The custody-holder reference of an event, for reading and rewriting.
+pub fn custody_holder_mut(kind: &mut Kind) -> Option<&mut String> {
+    Some(match kind {
+        Kind::SupportPersonOffered(e) => &mut e.custody_holder,
+        Kind::SupportPersonAccepted(e) => &mut e.custody_holder,
+        Kind::SupportPersonDeclined(e) => &mut e.custody_holder,
+        Kind::SupportPersonChosen(e) => &mut e.custody_holder,
+        Kind::SupportPersonApproved(e) => &mut e.custody_holder,
+        Kind::SupportPersonRefused(e) => &mut e.custody_holder,
+        Kind::SupportDecided(e) => &mut e.custody_holder,
+        Kind::SupportStarted(e) => &mut e.custody_holder,
+        Kind::ConsentGiven(e) => &mut e.custody_holder,
+        Kind::ConsentWithdrawn(e) => &mut e.custody_holder,
+        Kind::SectorContactAdded(e) => &mut e.custody_holder,
+        Kind::CorrespondenceRecorded(e) => &mut e.correspondence.as_mut()?.custody_holder,
+        Kind::SectorPlanRecorded(e) => &mut e.plan.as_mut()?.custody_holder,
+        Kind::AppointmentScheduled(e) => &mut e.appointment.as_mut()?.custody_holder,
+        _ => return None,
+    })
+}
+
+fn is_sector_kind(kind: &Kind) -> bool {
+    matches!(kind, Kind::CorrespondenceRecorded(_) | Kind::SectorPlanRecorded(_) | Kind::AppointmentScheduled(_))
+}
+
+/// The batch a system is sent for `events` of `case`: only the types it
+/// subscribes to, never events that came from the system itself.
+pub fn outbound_batch(system: &SystemConfig, case: &pb::Case, events: &[pb::CaseEvent]) -> Option<pb::AdapterBatch> {
+    let mut chosen: Vec<pb::CaseEvent> = events
+        .iter()
+        .filter(|e| {
+            e.kind.as_ref().is_some_and(|k| system.subscribe.iter().any(|s| s == bro_api::convert::kind_name(k)))
+        })
+        .filter(|e| e.source.as_ref().is_none_or(|s| s.system != system.name))
+        .cloned()
+        .collect();
+    if chosen.is_empty() {
+        return None;
+    }
+    let subjects: Vec<pb::PersonIdentifier> =
+        case.custody_holders.iter().filter_map(|p| p.identifier.clone()).collect();
+    let subject_of = |party: &str| {
+        let identifier = case.custody_holders.iter().find(|p| p.party_id == party)?.identifier.as_ref()?;
+        subjects.iter().position(|s| s == identifier)
+    };
+    for event in &mut chosen {
+        let Some(kind) = event.kind.as_mut() else { continue };
+        let sector = is_sector_kind(kind);
+        if let Kind::CorrespondenceRecorded(c) = kind
+            && let Some(m) = c.correspondence.as_mut()
+            && m.person.is_none()
+        {
+            m.person =
+                case.custody_holders.iter().find(|p| p.party_id == m.custody_holder).and_then(|p| p.identifier.clone());
+        }
+        if sector
+            && let Some(holder) = custody_holder_mut(kind)
+            && let Some(i) = subject_of(holder)
+        {
+            *holder = format!("subjects/{i}");
+        }
+    }
+    Some(pb::AdapterBatch {
+        subjects,
+        case: case.name.clone(),
+        source_message_id: String::new(),
+        events: chosen,
+        parties: case.custody_holders.clone(),
+    })
+}
+
+impl DeliveryPlanner for Systems {
+    fn plan(&self, case: &Case, events: &[pb::CaseEvent], now: Timestamp) -> Vec<NewDelivery> {
+        let projection = bro_api::convert::case_to_pb(case);
+        let (Some(first), Some(last)) = (events.first(), events.last()) else { return Vec::new() };
+        self.systems
+            .iter()
+            .filter_map(|system| {
+                let batch = outbound_batch(system, &projection, events)?;
+                Some(NewDelivery {
+                    delivery_id: uuid::Uuid::now_v7().to_string(),
+                    system: system.name.clone(),
+                    case_id: case.id.clone(),
+                    first_sequence: first.sequence as u64,
+                    last_sequence: last.sequence as u64,
+                    payload: batch.encode_to_vec(),
+                    create_time: now,
+                    replay_of: String::new(),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,168 @@
+//! Ingest through a running gateway with the real `medcom` adapter: MedCom
+//! messages matched to a case and appended once, unmatched messages queued
+//! and resolved, refused messages stored as rejections with nothing applied.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bro_api::v1 as pb;
+use bro_api::v1::case_event::Kind;
+use bro_api::v1::ingest_service_client::IngestServiceClient;
+use bro_e2e::{TestGateway, new_case, parent};
+use bro_plugin_host::package::TrustPolicy;
+use bro_plugin_host::{AdapterEngine, AdapterLimits, AdapterRegistry, EngineOptions, LoadedAdapter};
+use bro_server::ServeOptions;
+use bro_server::pipeline::{SystemConfig, Systems, Transport};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../adapters/medcom/fixtures").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// The medcom component built by `cargo xtask build-adapters`.
+fn medcom_registry() -> Arc<AdapterRegistry> {
+    let dir = std::env::var("BRO_ADAPTER_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/adapters"));
+    let wasm = std::fs::read(dir.join("medcom.wasm")).expect("medcom.wasm (run `cargo xtask build-adapters`)");
+    let engine = Arc::new(AdapterEngine::new(EngineOptions::default()).expect("engine"));
+    let component = engine.compile("medcom", &wasm).expect("compiles");
+    let loaded = LoadedAdapter::load(engine.clone(), "medcom", &component, AdapterLimits::default(), "test".into())
+        .expect("loads");
+    let registry = Arc::new(AdapterRegistry::new(engine, None, TrustPolicy::default()));
+    registry.insert(Arc::new(loaded)).expect("insert");
+    registry
+}
+
+fn options() -> ServeOptions {
+    let psychiatry = SystemConfig::new("psykiatri", "medcom", "fhir+xml", &[], Transport::None);
+    ServeOptions {
+        adapters: Some(medcom_registry()),
+        systems: Arc::new(Systems::new(vec![psychiatry]).expect("valid systems")),
+        ..ServeOptions::default()
+    }
+}
+
+fn ingest(request_id: &str, content_type: &str, body: Vec<u8>) -> pb::IngestRequest {
+    pb::IngestRequest {
+        system: "psykiatri".into(),
+        message: Some(pb::ExternalMessage {
+            content_type: content_type.into(),
+            body,
+            metadata: [("sector".to_owned(), "psychiatry".to_owned())].into(),
+        }),
+        request_id: request_id.into(),
+    }
+}
+
+fn correspondence(events: &[pb::CaseEvent]) -> Vec<&pb::Correspondence> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Some(Kind::CorrespondenceRecorded(c)) => c.correspondence.as_ref(),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
+    let gw = TestGateway::start_with(options()).await.expect("gateway starts");
+    let mut cases = gw.client().await.expect("client");
+    let mut create = new_case("ingest-1", "29189846");
+    let mut mother = parent("mother", "0101900000", "Mor Testesen");
+    // MedCom's published test patient with a replacement CPR number.
+    mother.identifier = Some(pb::PersonIdentifier {
+        kind: pb::PersonIdentifierKind::ReplacementCpr.into(),
+        value: "0703921VJ4".into(),
+    });
+    create.custody_holders = vec![mother];
+    cases.create_case(create).await.expect("case created");
+    let mut client = IngestServiceClient::new(gw.channel().await.expect("channel"));
+
+    // A CareCommunication about the mother: matched by her identifier.
+    let body = fixture("cc-0d5b3c18-replacement-cpr.in.json");
+    let first =
+        client.ingest(ingest("in-1", "application/fhir+json", body.clone())).await.expect("ingest").into_inner();
+    assert_eq!(first.outcome(), pb::IngestOutcome::Appended);
+    assert_eq!(first.case, "cases/ingest-1");
+    let letters = correspondence(&first.events);
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].custody_holder, "mother", "subjects/0 resolved to the matched custody holder");
+    assert_eq!(letters[0].sector(), pb::Sector::Psychiatry);
+    let source = first.events[0].source.as_ref().expect("source");
+    assert_eq!(source.system, "psykiatri");
+    assert!(!source.message_id.is_empty());
+
+    // The same request again, and the same message under another request id: stored once.
+    let again = client.ingest(ingest("in-1", "application/fhir+json", body.clone())).await.expect("retry").into_inner();
+    assert_eq!(again.outcome(), pb::IngestOutcome::Duplicate);
+    assert_eq!(again.events, first.events);
+    let xml = fixture("cc-0d5b3c18-replacement-cpr.in.xml");
+    let resent = client.ingest(ingest("in-2", "application/fhir+xml", xml)).await.expect("resend").into_inner();
+    assert_eq!(resent.outcome(), pb::IngestOutcome::Duplicate, "the XML form of the same message is the same message");
+    let case = cases.get_case(pb::GetCaseRequest { name: "cases/ingest-1".into() }).await.expect("get");
+    let case = case.into_inner().case.expect("case");
+    assert_eq!(case.correspondence.len(), 1, "one message, stored once");
+    assert_eq!(case.version, 2);
+
+    // An XDIS91 letter about a patient no case knows: queued, then resolved by a caseworker.
+    let letter = client.ingest(ingest("in-3", "application/xml", fixture("DIS91_1.in.xml"))).await.expect("ingest");
+    let letter = letter.into_inner();
+    assert_eq!(letter.outcome(), pb::IngestOutcome::Unmatched);
+    let queued = client
+        .list_unmatched_messages(pb::ListUnmatchedMessagesRequest {
+            filter: "state = \"open\"".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(queued.unmatched_messages.len(), 1);
+    assert_eq!(queued.unmatched_messages[0].name, letter.unmatched_message);
+    assert_eq!(queued.unmatched_messages[0].event_types, ["correspondence_recorded"]);
+    assert!(!queued.unmatched_messages[0].reason.contains("1502"), "no identifier in the reason");
+    let resolved = client
+        .resolve_unmatched_message(pb::ResolveUnmatchedMessageRequest {
+            name: letter.unmatched_message.clone(),
+            case: "cases/ingest-1".into(),
+            custody_holder: "mother".into(),
+        })
+        .await
+        .expect("resolve")
+        .into_inner();
+    assert_eq!(resolved.case.expect("case").correspondence.len(), 2);
+    let requeued = client.ingest(ingest("in-4", "application/xml", fixture("DIS91_1.in.xml"))).await.expect("resend");
+    assert_eq!(
+        requeued.into_inner().outcome(),
+        pb::IngestOutcome::Duplicate,
+        "the resolved letter is not queued again"
+    );
+
+    // A referral is not correspondence: refused by name, stored as a rejection, nothing appended.
+    let err = client.ingest(ingest("in-5", "application/xml", fixture("REF01_1.in.xml"))).await.expect_err("refused");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("XREF01"), "{}", err.message());
+    let info = err.get_error_details().error_info().cloned().expect("error info");
+    assert_eq!(info.reason, "MESSAGE_REJECTED");
+    let rejections = client.list_rejections(pb::ListRejectionsRequest::default()).await.expect("list").into_inner();
+    assert_eq!(rejections.rejections.len(), 1);
+    assert_eq!(rejections.rejections[0].name, info.metadata["rejection"]);
+    assert!(rejections.rejections[0].reason.contains("XREF01"));
+    let retry = client.ingest(ingest("in-5", "application/xml", fixture("REF01_1.in.xml"))).await.expect_err("same");
+    assert_eq!(retry.get_error_details().error_info().expect("info").metadata["rejection"], info.metadata["rejection"]);
+    let case = cases.get_case(pb::GetCaseRequest { name: "cases/ingest-1".into() }).await.expect("get");
+    assert_eq!(case.into_inner().case.expect("case").version, 3, "only the resolved letter was added");
+
+    // Unknown systems and empty bodies are bad requests, not rejections.
+    let mut bad = ingest("in-6", "application/xml", Vec::new());
+    let err = client.ingest(bad.clone()).await.expect_err("empty body");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    bad.system = "nope".into();
+    bad.message.as_mut().expect("message").body = b"<x/>".to_vec();
+    let err = client.ingest(bad).await.expect_err("unknown system");
+    assert!(err.message().contains("not a configured system"), "{}", err.message());
+    gw.stop().await.expect("stops");
+}
