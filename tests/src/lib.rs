@@ -3,6 +3,8 @@
 //!
 //! Every CPR number here fails the modulus-11 check: none is a real person's.
 
+pub mod receiver;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -155,4 +157,55 @@ pub fn append(case: &str, request_id: &str, events: Vec<pb::CaseEvent>, etag: &s
         etag: etag.into(),
         request_id: request_id.into(),
     }
+}
+
+/// A MedCom sample from the `medcom` adapter's fixtures.
+pub fn medcom_fixture(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../adapters/medcom/fixtures").join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// A registry holding the reference adapters `names`, built by `cargo xtask
+/// build-adapters` (into `$BRO_ADAPTER_DIR` or `target/adapters`).
+pub fn adapter_registry(names: &[&str]) -> Arc<bro_plugin_host::AdapterRegistry> {
+    use bro_plugin_host::{AdapterEngine, AdapterLimits, AdapterRegistry, EngineOptions, LoadedAdapter};
+    let dir = std::env::var("BRO_ADAPTER_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/adapters"));
+    let engine = Arc::new(AdapterEngine::new(EngineOptions::default()).expect("engine"));
+    let registry =
+        Arc::new(AdapterRegistry::new(engine.clone(), None, bro_plugin_host::package::TrustPolicy::default()));
+    for name in names {
+        let wasm = std::fs::read(dir.join(format!("{name}.wasm")))
+            .unwrap_or_else(|e| panic!("{name}.wasm (run `cargo xtask build-adapters`): {e}"));
+        let component = engine.compile(name, &wasm).expect("compiles");
+        let loaded = LoadedAdapter::load(engine.clone(), name, &component, AdapterLimits::default(), "test".into())
+            .expect("loads");
+        registry.insert(Arc::new(loaded)).expect("insert");
+    }
+    registry
+}
+
+/// A letter from the municipality to psychiatry about `custody_holder`,
+/// written by a caseworker (message id `letter-{n}`).
+pub fn letter_to_psychiatry(on: &str, custody_holder: &str, n: usize) -> pb::CaseEvent {
+    let org = |name: &str, ean: &str| pb::Organisation { display_name: name.into(), ean: ean.into(), ..Default::default() };
+    let correspondence = pb::Correspondence {
+        message_id: format!("letter-{n}"),
+        thread_id: format!("letter-{n}"),
+        activity: pb::CorrespondenceActivity::New.into(),
+        sector: pb::Sector::Psychiatry.into(),
+        sender: Some(org("Bro Kommune, Familieafdelingen", "5790000000005")),
+        receiver: Some(org("Psykiatrisk Center", "5790000000012")),
+        custody_holder: custody_holder.into(),
+        subject: "Koordinering af indsatser".into(),
+        entries: vec![pb::CorrespondenceEntry {
+            entry_id: format!("letter-{n}-1"),
+            text: format!("Kære behandler\nVi foreslår et fælles møde om forældrenes plan ({n}).\nVenlig hilsen"),
+            ..Default::default()
+        }],
+        send_time: Some(prost_types::Timestamp { seconds: 1_772_445_600 + n as i64, nanos: 0 }),
+        ..Default::default()
+    };
+    event(on, Kind::CorrespondenceRecorded(pb::CorrespondenceRecorded { correspondence: Some(correspondence) }))
 }

@@ -2,44 +2,21 @@
 //! messages matched to a case and appended once, unmatched messages queued
 //! and resolved, refused messages stored as rejections with nothing applied.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use bro_api::v1 as pb;
 use bro_api::v1::case_event::Kind;
 use bro_api::v1::ingest_service_client::IngestServiceClient;
-use bro_e2e::{TestGateway, new_case, parent};
-use bro_plugin_host::package::TrustPolicy;
-use bro_plugin_host::{AdapterEngine, AdapterLimits, AdapterRegistry, EngineOptions, LoadedAdapter};
+use bro_e2e::{TestGateway, adapter_registry, medcom_fixture as fixture, new_case, parent};
 use bro_server::ServeOptions;
 use bro_server::pipeline::{SystemConfig, Systems, Transport};
 use tonic::Code;
 use tonic_types::StatusExt;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../adapters/medcom/fixtures").join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-/// The medcom component built by `cargo xtask build-adapters`.
-fn medcom_registry() -> Arc<AdapterRegistry> {
-    let dir = std::env::var("BRO_ADAPTER_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/adapters"));
-    let wasm = std::fs::read(dir.join("medcom.wasm")).expect("medcom.wasm (run `cargo xtask build-adapters`)");
-    let engine = Arc::new(AdapterEngine::new(EngineOptions::default()).expect("engine"));
-    let component = engine.compile("medcom", &wasm).expect("compiles");
-    let loaded = LoadedAdapter::load(engine.clone(), "medcom", &component, AdapterLimits::default(), "test".into())
-        .expect("loads");
-    let registry = Arc::new(AdapterRegistry::new(engine, None, TrustPolicy::default()));
-    registry.insert(Arc::new(loaded)).expect("insert");
-    registry
-}
-
 fn options() -> ServeOptions {
     let psychiatry = SystemConfig::new("psykiatri", "medcom", "fhir+xml", &[], Transport::None);
     ServeOptions {
-        adapters: Some(medcom_registry()),
+        adapters: Some(adapter_registry(&["medcom"])),
         systems: Arc::new(Systems::new(vec![psychiatry]).expect("valid systems")),
         ..ServeOptions::default()
     }

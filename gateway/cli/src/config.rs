@@ -36,6 +36,81 @@ pub struct FileConfig {
     pub request_timeout_secs: Option<u64>,
     /// WebAssembly adapters.
     pub adapters: Option<crate::adapters::AdaptersConfig>,
+    /// External systems (`[[systems]]`).
+    #[serde(default)]
+    pub systems: Vec<SystemFile>,
+}
+
+/// An external system: the adapter that speaks its format, what it is sent
+/// and how.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemFile {
+    /// Its id, e.g. `psykiatri-regionh`.
+    pub name: String,
+    /// The adapter (by name, from `[adapters] directory`).
+    pub adapter: String,
+    /// The adapter's `from-canonical` target, e.g. `xdis91`.
+    #[serde(default)]
+    pub target: String,
+    /// Event types it is sent, e.g. `["correspondence_recorded"]`.
+    #[serde(default)]
+    pub subscribe: Vec<String>,
+    /// How it receives: `{ kind = "http", url = "…" }`, `{ kind = "file", dir = "…" }`, `{ kind = "pull" }`.
+    #[serde(default)]
+    pub transport: TransportFile,
+    /// Attempts before a delivery is dead-lettered (default 8).
+    pub max_attempts: Option<u32>,
+    /// First retry delay in milliseconds (default 2000); doubles per attempt.
+    pub backoff_base_ms: Option<u64>,
+    /// Longest retry delay in milliseconds (default 600000).
+    pub backoff_max_ms: Option<u64>,
+}
+
+/// A system's transport in the configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum TransportFile {
+    /// Sends only.
+    #[default]
+    None,
+    /// POST to a URL.
+    Http {
+        /// The URL (`http://…`).
+        url: String,
+    },
+    /// A drop directory.
+    File {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// Streams over gRPC.
+    Pull,
+}
+
+impl SystemFile {
+    /// The server's form of this system.
+    pub fn to_system(&self) -> bro_server::pipeline::SystemConfig {
+        use bro_server::pipeline::{SystemConfig, Transport};
+        let transport = match &self.transport {
+            TransportFile::None => Transport::None,
+            TransportFile::Http { url } => Transport::Http { url: url.clone() },
+            TransportFile::File { dir } => Transport::File { dir: dir.clone() },
+            TransportFile::Pull => Transport::Pull,
+        };
+        let subscribe: Vec<&str> = self.subscribe.iter().map(String::as_str).collect();
+        let mut system = SystemConfig::new(&self.name, &self.adapter, &self.target, &subscribe, transport);
+        if let Some(n) = self.max_attempts {
+            system.max_attempts = n;
+        }
+        if let Some(ms) = self.backoff_base_ms {
+            system.backoff_base = std::time::Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.backoff_max_ms {
+            system.backoff_max = std::time::Duration::from_millis(ms);
+        }
+        system
+    }
 }
 
 impl FileConfig {
@@ -63,6 +138,8 @@ pub struct Settings {
     pub request_timeout_secs: u64,
     /// WebAssembly adapters (from the file only).
     pub adapters: crate::adapters::AdaptersConfig,
+    /// External systems (from the file only).
+    pub systems: Vec<SystemFile>,
 }
 
 /// Values given on the command line or in the environment (clap merges both).
@@ -106,12 +183,18 @@ impl Overrides {
             max_request_bytes: self.max_request_bytes.or(file.max_request_bytes).unwrap_or(4 * 1024 * 1024),
             request_timeout_secs: self.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30),
             adapters: file.adapters.unwrap_or_default(),
+            systems: file.systems,
         };
         if !(1024..=256 * 1024 * 1024).contains(&settings.max_request_bytes) {
             bail!("max_request_bytes must be between 1 KiB and 256 MiB, not {}", settings.max_request_bytes);
         }
         if settings.request_timeout_secs == 0 {
             bail!("request_timeout_secs must be at least 1");
+        }
+        let systems: Vec<_> = settings.systems.iter().map(SystemFile::to_system).collect();
+        bro_server::pipeline::Systems::new(systems).map_err(|e| anyhow::anyhow!("invalid [[systems]]: {e}"))?;
+        if !settings.systems.is_empty() && settings.adapters.directory.is_none() {
+            bail!("[[systems]] need adapters: set [adapters] directory");
         }
         Ok(settings)
     }
@@ -152,6 +235,30 @@ mod tests {
         assert_eq!(s.adapters.directory, Some(PathBuf::from("/etc/bro/adapters")));
         assert!(s.adapters.allow_unsigned);
         assert_eq!(s.adapters.limits_by_adapter["medcom"].deadline_ms, Some(250));
+    }
+
+    #[test]
+    fn systems_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bro.toml");
+        let config = "[adapters]\ndirectory = \"/etc/bro/adapters\"\n\
+             [[systems]]\nname = \"psykiatri\"\nadapter = \"medcom\"\ntarget = \"xdis91\"\n\
+             subscribe = [\"correspondence_recorded\"]\ntransport = { kind = \"http\", url = \"http://127.0.0.1:9000/in\" }\n\
+             max_attempts = 3\n\
+             [[systems]]\nname = \"journal\"\nadapter = \"sdi\"\n";
+        std::fs::write(&path, config).unwrap();
+        let s = Overrides { config: Some(path.clone()), ..Default::default() }.resolve().unwrap();
+        assert_eq!(s.systems.len(), 2);
+        let psych = s.systems[0].to_system();
+        assert_eq!(psych.transport, bro_server::pipeline::Transport::Http { url: "http://127.0.0.1:9000/in".into() });
+        assert_eq!(psych.max_attempts, 3);
+        assert_eq!(s.systems[1].transport, TransportFile::None);
+        std::fs::write(&path, config.replace("correspondence_recorded", "letter_sent")).unwrap();
+        let err = Overrides { config: Some(path.clone()), ..Default::default() }.resolve().unwrap_err();
+        assert!(format!("{err:#}").contains("unknown event type \"letter_sent\""), "{err:#}");
+        std::fs::write(&path, config.replace("name = \"journal\"", "name = \"psykiatri\"")).unwrap();
+        let err = Overrides { config: Some(path), ..Default::default() }.resolve().unwrap_err();
+        assert!(format!("{err:#}").contains("configured twice"), "{err:#}");
     }
 
     #[test]

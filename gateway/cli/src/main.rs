@@ -8,6 +8,7 @@ mod adapter_new;
 mod adapters;
 mod config;
 mod demo;
+mod pipeline_cmd;
 mod rules_cmd;
 
 use std::net::SocketAddr;
@@ -21,7 +22,7 @@ use bro_server::ServeOptions;
 use bro_store_sqlite::SqliteStore;
 use clap::{Parser, Subcommand};
 
-use crate::config::{LogFormat, Overrides};
+use crate::config::{LogFormat, Overrides, SystemFile};
 
 /// bro: the integration gateway for parent-support cases under barnets lov §§ 75–79.
 #[derive(Parser)]
@@ -57,6 +58,26 @@ enum Command {
     /// Tools for adapter vendors: create, run, test, check, sign, verify.
     #[command(subcommand)]
     Adapter(AdapterCommand),
+    /// Send message files from a configured system to a running gateway.
+    Ingest {
+        /// The gateway's gRPC address.
+        #[arg(long, env = "BRO_SERVER", default_value = "http://127.0.0.1:50051")]
+        server: String,
+        /// The configured system the messages come from.
+        #[arg(long)]
+        system: String,
+        /// The message files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Show, retry and replay deliveries of a running gateway.
+    Deliveries {
+        /// The gateway's gRPC address.
+        #[arg(long, env = "BRO_SERVER", default_value = "http://127.0.0.1:50051")]
+        server: String,
+        #[command(subcommand)]
+        command: pipeline_cmd::DeliveriesCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -237,10 +258,16 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
     } else {
         None
     };
+    let systems = bro_server::pipeline::Systems::new(settings.systems.iter().map(SystemFile::to_system).collect())
+        .map_err(|e| anyhow::anyhow!("invalid [[systems]]: {e}"))?;
+    for system in systems.all() {
+        tracing::info!(system = %system.name, adapter = %system.adapter, subscribes = system.subscribe.len(), "system configured");
+    }
     let options = ServeOptions {
         max_request_bytes: settings.max_request_bytes,
         request_timeout: Duration::from_secs(settings.request_timeout_secs),
         adapters,
+        systems: Arc::new(systems),
         ..ServeOptions::default()
     };
     bro_server::run(grpc, admin, Arc::new(store), options, shutdown_signal()).await?;
@@ -280,6 +307,14 @@ fn main() -> ExitCode {
                 init_logging(log_format);
                 demo::run(data_dir, listen, once).await
             }
+            Command::Ingest { server, system, files } => {
+                if pipeline_cmd::ingest(&server, &system, &files).await? {
+                    Ok(())
+                } else {
+                    Err(anyhow::anyhow!("some messages were rejected"))
+                }
+            }
+            Command::Deliveries { server, command } => pipeline_cmd::deliveries(&server, &command).await,
             Command::Rules(_) | Command::Adapter(_) => unreachable!("handled before the runtime starts"),
         }
     });

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bro_api::v1::case_service_server::CaseServiceServer;
+use bro_api::v1::delivery_service_server::DeliveryServiceServer;
 use bro_api::v1::ingest_service_server::IngestServiceServer;
 use bro_api::v1::obligation_service_server::ObligationServiceServer;
 use bro_store::{CaseLedger, EventStore};
@@ -112,6 +113,39 @@ pub async fn run(
         metrics.clone(),
     ))
     .max_decoding_message_size(options.max_request_bytes);
+    let worker = pipeline::worker::DeliveryWorker::new(
+        ledger.store().clone(),
+        options.systems.clone(),
+        options.adapters.clone(),
+        options.clock.clone(),
+    );
+    let deliveries = DeliveryServiceServer::new(pipeline::deliveries::DeliveryApi::new(
+        ledger.store().clone(),
+        options.systems.clone(),
+        worker.clone(),
+        options.clock.clone(),
+        metrics.clone(),
+        stopping.clone(),
+    ))
+    .max_encoding_message_size(64 * 1024 * 1024);
+    // Every committed change may have enqueued deliveries: wake the worker.
+    {
+        let worker = worker.clone();
+        let mut changes = ledger.subscribe();
+        let stopping = stopping.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stopping.cancelled() => break,
+                    change = changes.recv() => match change {
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => worker.wake(),
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    },
+                }
+            }
+        });
+    }
+    let worker_task = tokio::spawn(worker.run(stopping.clone()));
     let cases = CaseServiceServer::new(CaseApi::new(ledger, options.clock.clone(), metrics.clone(), stopping.clone()))
         .max_decoding_message_size(options.max_request_bytes)
         .max_encoding_message_size(64 * 1024 * 1024);
@@ -148,6 +182,7 @@ pub async fn run(
         .add_service(cases)
         .add_service(worklist)
         .add_service(ingest)
+        .add_service(deliveries)
         // Nagle's algorithm off on every accepted connection: the server
         // builder's `tcp_nodelay` does not reach an incoming stream passed in.
         .serve_with_incoming_shutdown(
@@ -162,6 +197,10 @@ pub async fn run(
             Err(e) => tracing::warn!(error = %e, "admin listener task failed"),
             Ok(Ok(())) => {}
         }
+    }
+    // Attempts in flight finish and record their outcome before the store closes.
+    if let Err(e) = worker_task.await {
+        tracing::warn!(error = %e, "delivery worker task failed");
     }
     served?;
     store.close().await?;

@@ -2,7 +2,9 @@
 //! (the [`Systems`] delivery planner behind the transactional outbox), the
 //! ingest service, the delivery service and the delivery worker.
 
+pub mod deliveries;
 pub mod ingest;
+pub mod worker;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,0 +1,200 @@
+//! Crash test of the outbox: a real `bro serve` delivers letters over HTTP to
+//! a slow receiver; it is killed with SIGKILL while deliveries are in flight,
+//! restarted on the same data directory, and then every delivery must arrive
+//! at least once, the receiver's idempotency key must make each count once,
+//! and each case's letters must first arrive in the order they were written.
+
+#![cfg(unix)]
+#![allow(clippy::print_stderr)] // The test reports what the crash did.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bro_api::v1 as pb;
+use bro_api::v1::case_service_client::CaseServiceClient;
+use bro_api::v1::delivery_service_client::DeliveryServiceClient;
+use bro_e2e::receiver::Receiver;
+use bro_e2e::{append, letter_to_psychiatry, new_case, parent};
+use tonic::transport::Channel;
+
+const CASES: usize = 4;
+const LETTERS_PER_CASE: usize = 15;
+/// The server is killed once this many deliveries arrived.
+const KILL_AFTER: usize = 12;
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind a probe listener");
+    listener.local_addr().expect("probe address").port()
+}
+
+fn bro(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_bro")).args(args).output().expect("run bro")
+}
+
+fn medcom_wasm() -> PathBuf {
+    let dir = std::env::var_os("BRO_ADAPTER_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/adapters"));
+    let path = dir.join("medcom.wasm");
+    assert!(path.exists(), "{} is missing: run `cargo xtask build-adapters`", path.display());
+    path
+}
+
+/// An adapter directory with the medcom package, signed with a fresh key; the key's public half.
+fn package_medcom(dir: &Path) -> String {
+    let prefix = dir.join("ops");
+    assert!(bro(&["adapter", "keygen", prefix.to_str().expect("utf8")]).status.success());
+    let pkg = dir.join("adapters/medcom");
+    std::fs::create_dir_all(&pkg).expect("mkdir");
+    let wasm = pkg.join("medcom.wasm");
+    std::fs::copy(medcom_wasm(), &wasm).expect("copy");
+    let key = dir.join("ops.key");
+    let out = bro(&["adapter", "sign", wasm.to_str().expect("utf8"), "--key", key.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(dir.join("ops.pub")).expect("pub").trim().to_owned()
+}
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn spawn(config: &Path, log: &Path, addr: SocketAddr) -> Server {
+        let stderr = std::fs::File::create(log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_bro"))
+            .args(["serve", "--config", config.to_str().expect("utf8"), "--listen", &addr.to_string()])
+            .env_remove("BRO_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn `bro serve`");
+        Server { child, addr }
+    }
+
+    async fn channel(&mut self, log: &Path) -> Channel {
+        let start = Instant::now();
+        while start.elapsed() < LIMIT {
+            if let Some(status) = self.child.try_wait().expect("poll") {
+                panic!("`bro serve` exited with {status}: {}", std::fs::read_to_string(log).unwrap_or_default());
+            }
+            let connected = Channel::from_shared(format!("http://{}", self.addr)).expect("url").connect().await;
+            if let Ok(channel) = connected {
+                return channel;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("`bro serve` did not start: {}", std::fs::read_to_string(log).unwrap_or_default());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < LIMIT, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_in_flight_survive_sigkill_and_arrive_once_per_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let public = package_medcom(dir.path());
+    let receiver = Receiver::start(0, 0).await.expect("receiver");
+    receiver.set_delay_ms(40);
+    let config = dir.path().join("bro.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n[adapters]\ndirectory = \"{}\"\n[adapters.trusted_keys]\nops = \"{public}\"\n\
+             [[systems]]\nname = \"psykiatri\"\nadapter = \"medcom\"\ntarget = \"xdis91\"\n\
+             subscribe = [\"correspondence_recorded\"]\ntransport = {{ kind = \"http\", url = \"{}\" }}\n\
+             backoff_base_ms = 50\nbackoff_max_ms = 500\nmax_attempts = 100\n",
+            dir.path().join("data").display(),
+            dir.path().join("adapters").display(),
+            receiver.url()
+        ),
+    )
+    .expect("config");
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let log = dir.path().join("serve-1.log");
+    let mut server = Server::spawn(&config, &log, addr);
+    let channel = server.channel(&log).await;
+    let mut cases = CaseServiceClient::new(channel);
+    for c in 0..CASES {
+        let mut create = new_case(&format!("crash-{c}"), "29189846");
+        create.custody_holders = vec![parent("mother", "0101900000", "Mor Testesen")];
+        cases.create_case(create).await.expect("case created");
+    }
+    // Every letter is acknowledged before the kill: each one's delivery is in the outbox.
+    for n in 0..CASES * LETTERS_PER_CASE {
+        let case = format!("crash-{}", n % CASES);
+        let request = append(&case, &format!("letter-{n}"), vec![letter_to_psychiatry("2026-03-02", "mother", n)], "");
+        cases.append_case_events(request).await.expect("letter appended");
+    }
+    wait_until("some deliveries arrived", || receiver.unique().len() >= KILL_AFTER).await;
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
+    let at_kill = receiver.unique().len();
+    assert!(at_kill < CASES * LETTERS_PER_CASE, "the kill came while deliveries were still due ({at_kill})");
+
+    let log = dir.path().join("serve-2.log");
+    let mut server = Server::spawn(&config, &log, addr);
+    let channel = server.channel(&log).await;
+    wait_until("every delivery arrived", || receiver.unique().len() == CASES * LETTERS_PER_CASE).await;
+
+    // The outbox agrees: every delivery is delivered, and each key is one of them.
+    let mut deliveries = DeliveryServiceClient::new(channel);
+    let mut delivered = Vec::new();
+    let start = Instant::now();
+    while delivered.len() < CASES * LETTERS_PER_CASE {
+        assert!(start.elapsed() < LIMIT, "the outbox did not record every delivery");
+        let request = pb::ListDeliveriesRequest { page_size: 1000, filter: "state = \"delivered\"".into(), ..Default::default() };
+        delivered = deliveries.list_deliveries(request).await.expect("list").into_inner().deliveries;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let keys: HashSet<String> = delivered.iter().map(|d| d.name.trim_start_matches("deliveries/").to_owned()).collect();
+    let received: HashSet<String> = receiver.unique().into_iter().map(|r| r.key).collect();
+    assert_eq!(keys, received, "each idempotency key is one delivery, and every delivery arrived");
+    let all = receiver.all();
+    assert!(all.len() >= keys.len(), "at least once");
+
+    // Per case, letters first arrived in the order they were written.
+    let mut seen = HashSet::new();
+    let mut order: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let case_of: BTreeMap<String, (String, i64)> =
+        delivered.iter().map(|d| (d.name.trim_start_matches("deliveries/").to_owned(), (d.case.clone(), d.first_sequence))).collect();
+    for r in &all {
+        if seen.insert(r.key.clone()) {
+            let (case, sequence) = &case_of[&r.key];
+            order.entry(case.clone()).or_default().push(*sequence as usize);
+        }
+    }
+    for (case, sequences) in &order {
+        let mut sorted = sequences.clone();
+        sorted.sort_unstable();
+        assert_eq!(sequences, &sorted, "{case}: deliveries overtook each other");
+    }
+    eprintln!(
+        "delivery crash test: {} deliveries, {} arrived before the kill, {} requests in all ({} repeats suppressed by key)",
+        keys.len(),
+        at_kill,
+        all.len(),
+        all.len() - keys.len()
+    );
+    drop(server);
+}

@@ -1,0 +1,371 @@
+//! The delivery worker: takes due deliveries from the outbox, translates each
+//! with the receiving system's adapter and hands it to the system's
+//! transport. At least once: a delivery is marked delivered only after its
+//! transport confirmed it, so a crash in between sends it again under the
+//! same idempotency key (the delivery id).
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bro_plugin_host::{AdapterError, AdapterRegistry, HostError};
+use bro_store::{Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate, EventStore, StoreError};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{SystemConfig, Systems, Transport};
+use crate::clock::Clock;
+
+/// How often the outbox is polled when nothing wakes the worker.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// Deliveries attempted at once.
+const CONCURRENCY: usize = 8;
+/// Deadline of one HTTP delivery.
+const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What became of one attempt.
+#[derive(Debug)]
+enum Outcome {
+    /// Handed over (or, for pull, ready to be pulled).
+    Done { to: DeliveryState, rendered: (String, Vec<u8>) },
+    /// Worth another attempt later.
+    Retry(String),
+    /// Never going to work without a person (an adapter refusal, a 4xx).
+    Dead(String),
+}
+
+/// The worker; cheap to clone.
+#[derive(Clone)]
+pub struct DeliveryWorker {
+    store: Arc<dyn EventStore>,
+    systems: Arc<Systems>,
+    adapters: Option<Arc<AdapterRegistry>>,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Notify>,
+    pulled: Arc<Notify>,
+    in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+impl DeliveryWorker {
+    /// A worker over the outbox in `store`.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        systems: Arc<Systems>,
+        adapters: Option<Arc<AdapterRegistry>>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        DeliveryWorker {
+            store,
+            systems,
+            adapters,
+            clock,
+            wake: Arc::new(Notify::new()),
+            pulled: Arc::new(Notify::new()),
+            in_flight: Arc::new(Mutex::new(HashSet::new())),
+        }
+    }
+
+    /// Wakes the worker (new deliveries were enqueued).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Notified whenever a delivery becomes ready for a pulling system.
+    pub fn pulled(&self) -> Arc<Notify> {
+        self.pulled.clone()
+    }
+
+    /// Runs until `stopping` is cancelled; attempts in flight finish first.
+    pub async fn run(self, stopping: CancellationToken) {
+        let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        loop {
+            let due = match self.store.due_deliveries(self.clock.now(), 64).await {
+                Ok(due) => due,
+                Err(StoreError::Closed) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the outbox");
+                    Vec::new()
+                }
+            };
+            let mut started = 0;
+            for delivery in due {
+                let key = format!("{}\u{0}{}", delivery.new.system, delivery.new.case_id);
+                if !self.first_in_line(&delivery).await {
+                    continue;
+                }
+                if !self.in_flight.lock().expect("in-flight lock").insert(key.clone()) {
+                    continue;
+                }
+                let Ok(permit) = limit.clone().acquire_owned().await else { return };
+                started += 1;
+                let worker = self.clone();
+                tokio::spawn(async move {
+                    worker.attempt(delivery).await;
+                    worker.in_flight.lock().expect("in-flight lock").remove(&key);
+                    drop(permit);
+                    worker.wake.notify_one();
+                });
+            }
+            if started == 0 {
+                tokio::select! {
+                    _ = stopping.cancelled() => break,
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(POLL_INTERVAL) => {}
+                }
+            } else if stopping.is_cancelled() {
+                break;
+            }
+        }
+        // Let attempts in flight finish: their outcome is recorded, not lost.
+        let _ = limit.acquire_many(CONCURRENCY as u32).await;
+    }
+
+    /// Deliveries of one case to one system go out in order: only the oldest
+    /// pending one is attempted (a dead-lettered one does not block the rest).
+    async fn first_in_line(&self, delivery: &Delivery) -> bool {
+        let query = DeliveryQuery {
+            system: Some(delivery.new.system.clone()),
+            state: Some(DeliveryState::Pending),
+            case_id: Some(delivery.new.case_id.clone()),
+            after_ordinal: 0,
+            limit: 1,
+        };
+        match self.store.list_deliveries(&query).await {
+            Ok(first) => first.first().is_none_or(|f| f.ordinal == delivery.ordinal),
+            Err(_) => false,
+        }
+    }
+
+    async fn attempt(&self, delivery: Delivery) {
+        let attempts = delivery.attempts + 1;
+        let outcome = match self.systems.get(&delivery.new.system) {
+            None => Outcome::Dead(format!("system {:?} is no longer configured", delivery.new.system)),
+            Some(system) => self.translate_and_send(system, &delivery).await,
+        };
+        let now = self.clock.now();
+        let mut update = DeliveryUpdate {
+            delivery_id: delivery.new.delivery_id.clone(),
+            from: DeliveryState::Pending,
+            to: DeliveryState::Pending,
+            attempts,
+            next_attempt_time: now,
+            last_error: String::new(),
+            rendered: None,
+            update_time: now,
+        };
+        match outcome {
+            Outcome::Done { to, rendered } => {
+                update.to = to;
+                update.rendered = Some(rendered);
+                tracing::info!(delivery = %delivery.new.delivery_id, system = %delivery.new.system, attempts, state = to.as_str(), "delivery handed over");
+            }
+            Outcome::Dead(why) => {
+                update.to = DeliveryState::Dead;
+                update.last_error = why;
+                tracing::warn!(delivery = %delivery.new.delivery_id, system = %delivery.new.system, error = %update.last_error, "delivery dead-lettered");
+            }
+            Outcome::Retry(why) => {
+                let max = self.systems.get(&delivery.new.system).map_or(1, |s| s.max_attempts);
+                update.last_error = why;
+                if attempts >= max {
+                    update.to = DeliveryState::Dead;
+                    update.last_error = format!("gave up after {attempts} attempts: {}", update.last_error);
+                    tracing::warn!(delivery = %delivery.new.delivery_id, error = %update.last_error, "delivery dead-lettered");
+                } else {
+                    let system = self.systems.get(&delivery.new.system);
+                    let delay =
+                        system.map_or(Duration::from_secs(60), |s| s.backoff(attempts, &delivery.new.delivery_id));
+                    update.next_attempt_time = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
+                    tracing::info!(delivery = %delivery.new.delivery_id, attempts, retry_in_ms = delay.as_millis() as u64, error = %update.last_error, "delivery failed; will retry");
+                }
+            }
+        }
+        let to = update.to;
+        match self.store.update_delivery(update).await {
+            Ok(true) if to == DeliveryState::AwaitingPull => self.pulled.notify_waiters(),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot record a delivery attempt; it will be attempted again"),
+        }
+    }
+
+    async fn translate_and_send(&self, system: &SystemConfig, delivery: &Delivery) -> Outcome {
+        let Some(adapter) = self.adapters.as_ref().and_then(|r| r.get(&system.adapter).ok()) else {
+            return Outcome::Retry(format!("adapter {:?} is not loaded", system.adapter));
+        };
+        let payload = delivery.new.payload.clone();
+        let target = system.target.clone();
+        let translated = tokio::task::spawn_blocking(move || adapter.from_canonical(&payload, &target)).await;
+        let message = match translated {
+            Err(e) => return Outcome::Retry(format!("adapter task failed: {e}")),
+            Ok(Err(e @ (HostError::Quarantined { .. } | HostError::NotLoaded(_)))) => {
+                return Outcome::Retry(e.to_string());
+            }
+            Ok(Err(e)) => return Outcome::Dead(e.to_string()),
+            Ok(Ok(t)) => match t.result {
+                Ok(m) => m,
+                Err(e) => return Outcome::Dead(format!("the adapter refused the events: {}", describe(&e))),
+            },
+        };
+        let rendered = (message.content_type.clone(), message.body.clone());
+        match &system.transport {
+            Transport::None => Outcome::Dead("the system has no transport".into()),
+            Transport::Pull => Outcome::Done { to: DeliveryState::AwaitingPull, rendered },
+            Transport::File { dir } => {
+                let name = format!("{}.{}", delivery.new.delivery_id, extension(&message.content_type));
+                let dir = dir.clone();
+                let body = message.body;
+                match tokio::task::spawn_blocking(move || write_atomically(&dir, &name, &body)).await {
+                    Ok(Ok(())) => Outcome::Done { to: DeliveryState::Delivered, rendered },
+                    Ok(Err(e)) => Outcome::Retry(format!("cannot write to the drop directory: {e}")),
+                    Err(e) => Outcome::Retry(format!("file task failed: {e}")),
+                }
+            }
+            Transport::Http { url } => match post(url, delivery, &message.content_type, message.body).await {
+                Ok(()) => Outcome::Done { to: DeliveryState::Delivered, rendered },
+                Err(outcome) => outcome,
+            },
+        }
+    }
+}
+
+fn describe(e: &AdapterError) -> String {
+    match e {
+        AdapterError::Malformed(m) => format!("malformed at {}: {}", m.location, m.description),
+        AdapterError::Unsupported(t) => format!("unsupported: {t}"),
+        AdapterError::Invalid(v) => {
+            v.iter().map(|f| format!("{}: {}", f.field, f.description)).collect::<Vec<_>>().join("; ")
+        }
+        AdapterError::Internal(m) => format!("internal adapter error: {m}"),
+    }
+}
+
+/// A file name extension for a content type.
+fn extension(content_type: &str) -> &'static str {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if essence.ends_with("xml") {
+        "xml"
+    } else if essence.ends_with("json") {
+        "json"
+    } else {
+        "bin"
+    }
+}
+
+/// Writes `name` in `dir` so a reader sees the whole file or none: a hidden
+/// temporary file, synced, renamed into place, the directory synced.
+pub fn write_atomically(dir: &Path, name: &str, body: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir)?;
+    let temp = dir.join(format!(".{name}.partial"));
+    let mut file = std::fs::File::create(&temp)?;
+    file.write_all(body)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&temp, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// POSTs a delivery. 2xx: done; 408, 429 and 5xx or no answer: retry; any
+/// other status: dead (the receiver refuses it; a person must look).
+async fn post(url: &str, delivery: &Delivery, content_type: &str, body: Vec<u8>) -> Result<(), Outcome> {
+    let uri: hyper::Uri = url.parse().map_err(|e| Outcome::Dead(format!("invalid URL {url:?}: {e}")))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(Outcome::Dead(format!("only http:// URLs are supported, not {url:?}")));
+    }
+    let host = uri.host().ok_or_else(|| Outcome::Dead(format!("URL {url:?} has no host")))?.to_owned();
+    let port = uri.port_u16().unwrap_or(80);
+    let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_else(|| host.clone());
+    let path = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
+    let send = async {
+        let stream = tokio::net::TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
+        stream.set_nodelay(true).ok();
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| format!("HTTP handshake with {authority} failed: {e}"))?;
+        tokio::spawn(conn);
+        let request = hyper::Request::post(path)
+            .header(hyper::header::HOST, &authority)
+            .header(hyper::header::CONTENT_TYPE, content_type)
+            .header("Idempotency-Key", &delivery.new.delivery_id)
+            .header("X-Bro-Case", delivery.new.case_id.resource_name())
+            .header("X-Bro-Sequences", format!("{}-{}", delivery.new.first_sequence, delivery.new.last_sequence))
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let response = sender.send_request(request).await.map_err(|e| format!("POST to {authority} failed: {e}"))?;
+        let status = response.status();
+        let text = match response.into_body().collect().await {
+            Ok(collected) => {
+                let bytes = collected.to_bytes();
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
+            }
+            Err(_) => String::new(),
+        };
+        Ok::<_, String>((status, text))
+    };
+    match tokio::time::timeout(HTTP_TIMEOUT, send).await {
+        Err(_) => Err(Outcome::Retry(format!("POST to {authority} timed out after {HTTP_TIMEOUT:?}"))),
+        Ok(Err(e)) => Err(Outcome::Retry(e)),
+        Ok(Ok((status, _))) if status.is_success() => Ok(()),
+        Ok(Ok((status, text))) => {
+            let why = format!("{authority} answered {status}: {}", text.trim());
+            if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
+                Err(Outcome::Retry(why))
+            } else {
+                Err(Outcome::Dead(why))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_is_capped_and_jittered() {
+        let mut s = SystemConfig::new("x", "a", "t", &[], Transport::Pull);
+        s.backoff_base = Duration::from_secs(2);
+        s.backoff_max = Duration::from_secs(60);
+        let first = s.backoff(1, "d1");
+        assert!(first >= Duration::from_secs(2) && first <= Duration::from_secs(3), "{first:?}");
+        let fourth = s.backoff(4, "d1");
+        assert!(fourth >= Duration::from_secs(16) && fourth <= Duration::from_secs(24), "{fourth:?}");
+        let late = s.backoff(30, "d1");
+        assert!(late >= Duration::from_secs(60) && late <= Duration::from_secs(90), "{late:?}");
+        let spread: HashSet<Duration> = (0..20).map(|i| s.backoff(3, &format!("d{i}"))).collect();
+        assert!(spread.len() > 10, "deliveries retry at different times: {spread:?}");
+    }
+
+    #[test]
+    fn files_appear_whole_under_their_name() {
+        let dir = tempfile_dir();
+        write_atomically(&dir, "d1.xml", b"<x/>").expect("write");
+        write_atomically(&dir, "d1.xml", b"<x/>").expect("a repeated delivery overwrites");
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["d1.xml"], "no partial file is left behind");
+        assert_eq!(std::fs::read(dir.join("d1.xml")).expect("read"), b"<x/>");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("bro-worker-test-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    #[test]
+    fn extensions_follow_the_content_type() {
+        assert_eq!(extension("application/fhir+xml; fhir-version=4.0"), "xml");
+        assert_eq!(extension("application/xml; charset=windows-1252"), "xml");
+        assert_eq!(extension("application/fhir+json"), "json");
+        assert_eq!(extension("application/pdf"), "bin");
+    }
+}

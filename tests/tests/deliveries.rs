@@ -1,0 +1,218 @@
+//! Deliveries through a running gateway: a MedCom message in, the case
+//! updated, and the change out — over HTTP (after a refused first attempt),
+//! into a drop directory and by pull — each in its receiver's format, never
+//! back to the system it came from; then retry, replay and dead letters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bro_api::v1 as pb;
+use bro_api::v1::delivery_service_client::DeliveryServiceClient;
+use bro_api::v1::ingest_service_client::IngestServiceClient;
+use bro_e2e::receiver::Receiver;
+use bro_e2e::{TestGateway, adapter_registry, letter_to_psychiatry, medcom_fixture, new_case, parent};
+use bro_server::ServeOptions;
+use bro_server::pipeline::{SystemConfig, Systems, Transport};
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+
+const CORRESPONDENCE: &[&str] = &["correspondence_recorded"];
+
+fn fast(mut s: SystemConfig) -> SystemConfig {
+    s.backoff_base = Duration::from_millis(50);
+    s.backoff_max = Duration::from_millis(200);
+    s
+}
+
+/// Waits until `check` holds, or fails after 20 s.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..400 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+async fn list(client: &mut DeliveryServiceClient<Channel>, filter: &str) -> Vec<pb::Delivery> {
+    let request = pb::ListDeliveriesRequest { filter: filter.into(), page_size: 100, ..Default::default() };
+    client.list_deliveries(request).await.expect("list").into_inner().deliveries
+}
+
+#[tokio::test]
+async fn a_change_reaches_every_subscribed_system_in_its_format() {
+    let receiver = Receiver::start(0, 1).await.expect("receiver");
+    let drop_dir = tempfile::tempdir().expect("temp dir");
+    let systems = Systems::new(vec![
+        fast(SystemConfig::new(
+            "psykiatri",
+            "medcom",
+            "xdis91",
+            CORRESPONDENCE,
+            Transport::Http { url: receiver.url() },
+        )),
+        fast(SystemConfig::new(
+            "sundhed",
+            "medcom",
+            "fhir+json",
+            CORRESPONDENCE,
+            Transport::File { dir: drop_dir.path().to_path_buf() },
+        )),
+        fast(SystemConfig::new("misbrug", "medcom", "fhir+xml", CORRESPONDENCE, Transport::Pull)),
+    ])
+    .expect("valid systems");
+    let options = ServeOptions {
+        adapters: Some(adapter_registry(&["medcom"])),
+        systems: Arc::new(systems),
+        ..ServeOptions::default()
+    };
+    let gw = TestGateway::start_with(options).await.expect("gateway starts");
+    let mut cases = gw.client().await.expect("client");
+    let mut create = new_case("deliver-1", "29189846");
+    let mut mother = parent("mother", "0101900000", "Mor Testesen");
+    mother.identifier = Some(pb::PersonIdentifier {
+        kind: pb::PersonIdentifierKind::ReplacementCpr.into(),
+        value: "0703921VJ4".into(),
+    });
+    create.custody_holders = vec![mother];
+    cases.create_case(create).await.expect("case created");
+    let channel = gw.channel().await.expect("channel");
+    let mut ingest = IngestServiceClient::new(channel.clone());
+    let mut deliveries = DeliveryServiceClient::new(channel);
+
+    // A CareCommunication from psychiatry: goes to the other two, not back.
+    let message = pb::ExternalMessage {
+        content_type: "application/fhir+json".into(),
+        body: medcom_fixture("cc-0d5b3c18-replacement-cpr.in.json"),
+        metadata: [("sector".to_owned(), "psychiatry".to_owned())].into(),
+    };
+    let request = pb::IngestRequest { system: "psykiatri".into(), message: Some(message), request_id: "in-1".into() };
+    let ingested = ingest.ingest(request).await.expect("ingest").into_inner();
+    assert_eq!(ingested.outcome(), pb::IngestOutcome::Appended);
+    // A caseworker's letter to psychiatry: goes to all three.
+    let append = bro_e2e::append("deliver-1", "letter-1", vec![letter_to_psychiatry("2026-03-02", "mother", 1)], "");
+    cases.append_case_events(append).await.expect("letter appended");
+
+    let all = list(&mut deliveries, "").await;
+    let per_system = |s: &str| all.iter().filter(|d| d.system == s).count();
+    assert_eq!((per_system("psykiatri"), per_system("sundhed"), per_system("misbrug")), (1, 2, 2));
+
+    // HTTP: refused once (503), retried, then delivered as windows-1252 XDIS91 with its idempotency key.
+    eventually("the HTTP receiver has the letter", || async { receiver.unique().len() == 1 }).await;
+    let got = &receiver.unique()[0];
+    assert_eq!(got.content_type, "application/xml; charset=windows-1252");
+    assert!(got.body.starts_with(b"<?xml version=\"1.0\" encoding=\"windows-1252\"?>"));
+    assert!(got.body.windows(12).any(|w| w == b"<Break/>Vi f"), "line breaks as <Break/>");
+    let http = all.iter().find(|d| d.system == "psykiatri").expect("http delivery");
+    assert_eq!(format!("deliveries/{}", got.key), http.name, "the delivery id is the idempotency key");
+    eventually("the HTTP delivery is recorded as delivered on its second attempt", || {
+        let mut d = deliveries.clone();
+        let name = http.name.clone();
+        async move {
+            let got = d.get_delivery(pb::GetDeliveryRequest { name }).await.expect("get").into_inner();
+            let got = got.delivery.expect("delivery");
+            got.state() == pb::DeliveryState::Delivered && got.attempts == 2 && got.last_error.is_empty()
+        }
+    })
+    .await;
+
+    // File: two FHIR JSON bundles, each written whole under its delivery id.
+    eventually("the drop directory has both", || async {
+        std::fs::read_dir(drop_dir.path()).map(|d| d.count() == 2).unwrap_or(false)
+    })
+    .await;
+    for entry in std::fs::read_dir(drop_dir.path()).expect("list") {
+        let path = entry.expect("entry").path();
+        assert_eq!(path.extension().and_then(|e| e.to_str()), Some("json"), "{}", path.display());
+        let bundle: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("JSON");
+        assert_eq!(bundle["resourceType"], "Bundle");
+    }
+
+    // Pull: the system streams both as FHIR XML and acknowledges them.
+    let stream =
+        deliveries.stream_deliveries(pb::StreamDeliveriesRequest { system: "misbrug".into() }).await.expect("stream");
+    let mut stream = stream.into_inner();
+    for _ in 0..2 {
+        let item = tokio::time::timeout(Duration::from_secs(20), stream.next()).await.expect("in time");
+        let delivery = item.expect("an item").expect("ok").delivery.expect("delivery");
+        assert_eq!(delivery.content_type, "application/fhir+xml; fhir-version=4.0");
+        assert!(String::from_utf8_lossy(&delivery.body).contains("<Bundle xmlns=\"http://hl7.org/fhir\">"));
+        let ack = pb::AcknowledgeDeliveryRequest { name: delivery.name.clone() };
+        let acked = deliveries.acknowledge_delivery(ack).await.expect("ack").into_inner().delivery.expect("delivery");
+        assert_eq!(acked.state(), pb::DeliveryState::Delivered);
+    }
+    drop(stream);
+    eventually("all five are delivered", || {
+        let mut d = deliveries.clone();
+        async move { list(&mut d, "state = \"delivered\"").await.len() == 5 }
+    })
+    .await;
+
+    // Replay: the same events again, under a new idempotency key.
+    let replayed = deliveries
+        .replay_delivery(pb::ReplayDeliveryRequest { name: http.name.clone() })
+        .await
+        .expect("replay")
+        .into_inner()
+        .delivery
+        .expect("delivery");
+    assert_eq!(replayed.replay_of, http.name);
+    eventually("the replay arrives", || async { receiver.unique().len() == 2 }).await;
+    gw.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_refusing_receiver_dead_letters_and_a_retry_delivers() {
+    // Nothing listens on this port yet: every attempt fails until the receiver starts.
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
+        probe.local_addr().expect("addr").port()
+    };
+    let mut system = fast(SystemConfig::new(
+        "psykiatri",
+        "medcom",
+        "fhir+json",
+        CORRESPONDENCE,
+        Transport::Http { url: format!("http://127.0.0.1:{port}/inbox") },
+    ));
+    system.max_attempts = 2;
+    let options = ServeOptions {
+        adapters: Some(adapter_registry(&["medcom"])),
+        systems: Arc::new(Systems::new(vec![system]).expect("valid")),
+        ..ServeOptions::default()
+    };
+    let gw = TestGateway::start_with(options).await.expect("gateway starts");
+    let mut cases = gw.client().await.expect("client");
+    let mut create = new_case("deliver-2", "29189846");
+    create.custody_holders = vec![parent("mother", "0101900000", "Mor Testesen")];
+    cases.create_case(create).await.expect("case created");
+    let mut deliveries = DeliveryServiceClient::new(gw.channel().await.expect("channel"));
+    let append = bro_e2e::append("deliver-2", "letter-1", vec![letter_to_psychiatry("2026-03-02", "mother", 1)], "");
+    cases.append_case_events(append).await.expect("letter appended");
+    eventually("the delivery is dead-lettered", || {
+        let mut d = deliveries.clone();
+        async move { list(&mut d, "state = \"dead\"").await.len() == 1 }
+    })
+    .await;
+    let dead = list(&mut deliveries, "").await.remove(0);
+    assert_eq!(dead.attempts, 2);
+    assert!(dead.last_error.contains("gave up after 2 attempts"), "{}", dead.last_error);
+    let receiver = Receiver::start(port, 0).await.expect("receiver on the configured port");
+    let retried = deliveries.retry_delivery(pb::RetryDeliveryRequest { name: dead.name.clone() }).await.expect("retry");
+    assert_eq!(retried.into_inner().delivery.expect("delivery").state(), pb::DeliveryState::Pending);
+    eventually("the retried delivery arrives", || async { receiver.unique().len() == 1 }).await;
+    eventually("it is delivered", || {
+        let mut d = deliveries.clone();
+        async move { list(&mut d, "state = \"delivered\"").await.len() == 1 }
+    })
+    .await;
+    let err =
+        deliveries.retry_delivery(pb::RetryDeliveryRequest { name: dead.name.clone() }).await.expect_err("not dead");
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    gw.stop().await.expect("stops");
+}
