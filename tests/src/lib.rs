@@ -189,7 +189,8 @@ pub fn adapter_registry(names: &[&str]) -> Arc<bro_plugin_host::AdapterRegistry>
 /// A letter from the municipality to psychiatry about `custody_holder`,
 /// written by a caseworker (message id `letter-{n}`).
 pub fn letter_to_psychiatry(on: &str, custody_holder: &str, n: usize) -> pb::CaseEvent {
-    let org = |name: &str, ean: &str| pb::Organisation { display_name: name.into(), ean: ean.into(), ..Default::default() };
+    let org =
+        |name: &str, ean: &str| pb::Organisation { display_name: name.into(), ean: ean.into(), ..Default::default() };
     let correspondence = pb::Correspondence {
         message_id: format!("letter-{n}"),
         thread_id: format!("letter-{n}"),

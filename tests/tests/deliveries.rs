@@ -79,7 +79,9 @@ async fn a_change_reaches_every_subscribed_system_in_its_format() {
         kind: pb::PersonIdentifierKind::ReplacementCpr.into(),
         value: "0703921VJ4".into(),
     });
-    create.custody_holders = vec![mother];
+    // The father is MedCom's published test patient of its XDIS91 sample.
+    let father = parent("father", concat!("150282", "4933"), "Far Testesen");
+    create.custody_holders = vec![mother, father];
     cases.create_case(create).await.expect("case created");
     let channel = gw.channel().await.expect("channel");
     let mut ingest = IngestServiceClient::new(channel.clone());
@@ -94,13 +96,23 @@ async fn a_change_reaches_every_subscribed_system_in_its_format() {
     let request = pb::IngestRequest { system: "psykiatri".into(), message: Some(message), request_id: "in-1".into() };
     let ingested = ingest.ingest(request).await.expect("ingest").into_inner();
     assert_eq!(ingested.outcome(), pb::IngestOutcome::Appended);
+    // An XDIS91 letter (windows-1252 OIOXML) about the father: goes to the other two as well.
+    let message = pb::ExternalMessage {
+        content_type: "application/xml".into(),
+        body: medcom_fixture("DIS91_1.in.xml"),
+        metadata: [("sector".to_owned(), "psychiatry".to_owned())].into(),
+    };
+    let request = pb::IngestRequest { system: "psykiatri".into(), message: Some(message), request_id: "in-2".into() };
+    let ingested = ingest.ingest(request).await.expect("ingest").into_inner();
+    assert_eq!(ingested.outcome(), pb::IngestOutcome::Appended);
+    assert_eq!(ingested.case, "cases/deliver-1");
     // A caseworker's letter to psychiatry: goes to all three.
     let append = bro_e2e::append("deliver-1", "letter-1", vec![letter_to_psychiatry("2026-03-02", "mother", 1)], "");
     cases.append_case_events(append).await.expect("letter appended");
 
     let all = list(&mut deliveries, "").await;
     let per_system = |s: &str| all.iter().filter(|d| d.system == s).count();
-    assert_eq!((per_system("psykiatri"), per_system("sundhed"), per_system("misbrug")), (1, 2, 2));
+    assert_eq!((per_system("psykiatri"), per_system("sundhed"), per_system("misbrug")), (1, 3, 3));
 
     // HTTP: refused once (503), retried, then delivered as windows-1252 XDIS91 with its idempotency key.
     eventually("the HTTP receiver has the letter", || async { receiver.unique().len() == 1 }).await;
@@ -121,9 +133,9 @@ async fn a_change_reaches_every_subscribed_system_in_its_format() {
     })
     .await;
 
-    // File: two FHIR JSON bundles, each written whole under its delivery id.
-    eventually("the drop directory has both", || async {
-        std::fs::read_dir(drop_dir.path()).map(|d| d.count() == 2).unwrap_or(false)
+    // File: three FHIR JSON bundles, each written whole under its delivery id.
+    eventually("the drop directory has all three", || async {
+        std::fs::read_dir(drop_dir.path()).map(|d| d.count() == 3).unwrap_or(false)
     })
     .await;
     for entry in std::fs::read_dir(drop_dir.path()).expect("list") {
@@ -133,11 +145,11 @@ async fn a_change_reaches_every_subscribed_system_in_its_format() {
         assert_eq!(bundle["resourceType"], "Bundle");
     }
 
-    // Pull: the system streams both as FHIR XML and acknowledges them.
+    // Pull: the system streams all three as FHIR XML and acknowledges them.
     let stream =
         deliveries.stream_deliveries(pb::StreamDeliveriesRequest { system: "misbrug".into() }).await.expect("stream");
     let mut stream = stream.into_inner();
-    for _ in 0..2 {
+    for _ in 0..3 {
         let item = tokio::time::timeout(Duration::from_secs(20), stream.next()).await.expect("in time");
         let delivery = item.expect("an item").expect("ok").delivery.expect("delivery");
         assert_eq!(delivery.content_type, "application/fhir+xml; fhir-version=4.0");
@@ -147,9 +159,9 @@ async fn a_change_reaches_every_subscribed_system_in_its_format() {
         assert_eq!(acked.state(), pb::DeliveryState::Delivered);
     }
     drop(stream);
-    eventually("all five are delivered", || {
+    eventually("all seven are delivered", || {
         let mut d = deliveries.clone();
-        async move { list(&mut d, "state = \"delivered\"").await.len() == 5 }
+        async move { list(&mut d, "state = \"delivered\"").await.len() == 7 }
     })
     .await;
 

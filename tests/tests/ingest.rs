@@ -128,6 +128,7 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
     assert_eq!(rejections.rejections.len(), 1);
     assert_eq!(rejections.rejections[0].name, info.metadata["rejection"]);
     assert!(rejections.rejections[0].reason.contains("XREF01"));
+    assert_eq!(rejections.rejections[0].request_id, "in-5", "the client's request id");
     let retry = client.ingest(ingest("in-5", "application/xml", fixture("REF01_1.in.xml"))).await.expect_err("same");
     assert_eq!(retry.get_error_details().error_info().expect("info").metadata["rejection"], info.metadata["rejection"]);
     let case = cases.get_case(pb::GetCaseRequest { name: "cases/ingest-1".into() }).await.expect("get");

@@ -1,8 +1,9 @@
 //! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
 //!
 //! - `cargo xtask test` — the README's test command: the workspace tests
-//!   (unit, conformance, end-to-end, crash, tidy), then a standard gRPC
-//!   client (Python grpcio with server reflection) against a real `bro serve`.
+//!   (unit, conformance, end-to-end, crash, tidy), the reference adapters'
+//!   native tests, then a standard gRPC client (Python grpcio with server
+//!   reflection) against a real `bro serve`.
 //! - `cargo xtask deps` — checks that `bro-domain` and `bro-rules` depend on
 //!   no async runtime, RPC, WebAssembly or SQL crate.
 //! - `cargo xtask build-adapters` — builds the WebAssembly workspace
@@ -159,6 +160,18 @@ fn test() -> anyhow::Result<()> {
     // Benches are compile-checked by clippy; running them here would only slow the tests.
     run(cargo().args(["test", "--workspace", "--lib", "--bins", "--tests"]).env("BRO_ADAPTER_DIR", &adapters))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
+    // The reference adapters' own tests, natively (the same code as their components).
+    let manifest = root().join("adapters/Cargo.toml");
+    run(cargo().arg("test").arg("--manifest-path").arg(&manifest).args([
+        "--package",
+        "medcom",
+        "--package",
+        "sdi",
+        "--package",
+        "jobcenter",
+        "--package",
+        "scenario",
+    ]))?;
     run(cargo().args(["build", "--package", "bro-cli"]))?;
     let target = target_dir();
     let python = python_env(&target)?;

@@ -209,7 +209,7 @@ fn the_golden_outputs_read_back() {
     assert_eq!(reply.entries.len(), 3);
     let attachment = reply.entries.get(2).and_then(|e| e.attachment.clone()).unwrap_or_default();
     assert!(String::from_utf8(attachment.data).is_ok_and(|t| t.starts_with("Behandlingsplan (udkast)\nMøde")));
-    let new = reread(&common::fixture("new-message.expected.fhirjson"));
+    let new = reread(&common::fixture("new-message.expected.json"));
     assert_eq!(new.subjects.first().map(|p| p.kind()), Some(proto::PersonIdentifierKind::ReplacementCpr));
     let episode = correspondence(&new).episode_of_care.unwrap_or_default();
     assert_eq!((episode.identifier.as_str(), episode.status.as_str()), ("forloeb-77", "ambulant"));

@@ -196,6 +196,16 @@ fn the_medcom_reference_adapter_passes_its_golden_fixtures() {
     assert!(text(&out).contains("ok    REF01_1"), "{}", text(&out));
 }
 
+#[test]
+fn the_journal_and_jobcentre_reference_adapters_pass_their_golden_fixtures() {
+    for (adapter, count) in [("sdi", 14), ("jobcenter", 11)] {
+        let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../adapters").join(adapter).join("fixtures");
+        let out = bro(&["adapter", "test", &guest(adapter), fixtures.to_str().expect("utf8")]);
+        assert!(out.status.success(), "{adapter}: {}", text(&out));
+        assert!(text(&out).contains(&format!("{count} passed, 0 failed")), "{adapter}: {}", text(&out));
+    }
+}
+
 /// GETs a path from an HTTP/1.0 server on loopback.
 fn http_get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};

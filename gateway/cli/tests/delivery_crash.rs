@@ -163,7 +163,8 @@ async fn deliveries_in_flight_survive_sigkill_and_arrive_once_per_key() {
     let start = Instant::now();
     while delivered.len() < CASES * LETTERS_PER_CASE {
         assert!(start.elapsed() < LIMIT, "the outbox did not record every delivery");
-        let request = pb::ListDeliveriesRequest { page_size: 1000, filter: "state = \"delivered\"".into(), ..Default::default() };
+        let request =
+            pb::ListDeliveriesRequest { page_size: 1000, filter: "state = \"delivered\"".into(), ..Default::default() };
         delivered = deliveries.list_deliveries(request).await.expect("list").into_inner().deliveries;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -176,8 +177,10 @@ async fn deliveries_in_flight_survive_sigkill_and_arrive_once_per_key() {
     // Per case, letters first arrived in the order they were written.
     let mut seen = HashSet::new();
     let mut order: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    let case_of: BTreeMap<String, (String, i64)> =
-        delivered.iter().map(|d| (d.name.trim_start_matches("deliveries/").to_owned(), (d.case.clone(), d.first_sequence))).collect();
+    let case_of: BTreeMap<String, (String, i64)> = delivered
+        .iter()
+        .map(|d| (d.name.trim_start_matches("deliveries/").to_owned(), (d.case.clone(), d.first_sequence)))
+        .collect();
     for r in &all {
         if seen.insert(r.key.clone()) {
             let (case, sequence) = &case_of[&r.key];
@@ -196,5 +199,80 @@ async fn deliveries_in_flight_survive_sigkill_and_arrive_once_per_key() {
         all.len(),
         all.len() - keys.len()
     );
+    drop(server);
+}
+
+fn fixture(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../adapters/medcom/fixtures").join(name);
+    path.to_str().expect("utf8").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bro_ingest_and_bro_deliveries_drive_a_running_gateway() {
+    let dir = tempfile::tempdir().expect("dir");
+    let public = package_medcom(dir.path());
+    let drop_dir = dir.path().join("drop");
+    let config = dir.path().join("bro.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\n[adapters]\ndirectory = \"{}\"\n[adapters.trusted_keys]\nops = \"{public}\"\n\
+             [[systems]]\nname = \"psykiatri\"\nadapter = \"medcom\"\n\
+             [[systems]]\nname = \"sundhed\"\nadapter = \"medcom\"\ntarget = \"fhir+xml\"\n\
+             subscribe = [\"correspondence_recorded\"]\ntransport = {{ kind = \"file\", dir = \"{}\" }}\n",
+            dir.path().join("data").display(),
+            dir.path().join("adapters").display(),
+            drop_dir.display()
+        ),
+    )
+    .expect("config");
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let log = dir.path().join("serve.log");
+    let mut server = Server::spawn(&config, &log, addr);
+    let mut cases = CaseServiceClient::new(server.channel(&log).await);
+    let mut create = new_case("cli-1", "29189846");
+    let mut mother = parent("mother", "0101900000", "Mor Testesen");
+    mother.identifier = Some(pb::PersonIdentifier {
+        kind: pb::PersonIdentifierKind::ReplacementCpr.into(),
+        value: "0703921VJ4".into(),
+    });
+    create.custody_holders = vec![mother];
+    cases.create_case(create).await.expect("case created");
+    let url = format!("http://{addr}");
+    let ingest = |files: &[String]| {
+        let mut args = vec!["ingest".to_owned(), "--server".into(), url.clone(), "--system".into(), "psykiatri".into()];
+        args.extend(files.iter().cloned());
+        Command::new(env!("CARGO_BIN_EXE_bro")).args(&args).output().expect("bro ingest")
+    };
+    let files = [fixture("cc-0d5b3c18-replacement-cpr.in.xml"), fixture("DIS91_1.in.xml"), fixture("REF01_1.in.xml")];
+    let out = ingest(&files);
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "a rejected file makes the command fail");
+    assert!(shown.contains("appended 1 event(s) to cases/cli-1"), "{shown}");
+    assert!(shown.contains("no case matched; queued as unmatchedMessages/"), "{shown}");
+    assert!(shown.contains("REJECTED") && shown.contains("XREF01"), "{shown}");
+    // Running it again stores nothing new.
+    let out = ingest(&files[..1]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("already ingested into cases/cli-1"));
+    wait_until("the drop directory has the letter", || {
+        std::fs::read_dir(&drop_dir).map(|d| d.count() == 1).unwrap_or(false)
+    })
+    .await;
+    let start = Instant::now();
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_bro"))
+            .args(["deliveries", "--server", &url, "list", "--system", "sundhed"])
+            .output()
+            .expect("bro deliveries list");
+        let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{shown}");
+        if shown.contains("delivered") {
+            assert!(shown.contains("cases/cli-1"), "{shown}");
+            break;
+        }
+        assert!(start.elapsed() < LIMIT, "the delivery is not shown as delivered: {shown}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(server);
 }

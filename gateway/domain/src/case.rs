@@ -559,11 +559,11 @@ impl Case {
                 let Some(a) = self.appointments.iter_mut().find(|a| &a.appointment_id == appointment_id) else {
                     return fail("appointment_id", format!("the case has no appointment {appointment_id:?}"));
                 };
-                if a.cancelled {
-                    return fail("appointment_id", format!("appointment {appointment_id:?} is already cancelled"));
+                // A repeated cancellation (a source resending its state) changes nothing.
+                if !a.cancelled {
+                    a.cancelled = true;
+                    a.cancellation_reason = reason.clone();
                 }
-                a.cancelled = true;
-                a.cancellation_reason = reason.clone();
             }
         }
         self.version = self.version.max(recorded.sequence);

@@ -91,6 +91,22 @@ pub struct CreateCase {
     pub now: Timestamp,
 }
 
+/// A case opened by an ingested message: its `case_opened` event and the
+/// events after it, written in one transaction.
+#[derive(Clone, Debug)]
+pub struct OpenCase {
+    /// Chosen id, or a generated one when `None`.
+    pub case_id: Option<CaseId>,
+    /// The events; the first is `case_opened`, no other is.
+    pub events: Vec<Event>,
+    /// Idempotency key.
+    pub request_id: String,
+    /// The time of recording.
+    pub now: Timestamp,
+    /// The source message (opening it twice opens one case).
+    pub source: Option<SourceKey>,
+}
+
 /// A request to append events.
 #[derive(Clone, Debug)]
 pub struct AppendEvents {
@@ -184,6 +200,55 @@ impl CaseLedger {
             Ok(committed) => Ok(committed),
             Err(LedgerError::Store(StoreError::Conflict { .. })) => Err(LedgerError::AlreadyExists(case_id)),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Opens a case with its first events in one transaction.
+    pub async fn open(&self, cmd: OpenCase) -> Result<Committed, LedgerError> {
+        let opens = |e: &Event| matches!(e.kind, EventKind::CaseOpened { .. });
+        if !cmd.events.first().is_some_and(opens) {
+            return Err(LedgerError::Invalid(Violations::one("events[0]", "a case opens with case_opened")));
+        }
+        if let Some(i) = cmd.events.iter().skip(1).position(opens) {
+            return Err(LedgerError::Invalid(Violations::one(format!("events[{}]", i + 1), "case_opened comes once")));
+        }
+        if cmd.events.len() > MAX_EVENTS_PER_APPEND {
+            return Err(LedgerError::Invalid(Violations::one(
+                "events",
+                format!("{} events in one request; at most {MAX_EVENTS_PER_APPEND} are allowed", cmd.events.len()),
+            )));
+        }
+        let fingerprint = fingerprint("open", cmd.case_id.as_ref(), &cmd.events);
+        if let Some(done) = self.replay_request(&cmd.request_id, &fingerprint).await? {
+            return Ok(done);
+        }
+        if let Some(source) = &cmd.source
+            && let Some(record) = self.store.find_source(source).await?
+        {
+            return self.committed_from(&record).await;
+        }
+        let case_id = match cmd.case_id {
+            Some(id) => id,
+            None => CaseId::parse("case_id", &uuid::Uuid::now_v7().to_string()).map_err(LedgerError::Invalid)?,
+        };
+        let recorded: Vec<RecordedEvent> = cmd
+            .events
+            .into_iter()
+            .enumerate()
+            .map(|(i, event)| RecordedEvent {
+                sequence: i as u64 + 1,
+                record_time: cmd.now,
+                request_id: cmd.request_id.clone(),
+                event,
+            })
+            .collect();
+        let case = Case::replay(case_id.clone(), &recorded)
+            .map_err(|(i, v)| LedgerError::Invalid(v.within(&format!("events[{i}]"))))?;
+        let _guard = self.lock(&case_id).await;
+        let outcome = self.write(&case, 0, &recorded, &cmd.request_id, fingerprint.clone(), (cmd.source, None)).await;
+        match outcome {
+            Err(LedgerError::Store(StoreError::Conflict { .. })) => Err(LedgerError::AlreadyExists(case_id)),
+            other => other,
         }
     }
 

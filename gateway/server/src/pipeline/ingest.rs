@@ -9,12 +9,13 @@ use std::time::Instant;
 
 use bro_api::convert;
 use bro_api::v1 as pb;
+use bro_api::v1::case_event::Kind;
 use bro_api::v1::ingest_service_server::IngestService;
 use bro_domain::{CaseId, PartyId, Violations};
 use bro_plugin_host::{AdapterError, AdapterRegistry, HostError, Message};
 use bro_store::{
     AppendEvents, CaseLedger, CaseQuery, Committed, InboxEntry, InboxKind, InboxPut, InboxQuery, InboxState,
-    LedgerError, SourceKey,
+    LedgerError, OpenCase, SourceKey,
 };
 use prost::Message as _;
 use tonic::{Request, Response, Status};
@@ -181,10 +182,12 @@ impl IngestApi {
     }
 
     async fn ingest(&self, req: pb::IngestRequest) -> Result<pb::IngestResponse, ApiError> {
-        let request_id = request_id(&req.request_id)?;
+        let client_request_id = request_id(&req.request_id)?;
         let system = self.systems.get(&req.system).ok_or_else(|| {
             Violations::one("system", format!("{:?} is not a configured system", bro_domain::truncate(&req.system, 64)))
         })?;
+        // Namespaced, so an ingest request id never meets a CaseService one or another system's.
+        let request_id = format!("ingest:{}:{client_request_id}", system.name);
         let message = req.message.ok_or_else(|| Violations::one("message", "is required"))?;
         if message.body.is_empty() {
             return Err(Violations::one("message.body", "is empty").into());
@@ -247,6 +250,9 @@ impl IngestApi {
                 return Ok(appended(done, pb::IngestOutcome::Duplicate));
             }
         }
+        if batch.events.first().is_some_and(|e| matches!(e.kind, Some(Kind::CaseOpened(_)))) {
+            return self.open_case(&batch, &message, &system.name, &request_id, source).await;
+        }
         let matched = match self.match_case(&batch).await {
             Ok(m) => m,
             Err(ApiError::Invalid(v)) => {
@@ -304,6 +310,62 @@ impl IngestApi {
     }
 }
 
+impl IngestApi {
+    /// A message that opens a case (a journal's new case): the case and its
+    /// first events in one transaction; its people are the new case's.
+    async fn open_case(
+        &self,
+        batch: &pb::AdapterBatch,
+        message: &pb::ExternalMessage,
+        system: &str,
+        request_id: &str,
+        source: Option<SourceKey>,
+    ) -> Result<pb::IngestResponse, ApiError> {
+        let Some(Kind::CaseOpened(opened)) = batch.events.first().and_then(|e| e.kind.as_ref()) else {
+            return Err(Violations::one("events[0]", "a case opens with case_opened").into());
+        };
+        let case_id = if batch.case.is_empty() {
+            None
+        } else {
+            match CaseId::from_resource_name("case", &batch.case) {
+                Ok(id) => Some(id),
+                Err(v) => return Err(self.reject(system, request_id, message, v.to_string()).await),
+            }
+        };
+        let subjects: Vec<Option<bro_domain::PersonId>> =
+            batch.subjects.iter().map(|s| convert::person_id_from_pb("subject", Some(s)).ok().flatten()).collect();
+        let parties: Vec<Option<PartyId>> = subjects
+            .iter()
+            .map(|s| {
+                let s = s.as_ref()?;
+                let party = opened.custody_holders.iter().find(|p| {
+                    convert::person_id_from_pb("identifier", p.identifier.as_ref()).ok().flatten().as_ref() == Some(s)
+                })?;
+                PartyId::parse("party_id", &party.party_id).ok()
+            })
+            .collect();
+        let events = match events_for(batch, &parties, system) {
+            Ok(events) => events,
+            Err(v) => return Err(self.reject(system, request_id, message, v.to_string()).await),
+        };
+        let cmd = OpenCase { case_id, events, request_id: request_id.to_owned(), now: self.clock.now(), source };
+        match self.ledger.open(cmd).await {
+            Ok(done) => {
+                let outcome = if done.replayed { pb::IngestOutcome::Duplicate } else { pb::IngestOutcome::Appended };
+                Ok(appended(done, outcome))
+            }
+            Err(LedgerError::Invalid(v)) => {
+                Err(self.reject(system, request_id, message, format!("the case cannot be opened: {v}")).await)
+            }
+            Err(LedgerError::AlreadyExists(id)) => {
+                let reason = format!("{} already exists; a message can open a case only once", id.resource_name());
+                Err(self.reject(system, request_id, message, reason).await)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 /// The batch's events for the matched case: `subjects/N` resolved to parties,
 /// each event's source set to the system and message.
 fn events_for(
@@ -322,6 +384,20 @@ fn events_for(
                 Violations::one(format!("events[{i}]"), format!("{holder} is not a custody holder of the matched case"))
             })?;
             *holder = party.as_str().to_owned();
+        }
+        if let Some(Kind::PlanPrepared(plan)) = event.kind.as_mut() {
+            for cover in &mut plan.covers {
+                if let Some(n) = cover.strip_prefix("subjects/") {
+                    let party =
+                        n.parse::<usize>().ok().and_then(|n| parties.get(n).cloned().flatten()).ok_or_else(|| {
+                            Violations::one(
+                                format!("events[{i}].plan_prepared.covers"),
+                                format!("{cover} is not a custody holder of the case"),
+                            )
+                        })?;
+                    *cover = party.as_str().to_owned();
+                }
+            }
         }
         event.source = Some(pb::EventSource { system: system.to_owned(), message_id: batch.source_message_id.clone() });
         out.push(convert::event_from_pb(&event).map_err(|v| v.within(&format!("events[{i}]")))?);
@@ -367,7 +443,7 @@ fn rejection_to_pb(e: &InboxEntry) -> pb::Rejection {
     pb::Rejection {
         name: format!("rejections/{}", e.entry_id),
         system: e.system.clone(),
-        request_id: e.request_id.clone(),
+        request_id: e.request_id.strip_prefix(&format!("ingest:{}:", e.system)).unwrap_or(&e.request_id).to_owned(),
         reason: e.reason.clone(),
         content_type: e.content_type.clone(),
         size_bytes: e.body.len() as i64,

@@ -1,0 +1,180 @@
+//! Hostile and broken input: every one is refused with an error that names
+//! where or what, nothing panics (the component would trap), nothing
+//! expands, and no error carries a CPR number or a name.
+
+mod common;
+
+use common::{PEOPLE, error, event, fixture, message, parents, text};
+
+/// An error that must not carry personal data.
+fn clean(body: &[u8]) -> String {
+    let e = error(body);
+    for p in PEOPLE {
+        assert!(!e.contains(p), "{e:?} carries {p}");
+    }
+    e
+}
+
+#[test]
+fn an_empty_body_is_malformed() {
+    assert_eq!(clean(b""), "malformed input at 1:1: the message body is empty");
+    assert_eq!(clean(b" \r\n\t "), "malformed input at 1:1: the message body is empty");
+    assert_eq!(clean(b"\xef\xbb\xbf"), "malformed input at 1:1: the message body is empty");
+}
+
+#[test]
+fn broken_xml_is_malformed_with_its_position() {
+    assert_eq!(
+        clean(&fixture("malformed.in.xml")),
+        "malformed input at 7:3: not well-formed XML: expected 'sag:Sag' tag, not 'kuvert:Beskeddata'"
+    );
+    let e = clean(b"<kuvert:Haendelsesbesked xmlns:kuvert=\"urn:oio:besked:kuvert:1.0\">\n  <a b=\"1\" b=\"2\"/>");
+    assert!(e.starts_with("malformed input at 2:"), "{e}");
+    let unbound = clean(b"<sag:Sag/>");
+    assert!(unbound.starts_with("malformed input at 1:"), "{unbound}");
+}
+
+#[test]
+fn billion_laughs_and_external_entities_never_expand() {
+    assert_eq!(
+        clean(&fixture("dtd.in.xml")),
+        "malformed input at 2:1: not well-formed XML: a DTD is not allowed in a Haendelsesbesked"
+    );
+    let external = "<?xml version=\"1.0\"?>\n<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>\n<x>&e;</x>";
+    assert!(clean(external.as_bytes()).contains("a DTD is not allowed"));
+    let undeclared = message(&parents(), &event("revision-tilbudt", "&lol;", ""));
+    assert!(clean(undeclared.as_bytes()).starts_with("malformed input at "));
+}
+
+#[test]
+fn deeply_nested_xml_does_not_overflow_the_stack() {
+    let depth = 50_000;
+    // Markup inside a name is flattened to its text without recursion.
+    let name = format!("{}Mette{}", "<i>".repeat(depth), "</i>".repeat(depth));
+    let nested = text("sag-oprettet.in.xml").replace(">Mette Testesen<", &format!(">{name} Testesen<"));
+    let b = common::read(nested.as_bytes());
+    let Some(bro_adapter_sdk::proto::case_event::Kind::CaseOpened(o)) = b.events.first().and_then(|e| e.kind.clone())
+    else {
+        panic!("no case_opened")
+    };
+    assert_eq!(o.custody_holders.first().map(|p| p.display_name.as_str()), Some("Mette Testesen"));
+    // And as the payload itself: refused by name.
+    let payload = format!(
+        "<kuvert:Haendelsesbesked xmlns:kuvert=\"urn:oio:besked:kuvert:1.0\" xmlns:sagdok=\"urn:oio:sagdok:3.0.0\">\
+         <kuvert:BeskedId><sagdok:UUIDIdentifikator>00000000-0000-4000-8000-000000000001</sagdok:UUIDIdentifikator></kuvert:BeskedId>\
+         <kuvert:BeskedVersion>1.0</kuvert:BeskedVersion><kuvert:Beskeddata>{}{}</kuvert:Beskeddata></kuvert:Haendelsesbesked>",
+        "<x>".repeat(depth),
+        "</x>".repeat(depth)
+    );
+    assert!(
+        clean(payload.as_bytes()).contains("a Haendelsesbesked about a x (namespace \"none\") is not a Sag change")
+    );
+}
+
+#[test]
+fn every_truncation_of_a_sample_is_refused_without_panicking() {
+    let body = fixture("sag-oprettet.in.xml");
+    let end = b"</kuvert:Haendelsesbesked>";
+    let whole = body.windows(end.len()).position(|w| w == end).map_or(body.len(), |at| at + end.len());
+    for len in 0..body.len() {
+        let cut = body.get(..len).unwrap_or_default();
+        match sdi::translate(cut) {
+            // Only the trailing line break may go.
+            Ok(_) if len >= whole => {}
+            Ok(_) => panic!("a message cut at byte {len} translated"),
+            Err(e) => {
+                let text = common::describe(&e);
+                assert!(PEOPLE.iter().all(|p| !text.contains(p)), "{text}");
+            }
+        }
+    }
+}
+
+#[test]
+fn huge_numbers_and_long_values_are_refused() {
+    let e = |events: &str| clean(message(&parents(), events).as_bytes());
+    assert!(e(&event("revision-tilbudt", "99999-01-01T00:00:00Z", "")).contains("is not a date-time"));
+    assert!(
+        e(&event("revision-tilbudt", "9999-12-31T23:30:00-14:00", "")).ends_with("is outside the years 1900 to 9999")
+    );
+    let long_cpr = format!("{}0507880000", "9".repeat(10_000));
+    let who =
+        format!("<sag:Part><sagdok:URNIdentifikator>urn:oio:cpr-nr:{long_cpr}</sagdok:URNIdentifikator></sag:Part>");
+    assert!(
+        e(&event("stoetteperson-tilbudt", "2026-01-15", &who))
+            .ends_with("Part: is not a CPR URN (urn:oio:cpr-nr: and ten digits)")
+    );
+    let version = message(&parents(), &event("revision-tilbudt", "2026-01-15", ""))
+        .replace("<kuvert:BeskedVersion>1.0<", &format!("<kuvert:BeskedVersion>1{}<", "0".repeat(100_000)));
+    assert!(
+        clean(version.as_bytes())
+            .starts_with("unsupported message type: Haendelsesbesked BeskedVersion (a value that is not a code)")
+    );
+    let reason = format!("<sag:Begrundelse>{}</sag:Begrundelse>", "x".repeat(5000));
+    assert!(
+        e(&event("plan-undladt", "2026-01-15", &reason))
+            .ends_with("Begrundelse: is 5000 bytes long; at most 4096 are allowed")
+    );
+    let many = event("revision-tilbudt", "2026-01-15", "").repeat(1001);
+    assert!(e(&many).ends_with("Sagshaendelse: has 1001 entries; at most 1000 are allowed"));
+}
+
+#[test]
+fn other_namespaces_and_formats_are_unsupported_by_name() {
+    let wrong = text("sag-oprettet.in.xml").replace("urn:oio:besked:kuvert:1.0", "urn:oio:besked:kuvert:2.0");
+    assert_eq!(
+        clean(wrong.as_bytes()),
+        "unsupported message type: XML Haendelsesbesked in namespace \"urn:oio:besked:kuvert:2.0\" is not a \
+         Haendelsesbesked; the sdi adapter reads KOMBIT Beskedfordeler Haendelsesbesked (urn:oio:besked:kuvert:1.0)"
+    );
+    let sf1470 = text("sag-oprettet.in.xml").replace("urn:bro:sdi:sag:1.0", "urn:oio:sts:sagdok:sag:6");
+    assert!(
+        clean(sf1470.as_bytes()).contains("a Haendelsesbesked about a Sag (namespace \"urn:oio:sts:sagdok:sag:6\"")
+    );
+    assert_eq!(
+        clean(&fixture("dokument.in.xml")),
+        "unsupported message type: a Haendelsesbesked about a Dokument (namespace \"urn:bro:sdi:dokument:1.0\", \
+         ObjektType \"urn:bro:sdi:objekttype:dokument\") is not a Sag change; the sdi adapter reads Sag changes (urn:bro:sdi:sag:1.0)"
+    );
+    assert!(clean(b"{\"BeskedId\": 1}").contains("a message that is not XML"));
+    assert!(
+        clean(b"<Emessage xmlns=\"http://rep.oio.dk/sundcom.dk/medcom.dk/xml/schemas/2006/07/01/\"/>")
+            .contains("XML Emessage")
+    );
+    let empty_wrapper = "<sts:ModtagBeskedInput xmlns:sts=\"urn:oio:sts:1.0.0\"/>";
+    assert_eq!(clean(empty_wrapper.as_bytes()), "invalid content: ModtagBeskedInput.Haendelsesbesked: is missing");
+}
+
+#[test]
+fn encodings_other_than_utf8_are_refused_with_a_position() {
+    let latin = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<a>\xe6</a>";
+    assert!(clean(latin).contains("encoding \"ISO-8859-1\"; a Haendelsesbesked is UTF-8"));
+    assert_eq!(clean(b"<?xml version=\"1.0\"?>\n<a>\n\xff</a>"), "malformed input at 3:1: not UTF-8");
+}
+
+#[test]
+fn no_error_carries_a_cpr_number_or_a_name() {
+    let base = text("stoetteperson.in.xml");
+    let broken = [
+        base.replace(
+            "urn:oio:cpr-nr:0507880000</sagdok:URNIdentifikator></sag:ReferenceID>",
+            "urn:oio:cpr-nr:05078800X0</sagdok:URNIdentifikator></sag:ReferenceID>",
+        ),
+        base.replace("<sag:Rolle>mor</sag:Rolle>", "<sag:Rolle>Mette Testesen 0507880000</sag:Rolle>"),
+        base.replace(
+            "<sag:Haendelsestype>stoetteperson-afvist</sag:Haendelsestype>",
+            "<sag:Haendelsestype>Lise Naboesen 0507880000</sag:Haendelsestype>",
+        ),
+        base.replace("<sag:Stoettepersontype>netvaerk<", "<sag:Stoettepersontype>Naboesen 1206851000<"),
+        base.replacen("<sag:Rolle>far</sag:Rolle>", "<sag:Rolle>barn</sag:Rolle>", 1),
+        base.replace(
+            "urn:oio:cpr-nr:1206851000</sagdok:URNIdentifikator></sag:Part>",
+            "urn:oio:cpr-nr:1503150000</sagdok:URNIdentifikator></sag:Part>",
+        ),
+    ];
+    for (i, body) in broken.iter().enumerate() {
+        assert_ne!(body, &base, "variant {i} changed nothing");
+        let e = clean(body.as_bytes());
+        assert!(e.starts_with("invalid content: "), "{i}: {e}");
+    }
+}

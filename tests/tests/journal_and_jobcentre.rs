@@ -1,0 +1,89 @@
+//! The case journal and the jobcentre through a running gateway with the real
+//! `sdi` and `jobcenter` adapters: a journal's new case opens a bro case (case
+//! and first events in one transaction), its later changes and the
+//! jobcentre's plan and meetings are matched to it by CPR number, and the
+//! rules see the result.
+
+use std::sync::Arc;
+
+use bro_api::v1 as pb;
+use bro_api::v1::ingest_service_client::IngestServiceClient;
+use bro_e2e::{TestGateway, adapter_registry};
+use bro_server::ServeOptions;
+use bro_server::pipeline::{SystemConfig, Systems, Transport};
+
+fn fixture(adapter: &str, name: &str) -> Vec<u8> {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../adapters")
+        .join(adapter)
+        .join("fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+fn ingest(system: &str, request_id: &str, content_type: &str, body: Vec<u8>) -> pb::IngestRequest {
+    pb::IngestRequest {
+        system: system.into(),
+        message: Some(pb::ExternalMessage { content_type: content_type.into(), body, metadata: Default::default() }),
+        request_id: request_id.into(),
+    }
+}
+
+#[tokio::test]
+async fn a_journal_case_and_a_jobcentre_plan_meet_in_one_case() {
+    let systems = Systems::new(vec![
+        SystemConfig::new("journal", "sdi", "haendelsesbesked", &[], Transport::None),
+        SystemConfig::new("jobcenter", "jobcenter", "momentum+json", &[], Transport::None),
+    ])
+    .expect("valid systems");
+    let options = ServeOptions {
+        adapters: Some(adapter_registry(&["sdi", "jobcenter"])),
+        systems: Arc::new(systems),
+        ..ServeOptions::default()
+    };
+    let gw = TestGateway::start_with(options).await.expect("gateway starts");
+    let mut client = IngestServiceClient::new(gw.channel().await.expect("channel"));
+    let mut cases = gw.client().await.expect("client");
+
+    let opened = client
+        .ingest(ingest("journal", "j-1", "application/xml", fixture("sdi", "sag-oprettet.in.xml")))
+        .await
+        .expect("the journal's new case")
+        .into_inner();
+    assert_eq!(opened.outcome(), pb::IngestOutcome::Appended);
+    assert!(opened.case.starts_with("cases/"), "{}", opened.case);
+    assert!(matches!(opened.events[0].kind, Some(pb::case_event::Kind::CaseOpened(_))));
+    let again = client
+        .ingest(ingest("journal", "j-1b", "application/xml", fixture("sdi", "sag-oprettet.in.xml")))
+        .await
+        .expect("the same message again")
+        .into_inner();
+    assert_eq!(again.outcome(), pb::IngestOutcome::Duplicate, "one message opens one case");
+    assert_eq!(again.case, opened.case);
+
+    for (n, file) in ["stoette-og-samtykke.in.xml", "planer.in.xml"].iter().enumerate() {
+        let r = client
+            .ingest(ingest("journal", &format!("j-{}", n + 2), "application/xml", fixture("sdi", file)))
+            .await
+            .unwrap_or_else(|e| panic!("{file}: {e}"))
+            .into_inner();
+        assert_eq!(r.outcome(), pb::IngestOutcome::Appended, "{file}");
+        assert_eq!(r.case, opened.case, "{file} matched by the parents' CPR numbers");
+    }
+    let plan = client
+        .ingest(ingest("jobcenter", "m-1", "application/json", fixture("jobcenter", "plan-og-moeder.in.json")))
+        .await
+        .expect("the jobcentre's plan")
+        .into_inner();
+    assert_eq!(plan.outcome(), pb::IngestOutcome::Appended);
+    assert_eq!(plan.case, opened.case, "the jobcentre's citizen is the mother");
+
+    let case = cases.get_case(pb::GetCaseRequest { name: opened.case.clone() }).await.expect("get").into_inner();
+    let case = case.case.expect("case");
+    assert_eq!(case.sector_plans.len(), 1);
+    assert_eq!(case.sector_plans[0].sector(), pb::Sector::Jobcentre);
+    assert!(!case.appointments.is_empty(), "the jobcentre's meetings are on the case's timeline");
+    assert!(!case.plans.is_empty(), "the journal's plans are recorded");
+    assert!(!case.obligations.is_empty(), "the rules evaluated the journal's events");
+    gw.stop().await.expect("stops");
+}
