@@ -134,12 +134,10 @@ async fn a_change_reaches_every_subscribed_system_in_its_format() {
     .await;
 
     // File: three FHIR JSON bundles, each written whole under its delivery id.
-    eventually("the drop directory has all three", || async {
-        std::fs::read_dir(drop_dir.path()).map(|d| d.count() == 3).unwrap_or(false)
-    })
-    .await;
+    eventually("the drop directory has all three", || async { visible_files(drop_dir.path()) == 3 }).await;
     for entry in std::fs::read_dir(drop_dir.path()).expect("list") {
         let path = entry.expect("entry").path();
+        assert!(!path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')), "no partial file is left");
         assert_eq!(path.extension().and_then(|e| e.to_str()), Some("json"), "{}", path.display());
         let bundle: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("JSON");
         assert_eq!(bundle["resourceType"], "Bundle");
@@ -227,4 +225,11 @@ async fn a_refusing_receiver_dead_letters_and_a_retry_delivers() {
         deliveries.retry_delivery(pb::RetryDeliveryRequest { name: dead.name.clone() }).await.expect_err("not dead");
     assert_eq!(err.code(), tonic::Code::FailedPrecondition);
     gw.stop().await.expect("stops");
+}
+
+/// Files in a drop directory, not counting partial (hidden) ones being written.
+fn visible_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')).count())
+        .unwrap_or(0)
 }

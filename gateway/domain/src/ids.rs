@@ -40,6 +40,32 @@ pub fn check_text(field: &str, value: &str) -> Result<(), Violations> {
     }
 }
 
+/// Masks every run of six or more digits (a CPR number, with or without its
+/// hyphen, is two such runs or one): for text from outside — an adapter's
+/// error, a receiver's answer — before it is logged, stored or returned.
+pub fn mask_digit_runs(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 6 {
+            out.extend(std::iter::repeat_n('*', run.len()));
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 /// Shortens a string for an error message, on a char boundary.
 pub fn truncate(value: &str, max: usize) -> &str {
     if value.len() <= max {
@@ -241,6 +267,16 @@ pub fn check_cvr(field: &str, value: &str) -> Result<(), Violations> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digit_runs_are_masked() {
+        assert_eq!(
+            mask_digit_runs("patient 0101901234 at 12:30, EAN 5790000120400"),
+            "patient ********** at 12:30, EAN *************"
+        );
+        assert_eq!(mask_digit_runs("010190-1234 seen"), "******-1234 seen");
+        assert_eq!(mask_digit_runs("HTTP 503, 12345 bytes"), "HTTP 503, 12345 bytes");
+    }
 
     #[test]
     fn person_id_never_prints_in_clear() {

@@ -67,7 +67,9 @@ fn request_id(raw: &str) -> Result<String, Violations> {
     }
     let ok = raw.len() <= MAX_REQUEST_ID_LEN
         && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-    if ok {
+    if ok && (raw.starts_with("ingest:") || raw.starts_with("resolve-")) {
+        Err(Violations::one("request_id", "the prefixes \"ingest:\" and \"resolve-\" are reserved for the gateway"))
+    } else if ok {
         Ok(raw.to_owned())
     } else {
         Err(Violations::one(

@@ -84,6 +84,7 @@ CREATE TABLE deliveries (
     rendered_body BLOB
 );
 CREATE INDEX deliveries_due ON deliveries (state, next_attempt_time);
+CREATE INDEX deliveries_queue ON deliveries (system, case_id, state, ordinal);
 CREATE INDEX deliveries_by_system ON deliveries (system, ordinal);
 CREATE TABLE inbox (
     ordinal INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -542,16 +543,6 @@ impl EventStore for SqliteStore {
                 ],
             )
             .map_err(backend)?;
-            if let Some(source) = &batch.source {
-                tx.execute(
-                    "INSERT INTO source_messages (system, message_id, request_id) VALUES (?1, ?2, ?3)",
-                    params![source.system, source.message_id, r.request_id],
-                )
-                .map_err(backend)?;
-            }
-            for d in &batch.deliveries {
-                insert_delivery(&tx, d)?;
-            }
             if let Some(entry_id) = &batch.resolves_inbox {
                 let changed = tx
                     .execute(
@@ -565,6 +556,28 @@ impl EventStore for SqliteStore {
                         "inbox entry {entry_id} is not an open unmatched message"
                     )));
                 }
+            }
+            if let Some(source) = &batch.source {
+                tx.execute(
+                    "INSERT INTO source_messages (system, message_id, request_id) VALUES (?1, ?2, ?3)",
+                    params![source.system, source.message_id, r.request_id],
+                )
+                .map_err(backend)?;
+                // The same message waiting as unmatched is now in a case.
+                tx.execute(
+                    "UPDATE inbox SET state = 'resolved', resolved_case = ?3, update_time = ?4
+                     WHERE kind = 'unmatched' AND system = ?1 AND source_message_id = ?2 AND state = 'open'",
+                    params![
+                        source.system,
+                        source.message_id,
+                        batch.case_id.as_str(),
+                        micros(batch.projection.update_time)
+                    ],
+                )
+                .map_err(backend)?;
+            }
+            for d in &batch.deliveries {
+                insert_delivery(&tx, d)?;
             }
             tx.commit().map_err(backend)?;
             Ok(AppendOutcome::Appended)
@@ -665,8 +678,12 @@ impl EventStore for SqliteStore {
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(&format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM deliveries
-                     WHERE state = 'pending' AND next_attempt_time <= ?1 ORDER BY next_attempt_time, ordinal LIMIT ?2"
+                    "SELECT {DELIVERY_COLUMNS} FROM deliveries AS d
+                     WHERE state = 'pending' AND next_attempt_time <= ?1
+                       AND NOT EXISTS (SELECT 1 FROM deliveries AS e
+                                       WHERE e.system = d.system AND e.case_id = d.case_id
+                                         AND e.state = 'pending' AND e.ordinal < d.ordinal)
+                     ORDER BY next_attempt_time, ordinal LIMIT ?2"
                 ))
                 .map_err(backend)?;
             let rows = stmt.query_map(params![micros(now), limit as i64], delivery_row).map_err(backend)?;

@@ -72,7 +72,8 @@ pub struct AppendBatch {
     /// The idempotency record.
     pub request: RequestRecord,
     /// The source message, for ingested events: a second batch with the same
-    /// key is `AlreadyApplied` (with the first batch's record).
+    /// key is `AlreadyApplied` (with the first batch's record); an open
+    /// unmatched inbox entry of the same message is resolved into this case.
     pub source: Option<SourceKey>,
     /// Deliveries of these events to other systems (the transactional outbox).
     pub deliveries: Vec<NewDelivery>,
@@ -189,7 +190,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// Enqueues one delivery on its own (a replay); ingest enqueues with its append.
     async fn enqueue_delivery(&self, delivery: NewDelivery) -> Result<(), StoreError>;
 
-    /// Pending deliveries whose next attempt is due at `now`, oldest first.
+    /// Pending deliveries whose next attempt is due at `now`, oldest first —
+    /// only the head of each (system, case) queue: a pending delivery with an
+    /// earlier one of the same system and case still pending is not due.
     async fn due_deliveries(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>, StoreError>;
 
     /// Applies a state change if the delivery is still in `update.from`;

@@ -379,7 +379,22 @@ async fn deliveries_are_enqueued_with_their_events_and_move_by_state<H: Harness>
     assert!(store.update_delivery(retry.clone()).await.expect("update"));
     let due = store.due_deliveries(now(), 10).await.expect("due");
     assert_eq!(due.len(), 1, "a delivery waits for its next attempt");
-    assert_eq!(store.due_deliveries(later, 10).await.expect("due").len(), 2);
+    // A later delivery of the same case to the same system waits behind it, however many there are.
+    for i in 0..70 {
+        store.enqueue_delivery(delivery(&format!("q{i}"), "jobcenter", "c1", 3, 3)).await.expect("enqueue");
+    }
+    let due = store.due_deliveries(now(), 10).await.expect("due");
+    assert_eq!(
+        due.iter().map(|d| d.new.delivery_id.as_str()).collect::<Vec<_>>(),
+        vec!["d2"],
+        "only queue heads are due"
+    );
+    let due = store.due_deliveries(later, 10).await.expect("due");
+    assert_eq!(
+        due.iter().map(|d| d.new.delivery_id.as_str()).collect::<Vec<_>>(),
+        vec!["d2", "d1"],
+        "the head comes back when due (by due time)"
+    );
     let done = DeliveryUpdate {
         to: DeliveryState::Delivered,
         attempts: 2,
@@ -392,14 +407,17 @@ async fn deliveries_are_enqueued_with_their_events_and_move_by_state<H: Harness>
     let d1 = store.get_delivery("d1").await.expect("get").expect("exists");
     assert_eq!((d1.state, d1.attempts), (DeliveryState::Delivered, 2));
     assert_eq!(d1.rendered, Some(("application/xml".into(), b"<x/>".to_vec())));
+    let due = store.due_deliveries(later, 10).await.expect("due");
+    assert!(due.iter().any(|d| d.new.delivery_id == "q0"), "the next in line is due once the head is delivered");
     store
         .enqueue_delivery(NewDelivery { replay_of: "d1".into(), ..delivery("d4", "jobcenter", "c1", 1, 2) })
         .await
         .expect("enqueue");
-    let q = DeliveryQuery { system: Some("jobcenter".into()), limit: 10, ..DeliveryQuery::default() };
+    let q = DeliveryQuery { system: Some("jobcenter".into()), limit: 100, ..DeliveryQuery::default() };
     let listed = store.list_deliveries(&q).await.expect("list");
-    assert_eq!(listed.iter().map(|d| d.new.delivery_id.as_str()).collect::<Vec<_>>(), vec!["d1", "d4"]);
-    assert_eq!(listed[1].new.replay_of, "d1");
+    assert_eq!(listed.len(), 72);
+    assert_eq!((listed[0].new.delivery_id.as_str(), listed[71].new.delivery_id.as_str()), ("d1", "d4"));
+    assert_eq!(listed[71].new.replay_of, "d1");
     let q = DeliveryQuery {
         state: Some(DeliveryState::Pending),
         after_ordinal: listed[0].ordinal,
@@ -461,6 +479,12 @@ async fn inbox_entries_are_idempotent_and_resolved_with_an_append<H: Harness>(h:
     );
     assert!(store.close_inbox("x1", InboxState::Discarded, now()).await.expect("close"));
     assert!(!store.close_inbox("x1", InboxState::Discarded, now()).await.expect("close"), "only open entries close");
+    // The same message appended under its source key resolves its waiting entry.
+    store.put_inbox(inbox("u9", InboxKind::Unmatched, "q9", "msg-9")).await.expect("put");
+    let by_source = AppendBatch { source: source("medcom", "msg-9"), ..raw_batch("c1", 1, 1, "r3", "29189846") };
+    append_ok(&store, by_source).await;
+    let u9 = store.get_inbox("u9").await.expect("get").expect("exists");
+    assert_eq!((u9.state, u9.resolved_case), (InboxState::Resolved, Some(case_id("c1"))));
     let store = h.reopen(store).await;
     assert_eq!(store.get_inbox("x1").await.expect("get").map(|e| e.state), Some(InboxState::Discarded));
 }

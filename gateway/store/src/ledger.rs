@@ -105,6 +105,8 @@ pub struct OpenCase {
     pub now: Timestamp,
     /// The source message (opening it twice opens one case).
     pub source: Option<SourceKey>,
+    /// What tells a retry from a reuse of the request id (default: the events).
+    pub fingerprint: Option<Vec<u8>>,
 }
 
 /// A request to append events.
@@ -124,12 +126,24 @@ pub struct AppendEvents {
     pub source: Option<SourceKey>,
     /// An unmatched inbox entry these events resolve, closed in the same transaction.
     pub resolves_inbox: Option<String>,
+    /// What tells a retry from a reuse of the request id (default: the
+    /// events); ingest uses the message as received.
+    pub fingerprint: Option<Vec<u8>>,
 }
 
 impl AppendEvents {
     /// An append from a client: no source message, no inbox entry.
     pub fn new(case_id: CaseId, events: Vec<Event>, request_id: String, now: Timestamp) -> Self {
-        AppendEvents { case_id, events, expected_version: None, request_id, now, source: None, resolves_inbox: None }
+        AppendEvents {
+            case_id,
+            events,
+            expected_version: None,
+            request_id,
+            now,
+            source: None,
+            resolves_inbox: None,
+            fingerprint: None,
+        }
     }
 }
 
@@ -218,7 +232,8 @@ impl CaseLedger {
                 format!("{} events in one request; at most {MAX_EVENTS_PER_APPEND} are allowed", cmd.events.len()),
             )));
         }
-        let fingerprint = fingerprint("open", cmd.case_id.as_ref(), &cmd.events);
+        let fingerprint =
+            cmd.fingerprint.clone().unwrap_or_else(|| fingerprint("open", cmd.case_id.as_ref(), &cmd.events));
         if let Some(done) = self.replay_request(&cmd.request_id, &fingerprint).await? {
             return Ok(done);
         }
@@ -271,7 +286,8 @@ impl CaseLedger {
                 )));
             }
         }
-        let fingerprint = fingerprint("append", Some(&cmd.case_id), &cmd.events);
+        let fingerprint =
+            cmd.fingerprint.clone().unwrap_or_else(|| fingerprint("append", Some(&cmd.case_id), &cmd.events));
         let _guard = self.lock(&cmd.case_id).await;
         for _ in 0..MAX_ATTEMPTS {
             if let Some(done) = self.replay_request(&cmd.request_id, &fingerprint).await? {
@@ -403,6 +419,12 @@ impl CaseLedger {
             Some(record) => self.committed_from(&record).await.map(Some),
             None => Ok(None),
         }
+    }
+
+    /// The stored result of a request id written with `fingerprint`;
+    /// `RequestIdReused` if it was written with another.
+    pub async fn replay(&self, request_id: &str, fingerprint: &[u8]) -> Result<Option<Committed>, LedgerError> {
+        self.replay_request(request_id, fingerprint).await
     }
 
     /// The stored result of an earlier write.

@@ -98,7 +98,7 @@ impl DeliveryApi {
         let code = result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
         self.metrics.record_rpc(method, code, start.elapsed());
         if let Err(s) = &result {
-            tracing::info!(method, code = ?s.code(), message = s.message(), "rpc failed");
+            tracing::info!(method, code = ?s.code(), message = %bro_domain::mask_digit_runs(s.message()), "rpc failed");
         }
         result.map(Response::new)
     }
@@ -237,32 +237,41 @@ impl DeliveryApi {
         let shutdown = self.shutdown.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
-            let mut after = 0;
+            // Deliveries become ready out of enqueue order (attempts run in
+            // parallel, dead letters are retried): every round reads all that
+            // wait and sends those this stream has not sent yet.
+            let mut sent = std::collections::HashSet::new();
             loop {
                 let notified = ready.notified();
-                let query = DeliveryQuery {
-                    system: Some(system.clone()),
-                    state: Some(DeliveryState::AwaitingPull),
-                    after_ordinal: after,
-                    limit: 100,
-                    ..DeliveryQuery::default()
-                };
-                match store.list_deliveries(&query).await {
-                    Ok(rows) => {
-                        for d in &rows {
-                            after = d.ordinal;
-                            let item = pb::StreamDeliveriesResponse { delivery: Some(delivery_to_pb(d, true)) };
-                            if tx.send(Ok(item)).await.is_err() {
-                                return;
-                            }
+                let mut after = 0;
+                loop {
+                    let query = DeliveryQuery {
+                        system: Some(system.clone()),
+                        state: Some(DeliveryState::AwaitingPull),
+                        after_ordinal: after,
+                        limit: 100,
+                        ..DeliveryQuery::default()
+                    };
+                    let rows = match store.list_deliveries(&query).await {
+                        Ok(rows) => rows,
+                        Err(e) => {
+                            let _ = tx.send(Err(Status::from(ApiError::from(e)))).await;
+                            return;
                         }
-                        if rows.len() == 100 {
+                    };
+                    for d in &rows {
+                        after = d.ordinal;
+                        if !sent.insert(d.new.delivery_id.clone()) {
                             continue;
                         }
+                        let item = pb::StreamDeliveriesResponse { delivery: Some(delivery_to_pb(d, true)) };
+                        tokio::select! {
+                            r = tx.send(Ok(item)) => if r.is_err() { return },
+                            _ = shutdown.cancelled() => return,
+                        }
                     }
-                    Err(e) => {
-                        let _ = tx.send(Err(Status::from(ApiError::from(e)))).await;
-                        return;
+                    if rows.len() < 100 {
+                        break;
                     }
                 }
                 tokio::select! {

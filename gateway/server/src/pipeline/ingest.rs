@@ -55,6 +55,34 @@ fn describe(e: &AdapterError) -> String {
     }
 }
 
+/// What a message is, for telling a retry from a reuse of its request id.
+fn message_fingerprint(system: &str, message: &pb::ExternalMessage) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut metadata: Vec<_> = message.metadata.iter().collect();
+    metadata.sort();
+    let mut h = Sha256::new();
+    for part in [b"ingest".as_slice(), system.as_bytes(), message.content_type.as_bytes(), &message.body] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    for (k, v) in metadata {
+        h.update((k.len() as u64).to_be_bytes());
+        h.update(k.as_bytes());
+        h.update((v.len() as u64).to_be_bytes());
+        h.update(v.as_bytes());
+    }
+    h.finalize().to_vec()
+}
+
+/// Most people one message may name.
+const MAX_SUBJECTS: usize = 16;
+
+/// The answer to a request id used before for another message.
+fn reused(request_id: &str) -> ApiError {
+    let id = request_id.rsplit(':').next().unwrap_or(request_id);
+    LedgerError::RequestIdReused { request_id: id.to_owned() }.into()
+}
+
 fn request_id(raw: &str) -> Result<String, Violations> {
     let ok = !raw.is_empty()
         && raw.len() <= 128
@@ -88,13 +116,15 @@ impl IngestApi {
         let code = result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
         self.metrics.record_rpc(method, code, start.elapsed());
         if let Err(s) = &result {
-            tracing::info!(method, code = ?s.code(), message = s.message(), "rpc failed");
+            tracing::info!(method, code = ?s.code(), message = %bro_domain::mask_digit_runs(s.message()), "rpc failed");
         }
         result.map(Response::new)
     }
 
     /// Stores a rejection (once per request id) and answers with it.
     async fn reject(&self, system: &str, request_id: &str, message: &pb::ExternalMessage, reason: String) -> ApiError {
+        // The reason may quote the message (an adapter's error): no digit runs are kept.
+        let reason = bro_domain::mask_digit_runs(&reason);
         let now = self.clock.now();
         let entry = InboxEntry {
             ordinal: 0,
@@ -118,6 +148,7 @@ impl IngestApi {
                 tracing::info!(system, rejection = %id, "message rejected");
                 ApiError::Rejected { rejection: format!("rejections/{id}"), reason }
             }
+            Ok(InboxPut::Existing(e)) if e.body != message.body => reused(request_id),
             Ok(InboxPut::Existing(e)) => {
                 ApiError::Rejected { rejection: format!("rejections/{}", e.entry_id), reason: e.reason }
             }
@@ -148,8 +179,23 @@ impl IngestApi {
         };
         if !batch.case.is_empty() {
             let id = CaseId::from_resource_name("case", &batch.case)?;
-            let case = self.ledger.get(&id).await?;
-            return Ok(Match::Case(id, parties_in(&case)));
+            let case = match self.ledger.get(&id).await {
+                Ok(case) => case,
+                Err(LedgerError::NotFound(_)) => {
+                    return Ok(Match::Unmatched(format!("the message names {}, which does not exist", batch.case)));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let parties = parties_in(&case);
+            // A message that names a case must also name one of its custody holders.
+            if !subjects.is_empty() && parties.iter().all(Option::is_none) {
+                return Err(Violations::one(
+                    "case",
+                    format!("the message names {} but none of its custody holders", batch.case),
+                )
+                .into());
+            }
+            return Ok(Match::Case(id, parties));
         }
         if subjects.is_empty() {
             return Ok(Match::Unmatched("the message names no person".into()));
@@ -192,11 +238,18 @@ impl IngestApi {
         if message.body.is_empty() {
             return Err(Violations::one("message.body", "is empty").into());
         }
-        // A retry of a request already answered gets the same answer.
-        if let Some(done) = self.ledger.find_committed(&request_id).await? {
-            return Ok(appended(done, pb::IngestOutcome::Duplicate));
+        // A retry gets the earlier answer; the same id for another message is refused.
+        let fingerprint = message_fingerprint(&system.name, &message);
+        match self.ledger.replay(&request_id, &fingerprint).await {
+            Ok(Some(done)) => return Ok(appended(done, pb::IngestOutcome::Duplicate)),
+            Ok(None) => {}
+            Err(LedgerError::RequestIdReused { .. }) => return Err(reused(&client_request_id)),
+            Err(e) => return Err(e.into()),
         }
         if let Some(entry) = self.ledger.store().find_inbox_by_request(&request_id).await? {
+            if entry.body != message.body {
+                return Err(reused(&client_request_id));
+            }
             return match entry.kind {
                 InboxKind::Unmatched => Ok(unmatched(&entry.entry_id)),
                 InboxKind::Rejected => Err(ApiError::Rejected {
@@ -221,8 +274,14 @@ impl IngestApi {
                 Ok(bytes) => bytes,
                 Err(e) => return Err(self.reject(&system.name, &request_id, &message, describe(&e)).await),
             },
-            Err(e @ HostError::Quarantined { .. }) => {
-                return Err(ApiError::Unavailable { reason: "ADAPTER_QUARANTINED", message: e.to_string() });
+            // Not this message's fault: the sender retries later, nothing is stored.
+            Err(
+                e @ (HostError::Quarantined { .. }
+                | HostError::Timeout { .. }
+                | HostError::Host { .. }
+                | HostError::NotLoaded(_)),
+            ) => {
+                return Err(ApiError::Unavailable { reason: "ADAPTER_UNAVAILABLE", message: e.to_string() });
             }
             Err(e) => return Err(self.reject(&system.name, &request_id, &message, e.to_string()).await),
         };
@@ -233,6 +292,11 @@ impl IngestApi {
                 return Err(self.reject(&system.name, &request_id, &message, reason).await);
             }
         };
+        if batch.subjects.len() > MAX_SUBJECTS {
+            let reason =
+                format!("the message names {} people; at most {MAX_SUBJECTS} are accepted", batch.subjects.len());
+            return Err(self.reject(&system.name, &request_id, &message, reason).await);
+        }
         if batch.events.is_empty() {
             let reason = "the adapter translated the message to no events".to_owned();
             return Err(self.reject(&system.name, &request_id, &message, reason).await);
@@ -251,7 +315,7 @@ impl IngestApi {
             }
         }
         if batch.events.first().is_some_and(|e| matches!(e.kind, Some(Kind::CaseOpened(_)))) {
-            return self.open_case(&batch, &message, &system.name, &request_id, source).await;
+            return self.open_case(&batch, &message, &system.name, &request_id, source, fingerprint).await;
         }
         let matched = match self.match_case(&batch).await {
             Ok(m) => m,
@@ -282,6 +346,9 @@ impl IngestApi {
                 let id = entry.entry_id.clone();
                 match self.ledger.store().put_inbox(entry).await? {
                     InboxPut::Inserted => Ok(unmatched(&id)),
+                    InboxPut::Existing(e) if e.request_id == request_id && e.body != message.body => {
+                        Err(reused(&client_request_id))
+                    }
                     InboxPut::Existing(e) => Ok(unmatched(&e.entry_id)),
                 }
             }
@@ -292,8 +359,11 @@ impl IngestApi {
                         return Err(self.reject(&system.name, &request_id, &message, v.to_string()).await);
                     }
                 };
-                let cmd =
-                    AppendEvents { source, ..AppendEvents::new(case_id, events, request_id.clone(), self.clock.now()) };
+                let cmd = AppendEvents {
+                    source,
+                    fingerprint: Some(fingerprint),
+                    ..AppendEvents::new(case_id, events, request_id.clone(), self.clock.now())
+                };
                 match self.ledger.append(cmd).await {
                     Ok(done) => {
                         let outcome =
@@ -320,6 +390,7 @@ impl IngestApi {
         system: &str,
         request_id: &str,
         source: Option<SourceKey>,
+        fingerprint: Vec<u8>,
     ) -> Result<pb::IngestResponse, ApiError> {
         let Some(Kind::CaseOpened(opened)) = batch.events.first().and_then(|e| e.kind.as_ref()) else {
             return Err(Violations::one("events[0]", "a case opens with case_opened").into());
@@ -348,7 +419,14 @@ impl IngestApi {
             Ok(events) => events,
             Err(v) => return Err(self.reject(system, request_id, message, v.to_string()).await),
         };
-        let cmd = OpenCase { case_id, events, request_id: request_id.to_owned(), now: self.clock.now(), source };
+        let cmd = OpenCase {
+            case_id,
+            events,
+            request_id: request_id.to_owned(),
+            now: self.clock.now(),
+            source,
+            fingerprint: Some(fingerprint),
+        };
         match self.ledger.open(cmd).await {
             Ok(done) => {
                 let outcome = if done.replayed { pb::IngestOutcome::Duplicate } else { pb::IngestOutcome::Appended };

@@ -107,6 +107,26 @@ impl Systems {
             if s.max_attempts == 0 {
                 return Err(format!("system {:?}: max_attempts must be at least 1", s.name));
             }
+            if s.backoff_base.is_zero()
+                || s.backoff_max < s.backoff_base
+                || s.backoff_max > Duration::from_secs(7 * 86_400)
+            {
+                return Err(format!("system {:?}: backoff must be 0 < base <= max <= 7 days", s.name));
+            }
+            if let Transport::Http { url } = &s.transport {
+                let uri: Result<hyper::Uri, _> = url.parse();
+                let ok = uri.as_ref().is_ok_and(|u| {
+                    u.scheme_str() == Some("http")
+                        && u.host().is_some()
+                        && !u.authority().is_some_and(|a| a.as_str().contains('@'))
+                });
+                if !ok {
+                    return Err(format!(
+                        "system {:?}: {url:?} is not an http://host[:port]/path URL without credentials",
+                        s.name
+                    ));
+                }
+            }
         }
         Ok(Systems { systems })
     }

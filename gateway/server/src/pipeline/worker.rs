@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bro_plugin_host::{AdapterError, AdapterRegistry, HostError};
-use bro_store::{Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate, EventStore, StoreError};
+use bro_store::{Delivery, DeliveryState, DeliveryUpdate, EventStore, StoreError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use tokio::sync::Notify;
@@ -35,6 +35,20 @@ enum Outcome {
     Retry(String),
     /// Never going to work without a person (an adapter refusal, a 4xx).
     Dead(String),
+}
+
+/// A claimed (system, case) queue; released when dropped, also on a panic.
+struct Claim {
+    set: Arc<Mutex<HashSet<String>>>,
+    key: String,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.lock() {
+            set.remove(&self.key);
+        }
+    }
 }
 
 /// The worker; cheap to clone.
@@ -92,19 +106,32 @@ impl DeliveryWorker {
             };
             let mut started = 0;
             for delivery in due {
+                // One attempt per (system, case) queue at a time: claim it first…
                 let key = format!("{}\u{0}{}", delivery.new.system, delivery.new.case_id);
-                if !self.first_in_line(&delivery).await {
+                if !self.in_flight.lock().expect("in-flight lock").insert(key.clone()) {
                     continue;
                 }
-                if !self.in_flight.lock().expect("in-flight lock").insert(key.clone()) {
+                let claim = Claim { set: self.in_flight.clone(), key };
+                // …then work from the row as it is now, not as the batch read it
+                // (an attempt that just finished may have moved it on).
+                let fresh = match self.store.get_delivery(&delivery.new.delivery_id).await {
+                    Ok(Some(d)) => d,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read a delivery");
+                        continue;
+                    }
+                };
+                let due_now = fresh.state == DeliveryState::Pending && fresh.next_attempt_time <= self.clock.now();
+                if !due_now || fresh.attempts != delivery.attempts {
                     continue;
                 }
                 let Ok(permit) = limit.clone().acquire_owned().await else { return };
                 started += 1;
                 let worker = self.clone();
                 tokio::spawn(async move {
-                    worker.attempt(delivery).await;
-                    worker.in_flight.lock().expect("in-flight lock").remove(&key);
+                    let _claim = claim;
+                    worker.attempt(fresh).await;
                     drop(permit);
                     worker.wake.notify_one();
                 });
@@ -121,22 +148,6 @@ impl DeliveryWorker {
         }
         // Let attempts in flight finish: their outcome is recorded, not lost.
         let _ = limit.acquire_many(CONCURRENCY as u32).await;
-    }
-
-    /// Deliveries of one case to one system go out in order: only the oldest
-    /// pending one is attempted (a dead-lettered one does not block the rest).
-    async fn first_in_line(&self, delivery: &Delivery) -> bool {
-        let query = DeliveryQuery {
-            system: Some(delivery.new.system.clone()),
-            state: Some(DeliveryState::Pending),
-            case_id: Some(delivery.new.case_id.clone()),
-            after_ordinal: 0,
-            limit: 1,
-        };
-        match self.store.list_deliveries(&query).await {
-            Ok(first) => first.first().is_none_or(|f| f.ordinal == delivery.ordinal),
-            Err(_) => false,
-        }
     }
 
     async fn attempt(&self, delivery: Delivery) {
@@ -165,7 +176,7 @@ impl DeliveryWorker {
             Outcome::Dead(why) => {
                 update.to = DeliveryState::Dead;
                 update.last_error = why;
-                tracing::warn!(delivery = %delivery.new.delivery_id, system = %delivery.new.system, error = %update.last_error, "delivery dead-lettered");
+                tracing::warn!(delivery = %delivery.new.delivery_id, system = %delivery.new.system, "delivery dead-lettered; see its last_error");
             }
             Outcome::Retry(why) => {
                 let max = self.systems.get(&delivery.new.system).map_or(1, |s| s.max_attempts);
@@ -173,16 +184,19 @@ impl DeliveryWorker {
                 if attempts >= max {
                     update.to = DeliveryState::Dead;
                     update.last_error = format!("gave up after {attempts} attempts: {}", update.last_error);
-                    tracing::warn!(delivery = %delivery.new.delivery_id, error = %update.last_error, "delivery dead-lettered");
+                    tracing::warn!(delivery = %delivery.new.delivery_id, attempts, "delivery dead-lettered; see its last_error");
                 } else {
                     let system = self.systems.get(&delivery.new.system);
                     let delay =
                         system.map_or(Duration::from_secs(60), |s| s.backoff(attempts, &delivery.new.delivery_id));
-                    update.next_attempt_time = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX);
-                    tracing::info!(delivery = %delivery.new.delivery_id, attempts, retry_in_ms = delay.as_millis() as u64, error = %update.last_error, "delivery failed; will retry");
+                    let delay = chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::days(7));
+                    update.next_attempt_time = now.checked_add_signed(delay).unwrap_or(now + chrono::Duration::days(7));
+                    tracing::info!(delivery = %delivery.new.delivery_id, attempts, retry_in_ms = delay.num_milliseconds(), "delivery failed; will retry");
                 }
             }
         }
+        // A receiver's or adapter's text may echo the message: no digit runs leave here.
+        update.last_error = bro_domain::mask_digit_runs(&update.last_error);
         let to = update.to;
         match self.store.update_delivery(update).await {
             Ok(true) if to == DeliveryState::AwaitingPull => self.pulled.notify_waiters(),
@@ -275,10 +289,22 @@ async fn post(url: &str, delivery: &Delivery, content_type: &str, body: Vec<u8>)
     if uri.scheme_str() != Some("http") {
         return Err(Outcome::Dead(format!("only http:// URLs are supported, not {url:?}")));
     }
-    let host = uri.host().ok_or_else(|| Outcome::Dead(format!("URL {url:?} has no host")))?.to_owned();
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(Outcome::Dead("URLs with credentials are not supported".into()));
+    }
+    let host = uri.host().ok_or_else(|| Outcome::Dead(format!("URL {url:?} has no host")))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
     let port = uri.port_u16().unwrap_or(80);
     let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_else(|| host.clone());
     let path = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
+    let request = hyper::Request::post(path)
+        .header(hyper::header::HOST, &authority)
+        .header(hyper::header::CONTENT_TYPE, content_type)
+        .header("Idempotency-Key", &delivery.new.delivery_id)
+        .header("X-Bro-Case", delivery.new.case_id.resource_name())
+        .header("X-Bro-Sequences", format!("{}-{}", delivery.new.first_sequence, delivery.new.last_sequence))
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| Outcome::Dead(format!("cannot build the request (the adapter's content type?): {e}")))?;
     let send = async {
         let stream = tokio::net::TcpStream::connect((host.as_str(), port))
             .await
@@ -288,17 +314,10 @@ async fn post(url: &str, delivery: &Delivery, content_type: &str, body: Vec<u8>)
             .await
             .map_err(|e| format!("HTTP handshake with {authority} failed: {e}"))?;
         tokio::spawn(conn);
-        let request = hyper::Request::post(path)
-            .header(hyper::header::HOST, &authority)
-            .header(hyper::header::CONTENT_TYPE, content_type)
-            .header("Idempotency-Key", &delivery.new.delivery_id)
-            .header("X-Bro-Case", delivery.new.case_id.resource_name())
-            .header("X-Bro-Sequences", format!("{}-{}", delivery.new.first_sequence, delivery.new.last_sequence))
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| format!("cannot build the request: {e}"))?;
         let response = sender.send_request(request).await.map_err(|e| format!("POST to {authority} failed: {e}"))?;
         let status = response.status();
-        let text = match response.into_body().collect().await {
+        // A receiver's answer is read only so far: it is shown, masked, as the error.
+        let text = match http_body_util::Limited::new(response.into_body(), 4096).collect().await {
             Ok(collected) => {
                 let bytes = collected.to_bytes();
                 String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
