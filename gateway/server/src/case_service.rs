@@ -364,3 +364,19 @@ impl Watcher {
         self.tx.send(Ok(pb::WatchCaseResponse { event: Some(event) })).await.map_err(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_checked_and_gateway_prefixes_reserved() {
+        assert_eq!(request_id("create-1").expect("valid"), "create-1");
+        assert!(request_id("").expect("generated").starts_with("gen-"));
+        for reserved in ["ingest:psykiatri:abc", "resolve-0193"] {
+            let err = request_id(reserved).expect_err("reserved");
+            assert!(err.to_string().contains("reserved"), "{err}");
+        }
+        assert!(request_id("has space").is_err());
+    }
+}

@@ -268,3 +268,38 @@ impl DeliveryPlanner for Systems {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+
+    #[test]
+    fn every_event_type_is_known_to_subscriptions() {
+        let set = prost_types::FileDescriptorSet::decode(bro_api::FILE_DESCRIPTOR_SET).expect("descriptor set");
+        let event = set
+            .file
+            .iter()
+            .flat_map(|f| f.message_type.iter())
+            .find(|m| m.name() == "CaseEvent")
+            .expect("bro.v1.CaseEvent");
+        let kinds: Vec<&str> = event.field.iter().filter(|f| f.oneof_index.is_some()).map(|f| f.name()).collect();
+        assert_eq!(kinds, EVENT_TYPES, "EVENT_TYPES must list CaseEvent's kinds, in order");
+    }
+
+    #[test]
+    fn systems_are_checked() {
+        let http =
+            |url: &str| SystemConfig::new("s", "a", "t", &["consent_given"], Transport::Http { url: url.into() });
+        assert!(Systems::new(vec![http("http://127.0.0.1:9000/in")]).is_ok());
+        for bad in ["https://x/in", "http://user:pw@x/in", "not a url", "file:///tmp"] {
+            assert!(Systems::new(vec![http(bad)]).is_err(), "{bad} must be refused");
+        }
+        let mut slow = http("http://x/in");
+        slow.backoff_max = Duration::from_secs(30 * 86_400);
+        assert!(Systems::new(vec![slow]).unwrap_err().contains("backoff"));
+        let deaf = SystemConfig::new("s", "a", "t", &["consent_given"], Transport::None);
+        assert!(Systems::new(vec![deaf]).unwrap_err().contains("no transport"));
+    }
+}
