@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bro_plugin_host::package::{self, Package, TrustPolicy};
-use bro_plugin_host::{
-    AdapterEngine, AdapterError, AdapterLimits, CallReport, EngineOptions, HostError, LoadedAdapter, Message,
-};
+use bro_plugin_host::{AdapterEngine, AdapterLimits, CallReport, EngineOptions, HostError, LoadedAdapter, Message};
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
 
 /// Limits a vendor can set on the command line (defaults: production's).
@@ -84,18 +82,6 @@ fn fuel_engine() -> anyhow::Result<Arc<AdapterEngine>> {
     })?))
 }
 
-fn describe_error(e: &AdapterError) -> String {
-    match e {
-        AdapterError::Malformed(m) => format!("malformed input at {}: {}", m.location, m.description),
-        AdapterError::Unsupported(t) => format!("unsupported message type: {t}"),
-        AdapterError::Invalid(v) => {
-            let list: Vec<String> = v.iter().map(|f| format!("{}: {}", f.field, f.description)).collect();
-            format!("invalid content: {}", list.join("; "))
-        }
-        AdapterError::Internal(m) => format!("internal adapter error: {m}"),
-    }
-}
-
 fn print_figures(report: &CallReport, limits: &AdapterLimits) {
     println!("--- figures (production limits)");
     if let Some(fuel) = report.fuel_used {
@@ -137,7 +123,7 @@ pub fn run(
                 )],
             };
             loaded.to_canonical(&message).map(|t| {
-                let shown = t.result.as_ref().map_err(describe_error).and_then(|bytes| {
+                let shown = t.result.as_ref().map_err(bro_plugin_host::describe_error).and_then(|bytes| {
                     batch_to_json(bytes)
                         .map_err(|e| format!("{e:#}"))
                         .and_then(|j| serde_json::to_string_pretty(&j).map_err(|e| e.to_string()))
@@ -153,7 +139,7 @@ pub fn run(
                 let shown = t
                     .result
                     .as_ref()
-                    .map_err(describe_error)
+                    .map_err(bro_plugin_host::describe_error)
                     .map(|m| format!("content-type: {}\n\n{}", m.content_type, String::from_utf8_lossy(&m.body)));
                 (shown, t.report)
             })
@@ -274,7 +260,7 @@ fn run_fixture(adapter: &LoadedAdapter, f: &Fixture, bless: bool) -> anyhow::Res
         let t = adapter.to_canonical(&message).map_err(|e: HostError| anyhow::anyhow!(e))?;
         let text = match t.result {
             Ok(bytes) => serde_json::to_string_pretty(&batch_to_json(&bytes)?)? + "\n",
-            Err(e) => format!("{{\"error\": {}}}\n", serde_json::to_string(&describe_error(&e))?),
+            Err(e) => format!("{{\"error\": {}}}\n", serde_json::to_string(&bro_plugin_host::describe_error(&e))?),
         };
         text.into_bytes()
     } else {
@@ -285,7 +271,7 @@ fn run_fixture(adapter: &LoadedAdapter, f: &Fixture, bless: bool) -> anyhow::Res
         match t.result {
             // Compared byte for byte: a legacy format's encoding is part of the output.
             Ok(m) => m.body,
-            Err(e) => format!("error: {}\n", describe_error(&e)).into_bytes(),
+            Err(e) => format!("error: {}\n", bro_plugin_host::describe_error(&e)).into_bytes(),
         }
     };
     if bless {

@@ -3,7 +3,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bro_api::convert;
 use bro_api::v1 as pb;
@@ -48,15 +47,7 @@ impl CaseApi {
         method: &'static str,
         call: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<Response<T>, Status> {
-        let start = Instant::now();
-        let result = call.await.map_err(Status::from);
-        let code = result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
-        self.metrics.record_rpc(method, code, start.elapsed());
-        match &result {
-            Ok(_) => tracing::debug!(method, elapsed_ms = start.elapsed().as_millis() as u64, "rpc ok"),
-            Err(s) => tracing::info!(method, code = ?s.code(), message = s.message(), "rpc failed"),
-        }
-        result.map(Response::new)
+        self.metrics.observe(method, call).await
     }
 }
 

@@ -73,6 +73,26 @@ impl Metrics {
         self.rpc_seconds.get_or_create(&RpcLabels { method: method.to_owned() }).observe(elapsed.as_secs_f64());
     }
 
+    /// Runs one unary RPC: times it, counts its outcome, and logs a failure
+    /// with its code and message (outside text in it masked), never the request.
+    pub async fn observe<T>(
+        &self,
+        method: &'static str,
+        call: impl std::future::Future<Output = Result<T, crate::error::ApiError>>,
+    ) -> Result<tonic::Response<T>, tonic::Status> {
+        let start = std::time::Instant::now();
+        let result = call.await.map_err(tonic::Status::from);
+        let code = result.as_ref().map_or_else(tonic::Status::code, |_| tonic::Code::Ok);
+        self.record_rpc(method, code, start.elapsed());
+        match &result {
+            Ok(_) => tracing::debug!(method, elapsed_ms = start.elapsed().as_millis() as u64, "rpc ok"),
+            Err(s) => {
+                tracing::info!(method, code = ?s.code(), message = %bro_domain::mask_digit_runs(s.message()), "rpc failed")
+            }
+        }
+        result.map(tonic::Response::new)
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -41,6 +41,20 @@ pub use bindings::exports::{
 pub use engine::{ALLOWED_IMPORTS, AdapterEngine, AdapterLimits, EngineOptions, HostError, LogLine};
 pub use registry::AdapterRegistry;
 
+/// An adapter's refusal in one line: `malformed input at …`, `unsupported
+/// message type: …`, `invalid content: field: why; …`, `internal adapter error: …`.
+pub fn describe_error(e: &AdapterError) -> String {
+    match e {
+        AdapterError::Malformed(m) => format!("malformed input at {}: {}", m.location, m.description),
+        AdapterError::Unsupported(t) => format!("unsupported message type: {t}"),
+        AdapterError::Invalid(v) => {
+            let list: Vec<String> = v.iter().map(|f| format!("{}: {}", f.field, f.description)).collect();
+            format!("invalid content: {}", list.join("; "))
+        }
+        AdapterError::Internal(m) => format!("internal adapter error: {m}"),
+    }
+}
+
 /// The WIT package version this host implements.
 pub const WIT_VERSION: &str = "0.1.0";
 

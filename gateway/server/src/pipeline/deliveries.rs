@@ -5,7 +5,6 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bro_api::convert;
 use bro_api::v1 as pb;
@@ -93,14 +92,7 @@ impl DeliveryApi {
         method: &'static str,
         call: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<Response<T>, Status> {
-        let start = Instant::now();
-        let result = call.await.map_err(Status::from);
-        let code = result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
-        self.metrics.record_rpc(method, code, start.elapsed());
-        if let Err(s) = &result {
-            tracing::info!(method, code = ?s.code(), message = %bro_domain::mask_digit_runs(s.message()), "rpc failed");
-        }
-        result.map(Response::new)
+        self.metrics.observe(method, call).await
     }
 
     async fn find(&self, name: &str) -> Result<Delivery, ApiError> {

@@ -5,14 +5,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bro_api::convert;
 use bro_api::v1 as pb;
 use bro_api::v1::case_event::Kind;
 use bro_api::v1::ingest_service_server::IngestService;
 use bro_domain::{CaseId, PartyId, Violations};
-use bro_plugin_host::{AdapterError, AdapterRegistry, HostError, Message};
+use bro_plugin_host::{AdapterRegistry, HostError, Message};
 use bro_store::{
     AppendEvents, CaseLedger, CaseQuery, Committed, InboxEntry, InboxKind, InboxPut, InboxQuery, InboxState,
     LedgerError, OpenCase, SourceKey,
@@ -41,18 +40,6 @@ enum Match {
     Case(CaseId, Vec<Option<PartyId>>),
     /// None, or several: why.
     Unmatched(String),
-}
-
-fn describe(e: &AdapterError) -> String {
-    match e {
-        AdapterError::Malformed(m) => format!("malformed input at {}: {}", m.location, m.description),
-        AdapterError::Unsupported(t) => format!("unsupported message type: {t}"),
-        AdapterError::Invalid(v) => {
-            let parts: Vec<String> = v.iter().map(|f| format!("{}: {}", f.field, f.description)).collect();
-            format!("invalid content: {}", parts.join("; "))
-        }
-        AdapterError::Internal(m) => format!("internal adapter error: {m}"),
-    }
 }
 
 /// What a message is, for telling a retry from a reuse of its request id.
@@ -111,14 +98,7 @@ impl IngestApi {
         method: &'static str,
         call: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<Response<T>, Status> {
-        let start = Instant::now();
-        let result = call.await.map_err(Status::from);
-        let code = result.as_ref().map_or_else(Status::code, |_| tonic::Code::Ok);
-        self.metrics.record_rpc(method, code, start.elapsed());
-        if let Err(s) = &result {
-            tracing::info!(method, code = ?s.code(), message = %bro_domain::mask_digit_runs(s.message()), "rpc failed");
-        }
-        result.map(Response::new)
+        self.metrics.observe(method, call).await
     }
 
     /// Stores a rejection (once per request id) and answers with it.
@@ -272,7 +252,11 @@ impl IngestApi {
         let bytes = match translated {
             Ok(t) => match t.result {
                 Ok(bytes) => bytes,
-                Err(e) => return Err(self.reject(&system.name, &request_id, &message, describe(&e)).await),
+                Err(e) => {
+                    return Err(self
+                        .reject(&system.name, &request_id, &message, bro_plugin_host::describe_error(&e))
+                        .await);
+                }
             },
             // Not this message's fault: the sender retries later, nothing is stored.
             Err(

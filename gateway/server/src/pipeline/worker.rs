@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bro_plugin_host::{AdapterError, AdapterRegistry, HostError};
+use bro_plugin_host::{AdapterRegistry, HostError};
 use bro_store::{Delivery, DeliveryState, DeliveryUpdate, EventStore, StoreError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -220,7 +220,12 @@ impl DeliveryWorker {
             Ok(Err(e)) => return Outcome::Dead(e.to_string()),
             Ok(Ok(t)) => match t.result {
                 Ok(m) => m,
-                Err(e) => return Outcome::Dead(format!("the adapter refused the events: {}", describe(&e))),
+                Err(e) => {
+                    return Outcome::Dead(format!(
+                        "the adapter refused the events: {}",
+                        bro_plugin_host::describe_error(&e)
+                    ));
+                }
             },
         };
         let rendered = (message.content_type.clone(), message.body.clone());
@@ -242,17 +247,6 @@ impl DeliveryWorker {
                 Err(outcome) => outcome,
             },
         }
-    }
-}
-
-fn describe(e: &AdapterError) -> String {
-    match e {
-        AdapterError::Malformed(m) => format!("malformed at {}: {}", m.location, m.description),
-        AdapterError::Unsupported(t) => format!("unsupported: {t}"),
-        AdapterError::Invalid(v) => {
-            v.iter().map(|f| format!("{}: {}", f.field, f.description)).collect::<Vec<_>>().join("; ")
-        }
-        AdapterError::Internal(m) => format!("internal adapter error: {m}"),
     }
 }
 
