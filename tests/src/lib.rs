@@ -168,7 +168,15 @@ pub fn medcom_fixture(name: &str) -> Vec<u8> {
 /// A registry holding the reference adapters `names`, built by `cargo xtask
 /// build-adapters` (into `$BRO_ADAPTER_DIR` or `target/adapters`).
 pub fn adapter_registry(names: &[&str]) -> Arc<bro_plugin_host::AdapterRegistry> {
-    use bro_plugin_host::{AdapterEngine, AdapterLimits, AdapterRegistry, EngineOptions, LoadedAdapter};
+    adapter_registry_with(names, bro_plugin_host::AdapterLimits::default())
+}
+
+/// [`adapter_registry`] with other limits (a loaded CI machine needs longer deadlines).
+pub fn adapter_registry_with(
+    names: &[&str],
+    limits: bro_plugin_host::AdapterLimits,
+) -> Arc<bro_plugin_host::AdapterRegistry> {
+    use bro_plugin_host::{AdapterEngine, AdapterRegistry, EngineOptions, LoadedAdapter};
     let dir = std::env::var("BRO_ADAPTER_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/adapters"));
@@ -179,8 +187,8 @@ pub fn adapter_registry(names: &[&str]) -> Arc<bro_plugin_host::AdapterRegistry>
         let wasm = std::fs::read(dir.join(format!("{name}.wasm")))
             .unwrap_or_else(|e| panic!("{name}.wasm (run `cargo xtask build-adapters`): {e}"));
         let component = engine.compile(name, &wasm).expect("compiles");
-        let loaded = LoadedAdapter::load(engine.clone(), name, &component, AdapterLimits::default(), "test".into())
-            .expect("loads");
+        let loaded =
+            LoadedAdapter::load(engine.clone(), name, &component, limits.clone(), "test".into()).expect("loads");
         registry.insert(Arc::new(loaded)).expect("insert");
     }
     registry

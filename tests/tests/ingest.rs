@@ -148,3 +148,49 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
     assert!(err.message().contains("not a configured system"), "{}", err.message());
     gw.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_hostile_adapter_stores_nothing_but_rejections() {
+    let hostile = SystemConfig::new("hostile", "hostile", "", &[], Transport::None);
+    let options = ServeOptions {
+        // Deadlines long enough that only the runaway loop reaches one, however loaded the machine.
+        adapters: Some(bro_e2e::adapter_registry_with(
+            &["hostile"],
+            bro_plugin_host::AdapterLimits { deadline: std::time::Duration::from_secs(3), ..Default::default() },
+        )),
+        systems: Arc::new(Systems::new(vec![hostile]).expect("valid systems")),
+        ..ServeOptions::default()
+    };
+    let gw = TestGateway::start_with(options).await.expect("gateway starts");
+    let mut client = IngestServiceClient::new(gw.channel().await.expect("channel"));
+    let mut sent = |behaviour: &str| {
+        let request = pb::IngestRequest {
+            system: "hostile".into(),
+            message: Some(pb::ExternalMessage {
+                content_type: behaviour.into(),
+                body: b"x".to_vec(),
+                ..Default::default()
+            }),
+            request_id: format!("h-{behaviour}"),
+        };
+        let mut client = client.clone();
+        async move { client.ingest(request).await }
+    };
+    // A runaway adapter is the gateway's problem, not the message's: retry later, nothing kept.
+    let err = sent("loop").await.expect_err("stopped at its deadline");
+    assert_eq!(err.code(), Code::Unavailable, "{}", err.message());
+    // A crash, a panic, an oversized or empty answer: stored as rejections, nothing appended.
+    for behaviour in ["trap", "panic", "big-output", "log-flood"] {
+        let err = sent(behaviour).await.expect_err("refused");
+        assert_eq!(err.code(), Code::InvalidArgument, "{behaviour}: {}", err.message());
+        assert_eq!(err.get_error_details().error_info().expect("info").reason, "MESSAGE_REJECTED");
+    }
+    let rejections = client.list_rejections(pb::ListRejectionsRequest::default()).await.expect("list").into_inner();
+    assert_eq!(rejections.rejections.len(), 4);
+    let unmatched = client.list_unmatched_messages(pb::ListUnmatchedMessagesRequest::default()).await.expect("list");
+    assert!(unmatched.into_inner().unmatched_messages.is_empty());
+    let mut cases = gw.client().await.expect("client");
+    let listed = cases.list_cases(pb::ListCasesRequest::default()).await.expect("list").into_inner();
+    assert!(listed.cases.is_empty(), "no case was touched");
+    gw.stop().await.expect("stops");
+}
