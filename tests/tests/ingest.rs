@@ -163,7 +163,7 @@ async fn a_hostile_adapter_stores_nothing_but_rejections() {
     };
     let gw = TestGateway::start_with(options).await.expect("gateway starts");
     let mut client = IngestServiceClient::new(gw.channel().await.expect("channel"));
-    let mut sent = |behaviour: &str| {
+    let sent = |behaviour: &str| {
         let request = pb::IngestRequest {
             system: "hostile".into(),
             message: Some(pb::ExternalMessage {
