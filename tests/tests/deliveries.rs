@@ -164,14 +164,13 @@ async fn a_change_reaches_every_subscribed_system_in_its_format() {
     .await;
 
     // Replay: the same events again, under a new idempotency key.
-    let replayed = deliveries
-        .replay_delivery(pb::ReplayDeliveryRequest { name: http.name.clone() })
-        .await
-        .expect("replay")
-        .into_inner()
-        .delivery
-        .expect("delivery");
+    let replay = pb::ReplayDeliveryRequest { name: http.name.clone(), request_id: "replay-1".into() };
+    let replayed =
+        deliveries.replay_delivery(replay.clone()).await.expect("replay").into_inner().delivery.expect("delivery");
     assert_eq!(replayed.replay_of, http.name);
+    let again =
+        deliveries.replay_delivery(replay).await.expect("retried replay").into_inner().delivery.expect("delivery");
+    assert_eq!(again.name, replayed.name, "a retried replay is the same replay");
     eventually("the replay arrives", || async { receiver.unique().len() == 2 }).await;
     gw.stop().await.expect("stops");
 }

@@ -138,6 +138,25 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
     let case = cases.get_case(pb::GetCaseRequest { name: "cases/ingest-1".into() }).await.expect("get");
     assert_eq!(case.into_inner().case.expect("case").version, 3, "only the resolved letter was added");
 
+    // A message that concerns no case here is set aside; it stays listed, and cannot then be resolved.
+    let stray = client
+        .ingest(ingest("in-7", "application/fhir+json", fixture("cc-add5e7e2-new-message.in.json")))
+        .await
+        .expect("ingest")
+        .into_inner();
+    assert_eq!(stray.outcome(), pb::IngestOutcome::Unmatched);
+    let discard = pb::DiscardUnmatchedMessageRequest { name: stray.unmatched_message.clone() };
+    let discarded = client.discard_unmatched_message(discard.clone()).await.expect("discard").into_inner();
+    assert_eq!(discarded.unmatched_message.expect("message").state, "discarded");
+    client.discard_unmatched_message(discard).await.expect("discarding twice is discarding once");
+    let resolve = pb::ResolveUnmatchedMessageRequest {
+        name: stray.unmatched_message.clone(),
+        case: "cases/ingest-1".into(),
+        custody_holder: "mother".into(),
+    };
+    let err = client.resolve_unmatched_message(resolve).await.expect_err("discarded");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+
     // Unknown systems and empty bodies are bad requests, not rejections.
     let mut bad = ingest("in-6", "application/xml", Vec::new());
     let err = client.ingest(bad.clone()).await.expect_err("empty body");

@@ -154,7 +154,9 @@ pub async fn deliveries(server: &str, command: &DeliveriesCommand) -> anyhow::Re
         }
         DeliveriesCommand::Replay { deliveries } => {
             for d in deliveries {
-                let r = client.replay_delivery(pb::ReplayDeliveryRequest { name: name(d) }).await;
+                // One id per replay asked for: a retried call does not replay twice.
+                let request_id = format!("cli-{}", uuid::Uuid::new_v4());
+                let r = client.replay_delivery(pb::ReplayDeliveryRequest { name: name(d), request_id }).await;
                 match r {
                     Ok(r) => println!(
                         "{}: replayed as {}",

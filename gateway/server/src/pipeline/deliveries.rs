@@ -162,8 +162,25 @@ impl DeliveryApi {
         Ok(delivery_to_pb(&self.find(name).await?, false))
     }
 
-    async fn replay(&self, name: &str) -> Result<pb::Delivery, ApiError> {
+    async fn replay(&self, name: &str, request_id: &str) -> Result<pb::Delivery, ApiError> {
         let d = self.find(name).await?;
+        // With a request id, the new delivery's id is derived from it: a retry finds the first replay.
+        let replay_id = if request_id.is_empty() {
+            uuid::Uuid::now_v7().to_string()
+        } else {
+            if request_id.len() > 128 || !request_id.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(Violations::one("request_id", "use 1 to 128 printable characters").into());
+            }
+            let key = format!("replay\u{0}{}\u{0}{request_id}", d.new.delivery_id);
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(key.as_bytes());
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&digest[..16]);
+            uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+        };
+        if let Some(existing) = self.store.get_delivery(&replay_id).await? {
+            return Ok(delivery_to_pb(&existing, false));
+        }
         if self.systems.get(&d.new.system).is_none() {
             return Err(ApiError::FailedPrecondition {
                 reason: "SYSTEM_NOT_CONFIGURED",
@@ -171,7 +188,7 @@ impl DeliveryApi {
             });
         }
         let replay = NewDelivery {
-            delivery_id: uuid::Uuid::now_v7().to_string(),
+            delivery_id: replay_id,
             create_time: self.clock.now(),
             replay_of: d.new.delivery_id.clone(),
             ..d.new.clone()
@@ -315,9 +332,10 @@ impl DeliveryService for DeliveryApi {
         &self,
         request: Request<pb::ReplayDeliveryRequest>,
     ) -> Result<Response<pb::ReplayDeliveryResponse>, Status> {
-        let name = request.into_inner().name;
+        let r = request.into_inner();
+
         self.observe("ReplayDelivery", async {
-            Ok(pb::ReplayDeliveryResponse { delivery: Some(self.replay(&name).await?) })
+            Ok(pb::ReplayDeliveryResponse { delivery: Some(self.replay(&r.name, &r.request_id).await?) })
         })
         .await
     }

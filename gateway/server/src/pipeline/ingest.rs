@@ -619,6 +619,37 @@ impl IngestService for IngestApi {
         .await
     }
 
+    async fn discard_unmatched_message(
+        &self,
+        request: Request<pb::DiscardUnmatchedMessageRequest>,
+    ) -> Result<Response<pb::DiscardUnmatchedMessageResponse>, Status> {
+        let name = request.into_inner().name;
+        self.observe("DiscardUnmatchedMessage", async {
+            let id = entry_name("name", "unmatchedMessages/", &name)?;
+            let store = self.ledger.store();
+            let entry = store
+                .get_inbox(id)
+                .await?
+                .filter(|e| e.kind == InboxKind::Unmatched)
+                .ok_or_else(|| ApiError::NotFound { reason: "UNMATCHED_MESSAGE_NOT_FOUND", name: name.clone() })?;
+            // Discarding twice is the same as once; a resolved message stays resolved.
+            if entry.state != InboxState::Discarded
+                && !store.close_inbox(id, InboxState::Discarded, self.clock.now()).await?
+            {
+                return Err(ApiError::FailedPrecondition {
+                    reason: "UNMATCHED_MESSAGE_CLOSED",
+                    message: format!("{name} is {}, not open", entry.state.as_str()),
+                });
+            }
+            let entry = store
+                .get_inbox(id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound { reason: "UNMATCHED_MESSAGE_NOT_FOUND", name: name.clone() })?;
+            Ok(pb::DiscardUnmatchedMessageResponse { unmatched_message: Some(unmatched_to_pb(&entry)) })
+        })
+        .await
+    }
+
     async fn resolve_unmatched_message(
         &self,
         request: Request<pb::ResolveUnmatchedMessageRequest>,
