@@ -212,11 +212,13 @@ async fn bro_ingest_and_bro_deliveries_drive_a_running_gateway() {
     let dir = tempfile::tempdir().expect("dir");
     let public = package_medcom(dir.path());
     let drop_dir = dir.path().join("drop");
+    let admin = free_port();
     let config = dir.path().join("bro.toml");
     std::fs::write(
         &config,
         format!(
-            "data_dir = \"{}\"\n[adapters]\ndirectory = \"{}\"\n[adapters.trusted_keys]\nops = \"{public}\"\n\
+            "data_dir = \"{}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\
+             [adapters]\ndirectory = \"{}\"\n[adapters.trusted_keys]\nops = \"{public}\"\n\
              [[systems]]\nname = \"psykiatri\"\nadapter = \"medcom\"\n\
              [[systems]]\nname = \"sundhed\"\nadapter = \"medcom\"\ntarget = \"fhir+xml\"\n\
              subscribe = [\"correspondence_recorded\"]\ntransport = {{ kind = \"file\", dir = \"{}\" }}\n",
@@ -271,6 +273,17 @@ async fn bro_ingest_and_bro_deliveries_drive_a_running_gateway() {
         assert!(start.elapsed() < LIMIT, "the delivery is not shown as delivered: {shown}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // What happened is counted on /metrics.
+    let metrics = http_get(&format!("127.0.0.1:{admin}"), "/metrics");
+    for line in [
+        "bro_ingested_messages_total{system=\"psykiatri\",outcome=\"appended\"} 1",
+        "bro_ingested_messages_total{system=\"psykiatri\",outcome=\"duplicate\"} 1",
+        "bro_ingested_messages_total{system=\"psykiatri\",outcome=\"unmatched\"} 1",
+        "bro_ingested_messages_total{system=\"psykiatri\",outcome=\"rejected\"} 1",
+        "bro_delivery_attempts_total{system=\"sundhed\",outcome=\"delivered\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
+    }
     drop(server);
 }
 
@@ -279,4 +292,14 @@ fn visible_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir)
         .map(|d| d.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')).count())
         .unwrap_or(0)
+}
+
+/// GETs a path from the admin listener (HTTP/1.0, the whole answer).
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the admin listener");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
 }

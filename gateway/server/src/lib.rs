@@ -118,6 +118,7 @@ pub async fn run(
         options.systems.clone(),
         options.adapters.clone(),
         options.clock.clone(),
+        metrics.clone(),
     );
     let deliveries = DeliveryServiceServer::new(pipeline::deliveries::DeliveryApi::new(
         ledger.store().clone(),

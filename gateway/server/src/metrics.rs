@@ -27,6 +27,12 @@ struct RpcLabels {
     method: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PipelineLabels {
+    system: String,
+    outcome: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 100 µs .. ~26 s.
     Histogram::new(exponential_buckets(0.0001, 2.0, 18))
@@ -39,6 +45,8 @@ pub struct Metrics {
     rpc_seconds: Family<RpcLabels, Histogram, fn() -> Histogram>,
     append_seconds: Histogram,
     appended_events: Counter,
+    ingests: Family<PipelineLabels, Counter>,
+    delivery_attempts: Family<PipelineLabels, Counter>,
     adapters: Option<Arc<bro_plugin_host::AdapterRegistry>>,
 }
 
@@ -64,7 +72,39 @@ impl Metrics {
             append_seconds.clone(),
         );
         registry.register("store_appended_events", "Events durably appended", appended_events.clone());
-        Metrics { registry, rpc_requests, rpc_seconds, append_seconds, appended_events, adapters }
+        let ingests = Family::<PipelineLabels, Counter>::default();
+        let delivery_attempts = Family::<PipelineLabels, Counter>::default();
+        registry.register(
+            "ingested_messages",
+            "Ingested messages by system and outcome (appended, duplicate, unmatched, rejected, unavailable)",
+            ingests.clone(),
+        );
+        registry.register(
+            "delivery_attempts",
+            "Delivery attempts by receiving system and outcome (delivered, awaiting_pull, retry, dead)",
+            delivery_attempts.clone(),
+        );
+        Metrics {
+            registry,
+            rpc_requests,
+            rpc_seconds,
+            append_seconds,
+            appended_events,
+            ingests,
+            delivery_attempts,
+            adapters,
+        }
+    }
+
+    /// Counts one ingested message of `system` by what became of it.
+    pub fn record_ingest(&self, system: &str, outcome: &str) {
+        self.ingests.get_or_create(&PipelineLabels { system: system.to_owned(), outcome: outcome.to_owned() }).inc();
+    }
+
+    /// Counts one delivery attempt to `system` by its outcome.
+    pub fn record_delivery_attempt(&self, system: &str, outcome: &str) {
+        let labels = PipelineLabels { system: system.to_owned(), outcome: outcome.to_owned() };
+        self.delivery_attempts.get_or_create(&labels).inc();
     }
 
     /// Records one finished RPC.

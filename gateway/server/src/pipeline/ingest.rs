@@ -600,7 +600,23 @@ impl IngestApi {
 #[tonic::async_trait]
 impl IngestService for IngestApi {
     async fn ingest(&self, request: Request<pb::IngestRequest>) -> Result<Response<pb::IngestResponse>, Status> {
-        self.observe("Ingest", IngestApi::ingest(self, request.into_inner())).await
+        let request = request.into_inner();
+        let system =
+            if self.systems.get(&request.system).is_some() { request.system.clone() } else { "unknown".into() };
+        let answer = IngestApi::ingest(self, request).await;
+        let outcome = match &answer {
+            Ok(r) => match r.outcome() {
+                pb::IngestOutcome::Appended => "appended",
+                pb::IngestOutcome::Duplicate => "duplicate",
+                pb::IngestOutcome::Unmatched => "unmatched",
+                pb::IngestOutcome::Unspecified => "unknown",
+            },
+            Err(ApiError::Rejected { .. }) => "rejected",
+            Err(ApiError::Unavailable { .. }) => "unavailable",
+            Err(_) => "refused",
+        };
+        self.metrics.record_ingest(&system, outcome);
+        self.observe("Ingest", async { answer }).await
     }
 
     async fn list_unmatched_messages(

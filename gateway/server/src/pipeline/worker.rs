@@ -58,6 +58,7 @@ pub struct DeliveryWorker {
     systems: Arc<Systems>,
     adapters: Option<Arc<AdapterRegistry>>,
     clock: Arc<dyn Clock>,
+    metrics: Arc<crate::metrics::Metrics>,
     wake: Arc<Notify>,
     pulled: Arc<Notify>,
     in_flight: Arc<Mutex<HashSet<String>>>,
@@ -70,12 +71,14 @@ impl DeliveryWorker {
         systems: Arc<Systems>,
         adapters: Option<Arc<AdapterRegistry>>,
         clock: Arc<dyn Clock>,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
         DeliveryWorker {
             store,
             systems,
             adapters,
             clock,
+            metrics,
             wake: Arc::new(Notify::new()),
             pulled: Arc::new(Notify::new()),
             in_flight: Arc::new(Mutex::new(HashSet::new())),
@@ -195,6 +198,11 @@ impl DeliveryWorker {
                 }
             }
         }
+        let outcome = match update.to {
+            DeliveryState::Pending => "retry",
+            other => other.as_str(),
+        };
+        self.metrics.record_delivery_attempt(&delivery.new.system, outcome);
         // A receiver's or adapter's text may echo the message: no digit runs leave here.
         update.last_error = bro_domain::mask_digit_runs(&update.last_error);
         let to = update.to;
