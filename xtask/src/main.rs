@@ -161,19 +161,21 @@ fn test() -> anyhow::Result<()> {
     run(cargo().args(["test", "--workspace", "--lib", "--bins", "--tests"]).env("BRO_ADAPTER_DIR", &adapters))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     // The reference adapters' own tests, natively (the same code as their components).
-    let manifest = root().join("adapters/Cargo.toml");
-    run(cargo().arg("test").arg("--manifest-path").arg(&manifest).args([
-        "--package",
-        "medcom",
-        "--package",
-        "sdi",
-        "--package",
-        "jobcenter",
-        "--package",
-        "scenario",
-    ]))?;
-    run(cargo().args(["build", "--package", "bro-cli"]))?;
     let target = target_dir();
+    let manifest = root().join("adapters/Cargo.toml");
+    run(cargo()
+        .arg("test")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .args(["--package", "medcom", "--package", "sdi", "--package", "jobcenter", "--package", "scenario"])
+        .env("CARGO_TARGET_DIR", &target))?;
+    // The guest SDK's own tests (its calendar and id helpers), natively.
+    run(cargo()
+        .arg("test")
+        .arg("--manifest-path")
+        .arg(root().join("plugins/sdk/Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target))?;
+    run(cargo().args(["build", "--package", "bro-cli"]))?;
     let python = python_env(&target)?;
     run(Command::new(python)
         .arg(root().join("tests/reflection/reflection_client.py"))

@@ -12,81 +12,9 @@ use prost_types::Timestamp;
 const DAY: i64 = 86_400;
 const HOUR: i64 = 3_600;
 
-/// A calendar date: year, month 1..=12, day 1..=31.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ymd {
-    /// The year.
-    pub year: i32,
-    /// The month, 1..=12.
-    pub month: u32,
-    /// The day of the month.
-    pub day: u32,
-}
-
-/// Days in `month` of `year`.
-pub fn days_in_month(year: i32, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
-/// Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
-pub fn days_from_civil(d: Ymd) -> i64 {
-    let y = i64::from(d.year) - i64::from(d.month <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (i64::from(d.month) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d.day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date of a day number since 1970-01-01.
-pub fn civil_from_days(z: i64) -> Ymd {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-    Ymd { year, month, day }
-}
-
-/// The day number of the last Sunday of `month` in `year`.
-fn last_sunday(year: i32, month: u32) -> i64 {
-    let last = days_from_civil(Ymd { year, month, day: days_in_month(year, month) });
-    // 1970-01-01 was a Thursday: (days + 4) mod 7 is 0 on Sundays.
-    last - (last + 4).rem_euclid(7)
-}
-
-/// The Copenhagen UTC offset, in seconds, at the UTC instant `utc`.
-pub fn copenhagen_offset(utc: i64) -> i64 {
-    let year = civil_from_days(utc.div_euclid(DAY)).year;
-    let start = last_sunday(year, 3) * DAY + HOUR;
-    let end = last_sunday(year, 10) * DAY + HOUR;
-    if (start..end).contains(&utc) { 2 * HOUR } else { HOUR }
-}
-
-/// The UTC instant of a Copenhagen wall-clock time, `local` seconds since
-/// 1970-01-01 00:00 local. An hour that occurs twice (the October switch) is
-/// read as summer time; an hour that does not exist (the March switch) as
-/// winter time.
-pub fn copenhagen_to_utc(local: i64) -> i64 {
-    let summer = local - 2 * HOUR;
-    if copenhagen_offset(summer) == 2 * HOUR { summer } else { local - HOUR }
-}
-
-/// The Copenhagen calendar date of a timestamp.
-pub fn copenhagen_date(t: &Timestamp) -> Ymd {
-    civil_from_days((t.seconds + copenhagen_offset(t.seconds)).div_euclid(DAY))
-}
+pub use bro_adapter_sdk::time::{
+    Ymd, civil_from_days, copenhagen_date, copenhagen_offset, copenhagen_to_utc, days_from_civil, days_in_month,
+};
 
 /// A timestamp from a Copenhagen local date and time of day.
 pub fn from_copenhagen(d: Ymd, hour: u32, minute: u32, second: u32) -> Timestamp {
@@ -225,14 +153,6 @@ mod tests {
         }
         assert_eq!(days_from_civil(ymd(1970, 1, 1)), 0);
         assert_eq!(civil_from_days(19_844), ymd(2024, 5, 1));
-    }
-
-    #[test]
-    fn last_sundays_of_2024_and_2025() {
-        assert_eq!(civil_from_days(last_sunday(2024, 3)), ymd(2024, 3, 31));
-        assert_eq!(civil_from_days(last_sunday(2024, 10)), ymd(2024, 10, 27));
-        assert_eq!(civil_from_days(last_sunday(2025, 3)), ymd(2025, 3, 30));
-        assert_eq!(civil_from_days(last_sunday(2025, 10)), ymd(2025, 10, 26));
     }
 
     #[test]

@@ -3,38 +3,11 @@
 //! (RFC 4122 version 5, SHA-1) of canonical data. The same batch always
 //! yields the same ids.
 
-/// The namespace of the name-based UUIDs (RFC 4122's URL namespace; the
-/// names are `urn:bro:sdi:…`).
-const NAMESPACE_URL: [u8; 16] =
-    [0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8];
-
-/// The bare lowercase UUID in `text` (with or without `urn:uuid:`), if it is one.
-pub fn uuid_of(text: &str) -> Option<String> {
-    let bare = text.strip_prefix("urn:uuid:").unwrap_or(text);
-    let ok = bare.len() == 36
-        && bare.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        });
-    ok.then(|| bare.to_ascii_lowercase())
-}
+pub use bro_adapter_sdk::ids::uuid_of;
 
 /// A version-5 UUID for `urn:bro:sdi:{name}`.
 pub fn name_uuid(name: &str) -> String {
-    let mut hasher = sha1_smol::Sha1::new();
-    hasher.update(&NAMESPACE_URL);
-    hasher.update(b"urn:bro:sdi:");
-    hasher.update(name.as_bytes());
-    let digest = hasher.digest().bytes();
-    let mut b = [0u8; 16];
-    for (to, from) in b.iter_mut().zip(digest.iter()) {
-        *to = *from;
-    }
-    b[6] = (b[6] & 0x0f) | 0x50;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    let part = |r: std::ops::Range<usize>| hex.get(r).unwrap_or_default().to_owned();
-    format!("{}-{}-{}-{}-{}", part(0..8), part(8..12), part(12..16), part(16..20), part(20..32))
+    bro_adapter_sdk::ids::name_uuid("urn:bro:sdi:", name)
 }
 
 #[cfg(test)]

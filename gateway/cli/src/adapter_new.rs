@@ -12,6 +12,8 @@ const VENDORED: &[(&str, &str)] = &[
     ("bro-adapter-sdk/Cargo.toml", include_str!("../../../plugins/sdk/Cargo.toml")),
     ("bro-adapter-sdk/build.rs", include_str!("../../../plugins/sdk/build.rs")),
     ("bro-adapter-sdk/src/lib.rs", include_str!("../../../plugins/sdk/src/lib.rs")),
+    ("bro-adapter-sdk/src/ids.rs", include_str!("../../../plugins/sdk/src/ids.rs")),
+    ("bro-adapter-sdk/src/time.rs", include_str!("../../../plugins/sdk/src/time.rs")),
     ("bro-adapter-sdk/vendor/wit/adapter.wit", include_str!("../../../plugins/wit/adapter.wit")),
     ("bro-adapter-sdk/vendor/proto/bro/v1/adapter.proto", include_str!("../../../proto/bro/v1/adapter.proto")),
     ("bro-adapter-sdk/vendor/proto/bro/v1/case.proto", include_str!("../../../proto/bro/v1/case.proto")),

@@ -33,6 +33,9 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/bro.v1.rs"));
 }
 
+pub mod ids;
+pub mod time;
+
 pub use bindings::bro::adapter::log::Level;
 pub use bindings::bro::adapter::types::{
     AdapterError, AdapterInfo, FieldViolation, MalformedInput, Message, MessageType, SystemKind,
