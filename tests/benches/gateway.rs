@@ -11,7 +11,6 @@
 #![allow(clippy::print_stdout)] // A bench binary reports its results on stdout.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +19,7 @@ use bro_api::v1 as pb;
 use bro_api::v1::case_service_client::CaseServiceClient;
 use bro_domain::CaseId;
 use bro_e2e::{TestGateway, append, new_case, offered, placement_started, revision_offered};
+use bro_server::access::client::AuthChannel;
 use bro_store::{AppendEvents, CaseLedger, CreateCase};
 use bro_store_sqlite::SqliteStore;
 use tonic::transport::Channel;
@@ -150,13 +150,13 @@ fn case(id: &str) -> CaseId {
 }
 
 /// A case client on its own connection.
-async fn client(addr: SocketAddr) -> CaseServiceClient<Channel> {
-    let channel = Channel::from_shared(format!("http://{addr}")).expect("url").connect().await.expect("connect");
+async fn client(gw: &TestGateway) -> CaseServiceClient<AuthChannel> {
+    let channel = gw.channel().await.expect("connect");
     CaseServiceClient::new(channel)
 }
 
 /// `GetCase` on a small, realistic case, `READ_CONCURRENCY` tasks over one channel.
-async fn get_case_bench(cfg: Config, c: &mut CaseServiceClient<Channel>) -> Stats {
+async fn get_case_bench(cfg: Config, c: &mut CaseServiceClient<AuthChannel>) -> Stats {
     create(c, "read-1").await;
     let events =
         vec![placement_started("2026-01-15"), offered("2026-01-15", "parent-1"), offered("2026-01-15", "parent-2")];
@@ -178,7 +178,7 @@ async fn get_case_bench(cfg: Config, c: &mut CaseServiceClient<Channel>) -> Stat
 
 /// Appends of `batch` events each to `case_id` through gRPC, one worker.
 fn grpc_appender(
-    client: CaseServiceClient<Channel>,
+    client: CaseServiceClient<AuthChannel>,
     case_id: String,
     batch: usize,
 ) -> impl FnMut(u64) -> std::pin::Pin<Box<dyn Future<Output = u64> + Send>> + Send + 'static {
@@ -192,7 +192,7 @@ fn grpc_appender(
     }
 }
 
-async fn create(client: &mut CaseServiceClient<Channel>, case_id: &str) {
+async fn create(client: &mut CaseServiceClient<AuthChannel>, case_id: &str) {
     client.create_case(new_case(case_id, "12345678")).await.expect("create case");
 }
 
@@ -280,7 +280,7 @@ async fn main() {
     let store = store_alone(cfg).await;
 
     let gw = TestGateway::start().await.expect("start the gateway");
-    let mut c = client(gw.addr).await;
+    let mut c = client(&gw).await;
 
     create(&mut c, "single-1").await;
     let single = measure(cfg, vec![grpc_appender(c.clone(), "single-1".into(), 1)]).await;
@@ -290,7 +290,7 @@ async fn main() {
 
     let mut workers = Vec::new();
     for k in 0..MANY_CASES {
-        let mut own = client(gw.addr).await;
+        let mut own = client(&gw).await;
         let id = format!("many-{k}");
         create(&mut own, &id).await;
         workers.push(grpc_appender(own, id, 1));

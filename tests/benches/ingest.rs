@@ -19,8 +19,8 @@ use bro_api::v1 as pb;
 use bro_api::v1::ingest_service_client::IngestServiceClient;
 use bro_e2e::{TestGateway, adapter_registry, medcom_fixture, new_case, parent};
 use bro_server::ServeOptions;
-use bro_server::pipeline::{SystemConfig, Systems, Transport};
-use tonic::transport::Channel;
+use bro_server::access::client::AuthChannel;
+use bro_server::pipeline::{SystemAccess, SystemConfig, Systems, Transport};
 
 const CASES: usize = 100;
 const CLIENTS: usize = 8;
@@ -73,13 +73,17 @@ async fn gateway(with_subscriber: bool) -> (TestGateway, Vec<String>, tempfile::
     let drop_dir = tempfile::tempdir().expect("temp dir");
     let mut systems = vec![SystemConfig::new("psykiatri", "medcom", "", &[], Transport::None)];
     if with_subscriber {
-        systems.push(SystemConfig::new(
-            "sundhed",
-            "medcom",
-            "fhir+json",
-            &["correspondence_recorded"],
-            Transport::File { dir: drop_dir.path().to_path_buf() },
-        ));
+        // The municipality's own journal receives every letter: the outbox's full cost.
+        systems.push(
+            SystemConfig::new(
+                "journal",
+                "medcom",
+                "fhir+json",
+                &["correspondence_recorded"],
+                Transport::File { dir: drop_dir.path().to_path_buf() },
+            )
+            .with_access(SystemAccess::Municipal { cvr: "29189846".into() }),
+        );
     }
     let options = ServeOptions {
         adapters: Some(adapter_registry(&["medcom"])),
@@ -87,7 +91,7 @@ async fn gateway(with_subscriber: bool) -> (TestGateway, Vec<String>, tempfile::
         ..ServeOptions::default()
     };
     let gw = TestGateway::start_with(options).await.expect("gateway");
-    let mut cases = gw.client().await.expect("client");
+    let mut cases = pb::case_service_client::CaseServiceClient::new(gw.caseworker("29189846").await.expect("client"));
     let cprs = synthetic_cprs(CASES);
     for (i, cpr) in cprs.iter().enumerate() {
         let mut create = new_case(&format!("bench-{i}"), "29189846");
@@ -98,7 +102,7 @@ async fn gateway(with_subscriber: bool) -> (TestGateway, Vec<String>, tempfile::
 }
 
 /// Closed loop: `CLIENTS` clients ingesting back to back for `duration`.
-async fn throughput(channel: Channel, cprs: &[String], duration: Duration) -> f64 {
+async fn throughput(channel: AuthChannel, cprs: &[String], duration: Duration) -> f64 {
     let template = medcom_fixture("DIS91_1.in.xml");
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
@@ -126,7 +130,7 @@ async fn throughput(channel: Channel, cprs: &[String], duration: Duration) -> f6
 }
 
 /// Open loop: one message every 1/`RATE` s for `duration`; latencies sorted.
-async fn latencies(channel: Channel, cprs: &[String], duration: Duration, offset: usize) -> Vec<Duration> {
+async fn latencies(channel: AuthChannel, cprs: &[String], duration: Duration, offset: usize) -> Vec<Duration> {
     let template = medcom_fixture("DIS91_1.in.xml");
     let mut ticker = tokio::time::interval(Duration::from_secs(1) / RATE);
     let mut tasks = Vec::new();
@@ -165,7 +169,7 @@ async fn main() {
     println!("|---|---:|---:|---:|---:|---:|");
     for with_subscriber in [false, true] {
         let (gw, cprs, _drop) = gateway(with_subscriber).await;
-        let channel = gw.channel().await.expect("channel");
+        let channel = gw.system("psykiatri").await.expect("channel");
         let rate = throughput(channel.clone(), &cprs, duration).await;
         let lat = latencies(channel, &cprs, duration, 10_000_000).await;
         let label = if with_subscriber { "append + 1 outbox row" } else { "append only" };

@@ -31,8 +31,11 @@ def free_port():
 class ReflectedClient:
     """Calls unary methods by name with JSON requests, using reflected descriptors."""
 
-    def __init__(self, channel):
+    def __init__(self, channel, token=None):
         self.channel = channel
+        self.metadata = [("bro-purpose", "case-handling")]
+        if token:
+            self.metadata.append(("authorization", f"Bearer {token}"))
         self.database = ProtoReflectionDescriptorDatabase(channel)
         self.pool = descriptor_pool.DescriptorPool(self.database)
 
@@ -50,7 +53,7 @@ class ReflectedClient:
             request_serializer=lambda x: x.SerializeToString(),
             response_deserializer=response_class.FromString,
         )
-        return json_format.MessageToDict(stub(message, timeout=10))
+        return json_format.MessageToDict(stub(message, timeout=10, metadata=self.metadata))
 
 
 PASSED = []
@@ -71,15 +74,25 @@ def main():
     port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
         log = open(os.path.join(data_dir, "serve.log"), "w+")
+        # Development identities: the server trusts their key set, the client presents a token.
+        idp = os.path.join(data_dir, "idp")
+        snippet = subprocess.run([args.bro, "dev", "identities", "--out", idp],
+                                 check=True, capture_output=True, text=True).stdout
+        config = os.path.join(data_dir, "bro.toml")
+        with open(config, "w") as f:
+            f.write(snippet)
+        token = subprocess.run([args.bro, "dev", "token", "--dir", idp, "--cvr", "12345678"],
+                               check=True, capture_output=True, text=True).stdout.strip()
         server = subprocess.Popen(
-            [args.bro, "serve", "--data-dir", os.path.join(data_dir, "store"), "--listen", f"127.0.0.1:{port}"],
+            [args.bro, "serve", "--config", config,
+             "--data-dir", os.path.join(data_dir, "store"), "--listen", f"127.0.0.1:{port}"],
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
         try:
             channel = grpc.insecure_channel(f"127.0.0.1:{port}")
             grpc.channel_ready_future(channel).result(timeout=60)
-            client = ReflectedClient(channel)
+            client = ReflectedClient(channel, token)
             services = client.services()
             check("bro.v1.CaseService" in services, f"reflection lists bro.v1.CaseService ({services})")
 
@@ -96,6 +109,14 @@ def main():
                 "openedOn": {"year": 2026, "month": 1, "day": 10},
             })["case"]
             check(created["name"] == "cases/reflection-1", "CreateCase made cases/reflection-1")
+
+            anonymous = ReflectedClient(channel)
+            try:
+                anonymous.call("bro.v1.CaseService", "GetCase", {"name": created["name"]})
+                check(False, "a call without a token is refused")
+            except grpc.RpcError as error:
+                check(error.code() == grpc.StatusCode.UNAUTHENTICATED,
+                      f"a call without a token is refused: {error.details()}")
 
             appended = client.call("bro.v1.CaseService", "AppendCaseEvents", {
                 "parent": created["name"],

@@ -1,5 +1,6 @@
 //! Test support: a real gateway on a loopback port with a fresh embedded
-//! store, a generated tonic client for it, and builders for synthetic cases.
+//! store, its own development identity provider and audit log, clients that
+//! present tokens for any role, and builders for synthetic cases.
 //!
 //! Every CPR number here fails the modulus-11 check: none is a real person's.
 
@@ -14,6 +15,9 @@ use bro_api::v1 as pb;
 use bro_api::v1::case_event::Kind;
 use bro_api::v1::case_service_client::CaseServiceClient;
 use bro_server::ServeOptions;
+use bro_server::access::client::{AuthChannel, CallerInterceptor};
+use bro_server::access::dev::{DevClaims, DevIdentityProvider};
+use bro_server::access::{Purpose, Role};
 use bro_store_sqlite::SqliteStore;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -24,12 +28,47 @@ pub const CPR_1: &str = "0101901234";
 /// Another synthetic CPR number (fails modulus 11).
 pub const CPR_2: &str = "2207921238";
 
+/// The municipality the default test caseworker works for.
+pub const TEST_CVR: &str = "12345678";
+
+/// The gateway's keys for a data directory (made once, kept beside the store).
+pub fn test_keys(data_dir: &std::path::Path) -> Arc<bro_store::Keyring> {
+    let path = data_dir.join("test.key");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        let text = bro_store::Keyring::generate();
+        std::fs::create_dir_all(data_dir).expect("data directory");
+        std::fs::write(&path, &text).expect("write the test key");
+        text
+    });
+    Arc::new(bro_store::Keyring::parse(&text).expect("a test key"))
+}
+
+/// Security settings for a test gateway in `data_dir`: development
+/// identities, the SQLite audit log, no TLS (loopback), a generous rate limit.
+pub fn test_security(data_dir: &std::path::Path) -> anyhow::Result<(bro_server::Security, Arc<DevIdentityProvider>)> {
+    let keys = test_keys(data_dir);
+    let idp = Arc::new(DevIdentityProvider::load_or_create(data_dir)?);
+    let audit = Arc::new(bro_store_sqlite::SqliteAuditLog::open(data_dir, (*keys).clone())?);
+    let security = bro_server::Security {
+        keys,
+        audit,
+        jwt: Some(idp.settings()),
+        tls: None,
+        rate_limit: bro_server::access::gate::RateLimit { per_second: 100_000.0, burst: 100_000.0 },
+    };
+    Ok((security, idp))
+}
+
 /// A gateway serving on 127.0.0.1 (port 0) in this process.
 pub struct TestGateway {
     /// Where it listens.
     pub addr: SocketAddr,
     /// Its data directory.
     pub data_dir: PathBuf,
+    /// Its identity provider: tokens for any role.
+    pub idp: Arc<DevIdentityProvider>,
+    /// Its keys.
+    pub keys: Arc<bro_store::Keyring>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), bro_server::ServeError>>>,
     _temp: Option<tempfile::TempDir>,
@@ -49,8 +88,30 @@ impl TestGateway {
         Ok(gw)
     }
 
-    /// Starts a gateway on the store in `data_dir`.
-    pub async fn start_in(data_dir: PathBuf, options: ServeOptions) -> anyhow::Result<TestGateway> {
+    /// Starts a gateway on the store in `data_dir`. Unless `options` bring
+    /// their own security settings, it gets development identities; each
+    /// configured system without credentials gets its name as client id.
+    pub async fn start_in(data_dir: PathBuf, mut options: ServeOptions) -> anyhow::Result<TestGateway> {
+        let (security, idp) = test_security(&data_dir)?;
+        let keys = security.keys.clone();
+        if options.security.is_none() {
+            options.security = Some(security);
+        }
+        let systems: Vec<_> =
+            options
+                .systems
+                .all()
+                .iter()
+                .cloned()
+                .map(|s| {
+                    if s.client_id.is_none() && s.certificates.is_empty() {
+                        s.clone().with_client_id(&s.name)
+                    } else {
+                        s
+                    }
+                })
+                .collect();
+        options.systems = Arc::new(bro_server::pipeline::Systems::new(systems).map_err(anyhow::Error::msg)?);
         let store = SqliteStore::open(&data_dir)?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
@@ -59,16 +120,49 @@ impl TestGateway {
             let _ = stopped.await;
         };
         let task = tokio::spawn(bro_server::run(listener, None, Arc::new(store), options, shutdown));
-        Ok(TestGateway { addr, data_dir, stop: Some(stop), task: Some(task), _temp: None })
+        Ok(TestGateway { addr, data_dir, idp, keys, stop: Some(stop), task: Some(task), _temp: None })
     }
 
-    /// A connected channel.
-    pub async fn channel(&self) -> anyhow::Result<Channel> {
+    /// A channel with no credentials at all.
+    pub async fn bare_channel(&self) -> anyhow::Result<Channel> {
         Channel::from_shared(format!("http://{}", self.addr))?.connect().await.context("connect to the test gateway")
     }
 
-    /// A connected case client.
-    pub async fn client(&self) -> anyhow::Result<CaseServiceClient<Channel>> {
+    /// A channel whose calls carry `token` (if any) and `purpose`.
+    pub async fn channel_with(&self, token: Option<&str>, purpose: Purpose) -> anyhow::Result<AuthChannel> {
+        let interceptor = CallerInterceptor::new(token, purpose).map_err(anyhow::Error::msg)?;
+        Ok(tonic::service::interceptor::InterceptedService::new(self.bare_channel().await?, interceptor))
+    }
+
+    /// A caseworker of municipality `cvr`'s token.
+    pub fn caseworker_token(&self, cvr: &str) -> String {
+        self.idp.token(&DevClaims::caseworker(&format!("caseworker-{cvr}"), cvr))
+    }
+
+    /// A channel of a caseworker of municipality `cvr`, for case handling.
+    pub async fn caseworker(&self, cvr: &str) -> anyhow::Result<AuthChannel> {
+        self.channel_with(Some(&self.caseworker_token(cvr)), Purpose::CaseHandling).await
+    }
+
+    /// A channel of a person with `role` (of [`TEST_CVR`]) for `purpose`.
+    pub async fn person(&self, role: Role, purpose: Purpose) -> anyhow::Result<AuthChannel> {
+        let token = self.idp.token(&DevClaims::with_role(&format!("{}-1", role.as_str()), TEST_CVR, role));
+        self.channel_with(Some(&token), purpose).await
+    }
+
+    /// A channel of configured system `name` (client id = name), exchanging messages.
+    pub async fn system(&self, name: &str) -> anyhow::Result<AuthChannel> {
+        let token = self.idp.client_token(name, std::time::Duration::from_secs(3600));
+        self.channel_with(Some(&token), Purpose::Exchange).await
+    }
+
+    /// The default channel: a caseworker of [`TEST_CVR`].
+    pub async fn channel(&self) -> anyhow::Result<AuthChannel> {
+        self.caseworker(TEST_CVR).await
+    }
+
+    /// A case client of a caseworker of [`TEST_CVR`].
+    pub async fn client(&self) -> anyhow::Result<CaseServiceClient<AuthChannel>> {
         Ok(CaseServiceClient::new(self.channel().await?).max_decoding_message_size(64 * 1024 * 1024))
     }
 
@@ -217,4 +311,56 @@ pub fn letter_to_psychiatry(on: &str, custody_holder: &str, n: usize) -> pb::Cas
         ..Default::default()
     };
     event(on, Kind::CorrespondenceRecorded(pb::CorrespondenceRecorded { correspondence: Some(correspondence) }))
+}
+
+/// Identities for a `bro serve` child process: a development identity
+/// provider whose key set the server reads from a file.
+pub struct ServeIdentity {
+    /// The provider.
+    pub idp: Arc<DevIdentityProvider>,
+    /// The `[identity]` section pointing at its key set.
+    pub toml: String,
+}
+
+impl ServeIdentity {
+    /// Writes the provider's key set into `dir`.
+    pub fn prepare(dir: &std::path::Path) -> anyhow::Result<ServeIdentity> {
+        std::fs::create_dir_all(dir)?;
+        let idp = Arc::new(DevIdentityProvider::load_or_create(dir)?);
+        let jwks = dir.join("jwks.json");
+        std::fs::write(&jwks, idp.jwks())?;
+        let toml = format!(
+            "[identity]\nissuer = \"{}\"\naudience = \"{}\"\njwks_file = \"{}\"\n",
+            bro_server::access::dev::DEV_ISSUER,
+            bro_server::access::dev::DEV_AUDIENCE,
+            jwks.display()
+        );
+        Ok(ServeIdentity { idp, toml })
+    }
+
+    /// Writes a configuration file with the `[identity]` section and `extra`; returns its path.
+    pub fn config_file(&self, dir: &std::path::Path, extra: &str) -> anyhow::Result<PathBuf> {
+        let path = dir.join("bro.toml");
+        std::fs::write(&path, format!("{extra}\n{}", self.toml))?;
+        Ok(path)
+    }
+
+    /// `channel` with a caseworker of municipality `cvr`'s credentials.
+    pub fn caseworker(&self, channel: Channel, cvr: &str) -> AuthChannel {
+        let token = self.idp.token(&DevClaims::caseworker(&format!("caseworker-{cvr}"), cvr));
+        let interceptor = CallerInterceptor::new(Some(&token), Purpose::CaseHandling).expect("a token is ASCII");
+        tonic::service::interceptor::InterceptedService::new(channel, interceptor)
+    }
+
+    /// `channel` with a person's credentials for `role` and `purpose`.
+    pub fn person(&self, channel: Channel, role: Role, purpose: Purpose) -> AuthChannel {
+        let token = self.idp.token(&DevClaims::with_role(&format!("{}-1", role.as_str()), TEST_CVR, role));
+        let interceptor = CallerInterceptor::new(Some(&token), purpose).expect("a token is ASCII");
+        tonic::service::interceptor::InterceptedService::new(channel, interceptor)
+    }
+
+    /// A system's client token (its client id is its name).
+    pub fn system_token(&self, name: &str) -> String {
+        self.idp.client_token(name, std::time::Duration::from_secs(3600))
+    }
 }

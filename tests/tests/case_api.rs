@@ -44,7 +44,8 @@ async fn create_append_get_and_list() -> R {
     assert_eq!(got.support_persons.len(), 2);
     assert_eq!(got.custody_holders[0].identifier.as_ref().map(|i| i.value.as_str()), Some(CPR_1));
 
-    client.create_case(new_case("c2", "87654321")).await?;
+    let mut other_municipality = pb::case_service_client::CaseServiceClient::new(gw.caseworker("87654321").await?);
+    other_municipality.create_case(new_case("c2", "87654321")).await?;
     client.create_case(new_case("c3", "12345678")).await?;
     let page = client
         .list_cases(pb::ListCasesRequest {
@@ -71,9 +72,22 @@ async fn create_append_get_and_list() -> R {
         .expect_err("token bound to its filter");
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(violated_fields(&err), ["page_token"]);
+    // Without a filter, a caseworker lists their own municipality's cases; never another's.
     let all = client.list_cases(pb::ListCasesRequest::default()).await?.into_inner();
-    assert_eq!(all.cases.len(), 3);
+    assert_eq!(all.cases.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["cases/c1", "cases/c3"]);
     assert!(all.next_page_token.is_empty());
+    let theirs = other_municipality.list_cases(pb::ListCasesRequest::default()).await?.into_inner();
+    assert_eq!(theirs.cases.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["cases/c2"]);
+    let err = client
+        .list_cases(pb::ListCasesRequest {
+            filter: r#"placing_municipality = "87654321""#.into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("another municipality's cases");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = client.get_case(pb::GetCaseRequest { name: "cases/c2".into() }).await.expect_err("another's case");
+    assert_eq!(err.code(), Code::PermissionDenied);
     gw.stop().await
 }
 
@@ -144,7 +158,7 @@ async fn retries_are_idempotent_and_stale_etags_abort() -> R {
 
 /// Sends one bad append and checks it is refused naming `field`, with nothing stored.
 async fn refused(
-    client: &mut pb::case_service_client::CaseServiceClient<tonic::transport::Channel>,
+    client: &mut pb::case_service_client::CaseServiceClient<bro_server::access::client::AuthChannel>,
     events: Vec<pb::CaseEvent>,
     field: &str,
     words: &str,

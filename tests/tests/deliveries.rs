@@ -12,9 +12,10 @@ use bro_api::v1::ingest_service_client::IngestServiceClient;
 use bro_e2e::receiver::Receiver;
 use bro_e2e::{TestGateway, adapter_registry, letter_to_psychiatry, medcom_fixture, new_case, parent};
 use bro_server::ServeOptions;
-use bro_server::pipeline::{SystemConfig, Systems, Transport};
+use bro_server::access::client::AuthChannel;
+use bro_server::access::{Purpose, Role};
+use bro_server::pipeline::{SystemAccess, SystemConfig, Systems, Transport};
 use tokio_stream::StreamExt;
-use tonic::transport::Channel;
 
 const CORRESPONDENCE: &[&str] = &["correspondence_recorded"];
 
@@ -39,7 +40,7 @@ where
     panic!("timed out waiting until {what}");
 }
 
-async fn list(client: &mut DeliveryServiceClient<Channel>, filter: &str) -> Vec<pb::Delivery> {
+async fn list(client: &mut DeliveryServiceClient<AuthChannel>, filter: &str) -> Vec<pb::Delivery> {
     let request = pb::ListDeliveriesRequest { filter: filter.into(), page_size: 100, ..Default::default() };
     client.list_deliveries(request).await.expect("list").into_inner().deliveries
 }
@@ -49,21 +50,26 @@ async fn a_change_reaches_every_subscribed_system_in_its_format() {
     let receiver = Receiver::start(0, 1).await.expect("receiver");
     let drop_dir = tempfile::tempdir().expect("temp dir");
     let systems = Systems::new(vec![
+        // Psychiatry gets what the parents' consent to share with it covers.
         fast(SystemConfig::new(
             "psykiatri",
             "medcom",
             "xdis91",
             CORRESPONDENCE,
             Transport::Http { url: receiver.url() },
-        )),
+        ))
+        .with_access(SystemAccess::Sector { sector: pb::Sector::Psychiatry, scope: "share:psychiatry".into() }),
+        // Two of the municipality's own systems get every letter, in two formats.
         fast(SystemConfig::new(
             "sundhed",
             "medcom",
             "fhir+json",
             CORRESPONDENCE,
             Transport::File { dir: drop_dir.path().to_path_buf() },
-        )),
-        fast(SystemConfig::new("misbrug", "medcom", "fhir+xml", CORRESPONDENCE, Transport::Pull)),
+        ))
+        .with_access(SystemAccess::Municipal { cvr: "29189846".into() }),
+        fast(SystemConfig::new("misbrug", "medcom", "fhir+xml", CORRESPONDENCE, Transport::Pull))
+            .with_access(SystemAccess::Municipal { cvr: "29189846".into() }),
     ])
     .expect("valid systems");
     let options = ServeOptions {
@@ -72,7 +78,7 @@ async fn a_change_reaches_every_subscribed_system_in_its_format() {
         ..ServeOptions::default()
     };
     let gw = TestGateway::start_with(options).await.expect("gateway starts");
-    let mut cases = gw.client().await.expect("client");
+    let mut cases = pb::case_service_client::CaseServiceClient::new(gw.caseworker("29189846").await.expect("client"));
     let mut create = new_case("deliver-1", "29189846");
     let mut mother = parent("mother", "0101900000", "Mor Testesen");
     mother.identifier = Some(pb::PersonIdentifier {
@@ -83,9 +89,18 @@ async fn a_change_reaches_every_subscribed_system_in_its_format() {
     let father = parent("father", concat!("150282", "4933"), "Far Testesen");
     create.custody_holders = vec![mother, father];
     cases.create_case(create).await.expect("case created");
-    let channel = gw.channel().await.expect("channel");
-    let mut ingest = IngestServiceClient::new(channel.clone());
-    let mut deliveries = DeliveryServiceClient::new(channel);
+    let consent = bro_e2e::event(
+        "2026-02-01",
+        pb::case_event::Kind::ConsentGiven(pb::ConsentGiven {
+            custody_holder: "mother".into(),
+            scope: "share:psychiatry".into(),
+        }),
+    );
+    cases.append_case_events(bro_e2e::append("deliver-1", "consent-1", vec![consent], "")).await.expect("consent");
+    let mut ingest = IngestServiceClient::new(gw.system("psykiatri").await.expect("channel"));
+    let admin = gw.person(Role::Administrator, Purpose::Operations).await.expect("channel");
+    let mut deliveries = DeliveryServiceClient::new(admin);
+    let mut pull = DeliveryServiceClient::new(gw.system("misbrug").await.expect("channel"));
 
     // A CareCommunication from psychiatry: goes to the other two, not back.
     let message = pb::ExternalMessage {
@@ -145,7 +160,7 @@ async fn a_change_reaches_every_subscribed_system_in_its_format() {
 
     // Pull: the system streams all three as FHIR XML and acknowledges them.
     let stream =
-        deliveries.stream_deliveries(pb::StreamDeliveriesRequest { system: "misbrug".into() }).await.expect("stream");
+        pull.stream_deliveries(pb::StreamDeliveriesRequest { system: "misbrug".into() }).await.expect("stream");
     let mut stream = stream.into_inner();
     for _ in 0..3 {
         let item = tokio::time::timeout(Duration::from_secs(20), stream.next()).await.expect("in time");
@@ -153,7 +168,7 @@ async fn a_change_reaches_every_subscribed_system_in_its_format() {
         assert_eq!(delivery.content_type, "application/fhir+xml; fhir-version=4.0");
         assert!(String::from_utf8_lossy(&delivery.body).contains("<Bundle xmlns=\"http://hl7.org/fhir\">"));
         let ack = pb::AcknowledgeDeliveryRequest { name: delivery.name.clone() };
-        let acked = deliveries.acknowledge_delivery(ack).await.expect("ack").into_inner().delivery.expect("delivery");
+        let acked = pull.acknowledge_delivery(ack).await.expect("ack").into_inner().delivery.expect("delivery");
         assert_eq!(acked.state(), pb::DeliveryState::Delivered);
     }
     drop(stream);
@@ -190,17 +205,19 @@ async fn a_refusing_receiver_dead_letters_and_a_retry_delivers() {
         Transport::Http { url: format!("http://127.0.0.1:{port}/inbox") },
     ));
     system.max_attempts = 2;
+    let system = system.with_access(SystemAccess::Municipal { cvr: "29189846".into() });
     let options = ServeOptions {
         adapters: Some(adapter_registry(&["medcom"])),
         systems: Arc::new(Systems::new(vec![system]).expect("valid")),
         ..ServeOptions::default()
     };
     let gw = TestGateway::start_with(options).await.expect("gateway starts");
-    let mut cases = gw.client().await.expect("client");
+    let mut cases = pb::case_service_client::CaseServiceClient::new(gw.caseworker("29189846").await.expect("client"));
     let mut create = new_case("deliver-2", "29189846");
     create.custody_holders = vec![parent("mother", "0101900000", "Mor Testesen")];
     cases.create_case(create).await.expect("case created");
-    let mut deliveries = DeliveryServiceClient::new(gw.channel().await.expect("channel"));
+    let admin = gw.person(Role::Administrator, Purpose::Operations).await.expect("channel");
+    let mut deliveries = DeliveryServiceClient::new(admin);
     let append = bro_e2e::append("deliver-2", "letter-1", vec![letter_to_psychiatry("2026-03-02", "mother", 1)], "");
     cases.append_case_events(append).await.expect("letter appended");
     eventually("the delivery is dead-lettered", || {

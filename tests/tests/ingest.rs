@@ -9,12 +9,14 @@ use bro_api::v1::case_event::Kind;
 use bro_api::v1::ingest_service_client::IngestServiceClient;
 use bro_e2e::{TestGateway, adapter_registry, medcom_fixture as fixture, new_case, parent};
 use bro_server::ServeOptions;
-use bro_server::pipeline::{SystemConfig, Systems, Transport};
+use bro_server::access::{Purpose, Role};
+use bro_server::pipeline::{SystemAccess, SystemConfig, Systems, Transport};
 use tonic::Code;
 use tonic_types::StatusExt;
 
 fn options() -> ServeOptions {
-    let psychiatry = SystemConfig::new("psykiatri", "medcom", "fhir+xml", &[], Transport::None);
+    let psychiatry = SystemConfig::new("psykiatri", "medcom", "fhir+xml", &[], Transport::None)
+        .with_access(SystemAccess::Sector { sector: pb::Sector::Psychiatry, scope: "share:psychiatry".into() });
     ServeOptions {
         adapters: Some(adapter_registry(&["medcom"])),
         systems: Arc::new(Systems::new(vec![psychiatry]).expect("valid systems")),
@@ -47,7 +49,10 @@ fn correspondence(events: &[pb::CaseEvent]) -> Vec<&pb::Correspondence> {
 #[tokio::test]
 async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
     let gw = TestGateway::start_with(options()).await.expect("gateway starts");
-    let mut cases = gw.client().await.expect("client");
+    let caseworker = gw.caseworker("29189846").await.expect("channel");
+    let mut cases = pb::case_service_client::CaseServiceClient::new(caseworker.clone());
+    // The caseworker works the queue of unmatched messages and rejections.
+    let mut inbox = IngestServiceClient::new(caseworker);
     let mut create = new_case("ingest-1", "29189846");
     let mut mother = parent("mother", "0101900000", "Mor Testesen");
     // MedCom's published test patient with a replacement CPR number.
@@ -57,7 +62,7 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
     });
     create.custody_holders = vec![mother];
     cases.create_case(create).await.expect("case created");
-    let mut client = IngestServiceClient::new(gw.channel().await.expect("channel"));
+    let mut client = IngestServiceClient::new(gw.system("psykiatri").await.expect("channel"));
 
     // A CareCommunication about the mother: matched by her identifier.
     let body = fixture("cc-0d5b3c18-replacement-cpr.in.json");
@@ -94,7 +99,7 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
     let letter = client.ingest(ingest("in-3", "application/xml", fixture("DIS91_1.in.xml"))).await.expect("ingest");
     let letter = letter.into_inner();
     assert_eq!(letter.outcome(), pb::IngestOutcome::Unmatched);
-    let queued = client
+    let queued = inbox
         .list_unmatched_messages(pb::ListUnmatchedMessagesRequest {
             filter: "state = \"open\"".into(),
             ..Default::default()
@@ -105,7 +110,7 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
     assert_eq!(queued.unmatched_messages.len(), 1);
     assert_eq!(queued.unmatched_messages[0].name, letter.unmatched_message);
     assert_eq!(queued.unmatched_messages[0].event_types, ["correspondence_recorded"]);
-    let resolved = client
+    let resolved = inbox
         .resolve_unmatched_message(pb::ResolveUnmatchedMessageRequest {
             name: letter.unmatched_message.clone(),
             case: "cases/ingest-1".into(),
@@ -128,7 +133,7 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
     assert!(err.message().contains("XREF01"), "{}", err.message());
     let info = err.get_error_details().error_info().cloned().expect("error info");
     assert_eq!(info.reason, "MESSAGE_REJECTED");
-    let rejections = client.list_rejections(pb::ListRejectionsRequest::default()).await.expect("list").into_inner();
+    let rejections = inbox.list_rejections(pb::ListRejectionsRequest::default()).await.expect("list").into_inner();
     assert_eq!(rejections.rejections.len(), 1);
     assert_eq!(rejections.rejections[0].name, info.metadata["rejection"]);
     assert!(rejections.rejections[0].reason.contains("XREF01"));
@@ -146,25 +151,26 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
         .into_inner();
     assert_eq!(stray.outcome(), pb::IngestOutcome::Unmatched);
     let discard = pb::DiscardUnmatchedMessageRequest { name: stray.unmatched_message.clone() };
-    let discarded = client.discard_unmatched_message(discard.clone()).await.expect("discard").into_inner();
+    let discarded = inbox.discard_unmatched_message(discard.clone()).await.expect("discard").into_inner();
     assert_eq!(discarded.unmatched_message.expect("message").state, "discarded");
-    client.discard_unmatched_message(discard).await.expect("discarding twice is discarding once");
+    inbox.discard_unmatched_message(discard).await.expect("discarding twice is discarding once");
     let resolve = pb::ResolveUnmatchedMessageRequest {
         name: stray.unmatched_message.clone(),
         case: "cases/ingest-1".into(),
         custody_holder: "mother".into(),
     };
-    let err = client.resolve_unmatched_message(resolve).await.expect_err("discarded");
+    let err = inbox.resolve_unmatched_message(resolve).await.expect_err("discarded");
     assert_eq!(err.code(), Code::FailedPrecondition);
 
-    // Unknown systems and empty bodies are bad requests, not rejections.
+    // Empty bodies are bad requests, not rejections; no system sends as another.
     let mut bad = ingest("in-6", "application/xml", Vec::new());
     let err = client.ingest(bad.clone()).await.expect_err("empty body");
     assert_eq!(err.code(), Code::InvalidArgument);
     bad.system = "nope".into();
     bad.message.as_mut().expect("message").body = b"<x/>".to_vec();
-    let err = client.ingest(bad).await.expect_err("unknown system");
-    assert!(err.message().contains("not a configured system"), "{}", err.message());
+    let err = client.ingest(bad).await.expect_err("another system");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert!(err.message().contains("only as itself"), "{}", err.message());
     gw.stop().await.expect("stops");
 }
 
@@ -181,7 +187,9 @@ async fn a_hostile_adapter_stores_nothing_but_rejections() {
         ..ServeOptions::default()
     };
     let gw = TestGateway::start_with(options).await.expect("gateway starts");
-    let mut client = IngestServiceClient::new(gw.channel().await.expect("channel"));
+    let client = IngestServiceClient::new(gw.system("hostile").await.expect("channel"));
+    let mut inbox =
+        IngestServiceClient::new(gw.person(Role::Administrator, Purpose::Operations).await.expect("channel"));
     let sent = |behaviour: &str| {
         let request = pb::IngestRequest {
             system: "hostile".into(),
@@ -204,9 +212,9 @@ async fn a_hostile_adapter_stores_nothing_but_rejections() {
         assert_eq!(err.code(), Code::InvalidArgument, "{behaviour}: {}", err.message());
         assert_eq!(err.get_error_details().error_info().expect("info").reason, "MESSAGE_REJECTED");
     }
-    let rejections = client.list_rejections(pb::ListRejectionsRequest::default()).await.expect("list").into_inner();
+    let rejections = inbox.list_rejections(pb::ListRejectionsRequest::default()).await.expect("list").into_inner();
     assert_eq!(rejections.rejections.len(), 4);
-    let unmatched = client.list_unmatched_messages(pb::ListUnmatchedMessagesRequest::default()).await.expect("list");
+    let unmatched = inbox.list_unmatched_messages(pb::ListUnmatchedMessagesRequest::default()).await.expect("list");
     assert!(unmatched.into_inner().unmatched_messages.is_empty());
     let mut cases = gw.client().await.expect("client");
     let listed = cases.list_cases(pb::ListCasesRequest::default()).await.expect("list").into_inner();

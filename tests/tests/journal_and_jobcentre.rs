@@ -10,7 +10,10 @@ use bro_api::v1 as pb;
 use bro_api::v1::ingest_service_client::IngestServiceClient;
 use bro_e2e::{TestGateway, adapter_registry};
 use bro_server::ServeOptions;
-use bro_server::pipeline::{SystemConfig, Systems, Transport};
+use bro_server::pipeline::{SystemAccess, SystemConfig, Systems, Transport};
+
+/// The municipality of the journal's fixtures.
+const JOURNAL_CVR: &str = "29990000";
 
 fn fixture(adapter: &str, name: &str) -> Vec<u8> {
     let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -32,8 +35,10 @@ fn ingest(system: &str, request_id: &str, content_type: &str, body: Vec<u8>) -> 
 #[tokio::test]
 async fn a_journal_case_and_a_jobcentre_plan_meet_in_one_case() {
     let systems = Systems::new(vec![
-        SystemConfig::new("journal", "sdi", "haendelsesbesked", &[], Transport::None),
-        SystemConfig::new("jobcenter", "jobcenter", "momentum+json", &[], Transport::None),
+        SystemConfig::new("journal", "sdi", "haendelsesbesked", &[], Transport::None)
+            .with_access(SystemAccess::Municipal { cvr: JOURNAL_CVR.into() }),
+        SystemConfig::new("jobcenter", "jobcenter", "momentum+json", &[], Transport::None)
+            .with_access(SystemAccess::Sector { sector: pb::Sector::Jobcentre, scope: "share:jobcenter".into() }),
     ])
     .expect("valid systems");
     let options = ServeOptions {
@@ -42,8 +47,9 @@ async fn a_journal_case_and_a_jobcentre_plan_meet_in_one_case() {
         ..ServeOptions::default()
     };
     let gw = TestGateway::start_with(options).await.expect("gateway starts");
-    let mut client = IngestServiceClient::new(gw.channel().await.expect("channel"));
-    let mut cases = gw.client().await.expect("client");
+    let mut client = IngestServiceClient::new(gw.system("journal").await.expect("channel"));
+    let mut jobcentre = IngestServiceClient::new(gw.system("jobcenter").await.expect("channel"));
+    let mut cases = pb::case_service_client::CaseServiceClient::new(gw.caseworker(JOURNAL_CVR).await.expect("client"));
 
     let opened = client
         .ingest(ingest("journal", "j-1", "application/xml", fixture("sdi", "sag-oprettet.in.xml")))
@@ -70,7 +76,7 @@ async fn a_journal_case_and_a_jobcentre_plan_meet_in_one_case() {
         assert_eq!(r.outcome(), pb::IngestOutcome::Appended, "{file}");
         assert_eq!(r.case, opened.case, "{file} matched by the parents' CPR numbers");
     }
-    let plan = client
+    let plan = jobcentre
         .ingest(ingest("jobcenter", "m-1", "application/json", fixture("jobcenter", "plan-og-moeder.in.json")))
         .await
         .expect("the jobcentre's plan")

@@ -150,8 +150,9 @@ async fn the_worklist_lists_due_obligations_across_a_municipality() -> R {
     client.append_case_events(append("c1", "h1", scenario_01(), "")).await?;
     client.create_case(new_case("c2", "12345678")).await?;
     client.append_case_events(append("c2", "h2", scenario_02(), "")).await?;
-    client.create_case(new_case("other", "87654321")).await?;
-    client.append_case_events(append("other", "h3", scenario_02(), "")).await?;
+    let mut elsewhere = pb::case_service_client::CaseServiceClient::new(gw.caseworker("87654321").await?);
+    elsewhere.create_case(new_case("other", "87654321")).await?;
+    elsewhere.append_case_events(append("other", "h3", scenario_02(), "")).await?;
 
     let mut worklist = ObligationServiceClient::new(gw.channel().await?);
     let all = worklist
@@ -209,7 +210,8 @@ async fn the_worklist_lists_due_obligations_across_a_municipality() -> R {
     assert_eq!(rules, ["bl77-2", "bl75", "bl76"], "bl79-2 is due after the limit");
     let reused = worklist
         .list_due_obligations(pb::ListDueObligationsRequest {
-            placing_municipality: "87654321".into(),
+            placing_municipality: "12345678".into(),
+            due_on_or_before: Some(date("2026-03-31")),
             page_token: this_week.next_page_token.clone(),
             ..Default::default()
         })

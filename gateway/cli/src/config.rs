@@ -39,6 +39,88 @@ pub struct FileConfig {
     /// External systems (`[[systems]]`).
     #[serde(default)]
     pub systems: Vec<SystemFile>,
+    /// The master key file (`bro keygen`).
+    pub key_file: Option<PathBuf>,
+    /// TLS.
+    pub tls: Option<TlsFile>,
+    /// The identity provider whose tokens persons (and token-using systems) present.
+    pub identity: Option<IdentityFile>,
+    /// Per-client rate limit.
+    pub rate_limit: Option<RateLimitFile>,
+}
+
+/// `[tls]`: the server's certificate, and the CA of systems' client certificates.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    /// Server certificate chain (PEM).
+    pub certificate: PathBuf,
+    /// Server private key (PEM).
+    pub key: PathBuf,
+    /// CA certificate(s) that client certificates must chain to (PEM).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// `[identity]`: the municipal identity provider (OIDC).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityFile {
+    /// The required `iss`.
+    pub issuer: String,
+    /// The required `aud`.
+    pub audience: String,
+    /// The provider's key set as a file…
+    pub jwks_file: Option<PathBuf>,
+    /// …or its `jwks_uri` (https).
+    pub jwks_url: Option<String>,
+    /// Claim with the municipality's CVR number.
+    pub municipality_claim: Option<String>,
+    /// Claim with the roles.
+    pub roles_claim: Option<String>,
+    /// Claim with the NSIS assurance level.
+    pub assurance_claim: Option<String>,
+    /// Claim with a system's client id.
+    pub client_id_claim: Option<String>,
+    /// Allowed clock skew in seconds (default 30).
+    pub leeway_secs: Option<u64>,
+}
+
+/// `[rate_limit]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitFile {
+    /// Sustained calls per second per client.
+    pub per_second: f64,
+    /// Burst size.
+    pub burst: f64,
+}
+
+impl IdentityFile {
+    /// The server's form.
+    pub fn to_settings(&self) -> anyhow::Result<bro_server::access::jwt::JwtSettings> {
+        use bro_server::access::jwt::{ClaimNames, JwksSource, JwtSettings, check_jwks_url};
+        let jwks = match (&self.jwks_file, &self.jwks_url) {
+            (Some(file), None) => JwksSource::File(file.clone()),
+            (None, Some(url)) => {
+                check_jwks_url(url).map_err(anyhow::Error::msg)?;
+                JwksSource::Url(url.clone())
+            }
+            _ => bail!("[identity] needs exactly one of jwks_file and jwks_url"),
+        };
+        let defaults = ClaimNames::default();
+        Ok(JwtSettings {
+            issuer: self.issuer.clone(),
+            audience: self.audience.clone(),
+            jwks,
+            claims: ClaimNames {
+                municipality: self.municipality_claim.clone().unwrap_or(defaults.municipality),
+                roles: self.roles_claim.clone().unwrap_or(defaults.roles),
+                assurance: self.assurance_claim.clone().unwrap_or(defaults.assurance),
+                client_id: self.client_id_claim.clone().unwrap_or(defaults.client_id),
+            },
+            leeway: std::time::Duration::from_secs(self.leeway_secs.unwrap_or(30)),
+        })
+    }
 }
 
 /// An external system: the adapter that speaks its format, what it is sent
@@ -65,6 +147,17 @@ pub struct SystemFile {
     pub backoff_base_ms: Option<u64>,
     /// Longest retry delay in milliseconds (default 600000).
     pub backoff_max_ms: Option<u64>,
+    /// A system of this municipality (CVR): it reads and is sent its cases in full.
+    pub municipality: Option<String>,
+    /// Another sector's system: `jobcentre`, `psychiatry`, `addiction_treatment`, `health`, `other`.
+    pub sector: Option<String>,
+    /// The consent scope covering a sector system (default by sector, e.g. `share:jobcenter`).
+    pub consent_scope: Option<String>,
+    /// The client id of its client-credentials tokens.
+    pub client_id: Option<String>,
+    /// SHA-256 fingerprints (hex) of its client certificates.
+    #[serde(default)]
+    pub certificate_sha256: Vec<String>,
 }
 
 /// A system's transport in the configuration file.
@@ -89,8 +182,38 @@ pub enum TransportFile {
 }
 
 impl SystemFile {
+    /// What the system may read and be sent.
+    pub fn access(&self) -> anyhow::Result<bro_server::pipeline::SystemAccess> {
+        use bro_api::v1::Sector;
+        use bro_server::pipeline::SystemAccess;
+        Ok(match (&self.municipality, &self.sector) {
+            (Some(_), Some(_)) => bail!("system {:?}: set municipality or sector, not both", self.name),
+            (Some(cvr), None) => SystemAccess::Municipal { cvr: cvr.clone() },
+            (None, Some(sector)) => {
+                let sector = match sector.as_str() {
+                    "jobcentre" => Sector::Jobcentre,
+                    "psychiatry" => Sector::Psychiatry,
+                    "addiction_treatment" => Sector::AddictionTreatment,
+                    "health" => Sector::Health,
+                    "other" => Sector::Other,
+                    other => bail!(
+                        "system {:?}: sector {other:?} is not one of jobcentre, psychiatry, addiction_treatment, health, other",
+                        self.name
+                    ),
+                };
+                let scope = match (&self.consent_scope, SystemAccess::default_scope(sector)) {
+                    (Some(scope), _) => scope.clone(),
+                    (None, Some(default)) => default.to_owned(),
+                    (None, None) => bail!("system {:?}: sector \"other\" needs a consent_scope", self.name),
+                };
+                SystemAccess::Sector { sector, scope }
+            }
+            (None, None) => SystemAccess::SendOnly,
+        })
+    }
+
     /// The server's form of this system.
-    pub fn to_system(&self) -> bro_server::pipeline::SystemConfig {
+    pub fn to_system(&self) -> anyhow::Result<bro_server::pipeline::SystemConfig> {
         use bro_server::pipeline::{SystemConfig, Transport};
         let transport = match &self.transport {
             TransportFile::None => Transport::None,
@@ -109,7 +232,10 @@ impl SystemFile {
         if let Some(ms) = self.backoff_max_ms {
             system.backoff_max = std::time::Duration::from_millis(ms);
         }
-        system
+        system.access = self.access()?;
+        system.client_id = self.client_id.clone();
+        system.certificates = self.certificate_sha256.iter().map(|f| f.replace(':', "").to_ascii_lowercase()).collect();
+        Ok(system)
     }
 }
 
@@ -122,7 +248,7 @@ impl FileConfig {
 }
 
 /// The effective settings of `bro serve`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Where the event store lives.
     pub data_dir: PathBuf,
@@ -140,6 +266,14 @@ pub struct Settings {
     pub adapters: crate::adapters::AdaptersConfig,
     /// External systems (from the file only).
     pub systems: Vec<SystemFile>,
+    /// The master key file.
+    pub key_file: Option<PathBuf>,
+    /// TLS (from the file only).
+    pub tls: Option<TlsFile>,
+    /// The identity provider (from the file only).
+    pub identity: Option<IdentityFile>,
+    /// The per-client rate limit.
+    pub rate_limit: bro_server::access::gate::RateLimit,
 }
 
 /// Values given on the command line or in the environment (clap merges both).
@@ -166,6 +300,9 @@ pub struct Overrides {
     /// Deadline of a unary call in seconds.
     #[arg(long, env = "BRO_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
+    /// The master key file (`bro keygen`).
+    #[arg(long, env = "BRO_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
 }
 
 impl Overrides {
@@ -184,14 +321,27 @@ impl Overrides {
             request_timeout_secs: self.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30),
             adapters: file.adapters.unwrap_or_default(),
             systems: file.systems,
+            key_file: self.key_file.clone().or(file.key_file),
+            tls: file.tls,
+            identity: file.identity,
+            rate_limit: file
+                .rate_limit
+                .map(|r| bro_server::access::gate::RateLimit { per_second: r.per_second, burst: r.burst })
+                .unwrap_or_default(),
         };
+        if !(settings.rate_limit.per_second > 0.0 && settings.rate_limit.burst >= 1.0) {
+            bail!("rate_limit needs per_second > 0 and burst >= 1");
+        }
+        if let Some(identity) = &settings.identity {
+            identity.to_settings()?;
+        }
         if !(1024..=256 * 1024 * 1024).contains(&settings.max_request_bytes) {
             bail!("max_request_bytes must be between 1 KiB and 256 MiB, not {}", settings.max_request_bytes);
         }
         if settings.request_timeout_secs == 0 {
             bail!("request_timeout_secs must be at least 1");
         }
-        let systems: Vec<_> = settings.systems.iter().map(SystemFile::to_system).collect();
+        let systems: Vec<_> = settings.systems.iter().map(SystemFile::to_system).collect::<anyhow::Result<_>>()?;
         bro_server::pipeline::Systems::new(systems).map_err(|e| anyhow::anyhow!("invalid [[systems]]: {e}"))?;
         if !settings.systems.is_empty() && settings.adapters.directory.is_none() {
             bail!("[[systems]] need adapters: set [adapters] directory");
@@ -243,13 +393,13 @@ mod tests {
         let path = dir.path().join("bro.toml");
         let config = "[adapters]\ndirectory = \"/etc/bro/adapters\"\n\
              [[systems]]\nname = \"psykiatri\"\nadapter = \"medcom\"\ntarget = \"xdis91\"\n\
-             subscribe = [\"correspondence_recorded\"]\ntransport = { kind = \"http\", url = \"http://127.0.0.1:9000/in\" }\n\
+             sector = \"psychiatry\"\nsubscribe = [\"correspondence_recorded\"]\ntransport = { kind = \"http\", url = \"http://127.0.0.1:9000/in\" }\n\
              max_attempts = 3\n\
              [[systems]]\nname = \"journal\"\nadapter = \"sdi\"\n";
         std::fs::write(&path, config).unwrap();
         let s = Overrides { config: Some(path.clone()), ..Default::default() }.resolve().unwrap();
         assert_eq!(s.systems.len(), 2);
-        let psych = s.systems[0].to_system();
+        let psych = s.systems[0].to_system().unwrap();
         assert_eq!(psych.transport, bro_server::pipeline::Transport::Http { url: "http://127.0.0.1:9000/in".into() });
         assert_eq!(psych.max_attempts, 3);
         assert_eq!(s.systems[1].transport, TransportFile::None);

@@ -10,10 +10,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use bro_api::v1 as pb;
+use bro_api::v1::audit_service_client::AuditServiceClient;
 use bro_api::v1::case_event::Kind;
 use bro_api::v1::case_service_client::CaseServiceClient;
 use bro_api::v1::obligation_service_client::ObligationServiceClient;
 use bro_server::ServeOptions;
+use bro_server::access::client::{AuthChannel, CallerInterceptor};
+use bro_server::access::dev::{DevClaims, DevIdentityProvider};
+use bro_server::access::{Purpose, Role};
 use bro_store_sqlite::SqliteStore;
 use tonic::transport::Channel;
 
@@ -273,14 +277,36 @@ pub async fn run(data_dir: Option<PathBuf>, listen: Option<SocketAddr>, once: bo
             _ = stop_rx => {}
         }
     };
-    let server = tokio::spawn(bro_server::run(listener, None, Arc::new(store), ServeOptions::default(), shutdown));
+    // Development identities: an identity provider of its own, keys and an
+    // audit log in the demo's data directory.
+    let idp = DevIdentityProvider::load_or_create(&data_dir)?;
+    let key_path = data_dir.join(crate::security::DEFAULT_KEY_FILE);
+    if !key_path.exists() {
+        bro_server::access::dev::write_private(&key_path, &bro_store::Keyring::generate())?;
+    }
+    let keys = crate::security::read_keys(&key_path)?;
+    let audit = bro_store_sqlite::SqliteAuditLog::open(&data_dir, keys.clone())?;
+    let security = bro_server::Security {
+        keys: Arc::new(keys),
+        audit: Arc::new(audit),
+        jwt: Some(idp.settings()),
+        tls: None,
+        rate_limit: Default::default(),
+    };
+    let options = ServeOptions { security: Some(security), ..ServeOptions::default() };
+    let server = tokio::spawn(bro_server::run(listener, None, Arc::new(store), options, shutdown));
 
     println!("bro demo — gateway listening on {addr}, embedded store in {}", data_dir.display());
+    println!("Callers authenticate with tokens of the demo's own identity provider; every call is audited.");
     println!();
     let channel =
         Channel::from_shared(format!("http://{addr}"))?.connect().await.context("cannot reach the demo gateway")?;
-    let mut client = CaseServiceClient::new(channel.clone());
-    show(&mut client, channel).await?;
+    let people = Demo::new(&idp, channel)?;
+    let caseworker_token = idp.token(&DevClaims::caseworker("demo-caseworker", "12345678"));
+    let token_file = data_dir.join("caseworker.token");
+    std::fs::write(&token_file, &caseworker_token)?;
+    show(&people).await?;
+    show_access(&people).await?;
 
     if once {
         let _ = stop_tx.send(());
@@ -288,15 +314,54 @@ pub async fn run(data_dir: Option<PathBuf>, listen: Option<SocketAddr>, once: bo
         println!();
         println!("The gateway keeps serving on {addr}. Try, with any gRPC client that uses reflection:");
         println!("  grpcurl -plaintext {addr} list");
-        println!("  grpcurl -plaintext -d '{{\"name\": \"cases/demo-anna\"}}' {addr} bro.v1.CaseService/GetCase");
+        println!(
+            "  grpcurl -plaintext -H \"authorization: Bearer $(cat {})\" -H 'bro-purpose: case-handling' \\",
+            token_file.display()
+        );
+        println!("    -d '{{\"name\": \"cases/demo-anna\"}}' {addr} bro.v1.CaseService/GetCase");
         println!("Press Ctrl-C to stop.");
     }
     server.await.context("the gateway task failed")??;
     Ok(())
 }
 
-async fn show(client: &mut CaseServiceClient<Channel>, channel: Channel) -> anyhow::Result<()> {
+/// The demo's callers: a caseworker of each municipality, an auditor, and someone with no credentials.
+struct Demo {
+    bro: CaseServiceClient<AuthChannel>,
+    sundby: CaseServiceClient<AuthChannel>,
+    bro_channel: AuthChannel,
+    auditor: AuditServiceClient<AuthChannel>,
+    anonymous: CaseServiceClient<Channel>,
+}
+
+impl Demo {
+    fn new(idp: &DevIdentityProvider, channel: Channel) -> anyhow::Result<Demo> {
+        let with = |token: &str, purpose: Purpose| -> anyhow::Result<AuthChannel> {
+            let interceptor = CallerInterceptor::new(Some(token), purpose).map_err(anyhow::Error::msg)?;
+            Ok(tonic::service::interceptor::InterceptedService::new(channel.clone(), interceptor))
+        };
+        let bro_channel =
+            with(&idp.token(&DevClaims::caseworker("demo-caseworker", "12345678")), Purpose::CaseHandling)?;
+        let sundby = with(&idp.token(&DevClaims::caseworker("sundby-caseworker", "87654321")), Purpose::CaseHandling)?;
+        let auditor = with(
+            &idp.token(&DevClaims::with_role("demo-auditor", "12345678", Role::Auditor)),
+            Purpose::CitizenRequest,
+        )?;
+        Ok(Demo {
+            bro: CaseServiceClient::new(bro_channel.clone()),
+            sundby: CaseServiceClient::new(sundby),
+            bro_channel,
+            auditor: AuditServiceClient::new(auditor),
+            anonymous: CaseServiceClient::new(channel),
+        })
+    }
+}
+
+async fn show(people: &Demo) -> anyhow::Result<()> {
+    let mut client = people.bro.clone();
+    let channel = people.bro_channel.clone();
     for demo in demo_cases() {
+        let mut client = if demo.municipality.cvr == "87654321" { people.sundby.clone() } else { people.bro.clone() };
         let created = client
             .create_case(pb::CreateCaseRequest {
                 child: Some(pb::Child {
@@ -435,6 +500,39 @@ async fn show(client: &mut CaseServiceClient<Channel>, channel: Channel) -> anyh
         "  a retried request_id returns the first result: still version {} with {} events",
         carl.version, carl.version
     );
+    Ok(())
+}
+
+/// Who may see what: refusals, and a citizen's access report.
+async fn show_access(people: &Demo) -> anyhow::Result<()> {
+    println!();
+    println!("Who may see what (every call below left an audit record):");
+    let anonymous = people.anonymous.clone().get_case(pb::GetCaseRequest { name: "cases/demo-anna".into() }).await;
+    report("a call with no credentials", anonymous.err());
+    let other = people.sundby.clone().get_case(pb::GetCaseRequest { name: "cases/demo-anna".into() }).await;
+    report("Sundby's caseworker reading Bro Kommune's case", other.err());
+    let report_for = people
+        .auditor
+        .clone()
+        .get_access_report(pb::GetAccessReportRequest {
+            person: Some(pb::PersonIdentifier {
+                kind: pb::PersonIdentifierKind::Cpr.into(),
+                value: DEMO_CPRS[0].into(),
+            }),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    println!("  Anna's access report (dates, purposes and organisations; no employee names):");
+    for entry in &report_for.entries {
+        println!(
+            "    {}  {:<14} {:<16} {}",
+            show_date(entry.date.as_ref()),
+            entry.purpose,
+            entry.organisation,
+            entry.action
+        );
+    }
     Ok(())
 }
 

@@ -8,8 +8,10 @@ mod adapter_new;
 mod adapters;
 mod config;
 mod demo;
+mod dev_cmd;
 mod pipeline_cmd;
 mod rules_cmd;
+mod security;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,9 +62,8 @@ enum Command {
     Adapter(AdapterCommand),
     /// Send message files from a configured system to a running gateway.
     Ingest {
-        /// The gateway's gRPC address.
-        #[arg(long, env = "BRO_SERVER", default_value = "http://127.0.0.1:50051")]
-        server: String,
+        #[command(flatten)]
+        client: pipeline_cmd::ClientArgs,
         /// The configured system the messages come from.
         #[arg(long)]
         system: String,
@@ -72,11 +73,36 @@ enum Command {
     },
     /// Show, retry and replay deliveries of a running gateway.
     Deliveries {
-        /// The gateway's gRPC address.
-        #[arg(long, env = "BRO_SERVER", default_value = "http://127.0.0.1:50051")]
-        server: String,
+        #[command(flatten)]
+        client: pipeline_cmd::ClientArgs,
         #[command(subcommand)]
         command: pipeline_cmd::DeliveriesCommand,
+    },
+    /// Make a new master key file (the keyed-hash index, audit chain and sealing keys derive from it).
+    Keygen {
+        /// Where to write it (created with mode 600; never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Development identities and certificates (never for production).
+    #[command(subcommand)]
+    Dev(dev_cmd::DevCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the whole audit log's hash chain: any changed, removed, inserted
+    /// or reordered record, or a cut-off end, is found. Exit 1 if broken.
+    Verify {
+        /// The gateway's data directory.
+        #[arg(long, env = "BRO_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The master key file (default: DATA_DIR/bro.key).
+        #[arg(long, env = "BRO_KEY_FILE")]
+        key_file: Option<PathBuf>,
     },
 }
 
@@ -258,8 +284,11 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
     } else {
         None
     };
-    let systems = bro_server::pipeline::Systems::new(settings.systems.iter().map(SystemFile::to_system).collect())
-        .map_err(|e| anyhow::anyhow!("invalid [[systems]]: {e}"))?;
+    let systems = bro_server::pipeline::Systems::new(
+        settings.systems.iter().map(SystemFile::to_system).collect::<anyhow::Result<Vec<_>>>()?,
+    )
+    .map_err(|e| anyhow::anyhow!("invalid [[systems]]: {e}"))?;
+    let security = security::from_settings(&settings)?;
     for system in systems.all() {
         tracing::info!(system = %system.name, adapter = %system.adapter, subscribes = system.subscribe.len(), "system configured");
     }
@@ -268,6 +297,7 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(settings.request_timeout_secs),
         adapters,
         systems: Arc::new(systems),
+        security: Some(security),
         ..ServeOptions::default()
     };
     bro_server::run(grpc, admin, Arc::new(store), options, shutdown_signal()).await?;
@@ -287,6 +317,27 @@ fn main() -> ExitCode {
         };
     }
     // The rules commands are pure computation: no runtime, no logging on stdout.
+    if let Command::Keygen { out } = &cli.command {
+        return match security::keygen(out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bro keygen: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Command::Audit(AuditCommand::Verify { data_dir, key_file }) = &cli.command {
+        return security::verify_audit(data_dir, key_file.as_deref());
+    }
+    if let Command::Dev(command) = &cli.command {
+        return match dev_cmd::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bro dev: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Command::Rules(rules) = &cli.command {
         return match rules {
             RulesCommand::Eval { file } => rules_cmd::eval(file),
@@ -307,15 +358,17 @@ fn main() -> ExitCode {
                 init_logging(log_format);
                 demo::run(data_dir, listen, once).await
             }
-            Command::Ingest { server, system, files } => {
-                if pipeline_cmd::ingest(&server, &system, &files).await? {
+            Command::Ingest { client, system, files } => {
+                if pipeline_cmd::ingest(&client, &system, &files).await? {
                     Ok(())
                 } else {
                     Err(anyhow::anyhow!("some messages were rejected"))
                 }
             }
-            Command::Deliveries { server, command } => pipeline_cmd::deliveries(&server, &command).await,
-            Command::Rules(_) | Command::Adapter(_) => unreachable!("handled before the runtime starts"),
+            Command::Deliveries { client, command } => pipeline_cmd::deliveries(&client, &command).await,
+            Command::Rules(_) | Command::Adapter(_) | Command::Keygen { .. } | Command::Audit(_) | Command::Dev(_) => {
+                unreachable!("handled before the runtime starts")
+            }
         }
     });
     match result {

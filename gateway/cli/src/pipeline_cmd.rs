@@ -7,8 +7,9 @@ use anyhow::Context;
 use bro_api::v1 as pb;
 use bro_api::v1::delivery_service_client::DeliveryServiceClient;
 use bro_api::v1::ingest_service_client::IngestServiceClient;
+use bro_server::access::Purpose;
+use bro_server::access::client::{self, AuthChannel, CallerInterceptor, ClientTls};
 use sha2::{Digest, Sha256};
-use tonic::transport::Channel;
 
 /// What `bro deliveries` does.
 #[derive(clap::Subcommand)]
@@ -37,12 +38,60 @@ pub enum DeliveriesCommand {
     },
 }
 
-async fn connect(server: &str) -> anyhow::Result<Channel> {
-    Channel::from_shared(server.to_owned())
-        .with_context(|| format!("invalid server address {server:?}"))?
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to {server}"))
+/// How a command-line client authenticates.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ClientArgs {
+    /// The gateway's gRPC address (`https://…`, or `http://` to a loopback gateway).
+    #[arg(long, env = "BRO_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub server: String,
+    /// A file holding a bearer token from the identity provider.
+    #[arg(long, env = "BRO_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The CA certificate (PEM) of the gateway's TLS certificate.
+    #[arg(long, env = "BRO_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// This system's client certificate (PEM).
+    #[arg(long, env = "BRO_CERT_FILE", requires = "client_key_file")]
+    pub cert_file: Option<PathBuf>,
+    /// This system's client key (PEM).
+    #[arg(long, env = "BRO_CLIENT_KEY_FILE", requires = "cert_file")]
+    pub client_key_file: Option<PathBuf>,
+    /// Why these calls are made: case-handling, coordination, exchange,
+    /// supervision, citizen-request, operations.
+    #[arg(long, env = "BRO_PURPOSE")]
+    pub purpose: Option<String>,
+}
+
+impl ClientArgs {
+    /// A channel carrying these credentials; `purpose` unless the user chose one.
+    pub async fn connect(&self, purpose: Purpose) -> anyhow::Result<AuthChannel> {
+        let purpose = match &self.purpose {
+            None => purpose,
+            Some(p) => Purpose::parse(p).with_context(|| {
+                format!("--purpose {p:?} is not one of: {}", Purpose::ALL.map(|(_, n)| n).join(", "))
+            })?,
+        };
+        let token = match &self.token_file {
+            None => None,
+            Some(path) => {
+                Some(std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?)
+            }
+        };
+        let read = |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()));
+        let tls = match &self.ca_file {
+            None => None,
+            Some(ca) => Some(ClientTls {
+                ca_pem: read(ca)?,
+                identity: match (&self.cert_file, &self.client_key_file) {
+                    (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+                    _ => None,
+                },
+                domain: None,
+            }),
+        };
+        let interceptor = CallerInterceptor::new(token.as_deref(), purpose).map_err(anyhow::Error::msg)?;
+        Ok(client::connect(&self.server, tls.as_ref(), interceptor).await?)
+    }
 }
 
 fn content_type_of(path: &Path) -> &'static str {
@@ -56,8 +105,8 @@ fn content_type_of(path: &Path) -> &'static str {
 /// Ingests each file as one message of `system`. The request id is derived
 /// from the system and the file's bytes, so running it twice stores nothing new.
 /// Returns false if any file was rejected.
-pub async fn ingest(server: &str, system: &str, files: &[PathBuf]) -> anyhow::Result<bool> {
-    let mut client = IngestServiceClient::new(connect(server).await?);
+pub async fn ingest(args: &ClientArgs, system: &str, files: &[PathBuf]) -> anyhow::Result<bool> {
+    let mut client = IngestServiceClient::new(args.connect(Purpose::Exchange).await?);
     let mut all_ok = true;
     for file in files {
         let body = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -113,8 +162,8 @@ fn name(raw: &str) -> String {
 }
 
 /// Runs a `bro deliveries` command.
-pub async fn deliveries(server: &str, command: &DeliveriesCommand) -> anyhow::Result<()> {
-    let mut client = DeliveryServiceClient::new(connect(server).await?);
+pub async fn deliveries(args: &ClientArgs, command: &DeliveriesCommand) -> anyhow::Result<()> {
+    let mut client = DeliveryServiceClient::new(args.connect(Purpose::Operations).await?);
     match command {
         DeliveriesCommand::List { system, state, limit } => {
             let mut terms = Vec::new();

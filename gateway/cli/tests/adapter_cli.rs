@@ -261,18 +261,19 @@ fn the_gateway_loads_signed_adapters_from_its_configuration_and_reloads_on_sighu
     )
     .expect("manifest");
     let (grpc, admin) = (free_port(), free_port());
-    let config = dir.path().join("bro.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{}\"\nlisten = \"127.0.0.1:{grpc}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\
-             [adapters]\ndirectory = \"{}\"\n[adapters.trusted_keys]\nacme = \"{}\"\n",
-            dir.path().join("data").display(),
-            adapters.display(),
-            public.trim()
-        ),
-    )
-    .expect("config");
+    let identity = bro_e2e::ServeIdentity::prepare(&dir.path().join("idp")).expect("identities");
+    let config = identity
+        .config_file(
+            dir.path(),
+            &format!(
+                "data_dir = \"{}\"\nlisten = \"127.0.0.1:{grpc}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\
+                 [adapters]\ndirectory = \"{}\"\n[adapters.trusted_keys]\nacme = \"{}\"\n",
+                dir.path().join("data").display(),
+                adapters.display(),
+                public.trim()
+            ),
+        )
+        .expect("config");
     let log = std::fs::File::create(dir.path().join("serve.log")).expect("log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_bro"))
         .args(["serve", "--config", config.to_str().expect("utf8")])

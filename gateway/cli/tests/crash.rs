@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use bro_api::v1 as pb;
 use bro_api::v1::case_service_client::CaseServiceClient;
-use bro_e2e::{append, new_case, revision_offered};
+use bro_e2e::{ServeIdentity, append, new_case, revision_offered};
+use bro_server::access::client::AuthChannel;
 use futures::StreamExt;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
@@ -68,11 +69,13 @@ struct Server {
 }
 
 impl Server {
-    fn spawn(data_dir: &Path, log: PathBuf) -> Server {
+    fn spawn(data_dir: &Path, log: PathBuf, config: &Path) -> Server {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let stderr = std::fs::File::create(&log).expect("create the server log file");
         let child = Command::new(env!("CARGO_BIN_EXE_bro"))
             .arg("serve")
+            .arg("--config")
+            .arg(config)
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
@@ -186,7 +189,14 @@ struct Book {
 
 /// Appends 1–3 events at a time, round-robin over the cases, until the server
 /// is killed; records what was sent and what was acknowledged.
-async fn writer(w: usize, url: String, book: Arc<Mutex<Book>>, killed: Arc<AtomicBool>, acks: Arc<AtomicUsize>) {
+async fn writer(
+    w: usize,
+    url: String,
+    identity: Arc<ServeIdentity>,
+    book: Arc<Mutex<Book>>,
+    killed: Arc<AtomicBool>,
+    acks: Arc<AtomicUsize>,
+) {
     let channel = match Channel::from_shared(url).expect("valid url").connect().await {
         Ok(c) => c,
         Err(e) => {
@@ -194,7 +204,7 @@ async fn writer(w: usize, url: String, book: Arc<Mutex<Book>>, killed: Arc<Atomi
             return;
         }
     };
-    let mut client = CaseServiceClient::new(channel);
+    let mut client = CaseServiceClient::new(identity.caseworker(channel, "12345678"));
     for i in 0usize.. {
         if killed.load(Ordering::SeqCst) {
             return;
@@ -240,7 +250,7 @@ async fn writer(w: usize, url: String, book: Arc<Mutex<Book>>, killed: Arc<Atomi
 }
 
 /// A case's full history, following page tokens.
-async fn history(client: &mut CaseServiceClient<Channel>, case: &str) -> Vec<pb::CaseEvent> {
+async fn history(client: &mut CaseServiceClient<AuthChannel>, case: &str) -> Vec<pb::CaseEvent> {
     let mut events = Vec::new();
     let mut page_token = String::new();
     loop {
@@ -260,7 +270,7 @@ async fn history(client: &mut CaseServiceClient<Channel>, case: &str) -> Vec<pb:
 /// Request id → sequences, over all cases; checks the sequences are 1..=n
 /// and the case's version is n. Problems are appended to `problems`.
 async fn stored_requests(
-    client: &mut CaseServiceClient<Channel>,
+    client: &mut CaseServiceClient<AuthChannel>,
     problems: &mut Vec<String>,
 ) -> BTreeMap<String, (String, Vec<i64>)> {
     let mut stored: BTreeMap<String, (String, Vec<i64>)> = BTreeMap::new();
@@ -345,9 +355,13 @@ async fn acknowledged_appends_survive_sigkill_exactly_once() {
     let data_dir = dir.path().join("data");
 
     // 1. Start the server and create the cases.
-    let mut first = Server::spawn(&data_dir, dir.path().join("first.log"));
+    let identity = Arc::new(ServeIdentity::prepare(&dir.path().join("idp")).expect("identities"));
+    // Every writer is the same caseworker: lift the per-client limit for the burst.
+    let config =
+        identity.config_file(dir.path(), "[rate_limit]\nper_second = 100000.0\nburst = 100000.0\n").expect("config");
+    let mut first = Server::spawn(&data_dir, dir.path().join("first.log"), &config);
     let channel = first.wait_ready().await;
-    let mut client = CaseServiceClient::new(channel);
+    let mut client = CaseServiceClient::new(identity.caseworker(channel, "12345678"));
     for c in 0..CASES {
         client.create_case(new_case(&case_id(c), "12345678")).await.unwrap_or_else(|s| panic!("CreateCase: {s:?}"));
     }
@@ -358,7 +372,7 @@ async fn acknowledged_appends_survive_sigkill_exactly_once() {
     let killed = Arc::new(AtomicBool::new(false));
     let acks = Arc::new(AtomicUsize::new(0));
     let writers: Vec<_> = (0..WRITERS)
-        .map(|w| tokio::spawn(writer(w, first.url(), book.clone(), killed.clone(), acks.clone())))
+        .map(|w| tokio::spawn(writer(w, first.url(), identity.clone(), book.clone(), killed.clone(), acks.clone())))
         .collect();
     // The kill comes from a plain thread, so it is not queued behind the
     // writers on the test's runtime: appends are really in flight.
@@ -407,9 +421,9 @@ async fn acknowledged_appends_survive_sigkill_exactly_once() {
     assert!(book.acked.len() >= MIN_ACKS, "too few acknowledged appends to test anything");
 
     // 3. Restart on the same data directory; check what survived.
-    let mut second = Server::spawn(&data_dir, dir.path().join("second.log"));
+    let mut second = Server::spawn(&data_dir, dir.path().join("second.log"), &config);
     let channel = second.wait_ready().await;
-    let mut client = CaseServiceClient::new(channel);
+    let mut client = CaseServiceClient::new(identity.caseworker(channel, "12345678"));
     let mut problems = Vec::new();
     let stored = stored_requests(&mut client, &mut problems).await;
     check_against_book(&stored, &book, &mut problems);

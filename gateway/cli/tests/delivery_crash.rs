@@ -17,7 +17,8 @@ use bro_api::v1 as pb;
 use bro_api::v1::case_service_client::CaseServiceClient;
 use bro_api::v1::delivery_service_client::DeliveryServiceClient;
 use bro_e2e::receiver::Receiver;
-use bro_e2e::{append, letter_to_psychiatry, new_case, parent};
+use bro_e2e::{ServeIdentity, append, letter_to_psychiatry, new_case, parent};
+use bro_server::access::{Purpose, Role};
 use tonic::transport::Channel;
 
 const CASES: usize = 4;
@@ -116,29 +117,42 @@ async fn deliveries_in_flight_survive_sigkill_and_arrive_once_per_key() {
     let public = package_medcom(dir.path());
     let receiver = Receiver::start(0, 0).await.expect("receiver");
     receiver.set_delay_ms(40);
-    let config = dir.path().join("bro.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{}\"\n[adapters]\ndirectory = \"{}\"\n[adapters.trusted_keys]\nops = \"{public}\"\n\
-             [[systems]]\nname = \"psykiatri\"\nadapter = \"medcom\"\ntarget = \"xdis91\"\n\
-             subscribe = [\"correspondence_recorded\"]\ntransport = {{ kind = \"http\", url = \"{}\" }}\n\
-             backoff_base_ms = 50\nbackoff_max_ms = 500\nmax_attempts = 100\n",
-            dir.path().join("data").display(),
-            dir.path().join("adapters").display(),
-            receiver.url()
-        ),
-    )
-    .expect("config");
+    let identity = ServeIdentity::prepare(&dir.path().join("idp")).expect("identities");
+    let config = identity
+        .config_file(
+            dir.path(),
+            &format!(
+                "data_dir = \"{}\"\n[adapters]\ndirectory = \"{}\"\n[adapters.trusted_keys]\nops = \"{public}\"\n\
+                 [[systems]]\nname = \"psykiatri\"\nadapter = \"medcom\"\ntarget = \"xdis91\"\nsector = \"psychiatry\"\n\
+                 subscribe = [\"correspondence_recorded\"]\ntransport = {{ kind = \"http\", url = \"{}\" }}\n\
+                 backoff_base_ms = 50\nbackoff_max_ms = 500\nmax_attempts = 100\n",
+                dir.path().join("data").display(),
+                dir.path().join("adapters").display(),
+                receiver.url()
+            ),
+        )
+        .expect("config");
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let log = dir.path().join("serve-1.log");
     let mut server = Server::spawn(&config, &log, addr);
     let channel = server.channel(&log).await;
-    let mut cases = CaseServiceClient::new(channel);
+    let mut cases = CaseServiceClient::new(identity.caseworker(channel, "29189846"));
     for c in 0..CASES {
         let mut create = new_case(&format!("crash-{c}"), "29189846");
         create.custody_holders = vec![parent("mother", "0101900000", "Mor Testesen")];
         cases.create_case(create).await.expect("case created");
+        // The mother consents to sharing with psychiatry, so letters to it may go.
+        let consent = bro_e2e::event(
+            "2026-02-01",
+            pb::case_event::Kind::ConsentGiven(pb::ConsentGiven {
+                custody_holder: "mother".into(),
+                scope: "share:psychiatry".into(),
+            }),
+        );
+        cases
+            .append_case_events(append(&format!("crash-{c}"), &format!("consent-{c}"), vec![consent], ""))
+            .await
+            .expect("consent");
     }
     // Every letter is acknowledged before the kill: each one's delivery is in the outbox.
     for n in 0..CASES * LETTERS_PER_CASE {
@@ -158,7 +172,7 @@ async fn deliveries_in_flight_survive_sigkill_and_arrive_once_per_key() {
     wait_until("every delivery arrived", || receiver.unique().len() == CASES * LETTERS_PER_CASE).await;
 
     // The outbox agrees: every delivery is delivered, and each key is one of them.
-    let mut deliveries = DeliveryServiceClient::new(channel);
+    let mut deliveries = DeliveryServiceClient::new(identity.person(channel, Role::Administrator, Purpose::Operations));
     let mut delivered = Vec::new();
     let start = Instant::now();
     while delivered.len() < CASES * LETTERS_PER_CASE {
@@ -213,25 +227,32 @@ async fn bro_ingest_and_bro_deliveries_drive_a_running_gateway() {
     let public = package_medcom(dir.path());
     let drop_dir = dir.path().join("drop");
     let admin = free_port();
-    let config = dir.path().join("bro.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"{}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\
-             [adapters]\ndirectory = \"{}\"\n[adapters.trusted_keys]\nops = \"{public}\"\n\
-             [[systems]]\nname = \"psykiatri\"\nadapter = \"medcom\"\n\
-             [[systems]]\nname = \"sundhed\"\nadapter = \"medcom\"\ntarget = \"fhir+xml\"\n\
-             subscribe = [\"correspondence_recorded\"]\ntransport = {{ kind = \"file\", dir = \"{}\" }}\n",
-            dir.path().join("data").display(),
-            dir.path().join("adapters").display(),
-            drop_dir.display()
-        ),
-    )
-    .expect("config");
+    let identity = ServeIdentity::prepare(&dir.path().join("idp")).expect("identities");
+    let config = identity
+        .config_file(
+            dir.path(),
+            &format!(
+                "data_dir = \"{}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\
+                 [adapters]\ndirectory = \"{}\"\n[adapters.trusted_keys]\nops = \"{public}\"\n\
+                 [[systems]]\nname = \"psykiatri\"\nadapter = \"medcom\"\nsector = \"psychiatry\"\nclient_id = \"psykiatri\"\n\
+                 [[systems]]\nname = \"sundhed\"\nadapter = \"medcom\"\ntarget = \"fhir+xml\"\nmunicipality = \"29189846\"\n\
+                 subscribe = [\"correspondence_recorded\"]\ntransport = {{ kind = \"file\", dir = \"{}\" }}\n",
+                dir.path().join("data").display(),
+                dir.path().join("adapters").display(),
+                drop_dir.display()
+            ),
+        )
+        .expect("config");
+    let system_token = dir.path().join("psykiatri.token");
+    std::fs::write(&system_token, identity.system_token("psykiatri")).expect("token");
+    let admin_token = dir.path().join("admin.token");
+    let token =
+        identity.idp.token(&bro_server::access::dev::DevClaims::with_role("ops-1", "29189846", Role::Administrator));
+    std::fs::write(&admin_token, token).expect("token");
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let log = dir.path().join("serve.log");
     let mut server = Server::spawn(&config, &log, addr);
-    let mut cases = CaseServiceClient::new(server.channel(&log).await);
+    let mut cases = CaseServiceClient::new(identity.caseworker(server.channel(&log).await, "29189846"));
     let mut create = new_case("cli-1", "29189846");
     let mut mother = parent("mother", "0101900000", "Mor Testesen");
     mother.identifier = Some(pb::PersonIdentifier {
@@ -242,7 +263,15 @@ async fn bro_ingest_and_bro_deliveries_drive_a_running_gateway() {
     cases.create_case(create).await.expect("case created");
     let url = format!("http://{addr}");
     let ingest = |files: &[String]| {
-        let mut args = vec!["ingest".to_owned(), "--server".into(), url.clone(), "--system".into(), "psykiatri".into()];
+        let mut args = vec![
+            "ingest".to_owned(),
+            "--server".into(),
+            url.clone(),
+            "--token-file".into(),
+            system_token.display().to_string(),
+            "--system".into(),
+            "psykiatri".into(),
+        ];
         args.extend(files.iter().cloned());
         Command::new(env!("CARGO_BIN_EXE_bro")).args(&args).output().expect("bro ingest")
     };
@@ -261,7 +290,8 @@ async fn bro_ingest_and_bro_deliveries_drive_a_running_gateway() {
     let start = Instant::now();
     loop {
         let out = Command::new(env!("CARGO_BIN_EXE_bro"))
-            .args(["deliveries", "--server", &url, "list", "--system", "sundhed"])
+            .args(["deliveries", "--server", &url, "--token-file", &admin_token.display().to_string()])
+            .args(["list", "--system", "sundhed"])
             .output()
             .expect("bro deliveries list");
         let shown = String::from_utf8_lossy(&out.stdout).into_owned();

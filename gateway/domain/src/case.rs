@@ -232,6 +232,19 @@ pub struct Case {
 }
 
 impl Case {
+    /// Whether `custody_holder`'s data may be shared in `scope` (e.g.
+    /// `share:jobcenter`): a consent in that scope that has not been withdrawn.
+    pub fn shares_with(&self, custody_holder: &PartyId, scope: &str) -> bool {
+        self.consents
+            .iter()
+            .any(|c| &c.custody_holder == custody_holder && c.scope.as_str() == scope && c.withdrawn_on.is_none())
+    }
+
+    /// The custody holders whose data may be shared in `scope`.
+    pub fn shared_custody_holders<'a>(&'a self, scope: &'a str) -> impl Iterator<Item = &'a Party> + 'a {
+        self.custody_holders.iter().filter(move |p| self.shares_with(&p.party_id, scope))
+    }
+
     /// Opens a case from its first event, which must be `case_opened`.
     pub fn open(id: CaseId, first: &RecordedEvent) -> Result<Case, Violations> {
         let EventKind::CaseOpened { child, custody_holders, placing_municipality } = &first.event.kind else {

@@ -184,6 +184,14 @@ impl PersonId {
         self.kind
     }
 
+    /// The register's name: `cpr` or `replacement_cpr` (for keyed hashes).
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            PersonIdKind::Cpr => "cpr",
+            PersonIdKind::ReplacementCpr => "replacement_cpr",
+        }
+    }
+
     /// The identifier in clear. Callers must not log it.
     pub fn expose(&self) -> &str {
         &self.value

@@ -14,6 +14,9 @@ use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use crate::access::Caller;
+use crate::access::policy::{self, Grant, Rpc, Target};
+use crate::access::views::SectorScope;
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -25,6 +28,7 @@ const MAX_REQUEST_ID_LEN: usize = 128;
 /// The case service.
 pub struct CaseApi {
     ledger: Arc<CaseLedger>,
+    systems: Arc<crate::pipeline::Systems>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -34,11 +38,36 @@ impl CaseApi {
     /// A service over a ledger; `shutdown` ends open watch streams.
     pub fn new(
         ledger: Arc<CaseLedger>,
+        systems: Arc<crate::pipeline::Systems>,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> Self {
-        CaseApi { ledger, clock, metrics, shutdown }
+        CaseApi { ledger, systems, clock, metrics, shutdown }
+    }
+
+    /// Loads a case, notes it for the audit record, and asks the policy.
+    async fn authorize_case(
+        &self,
+        caller: &Caller,
+        rpc: Rpc,
+        case_id: &CaseId,
+    ) -> Result<(Arc<bro_domain::Case>, Grant), ApiError> {
+        let state = self.ledger.state(case_id).await?;
+        caller.concerns_case(&state);
+        let grant =
+            policy::authorize(&caller.principal, &self.systems, rpc, Target::Case(&state)).inspect_err(|d| {
+                caller.refused(&d.0);
+            })?;
+        Ok((state, grant))
+    }
+
+    /// Asks the policy about a municipality's cases.
+    fn authorize_municipality(&self, caller: &Caller, rpc: Rpc, cvr: &str) -> Result<(), ApiError> {
+        policy::authorize(&caller.principal, &self.systems, rpc, Target::Municipality(cvr)).inspect_err(|d| {
+            caller.refused(&d.0);
+        })?;
+        Ok(())
     }
 
     /// Runs one RPC: times it, counts its outcome, logs it without personal data.
@@ -100,8 +129,10 @@ impl CaseService for CaseApi {
         &self,
         request: Request<pb::CreateCaseRequest>,
     ) -> Result<Response<pb::CreateCaseResponse>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         self.observe("CreateCase", async {
+            let caller = caller?;
             let request_id = request_id(&req.request_id)?;
             let case_id = match req.case_id.as_str() {
                 "" => None,
@@ -109,6 +140,8 @@ impl CaseService for CaseApi {
             };
             let opening =
                 convert::opening_from_pb(req.child.as_ref(), &req.custody_holders, req.placing_municipality.as_ref())?;
+            let cvr = req.placing_municipality.as_ref().map(|m| m.cvr.as_str()).unwrap_or("");
+            self.authorize_municipality(&caller, Rpc::CreateCase, cvr)?;
             let opened_on = match &req.opened_on {
                 None => self.clock.today(),
                 Some(_) => convert::date_from_pb("opened_on", req.opened_on.as_ref())?,
@@ -117,6 +150,7 @@ impl CaseService for CaseApi {
                 .ledger
                 .create(CreateCase { case_id, opened_on, opening, request_id, now: self.clock.now() })
                 .await?;
+            caller.concerns_projection(&committed.case);
             tracing::info!(case = %committed.case.name, replayed = committed.replayed, "case created");
             Ok(pb::CreateCaseResponse { case: Some(committed.case) })
         })
@@ -124,11 +158,17 @@ impl CaseService for CaseApi {
     }
 
     async fn get_case(&self, request: Request<pb::GetCaseRequest>) -> Result<Response<pb::GetCaseResponse>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         self.observe("GetCase", async {
+            let caller = caller?;
             let id = case_name("name", &req.name)?;
+            let (state, grant) = self.authorize_case(&caller, Rpc::GetCase, &id).await?;
             let case = self.ledger.get(&id).await?;
-            let case = crate::obligations::evaluate_case(&self.ledger, case, self.clock.today()).await?;
+            let case = match grant {
+                Grant::Full => crate::obligations::evaluate_case(&self.ledger, case, self.clock.today()).await?,
+                Grant::Sector { sector, scope } => SectorScope::new(&state, sector, &scope).case_view(&case),
+            };
             Ok(pb::GetCaseResponse { case: Some(case) })
         })
         .await
@@ -138,15 +178,23 @@ impl CaseService for CaseApi {
         &self,
         request: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         self.observe("ListCases", async {
+            let caller = caller?;
             let limit = paging::page_size(req.page_size, DEFAULT_PAGE_SIZE)?;
-            let filter = paging::parse_case_filter(&req.filter)?;
+            let mut filter = paging::parse_case_filter(&req.filter)?;
+            // Without a municipality in the filter, the caller's own is meant.
+            let cvr =
+                filter.placing_municipality.clone().or_else(|| caller.municipality(&self.systems)).unwrap_or_default();
+            self.authorize_municipality(&caller, Rpc::ListCases, &cvr)?;
+            filter.placing_municipality = Some(cvr);
             let scope = format!("cases|{}", req.filter.trim());
             let after = paging::decode_token(&req.page_token, &scope)?;
             let mut query = CaseQuery { municipality_cvr: filter.placing_municipality, after_ordinal: after, limit };
             let Some(wanted) = filter.obligations else {
                 let (cases, next) = self.ledger.list(&query).await?;
+                cases.iter().for_each(|c| caller.concerns_projection(c));
                 return Ok(pb::ListCasesResponse {
                     cases,
                     next_page_token: next.map(|n| paging::encode_token(&scope, n)).unwrap_or_default(),
@@ -189,6 +237,7 @@ impl CaseService for CaseApi {
                 }
                 None => String::new(),
             };
+            cases.iter().for_each(|c| caller.concerns_projection(c));
             Ok(pb::ListCasesResponse { cases, next_page_token })
         })
         .await
@@ -198,9 +247,12 @@ impl CaseService for CaseApi {
         &self,
         request: Request<pb::AppendCaseEventsRequest>,
     ) -> Result<Response<pb::AppendCaseEventsResponse>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         self.observe("AppendCaseEvents", async {
+            let caller = caller?;
             let case_id = case_name("parent", &req.parent)?;
+            self.authorize_case(&caller, Rpc::AppendCaseEvents, &case_id).await?;
             let request_id = request_id(&req.request_id)?;
             let expected_version = match req.etag.as_str() {
                 "" => None,
@@ -241,9 +293,12 @@ impl CaseService for CaseApi {
         &self,
         request: Request<pb::ListCaseEventsRequest>,
     ) -> Result<Response<pb::ListCaseEventsResponse>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         self.observe("ListCaseEvents", async {
+            let caller = caller?;
             let case_id = case_name("parent", &req.parent)?;
+            let (state, grant) = self.authorize_case(&caller, Rpc::ListCaseEvents, &case_id).await?;
             let limit = paging::page_size(req.page_size, 100)?;
             let scope = format!("events|{case_id}");
             let after = paging::decode_token(&req.page_token, &scope)?;
@@ -251,6 +306,13 @@ impl CaseService for CaseApi {
             let next = (events.len() == limit)
                 .then(|| events.last().map(|e| paging::encode_token(&scope, e.sequence as u64)))
                 .flatten();
+            let events = match grant {
+                Grant::Full => events,
+                Grant::Sector { sector, scope } => {
+                    let view = SectorScope::new(&state, sector, &scope);
+                    events.into_iter().filter(|e| view.event_visible(e)).collect()
+                }
+            };
             Ok(pb::ListCaseEventsResponse { events, next_page_token: next.unwrap_or_default() })
         })
         .await
@@ -259,9 +321,12 @@ impl CaseService for CaseApi {
     type WatchCaseStream = WatchStream;
 
     async fn watch_case(&self, request: Request<pb::WatchCaseRequest>) -> Result<Response<WatchStream>, Status> {
+        let caller = Caller::of(&request);
         let req = request.into_inner();
         self.observe("WatchCase", async {
+            let caller = caller?;
             let case_id = case_name("name", &req.name)?;
+            self.authorize_case(&caller, Rpc::WatchCase, &case_id).await?;
             if req.after_sequence < 0 {
                 return Err(Violations::one("after_sequence", "is negative").into());
             }

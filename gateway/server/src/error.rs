@@ -44,6 +44,15 @@ pub enum ApiError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// No caller could be authenticated.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller may not make this call.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The caller sent too many calls.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// A part the call needs is unavailable (an adapter quarantined, a store closing).
     #[error("{message}")]
     Unavailable {
@@ -57,6 +66,12 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::Ledger(LedgerError::Store(e))
+    }
+}
+
+impl From<crate::access::policy::Denial> for ApiError {
+    fn from(d: crate::access::policy::Denial) -> Self {
+        ApiError::PermissionDenied(d.0)
     }
 }
 
@@ -110,6 +125,11 @@ impl From<ApiError> for Status {
                 with_info(Code::FailedPrecondition, message, reason, vec![])
             }
             ApiError::Unavailable { reason, message } => with_info(Code::Unavailable, message, reason, vec![]),
+            ApiError::Unauthenticated(message) => with_info(Code::Unauthenticated, message, "UNAUTHENTICATED", vec![]),
+            ApiError::PermissionDenied(message) => {
+                with_info(Code::PermissionDenied, message, "PERMISSION_DENIED", vec![])
+            }
+            ApiError::ResourceExhausted(message) => with_info(Code::ResourceExhausted, message, "RATE_LIMITED", vec![]),
         }
     }
 }

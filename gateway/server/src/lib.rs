@@ -6,6 +6,7 @@
 //! come only from the [`clock::Clock`] passed in; no log line carries a CPR
 //! number or a name (requests are never logged whole).
 
+pub mod access;
 pub mod case_service;
 pub mod clock;
 pub mod error;
@@ -18,6 +19,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bro_api::v1::audit_service_server::AuditServiceServer;
 use bro_api::v1::case_service_server::CaseServiceServer;
 use bro_api::v1::delivery_service_server::DeliveryServiceServer;
 use bro_api::v1::ingest_service_server::IngestServiceServer;
@@ -43,6 +45,34 @@ pub struct ServeOptions {
     pub adapters: Option<Arc<bro_plugin_host::AdapterRegistry>>,
     /// The external systems: what they send (ingest) and are sent (outbox).
     pub systems: Arc<pipeline::Systems>,
+    /// Authentication, keys and the audit log; required.
+    pub security: Option<Security>,
+}
+
+/// Who may call, with what keys, and where their calls are recorded.
+#[derive(Clone)]
+pub struct Security {
+    /// The gateway's keys (keyed-hash index, audit chain, sealing).
+    pub keys: Arc<bro_store::Keyring>,
+    /// The audit log.
+    pub audit: Arc<dyn bro_store::AuditLog>,
+    /// Bearer tokens: the identity provider's settings (none: certificates only).
+    pub jwt: Option<access::jwt::JwtSettings>,
+    /// TLS; required unless the listener is on a loopback address.
+    pub tls: Option<TlsSettings>,
+    /// The per-client rate limit.
+    pub rate_limit: access::gate::RateLimit,
+}
+
+/// The server's certificate and the CA its clients' certificates chain to.
+#[derive(Clone)]
+pub struct TlsSettings {
+    /// Server certificate chain (PEM).
+    pub cert_pem: String,
+    /// Server private key (PEM).
+    pub key_pem: String,
+    /// CA certificates client certificates must chain to (PEM); none: no client certificates.
+    pub client_ca_pem: Option<String>,
 }
 
 impl Default for ServeOptions {
@@ -53,6 +83,7 @@ impl Default for ServeOptions {
             request_timeout: Duration::from_secs(30),
             adapters: None,
             systems: Arc::new(pipeline::Systems::default()),
+            security: None,
         }
     }
 }
@@ -66,6 +97,9 @@ pub enum ServeError {
     /// The admin listener failed.
     #[error("admin listener failed: {0}")]
     Admin(std::io::Error),
+    /// The configuration does not allow serving.
+    #[error("{0}")]
+    Config(String),
     /// Closing the store failed.
     #[error("closing the event store failed: {0}")]
     Store(#[from] bro_store::StoreError),
@@ -81,8 +115,41 @@ pub async fn run(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let security = options
+        .security
+        .clone()
+        .ok_or_else(|| ServeError::Config("no security settings: keys and an audit log are required".into()))?;
+    let grpc_addr =
+        grpc.local_addr().map_err(|e| ServeError::Config(format!("the gRPC listener has no address: {e}")))?;
+    if security.tls.is_none() {
+        if !grpc_addr.ip().is_loopback() {
+            return Err(ServeError::Config(format!(
+                "refusing to serve on {grpc_addr} without TLS: plain text is allowed on a loopback address only; \
+                 configure [tls] (certificate, key, client CA)"
+            )));
+        }
+        tracing::warn!(addr = %grpc_addr, "serving WITHOUT TLS on a loopback address: clients must be on this machine");
+    }
+    let jwt = match &security.jwt {
+        None => None,
+        Some(settings) => Some(
+            access::jwt::JwtVerifier::new(settings.clone())
+                .await
+                .map_err(|e| ServeError::Config(format!("identity provider: {e}")))?,
+        ),
+    };
+    let (trail, trail_task) = access::audit::AuditTrail::start(security.audit.clone());
+    let gate = access::gate::Gate::new(Arc::new(access::gate::GateState::new(
+        access::gate::Authenticator::new(jwt, options.systems.clone()),
+        trail.clone(),
+        security.keys.clone(),
+        options.clock.clone(),
+        security.rate_limit,
+    )));
     let metrics = Arc::new(Metrics::new(options.adapters.clone()));
-    let metered: Arc<dyn EventStore> = Arc::new(MeteredStore::new(store.clone(), metrics.clone()));
+    // Personal data is sealed before it reaches any backend.
+    let sealed: Arc<dyn EventStore> = Arc::new(bro_store::SealedStore::new(store.clone(), security.keys.clone()));
+    let metered: Arc<dyn EventStore> = Arc::new(MeteredStore::new(sealed, metrics.clone()));
     let planner: Arc<dyn bro_store::DeliveryPlanner> = options.systems.clone();
     let ledger = Arc::new(CaseLedger::with_planner(metered, planner));
     let stopping = CancellationToken::new();
@@ -102,6 +169,7 @@ pub async fn run(
         .expect("the compiled descriptor set is valid");
     let worklist = ObligationServiceServer::new(crate::obligations::ObligationApi::new(
         ledger.clone(),
+        options.systems.clone(),
         options.clock.clone(),
         metrics.clone(),
     ));
@@ -147,9 +215,22 @@ pub async fn run(
         });
     }
     let worker_task = tokio::spawn(worker.run(stopping.clone()));
-    let cases = CaseServiceServer::new(CaseApi::new(ledger, options.clock.clone(), metrics.clone(), stopping.clone()))
-        .max_decoding_message_size(options.max_request_bytes)
-        .max_encoding_message_size(64 * 1024 * 1024);
+    let audit = AuditServiceServer::new(access::audit::AuditApi::new(
+        trail.clone(),
+        security.keys.clone(),
+        options.systems.clone(),
+        metrics.clone(),
+    ));
+    drop(trail);
+    let cases = CaseServiceServer::new(CaseApi::new(
+        ledger,
+        options.systems.clone(),
+        options.clock.clone(),
+        metrics.clone(),
+        stopping.clone(),
+    ))
+    .max_decoding_message_size(options.max_request_bytes)
+    .max_encoding_message_size(64 * 1024 * 1024);
 
     {
         let stopping = stopping.clone();
@@ -173,10 +254,19 @@ pub async fn run(
         })
     });
 
-    let grpc_addr = grpc.local_addr().ok();
-    tracing::info!(addr = ?grpc_addr, "gRPC listening");
-    let served = tonic::transport::Server::builder()
+    tracing::info!(addr = %grpc_addr, tls = security.tls.is_some(), "gRPC listening");
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = &security.tls {
+        let mut config = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem));
+        if let Some(ca) = &tls.client_ca_pem {
+            config = config.client_ca_root(tonic::transport::Certificate::from_pem(ca)).client_auth_optional(true);
+        }
+        builder = builder.tls_config(config).map_err(ServeError::Transport)?;
+    }
+    let served = builder
         .timeout(options.request_timeout)
+        .layer(gate)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -184,6 +274,7 @@ pub async fn run(
         .add_service(worklist)
         .add_service(ingest)
         .add_service(deliveries)
+        .add_service(audit)
         // Nagle's algorithm off on every accepted connection: the server
         // builder's `tcp_nodelay` does not reach an incoming stream passed in.
         .serve_with_incoming_shutdown(
@@ -204,6 +295,9 @@ pub async fn run(
         tracing::warn!(error = %e, "delivery worker task failed");
     }
     served?;
+    // Every call answered had its audit record written first; the writer
+    // task ends with the last clone of the trail.
+    drop(trail_task);
     store.close().await?;
     tracing::info!("gateway stopped");
     Ok(())

@@ -92,21 +92,36 @@ pub async fn evaluate_case(ledger: &CaseLedger, mut case: pb::Case, today: Date)
 /// The worklist service.
 pub struct ObligationApi {
     ledger: Arc<CaseLedger>,
+    systems: Arc<crate::pipeline::Systems>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
 }
 
 impl ObligationApi {
     /// A worklist over a ledger.
-    pub fn new(ledger: Arc<CaseLedger>, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Self {
-        ObligationApi { ledger, clock, metrics }
+    pub fn new(
+        ledger: Arc<CaseLedger>,
+        systems: Arc<crate::pipeline::Systems>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        ObligationApi { ledger, systems, clock, metrics }
     }
 
     async fn due_obligations(
         &self,
+        caller: Result<crate::access::Caller, ApiError>,
         req: &pb::ListDueObligationsRequest,
     ) -> Result<pb::ListDueObligationsResponse, ApiError> {
+        let caller = caller?;
         check_cvr("placing_municipality", &req.placing_municipality)?;
+        crate::access::policy::authorize(
+            &caller.principal,
+            &self.systems,
+            crate::access::policy::Rpc::ListDueObligations,
+            crate::access::policy::Target::Municipality(&req.placing_municipality),
+        )
+        .inspect_err(|d| caller.refused(&d.0))?;
         let limit = paging::page_size(req.page_size, 100)?;
         let due_limit = match &req.due_on_or_before {
             None => None,
@@ -190,7 +205,8 @@ impl ObligationService for ObligationApi {
         request: Request<pb::ListDueObligationsRequest>,
     ) -> Result<Response<pb::ListDueObligationsResponse>, tonic::Status> {
         let start = Instant::now();
-        let result = self.due_obligations(request.get_ref()).await.map_err(tonic::Status::from);
+        let caller = crate::access::Caller::of(&request);
+        let result = self.due_obligations(caller, request.get_ref()).await.map_err(tonic::Status::from);
         let code = result.as_ref().map_or_else(tonic::Status::code, |_| tonic::Code::Ok);
         self.metrics.record_rpc("ListDueObligations", code, start.elapsed());
         result.map(Response::new)

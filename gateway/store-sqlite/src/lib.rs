@@ -6,6 +6,10 @@
 //! request record together); triggers make the events table append-only. A
 //! lock file keeps a second process off the same data directory.
 
+mod audit;
+
+pub use audit::{AUDIT_FILE, SqliteAuditLog};
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

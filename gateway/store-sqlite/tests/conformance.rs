@@ -42,3 +42,33 @@ async fn a_second_process_cannot_open_the_same_directory() {
     let second = SqliteStore::open(dir.path()).err().expect("refused");
     assert!(second.to_string().contains("in use by another bro process"), "{second}");
 }
+
+/// The same suite through [`bro_store::SealedStore`]: sealing changes nothing a caller sees.
+struct SealedDirs {
+    dirs: TempDirs,
+    keys: std::sync::Arc<bro_store::Keyring>,
+}
+
+#[async_trait]
+impl Harness for SealedDirs {
+    type Store = bro_store::SealedStore;
+
+    async fn fresh(&self) -> bro_store::SealedStore {
+        let inner = self.dirs.fresh().await;
+        bro_store::SealedStore::new(std::sync::Arc::new(inner), self.keys.clone())
+    }
+
+    async fn reopen(&self, store: bro_store::SealedStore) -> bro_store::SealedStore {
+        store.close().await.expect("close");
+        drop(store);
+        let dirs = self.dirs.dirs.lock().expect("lock");
+        let inner = SqliteStore::open(dirs.last().expect("a fresh store first").path()).expect("reopen");
+        bro_store::SealedStore::new(std::sync::Arc::new(inner), self.keys.clone())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_sqlite_passes_the_conformance_suite() {
+    let keys = std::sync::Arc::new(bro_store::Keyring::parse(&bro_store::Keyring::generate()).expect("key"));
+    run_all(&SealedDirs { dirs: TempDirs { dirs: Mutex::new(Vec::new()) }, keys }).await;
+}

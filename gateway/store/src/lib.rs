@@ -9,11 +9,17 @@
 //!   case's invariants (`bro-domain`), assigns sequences, encodes the canonical
 //!   protobuf, and tells watchers about new events.
 
+pub mod audit;
 mod backend;
 pub mod conformance;
+mod keys;
 mod ledger;
 mod pipeline;
+mod sealed;
 
+pub use audit::{AuditHead, AuditLog, StoredAuditRecord};
 pub use backend::*;
+pub use keys::{KeyError, Keyring};
 pub use ledger::*;
 pub use pipeline::*;
+pub use sealed::SealedStore;

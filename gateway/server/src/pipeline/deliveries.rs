@@ -9,14 +9,18 @@ use std::sync::Arc;
 use bro_api::convert;
 use bro_api::v1 as pb;
 use bro_api::v1::delivery_service_server::DeliveryService;
-use bro_domain::{CaseId, Violations};
+use bro_domain::{CaseId, Timestamp, Violations};
 use bro_store::{Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate, EventStore, NewDelivery};
 use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::worker::DeliveryWorker;
-use super::{Systems, Transport};
+use prost::Message as _;
+
+use super::{SystemConfig, Systems, Transport};
+use crate::access::Caller;
+use crate::access::policy::{self, Rpc, Target};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -93,6 +97,12 @@ impl DeliveryApi {
         call: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<Response<T>, Status> {
         self.metrics.observe(method, call).await
+    }
+
+    fn authorize(&self, caller: Result<Caller, ApiError>, rpc: Rpc, target: Target<'_>) -> Result<Caller, ApiError> {
+        let caller = caller?;
+        policy::authorize(&caller.principal, &self.systems, rpc, target).inspect_err(|d| caller.refused(&d.0))?;
+        Ok(caller)
     }
 
     async fn find(&self, name: &str) -> Result<Delivery, ApiError> {
@@ -242,6 +252,8 @@ impl DeliveryApi {
             }
         }
         let store = self.store.clone();
+        let config = self.systems.get(&system).cloned();
+        let clock = self.clock.clone();
         let ready = self.worker.pulled();
         let shutdown = self.shutdown.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -273,6 +285,11 @@ impl DeliveryApi {
                         if !sent.insert(d.new.delivery_id.clone()) {
                             continue;
                         }
+                        if let Some(config) = &config
+                            && !still_allowed(&store, config, d, clock.now()).await
+                        {
+                            continue;
+                        }
                         let item = pb::StreamDeliveriesResponse { delivery: Some(delivery_to_pb(d, true)) };
                         tokio::select! {
                             r = tx.send(Ok(item)) => if r.is_err() { return },
@@ -295,6 +312,38 @@ impl DeliveryApi {
     }
 }
 
+/// Whether a delivery awaiting pull may still go to its system: a consent
+/// withdrawn since it was translated stops it (and dead-letters it).
+async fn still_allowed(store: &Arc<dyn EventStore>, system: &SystemConfig, d: &Delivery, now: Timestamp) -> bool {
+    if !matches!(system.access, super::SystemAccess::Sector { .. }) {
+        return true;
+    }
+    let Ok(batch) = pb::AdapterBatch::decode(d.new.payload.as_slice()) else { return false };
+    let case = match store.get_case(&d.new.case_id).await {
+        Ok(Some(stored)) => pb::Case::decode(stored.projection.as_slice()).ok(),
+        _ => None,
+    };
+    let Some(case) = case else { return false };
+    let planned = batch.events.len();
+    let allowed = super::still_sendable(system, &case, batch).is_some_and(|b| b.events.len() == planned);
+    if !allowed {
+        let update = DeliveryUpdate {
+            delivery_id: d.new.delivery_id.clone(),
+            from: DeliveryState::AwaitingPull,
+            to: DeliveryState::Dead,
+            attempts: d.attempts,
+            next_attempt_time: d.next_attempt_time,
+            last_error: "not sent: the consent that allowed it was withdrawn".into(),
+            rendered: None,
+            update_time: now,
+        };
+        if let Err(e) = store.update_delivery(update).await {
+            tracing::warn!(error = %e, "cannot dead-letter a delivery whose consent was withdrawn");
+        }
+    }
+    allowed
+}
+
 #[tonic::async_trait]
 impl DeliveryService for DeliveryApi {
     type StreamDeliveriesStream = DeliveryStream;
@@ -303,15 +352,22 @@ impl DeliveryService for DeliveryApi {
         &self,
         request: Request<pb::ListDeliveriesRequest>,
     ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
-        self.observe("ListDeliveries", self.list(request.into_inner())).await
+        let caller = Caller::of(&request);
+        self.observe("ListDeliveries", async {
+            self.authorize(caller, Rpc::ListDeliveries, Target::Nothing)?;
+            self.list(request.into_inner()).await
+        })
+        .await
     }
 
     async fn get_delivery(
         &self,
         request: Request<pb::GetDeliveryRequest>,
     ) -> Result<Response<pb::GetDeliveryResponse>, Status> {
+        let caller = Caller::of(&request);
         let name = request.into_inner().name;
         self.observe("GetDelivery", async {
+            self.authorize(caller, Rpc::GetDelivery, Target::Nothing)?;
             Ok(pb::GetDeliveryResponse { delivery: Some(delivery_to_pb(&self.find(&name).await?, false)) })
         })
         .await
@@ -321,8 +377,10 @@ impl DeliveryService for DeliveryApi {
         &self,
         request: Request<pb::RetryDeliveryRequest>,
     ) -> Result<Response<pb::RetryDeliveryResponse>, Status> {
+        let caller = Caller::of(&request);
         let name = request.into_inner().name;
         self.observe("RetryDelivery", async {
+            self.authorize(caller, Rpc::RetryDelivery, Target::Nothing)?;
             Ok(pb::RetryDeliveryResponse { delivery: Some(self.retry(&name).await?) })
         })
         .await
@@ -332,9 +390,10 @@ impl DeliveryService for DeliveryApi {
         &self,
         request: Request<pb::ReplayDeliveryRequest>,
     ) -> Result<Response<pb::ReplayDeliveryResponse>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
-
         self.observe("ReplayDelivery", async {
+            self.authorize(caller, Rpc::ReplayDelivery, Target::Nothing)?;
             Ok(pb::ReplayDeliveryResponse { delivery: Some(self.replay(&r.name, &r.request_id).await?) })
         })
         .await
@@ -344,16 +403,25 @@ impl DeliveryService for DeliveryApi {
         &self,
         request: Request<pb::StreamDeliveriesRequest>,
     ) -> Result<Response<Self::StreamDeliveriesStream>, Status> {
+        let caller = Caller::of(&request);
         let system = request.into_inner().system;
-        self.observe("StreamDeliveries", async { self.stream(system) }).await
+        self.observe("StreamDeliveries", async {
+            self.authorize(caller, Rpc::StreamDeliveries, Target::System(&system))?;
+            self.stream(system)
+        })
+        .await
     }
 
     async fn acknowledge_delivery(
         &self,
         request: Request<pb::AcknowledgeDeliveryRequest>,
     ) -> Result<Response<pb::AcknowledgeDeliveryResponse>, Status> {
+        let caller = Caller::of(&request);
         let name = request.into_inner().name;
         self.observe("AcknowledgeDelivery", async {
+            let delivery = self.find(&name).await?;
+            let caller = self.authorize(caller, Rpc::AcknowledgeDelivery, Target::System(&delivery.new.system))?;
+            caller.concerns_case_name(&delivery.new.case_id.resource_name());
             Ok(pb::AcknowledgeDeliveryResponse { delivery: Some(self.acknowledge(&name).await?) })
         })
         .await

@@ -20,6 +20,8 @@ use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use super::{Systems, custody_holder_mut};
+use crate::access::Caller;
+use crate::access::policy::{self, Grant, Rpc, Target};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -207,7 +209,8 @@ impl IngestApi {
         })
     }
 
-    async fn ingest(&self, req: pb::IngestRequest) -> Result<pb::IngestResponse, ApiError> {
+    async fn ingest(&self, caller: &Caller, req: pb::IngestRequest) -> Result<pb::IngestResponse, ApiError> {
+        self.authorize(caller, Rpc::Ingest, Target::System(&req.system))?;
         let client_request_id = request_id(&req.request_id)?;
         let system = self.systems.get(&req.system).ok_or_else(|| {
             Violations::one("system", format!("{:?} is not a configured system", bro_domain::truncate(&req.system, 64)))
@@ -276,6 +279,11 @@ impl IngestApi {
                 return Err(self.reject(&system.name, &request_id, &message, reason).await);
             }
         };
+        for subject in batch.subjects.iter().take(MAX_SUBJECTS) {
+            if let Some(key) = caller.identifier_key(subject) {
+                caller.concerns_key(key);
+            }
+        }
         if batch.subjects.len() > MAX_SUBJECTS {
             let reason =
                 format!("the message names {} people; at most {MAX_SUBJECTS} are accepted", batch.subjects.len());
@@ -298,10 +306,29 @@ impl IngestApi {
                 return Ok(appended(done, pb::IngestOutcome::Duplicate));
             }
         }
-        if batch.events.first().is_some_and(|e| matches!(e.kind, Some(Kind::CaseOpened(_)))) {
+        if let Some(Kind::CaseOpened(opened)) = batch.events.first().and_then(|e| e.kind.as_ref()) {
+            // Only the municipality's own system opens its cases.
+            let cvr = opened.placing_municipality.as_ref().map(|m| m.cvr.as_str()).unwrap_or("");
+            if !matches!(&system.access, super::SystemAccess::Municipal { cvr: own } if own == cvr) {
+                let why = format!("system {:?} may not open cases of municipality {cvr:?}", system.name);
+                caller.refused(&why);
+                return Err(ApiError::PermissionDenied(why));
+            }
             return self.open_case(&batch, &message, &system.name, &request_id, source, fingerprint).await;
         }
         let matched = match self.match_case(&batch).await {
+            // A municipality's system reaches only that municipality's cases.
+            Ok(Match::Case(case_id, parties)) => match &system.access {
+                super::SystemAccess::Municipal { cvr } => {
+                    let state = self.ledger.state(&case_id).await?;
+                    if &state.placing_municipality.cvr == cvr {
+                        Match::Case(case_id, parties)
+                    } else {
+                        Match::Unmatched(format!("no case of municipality {cvr} has the message's person identifier"))
+                    }
+                }
+                _ => Match::Case(case_id, parties),
+            },
             Ok(m) => m,
             Err(ApiError::Invalid(v)) => {
                 return Err(self.reject(&system.name, &request_id, &message, v.to_string()).await);
@@ -520,6 +547,10 @@ fn entry_name<'a>(field: &str, prefix: &str, name: &'a str) -> Result<&'a str, V
 }
 
 impl IngestApi {
+    fn authorize(&self, caller: &Caller, rpc: Rpc, target: Target<'_>) -> Result<Grant, ApiError> {
+        Ok(policy::authorize(&caller.principal, &self.systems, rpc, target).inspect_err(|d| caller.refused(&d.0))?)
+    }
+
     async fn list_inbox(
         &self,
         kind: InboxKind,
@@ -552,10 +583,15 @@ impl IngestApi {
 
     async fn resolve(
         &self,
+        caller: Result<Caller, ApiError>,
         req: pb::ResolveUnmatchedMessageRequest,
     ) -> Result<pb::ResolveUnmatchedMessageResponse, ApiError> {
+        let caller = caller?;
         let id = entry_name("name", "unmatchedMessages/", &req.name)?;
         let case_id = CaseId::from_resource_name("case", &req.case)?;
+        let state = self.ledger.state(&case_id).await?;
+        caller.concerns_case(&state);
+        self.authorize(&caller, Rpc::ResolveUnmatchedMessage, Target::Case(&state))?;
         let holder = PartyId::parse("custody_holder", &req.custody_holder)?;
         let entry = self
             .ledger
@@ -600,10 +636,20 @@ impl IngestApi {
 #[tonic::async_trait]
 impl IngestService for IngestApi {
     async fn ingest(&self, request: Request<pb::IngestRequest>) -> Result<Response<pb::IngestResponse>, Status> {
+        let caller = Caller::of(&request);
         let request = request.into_inner();
         let system =
             if self.systems.get(&request.system).is_some() { request.system.clone() } else { "unknown".into() };
-        let answer = IngestApi::ingest(self, request).await;
+        let answer = match &caller {
+            Ok(caller) => {
+                let answer = IngestApi::ingest(self, caller, request).await;
+                if let Ok(r) = &answer {
+                    caller.concerns_case_name(&r.case);
+                }
+                answer
+            }
+            Err(e) => Err(ApiError::Unauthenticated(e.to_string())),
+        };
         let outcome = match &answer {
             Ok(r) => match r.outcome() {
                 pb::IngestOutcome::Appended => "appended",
@@ -623,8 +669,10 @@ impl IngestService for IngestApi {
         &self,
         request: Request<pb::ListUnmatchedMessagesRequest>,
     ) -> Result<Response<pb::ListUnmatchedMessagesResponse>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("ListUnmatchedMessages", async {
+            self.authorize(&caller?, Rpc::ListUnmatchedMessages, Target::Nothing)?;
             let (rows, next_page_token) =
                 self.list_inbox(InboxKind::Unmatched, r.page_size, &r.page_token, &r.filter).await?;
             Ok(pb::ListUnmatchedMessagesResponse {
@@ -639,8 +687,10 @@ impl IngestService for IngestApi {
         &self,
         request: Request<pb::DiscardUnmatchedMessageRequest>,
     ) -> Result<Response<pb::DiscardUnmatchedMessageResponse>, Status> {
+        let caller = Caller::of(&request);
         let name = request.into_inner().name;
         self.observe("DiscardUnmatchedMessage", async {
+            self.authorize(&caller?, Rpc::DiscardUnmatchedMessage, Target::Nothing)?;
             let id = entry_name("name", "unmatchedMessages/", &name)?;
             let store = self.ledger.store();
             let entry = store
@@ -670,15 +720,18 @@ impl IngestService for IngestApi {
         &self,
         request: Request<pb::ResolveUnmatchedMessageRequest>,
     ) -> Result<Response<pb::ResolveUnmatchedMessageResponse>, Status> {
-        self.observe("ResolveUnmatchedMessage", self.resolve(request.into_inner())).await
+        let caller = Caller::of(&request);
+        self.observe("ResolveUnmatchedMessage", self.resolve(caller, request.into_inner())).await
     }
 
     async fn list_rejections(
         &self,
         request: Request<pb::ListRejectionsRequest>,
     ) -> Result<Response<pb::ListRejectionsResponse>, Status> {
+        let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("ListRejections", async {
+            self.authorize(&caller?, Rpc::ListRejections, Target::Nothing)?;
             let (rows, next_page_token) =
                 self.list_inbox(InboxKind::Rejected, r.page_size, &r.page_token, &r.filter).await?;
             Ok(pb::ListRejectionsResponse { rejections: rows.iter().map(rejection_to_pb).collect(), next_page_token })

@@ -213,11 +213,36 @@ impl DeliveryWorker {
         }
     }
 
+    /// The delivery's batch as far as the case allows it now (a consent
+    /// withdrawn since it was queued stops it).
+    async fn sendable_payload(&self, system: &SystemConfig, delivery: &Delivery) -> Result<Vec<u8>, Outcome> {
+        use prost::Message as _;
+        let batch = bro_api::v1::AdapterBatch::decode(delivery.new.payload.as_slice())
+            .map_err(|e| Outcome::Dead(format!("the queued batch is damaged: {e}")))?;
+        let stored = match self.store.get_case(&delivery.new.case_id).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return Err(Outcome::Dead("the case no longer exists".into())),
+            Err(e) => return Err(Outcome::Retry(format!("cannot read the case: {e}"))),
+        };
+        let case = bro_api::v1::Case::decode(stored.projection.as_slice())
+            .map_err(|e| Outcome::Retry(format!("cannot read the case: {e}")))?;
+        match super::still_sendable(system, &case, batch) {
+            Some(batch) => Ok(batch.encode_to_vec()),
+            None => Err(Outcome::Dead(
+                "not sent: the case no longer allows it to this system (a consent was withdrawn or the case moved)"
+                    .into(),
+            )),
+        }
+    }
+
     async fn translate_and_send(&self, system: &SystemConfig, delivery: &Delivery) -> Outcome {
         let Some(adapter) = self.adapters.as_ref().and_then(|r| r.get(&system.adapter).ok()) else {
             return Outcome::Retry(format!("adapter {:?} is not loaded", system.adapter));
         };
-        let payload = delivery.new.payload.clone();
+        let payload = match self.sendable_payload(system, delivery).await {
+            Ok(payload) => payload,
+            Err(outcome) => return outcome,
+        };
         let target = system.target.clone();
         let translated = tokio::task::spawn_blocking(move || adapter.from_canonical(&payload, &target)).await;
         let message = match translated {

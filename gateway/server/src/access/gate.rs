@@ -1,0 +1,413 @@
+//! The gate every RPC passes (a tower layer on the gRPC server): it
+//! authenticates the caller (a client certificate pinned to a configured
+//! system, or a bearer token), refuses persons below NSIS "betydelig",
+//! requires a purpose, applies the per-client rate limit, puts the
+//! [`Caller`] into the request, and — after the service has answered —
+//! appends the call's audit record before the answer leaves. Refusals are
+//! audited too. Health checking and reflection pass without credentials.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bro_api::v1 as pb;
+use bro_store::Keyring;
+use tonic::Code;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+
+use super::audit::{AuditTrail, actor_fields};
+use super::jwt::{JwtVerifier, TokenSubject};
+use super::policy::Rpc;
+use super::{Assurance, AuditDraft, Caller, PURPOSE_HEADER, Principal, Purpose};
+use crate::clock::Clock;
+use crate::pipeline::Systems;
+
+/// Per-client rate limit: a token bucket per authenticated caller (and per
+/// address for calls that fail authentication).
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimit {
+    /// Sustained calls per second.
+    pub per_second: f64,
+    /// Calls allowed in a burst.
+    pub burst: f64,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit { per_second: 100.0, burst: 500.0 }
+    }
+}
+
+struct Buckets {
+    limit: RateLimit,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl Buckets {
+    fn allow(&self, key: &str) -> bool {
+        let now = Instant::now();
+        let Ok(mut buckets) = self.buckets.lock() else { return true };
+        if buckets.len() > 50_000 {
+            let idle = Duration::from_secs_f64(self.limit.burst / self.limit.per_second.max(0.001));
+            buckets.retain(|_, (_, at)| now.duration_since(*at) < idle);
+        }
+        let (tokens, at) = buckets.entry(key.to_owned()).or_insert((self.limit.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.limit.per_second).min(self.limit.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Decides who is calling.
+pub struct Authenticator {
+    jwt: Option<JwtVerifier>,
+    systems: Arc<Systems>,
+}
+
+impl Authenticator {
+    /// Tokens checked by `jwt` (none: only client certificates are accepted).
+    pub fn new(jwt: Option<JwtVerifier>, systems: Arc<Systems>) -> Self {
+        Authenticator { jwt, systems }
+    }
+
+    /// The caller of a request with these headers and peer certificates.
+    pub async fn authenticate(
+        &self,
+        headers: &http::HeaderMap,
+        peer_certificate: Option<&[u8]>,
+    ) -> Result<Principal, String> {
+        let bearer = headers.get(http::header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
+        if let Some(der) = peer_certificate {
+            let fingerprint = hex::encode(ring::digest::digest(&ring::digest::SHA256, der).as_ref());
+            if let Some(system) = self.systems.by_certificate(&fingerprint) {
+                return Ok(Principal::System(system.name.clone()));
+            }
+            if bearer.is_none() {
+                return Err(format!(
+                    "the client certificate (SHA-256 {}…) is not configured for any system",
+                    &fingerprint[..16]
+                ));
+            }
+        }
+        let Some(bearer) = bearer else {
+            return Err(
+                "no credentials: present a configured client certificate or an `authorization: Bearer` token".into()
+            );
+        };
+        let token = bearer
+            .strip_prefix("Bearer ")
+            .or_else(|| bearer.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or("the authorization header is not `Bearer <token>`")?;
+        let jwt = self.jwt.as_ref().ok_or("bearer tokens are not accepted: no identity provider is configured")?;
+        match jwt.verify(token).await.map_err(|e| e.to_string())? {
+            TokenSubject::Person(person) => Ok(Principal::Person(person)),
+            TokenSubject::Client(client_id) => self
+                .systems
+                .by_client_id(&client_id)
+                .map(|s| Principal::System(s.name.clone()))
+                .ok_or_else(|| "the token's client is not configured as a system".to_owned()),
+        }
+    }
+}
+
+/// What the gate needs.
+pub struct GateState {
+    /// Authentication.
+    pub authenticator: Authenticator,
+    /// Where records go.
+    pub trail: AuditTrail,
+    /// Keyed hashes of people.
+    pub keys: Arc<Keyring>,
+    /// The clock for record times.
+    pub clock: Arc<dyn Clock>,
+    buckets: Buckets,
+}
+
+impl GateState {
+    /// The gate's state.
+    pub fn new(
+        authenticator: Authenticator,
+        trail: AuditTrail,
+        keys: Arc<Keyring>,
+        clock: Arc<dyn Clock>,
+        limit: RateLimit,
+    ) -> Self {
+        GateState { authenticator, trail, keys, clock, buckets: Buckets { limit, buckets: Mutex::new(HashMap::new()) } }
+    }
+}
+
+/// The tower layer.
+#[derive(Clone)]
+pub struct Gate {
+    state: Arc<GateState>,
+}
+
+impl Gate {
+    /// A gate over `state`.
+    pub fn new(state: Arc<GateState>) -> Self {
+        Gate { state }
+    }
+}
+
+impl<S> tower::Layer<S> for Gate {
+    type Service = GateService<S>;
+    fn layer(&self, inner: S) -> GateService<S> {
+        GateService { inner, state: self.state.clone() }
+    }
+}
+
+/// The gate in front of one service stack.
+#[derive(Clone)]
+pub struct GateService<S> {
+    inner: S,
+    state: Arc<GateState>,
+}
+
+/// The gRPC name of a code, as audit records spell it.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+fn exempt(path: &str) -> bool {
+    path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
+}
+
+fn peer(extensions: &http::Extensions) -> (Option<SocketAddr>, Option<Vec<u8>>) {
+    if let Some(tls) = extensions.get::<TlsConnectInfo<TcpConnectInfo>>() {
+        let leaf = tls.peer_certs().and_then(|certs| certs.first().map(|c| c.as_ref().to_vec()));
+        return (tls.get_ref().remote_addr(), leaf);
+    }
+    (extensions.get::<TcpConnectInfo>().and_then(TcpConnectInfo::remote_addr), None)
+}
+
+struct Admitted {
+    caller: Caller,
+}
+
+impl GateState {
+    async fn admit(
+        &self,
+        headers: &http::HeaderMap,
+        (addr, certificate): (Option<SocketAddr>, Option<Vec<u8>>),
+        draft: &Arc<Mutex<AuditDraft>>,
+        principal_out: &mut Option<Principal>,
+        purpose_out: &mut String,
+    ) -> Result<Admitted, tonic::Status> {
+        let address_key = format!("address:{}", addr.map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0])));
+        let principal = match self.authenticator.authenticate(headers, certificate.as_deref()).await {
+            Ok(p) => p,
+            Err(reason) => {
+                if !self.buckets.allow(&address_key) {
+                    return Err(tonic::Status::resource_exhausted("too many calls; slow down"));
+                }
+                return Err(tonic::Status::unauthenticated(reason));
+            }
+        };
+        *principal_out = Some(principal.clone());
+        if !self.buckets.allow(&principal.key()) {
+            return Err(tonic::Status::resource_exhausted(
+                "too many calls from this client; slow down and retry after a short pause",
+            ));
+        }
+        if let Principal::Person(person) = &principal
+            && person.assurance < Assurance::Substantial
+        {
+            return Err(tonic::Status::permission_denied(
+                "personal data needs a login at NSIS assurance level \"betydelig\" (substantial) or higher",
+            ));
+        }
+        let raw = headers.get(PURPOSE_HEADER).map(|v| v.to_str().unwrap_or("?"));
+        let purpose = match raw {
+            None => {
+                return Err(tonic::Status::permission_denied(format!(
+                    "no purpose stated: every call that touches personal data needs the `{PURPOSE_HEADER}` header ({})",
+                    Purpose::ALL.map(|(_, n)| n).join(", ")
+                )));
+            }
+            Some(raw) => match Purpose::parse(raw) {
+                Some(p) => p,
+                None => {
+                    return Err(tonic::Status::permission_denied(format!(
+                        "`{PURPOSE_HEADER}` must be one of: {}",
+                        Purpose::ALL.map(|(_, n)| n).join(", ")
+                    )));
+                }
+            },
+        };
+        *purpose_out = purpose.as_str().to_owned();
+        Ok(Admitted { caller: Caller::new(principal, purpose, self.keys.clone(), draft.clone()) })
+    }
+
+    fn record(
+        &self,
+        path: &str,
+        principal: Option<&Principal>,
+        purpose: String,
+        draft: &Arc<Mutex<AuditDraft>>,
+        code: Code,
+        message: Option<&str>,
+    ) -> pb::AuditRecord {
+        let draft = draft.lock().map(|d| d.clone()).unwrap_or_default();
+        let (kind, actor, municipality) = actor_fields(principal);
+        let rpc = Rpc::from_path(path);
+        let detail = if !draft.detail.is_empty() {
+            draft.detail
+        } else if code != Code::Ok {
+            bro_domain::mask_digit_runs(message.unwrap_or_default()).chars().take(300).collect()
+        } else {
+            String::new()
+        };
+        let now = self.clock.now();
+        pb::AuditRecord {
+            sequence: 0,
+            time: Some(prost_types::Timestamp { seconds: now.timestamp(), nanos: now.timestamp_subsec_nanos() as i32 }),
+            actor_kind: kind as i32,
+            actor,
+            actor_municipality: municipality,
+            method: path.chars().take(200).collect(),
+            case: draft.case,
+            person_keys: draft.person_keys,
+            data_kind: draft.data_kind.or(rpc.map(Rpc::data_kind)).unwrap_or("unknown").to_owned(),
+            purpose,
+            outcome: code_name(code).to_owned(),
+            detail,
+        }
+    }
+}
+
+fn grpc_code<B>(response: &http::Response<B>) -> (Code, Option<String>) {
+    let headers = response.headers();
+    let code = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(Code::from_i32)
+        .unwrap_or(Code::Ok);
+    let message = headers.get("grpc-message").and_then(|v| v.to_str().ok()).map(percent_decode);
+    (code, message)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl<S, ResBody> tower::Service<http::Request<tonic::body::Body>> for GateService<S>
+where
+    S: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = http::Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<tonic::body::Body>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let state = self.state.clone();
+        Box::pin(async move {
+            let path = request.uri().path().to_owned();
+            if exempt(&path) {
+                return inner.call(request).await;
+            }
+            let draft = Arc::new(Mutex::new(AuditDraft::default()));
+            let mut principal = None;
+            let mut purpose = String::new();
+            let headers = request.headers().clone();
+            let peer = peer(request.extensions());
+            let admitted = state.admit(&headers, peer, &draft, &mut principal, &mut purpose).await;
+            let (response, code, message) = match admitted {
+                Err(status) => {
+                    tracing::info!(method = %path, code = ?status.code(), reason = %status.message(), "call refused at the gate");
+                    let (code, message) = (status.code(), status.message().to_owned());
+                    (None, code, Some(message))
+                }
+                Ok(Admitted { caller }) => {
+                    request.extensions_mut().insert(caller);
+                    let response = inner.call(request).await?;
+                    let (code, message) = grpc_code(&response);
+                    (Some(response), code, message)
+                }
+            };
+            let record = state.record(&path, principal.as_ref(), purpose, &draft, code, message.as_deref());
+            if let Err(e) = state.trail.record(record).await {
+                tracing::error!(error = %e, method = %path, "audit record not written; the answer is withheld");
+                return Ok(tonic::Status::unavailable("the audit log cannot be written; retry later").into_http());
+            }
+            Ok(match response {
+                Some(response) => response,
+                None => tonic::Status::new(code, message.unwrap_or_default()).into_http(),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_refill() {
+        let buckets =
+            Buckets { limit: RateLimit { per_second: 1000.0, burst: 3.0 }, buckets: Mutex::new(HashMap::new()) };
+        assert!((0..3).all(|_| buckets.allow("a")));
+        assert!(!buckets.allow("a"), "the burst is spent");
+        assert!(buckets.allow("b"), "clients are limited separately");
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(buckets.allow("a"), "tokens come back over time");
+    }
+
+    #[test]
+    fn grpc_messages_are_percent_decoded() {
+        assert_eq!(percent_decode("a%20b%25c"), "a b%c");
+        assert_eq!(percent_decode("trailing%2"), "trailing%2");
+    }
+}

@@ -1,0 +1,300 @@
+//! Who may see what: authentication ([`jwt`], client certificates in
+//! [`gate`]), the one authorisation policy ([`policy`]), the sector views a
+//! consent allows ([`views`]), the audit trail of every call ([`audit`]), and
+//! development identities for the demo and tests ([`dev`]).
+//!
+//! The [`gate::Gate`] layer authenticates every RPC except health and
+//! reflection, requires a stated purpose, applies the per-client rate limit,
+//! and writes one audit record per call after the service has answered;
+//! services find the [`Caller`] in the request's extensions, ask
+//! [`policy::authorize`], and note the case and people concerned.
+
+pub mod audit;
+pub mod client;
+pub mod dev;
+pub mod gate;
+pub mod jwt;
+pub mod policy;
+pub mod views;
+
+use std::sync::{Arc, Mutex};
+
+use bro_store::Keyring;
+
+/// The identity assurance level of a person's login (NSIS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Assurance {
+    /// NSIS "lav".
+    Low,
+    /// NSIS "betydelig": the least for personal data.
+    Substantial,
+    /// NSIS "høj".
+    High,
+}
+
+impl Assurance {
+    /// Reads a level as the identity provider writes it (`Substantial`,
+    /// `betydelig`, or the NSIS URI ending in either).
+    pub fn parse(value: &str) -> Option<Assurance> {
+        let last = value.rsplit(['/', ':', '#']).next().unwrap_or(value).to_ascii_lowercase();
+        match last.as_str() {
+            "low" | "lav" => Some(Assurance::Low),
+            "substantial" | "betydelig" => Some(Assurance::Substantial),
+            "high" | "høj" | "hoej" => Some(Assurance::High),
+            _ => None,
+        }
+    }
+}
+
+/// A person's role, from the token's roles claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Handles the municipality's cases.
+    Caseworker,
+    /// Reads the audit log only.
+    Auditor,
+    /// Manages adapters and deliveries; reads no case content.
+    Administrator,
+}
+
+impl Role {
+    /// The claim value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Caseworker => "caseworker",
+            Role::Auditor => "auditor",
+            Role::Administrator => "administrator",
+        }
+    }
+
+    /// Every role.
+    pub const ALL: [Role; 3] = [Role::Caseworker, Role::Auditor, Role::Administrator];
+}
+
+/// A person authenticated by a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Person {
+    /// The identity provider's subject (a pseudonymous id, not a CPR number).
+    pub subject: String,
+    /// The employing municipality's CVR number, if the token carries one.
+    pub municipality: Option<String>,
+    /// Roles granted.
+    pub roles: Vec<Role>,
+    /// Assurance level of the login.
+    pub assurance: Assurance,
+}
+
+/// Who is calling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// A person.
+    Person(Person),
+    /// A configured system, by its name.
+    System(String),
+}
+
+impl Principal {
+    /// A stable key for rate limiting and logs (never personal data).
+    pub fn key(&self) -> String {
+        match self {
+            Principal::Person(p) => format!("person:{}", p.subject),
+            Principal::System(name) => format!("system:{name}"),
+        }
+    }
+}
+
+/// Why a call is made: required on every call (header `bro-purpose`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Handling the case under barnets lov (sagsbehandling).
+    CaseHandling,
+    /// Coordinating the § 78 holistic plan across sectors.
+    Coordination,
+    /// Exchanging messages between systems (ingest, deliveries).
+    Exchange,
+    /// Supervision and audit (tilsyn).
+    Supervision,
+    /// Answering a citizen's request for insight (indsigt).
+    CitizenRequest,
+    /// Operating the gateway (deliveries, adapters).
+    Operations,
+}
+
+impl Purpose {
+    /// Every purpose with its header value.
+    pub const ALL: [(Purpose, &'static str); 6] = [
+        (Purpose::CaseHandling, "case-handling"),
+        (Purpose::Coordination, "coordination"),
+        (Purpose::Exchange, "exchange"),
+        (Purpose::Supervision, "supervision"),
+        (Purpose::CitizenRequest, "citizen-request"),
+        (Purpose::Operations, "operations"),
+    ];
+
+    /// Reads the header value.
+    pub fn parse(value: &str) -> Option<Purpose> {
+        Self::ALL.iter().find(|(_, name)| *name == value).map(|(p, _)| *p)
+    }
+
+    /// The header value.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(p, _)| *p == self).map(|(_, name)| *name).unwrap_or("unknown")
+    }
+}
+
+/// The metadata key carrying the purpose.
+pub const PURPOSE_HEADER: &str = "bro-purpose";
+
+/// What a service notes for the audit record of its call.
+#[derive(Clone, Debug, Default)]
+pub struct AuditDraft {
+    /// `cases/{case}`.
+    pub case: String,
+    /// Keyed hashes of the people concerned.
+    pub person_keys: Vec<Vec<u8>>,
+    /// Kind of data, when the service knows better than the method's default.
+    pub data_kind: Option<&'static str>,
+    /// Why a call was refused.
+    pub detail: String,
+}
+
+/// The authenticated caller of one RPC, in the request's extensions.
+#[derive(Clone)]
+pub struct Caller {
+    /// Who.
+    pub principal: Principal,
+    /// Why.
+    pub purpose: Purpose,
+    keys: Arc<Keyring>,
+    draft: Arc<Mutex<AuditDraft>>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller").field("principal", &self.principal).field("purpose", &self.purpose).finish()
+    }
+}
+
+impl Caller {
+    /// A caller whose audit notes go into `draft`.
+    pub fn new(principal: Principal, purpose: Purpose, keys: Arc<Keyring>, draft: Arc<Mutex<AuditDraft>>) -> Self {
+        Caller { principal, purpose, keys, draft }
+    }
+
+    /// The caller of a request (the gate put it there).
+    pub fn of<T>(request: &tonic::Request<T>) -> Result<Caller, crate::error::ApiError> {
+        request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| crate::error::ApiError::Unauthenticated("no authenticated caller".into()))
+    }
+
+    /// Notes the case concerned and the people in it (custody holders and
+    /// child), as keyed hashes.
+    pub fn concerns_case(&self, case: &bro_domain::Case) {
+        let mut keys: Vec<Vec<u8>> = case
+            .custody_holders
+            .iter()
+            .filter_map(|p| p.identifier.as_ref().map(|id| self.person_key(id)))
+            .chain(case.child.identifier.as_ref().map(|id| self.person_key(id)))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        if let Ok(mut draft) = self.draft.lock() {
+            draft.case = case.id.resource_name();
+            draft.person_keys = keys;
+        }
+    }
+
+    /// Notes a case as served (its custody holders and child), adding to any
+    /// noted before: a listing concerns every case on its page.
+    pub fn concerns_projection(&self, case: &bro_api::v1::Case) {
+        let ids = case
+            .custody_holders
+            .iter()
+            .filter_map(|p| p.identifier.as_ref())
+            .chain(case.child.as_ref().and_then(|c| c.identifier.as_ref()));
+        let keys: Vec<Vec<u8>> = ids.filter_map(|id| self.identifier_key(id)).collect();
+        if let Ok(mut draft) = self.draft.lock() {
+            if draft.case.is_empty() {
+                draft.case = case.name.clone();
+            } else if draft.case != case.name {
+                draft.case = "(several)".into();
+            }
+            for key in keys {
+                if !draft.person_keys.contains(&key) {
+                    draft.person_keys.push(key);
+                }
+            }
+        }
+    }
+
+    /// The keyed hash of an identifier on the wire.
+    pub fn identifier_key(&self, id: &bro_api::v1::PersonIdentifier) -> Option<Vec<u8>> {
+        let kind = match bro_api::v1::PersonIdentifierKind::try_from(id.kind).ok()? {
+            bro_api::v1::PersonIdentifierKind::Cpr => "cpr",
+            bro_api::v1::PersonIdentifierKind::ReplacementCpr => "replacement_cpr",
+            bro_api::v1::PersonIdentifierKind::Unspecified => return None,
+        };
+        (!id.value.trim().is_empty()).then(|| self.keys.person_key(kind, id.value.trim()))
+    }
+
+    /// The CVR number of the municipality the caller acts for, if any.
+    pub fn municipality(&self, systems: &crate::pipeline::Systems) -> Option<String> {
+        match &self.principal {
+            Principal::Person(p) => p.municipality.clone(),
+            Principal::System(name) => match systems.get(name).map(|s| &s.access) {
+                Some(crate::pipeline::SystemAccess::Municipal { cvr }) => Some(cvr.clone()),
+                _ => None,
+            },
+        }
+    }
+
+    /// Notes the case concerned by name only (its people are not known).
+    pub fn concerns_case_name(&self, name: &str) {
+        if let Ok(mut draft) = self.draft.lock()
+            && draft.case.is_empty()
+        {
+            draft.case = name.to_owned();
+        }
+    }
+
+    /// Notes one person concerned.
+    pub fn concerns_person(&self, id: &bro_domain::PersonId) {
+        let key = self.person_key(id);
+        if let Ok(mut draft) = self.draft.lock()
+            && !draft.person_keys.contains(&key)
+        {
+            draft.person_keys.push(key);
+        }
+    }
+
+    /// Notes one person concerned by keyed hash.
+    pub fn concerns_key(&self, key: Vec<u8>) {
+        if let Ok(mut draft) = self.draft.lock()
+            && !draft.person_keys.contains(&key)
+        {
+            draft.person_keys.push(key);
+        }
+    }
+
+    /// Notes the kind of data touched.
+    pub fn touches(&self, data_kind: &'static str) {
+        if let Ok(mut draft) = self.draft.lock() {
+            draft.data_kind = Some(data_kind);
+        }
+    }
+
+    /// Notes why the call was refused (no personal data).
+    pub fn refused(&self, detail: &str) {
+        if let Ok(mut draft) = self.draft.lock() {
+            draft.detail = detail.to_owned();
+        }
+    }
+
+    /// The keyed hash of a person identifier.
+    pub fn person_key(&self, id: &bro_domain::PersonId) -> Vec<u8> {
+        self.keys.person_key(id.kind_name(), id.expose())
+    }
+}

@@ -1,0 +1,165 @@
+//! The gateway's secret keys: one master key, from which the keyed-hash index
+//! key (people looked up by identifier), the audit chain key, and the sealing
+//! key (data encrypted at rest) are derived.
+//!
+//! Key file format: one line `bro-key-v1:` followed by 64 hex digits (32
+//! bytes). The key id printed and stored with sealed data is the first 8 hex
+//! digits of SHA-256 over the derived sealing key, never the key itself.
+
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+type HmacSha256 = Hmac<Sha256>;
+
+const PREFIX: &str = "bro-key-v1:";
+/// Sealed data starts with this version byte.
+const SEALED_V1: u8 = 1;
+const NONCE_LEN: usize = 24;
+
+/// What is wrong with a key or with sealed data.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The key file does not hold a key in the expected format.
+    #[error("not a bro key: expected one line \"bro-key-v1:\" followed by 64 hex digits")]
+    Format,
+    /// Sealed data was made with another key or has been changed.
+    #[error("sealed data does not open with this key (another key, or changed data)")]
+    Open,
+}
+
+/// The derived keys.
+#[derive(Clone)]
+pub struct Keyring {
+    index: [u8; 32],
+    audit: [u8; 32],
+    seal: [u8; 32],
+    key_id: String,
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Keyring({})", self.key_id)
+    }
+}
+
+fn derive(master: &[u8; 32], label: &str) -> [u8; 32] {
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(master).expect("HMAC takes any key length");
+    mac.update(b"bro/v1/");
+    mac.update(label.as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+impl Keyring {
+    /// Derives the keys from a 32-byte master key.
+    pub fn from_master(master: &[u8; 32]) -> Keyring {
+        let seal = derive(master, "seal");
+        let key_id = Sha256::digest(seal).iter().take(4).map(|b| format!("{b:02x}")).collect();
+        Keyring { index: derive(master, "person-index"), audit: derive(master, "audit-chain"), seal, key_id }
+    }
+
+    /// Reads a key file's text.
+    pub fn parse(text: &str) -> Result<Keyring, KeyError> {
+        let hex = text.trim().strip_prefix(PREFIX).ok_or(KeyError::Format)?;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(KeyError::Format);
+        }
+        let mut master = [0u8; 32];
+        for (i, byte) in master.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| KeyError::Format)?;
+        }
+        Ok(Keyring::from_master(&master))
+    }
+
+    /// A new random master key, as key-file text.
+    pub fn generate() -> String {
+        let key = XChaCha20Poly1305::generate_key(&mut OsRng);
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{PREFIX}{hex}\n")
+    }
+
+    /// The key id (safe to print).
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// The keyed hash of a person identifier (`kind` is `cpr` or
+    /// `replacement_cpr`): equal identifiers give equal hashes; without the
+    /// key, a hash cannot be tested against the 10^10 possible CPR numbers.
+    pub fn person_key(&self, kind: &str, value: &str) -> Vec<u8> {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.index).expect("any key length");
+        mac.update(kind.as_bytes());
+        mac.update(b":");
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// The chain value of audit record `sequence` with `bytes`, after `previous`.
+    pub fn audit_mac(&self, previous: &[u8], sequence: u64, bytes: &[u8]) -> Vec<u8> {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.audit).expect("any key length");
+        mac.update(b"bro-audit-v1");
+        mac.update(&(previous.len() as u64).to_be_bytes());
+        mac.update(previous);
+        mac.update(&sequence.to_be_bytes());
+        mac.update(&(bytes.len() as u64).to_be_bytes());
+        mac.update(bytes);
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    /// Encrypts `plain` (XChaCha20-Poly1305, random nonce), bound to `context`
+    /// (e.g. the table and row it belongs in) so sealed data cannot be moved.
+    pub fn seal(&self, context: &[u8], plain: &[u8]) -> Vec<u8> {
+        let cipher = XChaCha20Poly1305::new((&self.seal).into());
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let sealed = cipher
+            .encrypt(&nonce, chacha20poly1305::aead::Payload { msg: plain, aad: context })
+            .expect("encryption of in-memory data does not fail");
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
+        out.push(SEALED_V1);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Decrypts what [`Keyring::seal`] made with the same `context`.
+    pub fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
+        if sealed.len() < 1 + NONCE_LEN || sealed[0] != SEALED_V1 {
+            return Err(KeyError::Open);
+        }
+        let cipher = XChaCha20Poly1305::new((&self.seal).into());
+        let nonce = XNonce::from_slice(&sealed[1..1 + NONCE_LEN]);
+        cipher
+            .decrypt(nonce, chacha20poly1305::aead::Payload { msg: &sealed[1 + NONCE_LEN..], aad: context })
+            .map_err(|_| KeyError::Open)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_parse_derive_and_seal() {
+        let text = Keyring::generate();
+        let keys = Keyring::parse(&text).expect("a generated key parses");
+        let again = Keyring::parse(&text).expect("parses");
+        assert_eq!(keys.key_id(), again.key_id());
+        assert_eq!(keys.person_key("cpr", "0101901234"), again.person_key("cpr", "0101901234"));
+        assert_ne!(keys.person_key("cpr", "0101901234"), keys.person_key("cpr", "0101901235"));
+        assert_ne!(keys.person_key("cpr", "0101901234"), keys.person_key("replacement_cpr", "0101901234"));
+        let sealed = keys.seal(b"events/1", b"0101901234");
+        assert!(!sealed.windows(10).any(|w| w == b"0101901234"));
+        assert_eq!(again.open(b"events/1", &sealed).expect("opens"), b"0101901234");
+        assert!(again.open(b"events/2", &sealed).is_err(), "bound to its context");
+        let other = Keyring::parse(&Keyring::generate()).expect("parses");
+        assert!(other.open(b"events/1", &sealed).is_err(), "another key does not open it");
+        let mut changed = sealed.clone();
+        *changed.last_mut().expect("non-empty") ^= 1;
+        assert!(keys.open(b"events/1", &changed).is_err(), "a changed byte is detected");
+        for bad in ["", "bro-key-v1:abc", "bro-key-v2:", &text.replace("bro-key-v1:", "")] {
+            assert!(Keyring::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(!format!("{keys:?}").contains(&text[11..20]), "Debug shows the id only");
+    }
+}

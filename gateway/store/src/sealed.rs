@@ -1,0 +1,178 @@
+//! [`SealedStore`]: any backend, with every blob that holds personal data —
+//! events, case projections, queued and rendered deliveries, inbox messages —
+//! encrypted before it reaches the backend ([`Keyring::seal`], each bound to
+//! its row so a blob cannot be moved to another) and opened on the way back.
+//! The backend's own columns (ids, CVR numbers, states, times) stay clear:
+//! they carry no CPR number or name. People are looked up by keyed hash
+//! ([`Keyring::person_key`]), never by a clear identifier.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bro_domain::{CaseId, Timestamp};
+
+use crate::{
+    AppendBatch, AppendOutcome, CaseQuery, Delivery, DeliveryQuery, DeliveryUpdate, EventStore, InboxEntry, InboxPut,
+    InboxQuery, InboxState, Keyring, NewDelivery, RequestRecord, SourceKey, StoreError, StoredCase, StoredEvent,
+};
+
+/// A backend whose personal data is sealed at rest.
+pub struct SealedStore {
+    inner: Arc<dyn EventStore>,
+    keys: Arc<Keyring>,
+}
+
+impl SealedStore {
+    /// Seals what goes into `inner` with `keys`.
+    pub fn new(inner: Arc<dyn EventStore>, keys: Arc<Keyring>) -> Self {
+        SealedStore { inner, keys }
+    }
+
+    fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.keys
+            .open(context.as_bytes(), sealed)
+            .map_err(|e| StoreError::Corrupt(format!("{context}: {e} (key id {})", self.keys.key_id())))
+    }
+
+    fn seal_event(&self, case: &CaseId, mut e: StoredEvent) -> StoredEvent {
+        e.payload = self.keys.seal(event_context(case, e.sequence).as_bytes(), &e.payload);
+        e
+    }
+
+    fn open_event(&self, case: &CaseId, mut e: StoredEvent) -> Result<StoredEvent, StoreError> {
+        e.payload = self.open(&event_context(case, e.sequence), &e.payload)?;
+        Ok(e)
+    }
+
+    fn seal_case(&self, mut c: StoredCase) -> StoredCase {
+        c.projection = self.keys.seal(case_context(&c.case_id).as_bytes(), &c.projection);
+        c
+    }
+
+    fn open_case(&self, mut c: StoredCase) -> Result<StoredCase, StoreError> {
+        c.projection = self.open(&case_context(&c.case_id), &c.projection)?;
+        Ok(c)
+    }
+
+    fn seal_delivery(&self, mut d: NewDelivery) -> NewDelivery {
+        d.payload = self.keys.seal(format!("delivery/{}", d.delivery_id).as_bytes(), &d.payload);
+        d
+    }
+
+    fn open_delivery(&self, mut d: Delivery) -> Result<Delivery, StoreError> {
+        let id = d.new.delivery_id.clone();
+        d.new.payload = self.open(&format!("delivery/{id}"), &d.new.payload)?;
+        if let Some((content_type, body)) = d.rendered.take() {
+            d.rendered = Some((content_type, self.open(&format!("rendered/{id}"), &body)?));
+        }
+        Ok(d)
+    }
+
+    fn seal_inbox(&self, mut e: InboxEntry) -> InboxEntry {
+        e.body = self.keys.seal(format!("inbox-body/{}", e.entry_id).as_bytes(), &e.body);
+        e.batch = self.keys.seal(format!("inbox-batch/{}", e.entry_id).as_bytes(), &e.batch);
+        e
+    }
+
+    fn open_inbox(&self, mut e: InboxEntry) -> Result<InboxEntry, StoreError> {
+        e.body = self.open(&format!("inbox-body/{}", e.entry_id), &e.body)?;
+        e.batch = self.open(&format!("inbox-batch/{}", e.entry_id), &e.batch)?;
+        Ok(e)
+    }
+}
+
+fn event_context(case: &CaseId, sequence: u64) -> String {
+    format!("event/{case}/{sequence}")
+}
+
+fn case_context(case: &CaseId) -> String {
+    format!("case/{case}")
+}
+
+#[async_trait]
+impl EventStore for SealedStore {
+    async fn append(&self, mut batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
+        let case = batch.case_id.clone();
+        batch.events = std::mem::take(&mut batch.events).into_iter().map(|e| self.seal_event(&case, e)).collect();
+        batch.projection = self.seal_case(batch.projection);
+        batch.deliveries = std::mem::take(&mut batch.deliveries).into_iter().map(|d| self.seal_delivery(d)).collect();
+        self.inner.append(batch).await
+    }
+
+    async fn find_request(&self, request_id: &str) -> Result<Option<RequestRecord>, StoreError> {
+        self.inner.find_request(request_id).await
+    }
+
+    async fn read_events(
+        &self,
+        case_id: &CaseId,
+        after_sequence: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let events = self.inner.read_events(case_id, after_sequence, limit).await?;
+        events.into_iter().map(|e| self.open_event(case_id, e)).collect()
+    }
+
+    async fn get_case(&self, case_id: &CaseId) -> Result<Option<StoredCase>, StoreError> {
+        self.inner.get_case(case_id).await?.map(|c| self.open_case(c)).transpose()
+    }
+
+    async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<StoredCase>, StoreError> {
+        self.inner.list_cases(query).await?.into_iter().map(|c| self.open_case(c)).collect()
+    }
+
+    async fn find_source(&self, key: &SourceKey) -> Result<Option<RequestRecord>, StoreError> {
+        self.inner.find_source(key).await
+    }
+
+    async fn enqueue_delivery(&self, delivery: NewDelivery) -> Result<(), StoreError> {
+        self.inner.enqueue_delivery(self.seal_delivery(delivery)).await
+    }
+
+    async fn due_deliveries(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+        self.inner.due_deliveries(now, limit).await?.into_iter().map(|d| self.open_delivery(d)).collect()
+    }
+
+    async fn update_delivery(&self, mut update: DeliveryUpdate) -> Result<bool, StoreError> {
+        if let Some((content_type, body)) = update.rendered.take() {
+            let sealed = self.keys.seal(format!("rendered/{}", update.delivery_id).as_bytes(), &body);
+            update.rendered = Some((content_type, sealed));
+        }
+        self.inner.update_delivery(update).await
+    }
+
+    async fn get_delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
+        self.inner.get_delivery(delivery_id).await?.map(|d| self.open_delivery(d)).transpose()
+    }
+
+    async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
+        self.inner.list_deliveries(query).await?.into_iter().map(|d| self.open_delivery(d)).collect()
+    }
+
+    async fn put_inbox(&self, entry: InboxEntry) -> Result<InboxPut, StoreError> {
+        match self.inner.put_inbox(self.seal_inbox(entry)).await? {
+            InboxPut::Inserted => Ok(InboxPut::Inserted),
+            InboxPut::Existing(e) => Ok(InboxPut::Existing(Box::new(self.open_inbox(*e)?))),
+        }
+    }
+
+    async fn find_inbox_by_request(&self, request_id: &str) -> Result<Option<InboxEntry>, StoreError> {
+        self.inner.find_inbox_by_request(request_id).await?.map(|e| self.open_inbox(e)).transpose()
+    }
+
+    async fn get_inbox(&self, entry_id: &str) -> Result<Option<InboxEntry>, StoreError> {
+        self.inner.get_inbox(entry_id).await?.map(|e| self.open_inbox(e)).transpose()
+    }
+
+    async fn list_inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {
+        self.inner.list_inbox(query).await?.into_iter().map(|e| self.open_inbox(e)).collect()
+    }
+
+    async fn close_inbox(&self, entry_id: &str, state: InboxState, now: Timestamp) -> Result<bool, StoreError> {
+        self.inner.close_inbox(entry_id, state, now).await
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        self.inner.close().await
+    }
+}
