@@ -1,5 +1,7 @@
 //! The gateway's complete log output, at the most verbose level, holds no CPR
-//! number and no name, whatever the requests and errors were.
+//! number and no name, whatever the requests and errors were: cases written
+//! and read, MedCom messages ingested, matched, queued and delivered, refused
+//! tokens, sector reads, a citizen's access report.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -7,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use bro_api::v1 as pb;
 use bro_api::v1::case_event::Kind;
 use bro_e2e::*;
+use bro_server::access::Purpose;
 
 /// Collects every log line in memory.
 #[derive(Clone, Default)]
@@ -27,12 +30,30 @@ async fn no_cpr_number_or_name_reaches_the_logs() -> anyhow::Result<()> {
     let captured = Captured::default();
     let sink = captured.clone();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("trace,h2=debug,hyper=debug,tower=debug"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "trace,h2=debug,hyper=debug,tower=debug,cranelift_codegen=info,cranelift_frontend=info,regalloc2=info,wasmtime=info,wasmtime_cranelift=info,wasmtime_environ=info,wasmtime_internal_cranelift=info",
+        ))
         .json()
         .with_writer(move || sink.clone())
         .init();
 
-    let gw = TestGateway::start().await?;
+    let psychiatry = bro_server::pipeline::SystemConfig::new(
+        "psykiatri",
+        "medcom",
+        "xdis91",
+        &["correspondence_recorded"],
+        bro_server::pipeline::Transport::Pull,
+    )
+    .with_access(bro_server::pipeline::SystemAccess::Sector {
+        sector: pb::Sector::Psychiatry,
+        scope: "share:psychiatry".into(),
+    });
+    let options = bro_server::ServeOptions {
+        adapters: Some(adapter_registry(&["medcom"])),
+        systems: std::sync::Arc::new(bro_server::pipeline::Systems::new(vec![psychiatry]).map_err(anyhow::Error::msg)?),
+        ..Default::default()
+    };
+    let gw = TestGateway::start_with(options).await?;
     let mut client = gw.client().await?;
     client.create_case(new_case("c1", "12345678")).await?;
     let chosen = event(
@@ -58,11 +79,76 @@ async fn no_cpr_number_or_name_reaches_the_logs() -> anyhow::Result<()> {
     dup.request_id = "dup".into();
     assert!(client.create_case(dup).await.is_err());
     assert!(client.append_case_events(append("c1", "r2", vec![offered("2026-01-15", "parent-9")], "")).await.is_err());
+
+    // The pipeline: consent, a letter out to psychiatry, MedCom messages in (one
+    // matched by MedCom's test patient, one unmatched, one refused).
+    let mut medcom_case = new_case("c3", "12345678");
+    medcom_case.custody_holders = vec![parent("mother", concat!("150282", "4933"), "Mor Medcomsen")];
+    client.create_case(medcom_case).await?;
+    let consent = event(
+        "2026-02-01",
+        Kind::ConsentGiven(pb::ConsentGiven { custody_holder: "mother".into(), scope: "share:psychiatry".into() }),
+    );
+    client
+        .append_case_events(append("c3", "c3-1", vec![consent, letter_to_psychiatry("2026-03-02", "mother", 1)], ""))
+        .await?;
+    let mut ingest = pb::ingest_service_client::IngestServiceClient::new(gw.system("psykiatri").await?);
+    for (n, file) in ["DIS91_1.in.xml", "cc-0d5b3c18-replacement-cpr.in.json", "REF01_1.in.xml"].iter().enumerate() {
+        let content_type = if file.ends_with(".json") { "application/fhir+json" } else { "application/xml" };
+        let message = pb::ExternalMessage {
+            content_type: content_type.into(),
+            body: medcom_fixture(file),
+            metadata: [("sector".to_owned(), "psychiatry".to_owned())].into(),
+        };
+        let request =
+            pb::IngestRequest { system: "psykiatri".into(), message: Some(message), request_id: format!("in-{n}") };
+        let _ = ingest.ingest(request).await;
+    }
+    let mut sector = pb::case_service_client::CaseServiceClient::new(gw.system("psykiatri").await?);
+    sector.get_case(pb::GetCaseRequest { name: "cases/c3".into() }).await?;
+    let mut pull = pb::delivery_service_client::DeliveryServiceClient::new(gw.system("psykiatri").await?);
+    let mut stream =
+        pull.stream_deliveries(pb::StreamDeliveriesRequest { system: "psykiatri".into() }).await?.into_inner();
+    let delivered =
+        tokio::time::timeout(std::time::Duration::from_secs(20), tokio_stream::StreamExt::next(&mut stream))
+            .await?
+            .expect("a delivery")?;
+    assert!(!delivered.delivery.expect("delivery").body.is_empty());
+    drop(stream);
+    // Refusals: a forged token, another municipality; and a citizen's access report.
+    let forged =
+        gw.channel_with(Some("eyJhbGciOiJub25lIn0.eyJzdWIiOiIwMTAxOTAxMjM0In0."), Purpose::CaseHandling).await?;
+    let refused = pb::case_service_client::CaseServiceClient::new(forged)
+        .get_case(pb::GetCaseRequest { name: "cases/c1".into() })
+        .await;
+    assert_eq!(refused.expect_err("forged").code(), tonic::Code::Unauthenticated);
+    let mut elsewhere = pb::case_service_client::CaseServiceClient::new(gw.caseworker("87654321").await?);
+    assert!(elsewhere.get_case(pb::GetCaseRequest { name: "cases/c1".into() }).await.is_err());
+    let mut auditor = pb::audit_service_client::AuditServiceClient::new(
+        gw.person(bro_server::access::Role::Auditor, Purpose::CitizenRequest).await?,
+    );
+    let person = pb::PersonIdentifier { kind: pb::PersonIdentifierKind::Cpr.into(), value: CPR_1.into() };
+    let report =
+        auditor.get_access_report(pb::GetAccessReportRequest { person: Some(person), ..Default::default() }).await?;
+    assert!(!report.into_inner().entries.is_empty());
     gw.stop().await?;
 
     let logs = String::from_utf8(captured.0.lock().expect("log buffer").clone())?;
     assert!(logs.lines().count() > 10, "the test must capture real log output:\n{logs}");
-    for secret in [CPR_1, CPR_2, "3113901239", "Anna Testesen", "Bo Testesen", "Testesen", "Karen", "Støttesen"] {
+    let secrets = [
+        CPR_1,
+        CPR_2,
+        "3113901239",
+        concat!("150282", "4933"),
+        "0703921VJ4",
+        "Anna Testesen",
+        "Bo Testesen",
+        "Testesen",
+        "Karen",
+        "Støttesen",
+        "Medcomsen",
+    ];
+    for secret in secrets {
         assert!(!logs.contains(secret), "{secret:?} appears in the logs");
     }
     Ok(())
