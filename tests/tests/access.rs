@@ -280,6 +280,36 @@ async fn municipalities_and_sectors_see_only_their_share() {
     let err = psychiatry.get_case(pb::GetCaseRequest { name: "cases/c1".into() }).await.expect_err("no consent");
     assert_eq!(err.code(), Code::PermissionDenied);
     assert!(err.message().contains("share:psychiatry"), "{}", err.message());
+    // A recorded legal basis opens what a consent would, and its end closes it again.
+    let basis = event(
+        "2026-03-02",
+        Kind::LegalBasisRecorded(pb::LegalBasisRecorded {
+            custody_holder: "parent-1".into(),
+            scope: "share:psychiatry".into(),
+            citation: "barnets lov § 182, stk. 2".into(),
+        }),
+    );
+    cases.append_case_events(append("c1", "lb-1", vec![basis], "")).await.expect("legal basis");
+    let seen = psychiatry
+        .get_case(pb::GetCaseRequest { name: "cases/c1".into() })
+        .await
+        .expect("within the legal basis")
+        .into_inner()
+        .case
+        .expect("case");
+    assert_eq!(seen.correspondence.len(), 1, "psychiatry's own letter");
+    assert!(seen.appointments.is_empty(), "not the jobcentre's meetings");
+    assert_eq!(seen.legal_bases.len(), 1);
+    let ended = event(
+        "2026-03-03",
+        Kind::LegalBasisEnded(pb::LegalBasisEnded {
+            custody_holder: "parent-1".into(),
+            scope: "share:psychiatry".into(),
+        }),
+    );
+    cases.append_case_events(append("c1", "lb-2", vec![ended], "")).await.expect("ended");
+    let err = psychiatry.get_case(pb::GetCaseRequest { name: "cases/c1".into() }).await.expect_err("ended");
+    assert_eq!(err.code(), Code::PermissionDenied);
 
     // Withdrawn: the jobcentre reads nothing more.
     cases
@@ -302,7 +332,7 @@ async fn municipalities_and_sectors_see_only_their_share() {
         .into_inner();
     let organisations: std::collections::BTreeSet<&str> =
         report.entries.iter().map(|e| e.organisation.as_str()).collect();
-    assert_eq!(organisations.into_iter().collect::<Vec<_>>(), ["CVR 12345678", "jobcenter"]);
+    assert_eq!(organisations.into_iter().collect::<Vec<_>>(), ["CVR 12345678", "jobcenter", "psykiatri"]);
     assert!(report.entries.iter().any(|e| e.action == "read case" && e.purpose == "exchange"));
     assert!(report.entries.iter().all(|e| e.date.is_some() && !e.purpose.is_empty()));
     assert!(!format!("{report:?}").contains("caseworker-"), "no employee identity in the report");

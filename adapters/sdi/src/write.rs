@@ -103,7 +103,9 @@ fn type_of(kind: &Kind) -> Option<Type> {
         Kind::HomecomingPeriodEnded(_) => Type::HomecomingPeriodEnded,
         Kind::ContactSuspended(_) => Type::ContactSuspended,
         Kind::ContactResumed(_) => Type::ContactResumed,
-        Kind::SectorContactAdded(_)
+        Kind::LegalBasisRecorded(_)
+        | Kind::LegalBasisEnded(_)
+        | Kind::SectorContactAdded(_)
         | Kind::SectorContactEnded(_)
         | Kind::CorrespondenceRecorded(_)
         | Kind::SectorPlanRecorded(_)
@@ -437,6 +439,8 @@ fn kind_name(kind: &Kind) -> &'static str {
         Kind::SectorPlanRecorded(_) => "sectorPlanRecorded",
         Kind::AppointmentScheduled(_) => "appointmentScheduled",
         Kind::AppointmentCancelled(_) => "appointmentCancelled",
+        Kind::LegalBasisRecorded(_) => "legalBasisRecorded",
+        Kind::LegalBasisEnded(_) => "legalBasisEnded",
         _ => "a case event",
     }
 }

@@ -488,6 +488,8 @@ pub fn kind_name(kind: &Kind) -> &'static str {
         Kind::SupportDecided(_) => "support_decided",
         Kind::SupportStarted(_) => "support_started",
         Kind::ConsentGiven(_) => "consent_given",
+        Kind::LegalBasisRecorded(_) => "legal_basis_recorded",
+        Kind::LegalBasisEnded(_) => "legal_basis_ended",
         Kind::ConsentWithdrawn(_) => "consent_withdrawn",
         Kind::PlanPrepared(_) => "plan_prepared",
         Kind::PlanOmitted(_) => "plan_omitted",
@@ -575,6 +577,22 @@ fn kind_from_pb(kind: &Kind) -> Result<d::EventKind, Violations> {
             let h = c.take("", holder(&e.custody_holder));
             let s = c.take("", d::ConsentScope::parse("scope", &e.scope));
             c.finish(h.zip(s).map(|(custody_holder, scope)| E::ConsentWithdrawn { custody_holder, scope }))?
+        }
+        Kind::LegalBasisRecorded(e) => {
+            let mut c = Checker::default();
+            let h = c.take("", holder(&e.custody_holder));
+            let s = c.take("", d::ConsentScope::parse("scope", &e.scope));
+            c.finish(h.zip(s).map(|(custody_holder, scope)| E::LegalBasisRecorded {
+                custody_holder,
+                scope,
+                citation: e.citation.clone(),
+            }))?
+        }
+        Kind::LegalBasisEnded(e) => {
+            let mut c = Checker::default();
+            let h = c.take("", holder(&e.custody_holder));
+            let s = c.take("", d::ConsentScope::parse("scope", &e.scope));
+            c.finish(h.zip(s).map(|(custody_holder, scope)| E::LegalBasisEnded { custody_holder, scope }))?
         }
         Kind::PlanPrepared(p) => {
             let mut c = Checker::default();
@@ -704,6 +722,15 @@ fn kind_to_pb(kind: &d::EventKind) -> Kind {
             Kind::ConsentGiven(pb::ConsentGiven { custody_holder: h(custody_holder), scope: scope.as_str().to_owned() })
         }
         E::ConsentWithdrawn { custody_holder, scope } => Kind::ConsentWithdrawn(pb::ConsentWithdrawn {
+            custody_holder: h(custody_holder),
+            scope: scope.as_str().to_owned(),
+        }),
+        E::LegalBasisRecorded { custody_holder, scope, citation } => Kind::LegalBasisRecorded(pb::LegalBasisRecorded {
+            custody_holder: h(custody_holder),
+            scope: scope.as_str().to_owned(),
+            citation: citation.clone(),
+        }),
+        E::LegalBasisEnded { custody_holder, scope } => Kind::LegalBasisEnded(pb::LegalBasisEnded {
             custody_holder: h(custody_holder),
             scope: scope.as_str().to_owned(),
         }),
@@ -857,6 +884,17 @@ pub fn case_to_pb(case: &d::Case) -> pb::Case {
                 scope: c.scope.as_str().to_owned(),
                 given_on: Some(date_to_pb(c.given_on)),
                 withdrawn_on: opt_date(c.withdrawn_on),
+            })
+            .collect(),
+        legal_bases: case
+            .legal_bases
+            .iter()
+            .map(|b| pb::LegalBasis {
+                custody_holder: h(&b.custody_holder),
+                scope: b.scope.as_str().to_owned(),
+                citation: b.citation.clone(),
+                recorded_on: Some(date_to_pb(b.recorded_on)),
+                ended_on: opt_date(b.ended_on),
             })
             .collect(),
         support_persons: case.support_persons.iter().map(track_to_pb).collect(),

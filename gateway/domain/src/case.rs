@@ -70,6 +70,21 @@ pub struct Consent {
     pub withdrawn_on: Option<Date>,
 }
 
+/// A legal basis for sharing without consent, and its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LegalBasis {
+    /// Whose data.
+    pub custody_holder: PartyId,
+    /// The sharing scope (`share:{recipient}`).
+    pub scope: ConsentScope,
+    /// The provision.
+    pub citation: String,
+    /// Recorded on.
+    pub recorded_on: Date,
+    /// Ended on.
+    pub ended_on: Option<Date>,
+}
+
 /// A custody holder's answer to a § 75 offer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OfferAnswer {
@@ -203,6 +218,8 @@ pub struct Case {
     pub sector_contacts: Vec<SectorContact>,
     /// Consents.
     pub consents: Vec<Consent>,
+    /// Legal bases for sharing without consent.
+    pub legal_bases: Vec<LegalBasis>,
     /// Support-person tracks.
     pub support_persons: Vec<SupportPersonTrack>,
     /// § 76 decisions.
@@ -233,11 +250,18 @@ pub struct Case {
 
 impl Case {
     /// Whether `custody_holder`'s data may be shared in `scope` (e.g.
-    /// `share:jobcenter`): a consent in that scope that has not been withdrawn.
+    /// `share:jobcenter`): a consent in that scope that has not been
+    /// withdrawn, or a recorded legal basis that has not ended.
     pub fn shares_with(&self, custody_holder: &PartyId, scope: &str) -> bool {
-        self.consents
+        let consent = self
+            .consents
             .iter()
-            .any(|c| &c.custody_holder == custody_holder && c.scope.as_str() == scope && c.withdrawn_on.is_none())
+            .any(|c| &c.custody_holder == custody_holder && c.scope.as_str() == scope && c.withdrawn_on.is_none());
+        let basis = self
+            .legal_bases
+            .iter()
+            .any(|b| &b.custody_holder == custody_holder && b.scope.as_str() == scope && b.ended_on.is_none());
+        consent || basis
     }
 
     /// The custody holders whose data may be shared in `scope`.
@@ -262,6 +286,7 @@ impl Case {
             placements: Vec::new(),
             sector_contacts: Vec::new(),
             consents: Vec::new(),
+            legal_bases: Vec::new(),
             support_persons: Vec::new(),
             support_decisions: Vec::new(),
             support_starts: Vec::new(),
@@ -441,6 +466,42 @@ impl Case {
                         format!("{custody_holder} has no consent in scope {scope} that holds on {on}"),
                     );
                 }
+            }
+            EventKind::LegalBasisRecorded { custody_holder, scope, citation } => {
+                if !scope.as_str().starts_with("share:") {
+                    return fail(
+                        "scope",
+                        format!("a legal basis covers sharing: use share:{{recipient}}, not {scope}"),
+                    );
+                }
+                check_text("citation", citation).map_err(|v| v.within(ty))?;
+                if citation.trim().is_empty() {
+                    return fail("citation", "name the provision, e.g. \"barnets lov § 182, stk. 2\"".into());
+                }
+                let holds = self
+                    .legal_bases
+                    .iter()
+                    .any(|b| &b.custody_holder == custody_holder && &b.scope == scope && b.ended_on.is_none());
+                if holds {
+                    return fail("scope", format!("{custody_holder} already has a legal basis in scope {scope}"));
+                }
+                self.legal_bases.push(LegalBasis {
+                    custody_holder: custody_holder.clone(),
+                    scope: scope.clone(),
+                    citation: citation.clone(),
+                    recorded_on: on,
+                    ended_on: None,
+                });
+            }
+            EventKind::LegalBasisEnded { custody_holder, scope } => {
+                let Some(basis) = self
+                    .legal_bases
+                    .iter_mut()
+                    .find(|b| &b.custody_holder == custody_holder && &b.scope == scope && b.ended_on.is_none())
+                else {
+                    return fail("scope", format!("{custody_holder} has no legal basis in scope {scope} that holds"));
+                };
+                basis.ended_on = Some(on);
             }
             EventKind::PlanPrepared { plan_id, kind, covers, goals } => {
                 if self.plans.iter().any(|p| &p.plan_id == plan_id) {

@@ -311,6 +311,22 @@ pub enum EventKind {
         /// Scope.
         scope: ConsentScope,
     },
+    /// A legal basis for sharing a custody holder's data without consent.
+    LegalBasisRecorded {
+        /// Whose data.
+        custody_holder: PartyId,
+        /// The sharing scope it covers (`share:{recipient}`).
+        scope: ConsentScope,
+        /// The provision, e.g. "barnets lov § 182, stk. 2".
+        citation: String,
+    },
+    /// A recorded legal basis no longer applies.
+    LegalBasisEnded {
+        /// Whose data.
+        custody_holder: PartyId,
+        /// The sharing scope.
+        scope: ConsentScope,
+    },
     /// A plan was prepared.
     PlanPrepared {
         /// Plan id (assigned when the event is stored, if it came empty).
@@ -402,6 +418,8 @@ impl EventKind {
             EventKind::SupportDecided { .. } => "support_decided",
             EventKind::SupportStarted { .. } => "support_started",
             EventKind::ConsentGiven { .. } => "consent_given",
+            EventKind::LegalBasisRecorded { .. } => "legal_basis_recorded",
+            EventKind::LegalBasisEnded { .. } => "legal_basis_ended",
             EventKind::ConsentWithdrawn { .. } => "consent_withdrawn",
             EventKind::PlanPrepared { .. } => "plan_prepared",
             EventKind::PlanOmitted { .. } => "plan_omitted",
@@ -434,6 +452,8 @@ impl EventKind {
             | EventKind::SupportStarted { custody_holder, .. }
             | EventKind::ConsentGiven { custody_holder, .. }
             | EventKind::ConsentWithdrawn { custody_holder, .. }
+            | EventKind::LegalBasisRecorded { custody_holder, .. }
+            | EventKind::LegalBasisEnded { custody_holder, .. }
             | EventKind::SectorContactAdded { custody_holder, .. } => Some(custody_holder),
             EventKind::CorrespondenceRecorded { correspondence } => Some(&correspondence.custody_holder),
             EventKind::SectorPlanRecorded { plan } => Some(&plan.custody_holder),

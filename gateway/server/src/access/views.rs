@@ -28,13 +28,19 @@ impl SectorScope {
 
     /// The same, from the stored projection.
     pub fn of_projection(projection: &pb::Case, sector: pb::Sector, scope: &str) -> SectorScope {
-        let holders: HashSet<String> = projection
+        // Consents that hold, and legal bases that have not ended (as `Case::shares_with`).
+        let consented = projection
             .consents
             .iter()
             .filter(|c| c.scope == scope && c.withdrawn_on.is_none())
-            .map(|c| c.custody_holder.clone())
-            .filter(|h| projection.custody_holders.iter().any(|p| &p.party_id == h))
-            .collect();
+            .map(|c| c.custody_holder.clone());
+        let by_law = projection
+            .legal_bases
+            .iter()
+            .filter(|b| b.scope == scope && b.ended_on.is_none())
+            .map(|b| b.custody_holder.clone());
+        let holders: HashSet<String> =
+            consented.chain(by_law).filter(|h| projection.custody_holders.iter().any(|p| &p.party_id == h)).collect();
         let sector_pb = sector as i32;
         let appointments = projection
             .appointments
@@ -87,6 +93,8 @@ impl SectorScope {
             Some(Kind::SectorContactEnded(e)) => self.contacts.contains(&e.contact_id),
             Some(Kind::ConsentGiven(e)) => e.scope == self.scope && self.holders.contains(&e.custody_holder),
             Some(Kind::ConsentWithdrawn(e)) => e.scope == self.scope && self.holders.contains(&e.custody_holder),
+            Some(Kind::LegalBasisRecorded(e)) => e.scope == self.scope && self.holders.contains(&e.custody_holder),
+            Some(Kind::LegalBasisEnded(e)) => e.scope == self.scope && self.holders.contains(&e.custody_holder),
             _ => false,
         }
     }
@@ -111,6 +119,12 @@ impl SectorScope {
                 .consents
                 .iter()
                 .filter(|c| c.scope == self.scope && self.covers(&c.custody_holder))
+                .cloned()
+                .collect(),
+            legal_bases: case
+                .legal_bases
+                .iter()
+                .filter(|b| b.scope == self.scope && self.covers(&b.custody_holder))
                 .cloned()
                 .collect(),
             correspondence: case

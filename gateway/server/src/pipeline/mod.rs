@@ -284,12 +284,16 @@ pub const EVENT_TYPES: &[&str] = &[
     "sector_plan_recorded",
     "appointment_scheduled",
     "appointment_cancelled",
+    "legal_basis_recorded",
+    "legal_basis_ended",
 ];
 
 /// The event types another sector's system may be sent.
 pub const SECTOR_EVENT_TYPES: &[&str] = &[
     "consent_given",
     "consent_withdrawn",
+    "legal_basis_recorded",
+    "legal_basis_ended",
     "sector_contact_added",
     "sector_contact_ended",
     "correspondence_recorded",
@@ -311,6 +315,8 @@ pub fn custody_holder_mut(kind: &mut Kind) -> Option<&mut String> {
         Kind::SupportStarted(e) => &mut e.custody_holder,
         Kind::ConsentGiven(e) => &mut e.custody_holder,
         Kind::ConsentWithdrawn(e) => &mut e.custody_holder,
+        Kind::LegalBasisRecorded(e) => &mut e.custody_holder,
+        Kind::LegalBasisEnded(e) => &mut e.custody_holder,
         Kind::SectorContactAdded(e) => &mut e.custody_holder,
         Kind::CorrespondenceRecorded(e) => &mut e.correspondence.as_mut()?.custody_holder,
         Kind::SectorPlanRecorded(e) => &mut e.plan.as_mut()?.custody_holder,
@@ -362,7 +368,9 @@ pub fn outbound_batch(system: &SystemConfig, case: &pb::Case, events: &[pb::Case
 /// Whether another sector's system may be sent `event`: what its view shows,
 /// and the withdrawal of a consent in its own scope (it must know to stop).
 pub fn sector_may_receive(view: &SectorScope, event: &pb::CaseEvent) -> bool {
-    view.event_visible(event) || matches!(&event.kind, Some(Kind::ConsentWithdrawn(w)) if w.scope == view.scope())
+    view.event_visible(event)
+        || matches!(&event.kind, Some(Kind::ConsentWithdrawn(w)) if w.scope == view.scope())
+        || matches!(&event.kind, Some(Kind::LegalBasisEnded(e)) if e.scope == view.scope())
 }
 
 fn holder_of(event: &pb::CaseEvent) -> Option<String> {
