@@ -518,3 +518,52 @@ async fn plain_text_is_refused_off_loopback() {
     let err = result.expect_err("refused");
     assert!(err.to_string().contains("without TLS"), "{err}");
 }
+
+#[tokio::test]
+async fn a_message_cannot_probe_for_cases() {
+    let psychiatry = SystemConfig::new("psykiatri", "medcom", "xdis91", &[], Transport::None)
+        .with_access(SystemAccess::Sector { sector: pb::Sector::Psychiatry, scope: "share:psychiatry".into() });
+    let options = ServeOptions {
+        adapters: Some(bro_e2e::adapter_registry(&["medcom"])),
+        systems: Arc::new(Systems::new(vec![psychiatry]).expect("valid")),
+        ..ServeOptions::default()
+    };
+    let gw = TestGateway::start_with(options).await.expect("gateway");
+    let mut cases = gw.client().await.expect("client");
+    let mut create = new_case("c1", TEST_CVR);
+    let mut mother = bro_e2e::parent("mother", "0101900000", "Mor Testesen");
+    // MedCom's published test patient with a replacement CPR number.
+    mother.identifier = Some(pb::PersonIdentifier {
+        kind: pb::PersonIdentifierKind::ReplacementCpr.into(),
+        value: "0703921VJ4".into(),
+    });
+    create.custody_holders = vec![mother];
+    cases.create_case(create).await.expect("created");
+    let mut ingest = IngestServiceClient::new(gw.system("psykiatri").await.expect("channel"));
+    let send = |request_id: &str, content_type: &str, file: &str| pb::IngestRequest {
+        system: "psykiatri".into(),
+        message: Some(pb::ExternalMessage {
+            content_type: content_type.into(),
+            body: bro_e2e::medcom_fixture(file),
+            metadata: [("sector".to_owned(), "psychiatry".to_owned())].into(),
+        }),
+        request_id: request_id.into(),
+    };
+    // A letter about the mother (matched) and one about nobody here (unmatched) look the same.
+    let matched = ingest.ingest(send("p-1", "application/fhir+json", "cc-0d5b3c18-replacement-cpr.in.json")).await;
+    let unmatched = ingest.ingest(send("p-2", "application/xml", "DIS91_1.in.xml")).await;
+    let (matched, unmatched) = (matched.expect("ok").into_inner(), unmatched.expect("ok").into_inner());
+    assert_eq!(matched, unmatched, "no difference tells a case from none");
+    assert_eq!(matched.outcome(), pb::IngestOutcome::Accepted);
+    assert!(matched.case.is_empty() && matched.events.is_empty() && matched.unmatched_message.is_empty());
+    // The letter was stored all the same.
+    let case = cases.get_case(pb::GetCaseRequest { name: "cases/c1".into() }).await.expect("get").into_inner();
+    assert_eq!(case.case.expect("case").correspondence.len(), 1);
+    // Once the mother consents, psychiatry is told where its letter is.
+    let consent = vec![consent("mother", "share:psychiatry", true)];
+    cases.append_case_events(append("c1", "c-1", consent, "")).await.expect("consent");
+    let again = ingest.ingest(send("p-3", "application/fhir+json", "cc-0d5b3c18-replacement-cpr.in.json")).await;
+    let again = again.expect("ok").into_inner();
+    assert_eq!((again.outcome(), again.case.as_str()), (pb::IngestOutcome::Duplicate, "cases/c1"));
+    gw.stop().await.expect("stops");
+}

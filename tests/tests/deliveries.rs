@@ -96,7 +96,15 @@ async fn a_change_reaches_every_subscribed_system_in_its_format() {
             scope: "share:psychiatry".into(),
         }),
     );
-    cases.append_case_events(bro_e2e::append("deliver-1", "consent-1", vec![consent], "")).await.expect("consent");
+    let father_consents = bro_e2e::event(
+        "2026-02-01",
+        pb::case_event::Kind::ConsentGiven(pb::ConsentGiven {
+            custody_holder: "father".into(),
+            scope: "share:psychiatry".into(),
+        }),
+    );
+    let consents = vec![consent, father_consents];
+    cases.append_case_events(bro_e2e::append("deliver-1", "consent-1", consents, "")).await.expect("consent");
     let mut ingest = IngestServiceClient::new(gw.system("psykiatri").await.expect("channel"));
     let admin = gw.person(Role::Administrator, Purpose::Operations).await.expect("channel");
     let mut deliveries = DeliveryServiceClient::new(admin);

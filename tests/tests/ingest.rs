@@ -62,6 +62,12 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
     });
     create.custody_holders = vec![mother];
     cases.create_case(create).await.expect("case created");
+    // The mother consents to sharing with psychiatry: it is told where its letters go.
+    let consent = bro_e2e::event(
+        "2026-02-01",
+        Kind::ConsentGiven(pb::ConsentGiven { custody_holder: "mother".into(), scope: "share:psychiatry".into() }),
+    );
+    cases.append_case_events(bro_e2e::append("ingest-1", "consent-1", vec![consent], "")).await.expect("consent");
     let mut client = IngestServiceClient::new(gw.system("psykiatri").await.expect("channel"));
 
     // A CareCommunication about the mother: matched by her identifier.
@@ -93,12 +99,13 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
     let case = cases.get_case(pb::GetCaseRequest { name: "cases/ingest-1".into() }).await.expect("get");
     let case = case.into_inner().case.expect("case");
     assert_eq!(case.correspondence.len(), 1, "one message, stored once");
-    assert_eq!(case.version, 2);
+    assert_eq!(case.version, 3);
 
     // An XDIS91 letter about a patient no case knows: queued, then resolved by a caseworker.
     let letter = client.ingest(ingest("in-3", "application/xml", fixture("DIS91_1.in.xml"))).await.expect("ingest");
     let letter = letter.into_inner();
-    assert_eq!(letter.outcome(), pb::IngestOutcome::Unmatched);
+    assert_eq!(letter.outcome(), pb::IngestOutcome::Accepted, "psychiatry is not told that nothing matched");
+    assert!(letter.unmatched_message.is_empty() && letter.case.is_empty());
     let queued = inbox
         .list_unmatched_messages(pb::ListUnmatchedMessagesRequest {
             filter: "state = \"open\"".into(),
@@ -108,11 +115,11 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
         .expect("list")
         .into_inner();
     assert_eq!(queued.unmatched_messages.len(), 1);
-    assert_eq!(queued.unmatched_messages[0].name, letter.unmatched_message);
+    let letter_name = queued.unmatched_messages[0].name.clone();
     assert_eq!(queued.unmatched_messages[0].event_types, ["correspondence_recorded"]);
     let resolved = inbox
         .resolve_unmatched_message(pb::ResolveUnmatchedMessageRequest {
-            name: letter.unmatched_message.clone(),
+            name: letter_name.clone(),
             case: "cases/ingest-1".into(),
             custody_holder: "mother".into(),
         })
@@ -141,7 +148,7 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
     let retry = client.ingest(ingest("in-5", "application/xml", fixture("REF01_1.in.xml"))).await.expect_err("same");
     assert_eq!(retry.get_error_details().error_info().expect("info").metadata["rejection"], info.metadata["rejection"]);
     let case = cases.get_case(pb::GetCaseRequest { name: "cases/ingest-1".into() }).await.expect("get");
-    assert_eq!(case.into_inner().case.expect("case").version, 3, "only the resolved letter was added");
+    assert_eq!(case.into_inner().case.expect("case").version, 4, "only the resolved letter was added");
 
     // A message that concerns no case here is set aside; it stays listed, and cannot then be resolved.
     let stray = client
@@ -149,13 +156,22 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
         .await
         .expect("ingest")
         .into_inner();
-    assert_eq!(stray.outcome(), pb::IngestOutcome::Unmatched);
-    let discard = pb::DiscardUnmatchedMessageRequest { name: stray.unmatched_message.clone() };
+    assert_eq!(stray.outcome(), pb::IngestOutcome::Accepted);
+    let open = inbox
+        .list_unmatched_messages(pb::ListUnmatchedMessagesRequest {
+            filter: "state = \"open\"".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    let stray_name = open.unmatched_messages.last().expect("the stray message waits").name.clone();
+    let discard = pb::DiscardUnmatchedMessageRequest { name: stray_name.clone() };
     let discarded = inbox.discard_unmatched_message(discard.clone()).await.expect("discard").into_inner();
     assert_eq!(discarded.unmatched_message.expect("message").state, "discarded");
     inbox.discard_unmatched_message(discard).await.expect("discarding twice is discarding once");
     let resolve = pb::ResolveUnmatchedMessageRequest {
-        name: stray.unmatched_message.clone(),
+        name: stray_name,
         case: "cases/ingest-1".into(),
         custody_holder: "mother".into(),
     };

@@ -76,6 +76,26 @@ async fn a_journal_case_and_a_jobcentre_plan_meet_in_one_case() {
         assert_eq!(r.outcome(), pb::IngestOutcome::Appended, "{file}");
         assert_eq!(r.case, opened.case, "{file} matched by the parents' CPR numbers");
     }
+    // Each parent consents to sharing with the jobcentre, so it is told where its plan went.
+    let journal_case = cases.get_case(pb::GetCaseRequest { name: opened.case.clone() }).await.expect("get");
+    let consents: Vec<pb::CaseEvent> = journal_case
+        .into_inner()
+        .case
+        .expect("case")
+        .custody_holders
+        .iter()
+        .map(|p| {
+            bro_e2e::event(
+                "2026-02-01",
+                pb::case_event::Kind::ConsentGiven(pb::ConsentGiven {
+                    custody_holder: p.party_id.clone(),
+                    scope: "share:jobcenter".into(),
+                }),
+            )
+        })
+        .collect();
+    let parent = opened.case.trim_start_matches("cases/");
+    cases.append_case_events(bro_e2e::append(parent, "consents-1", consents, "")).await.expect("consents");
     let plan = jobcentre
         .ingest(ingest("jobcenter", "m-1", "application/json", fixture("jobcenter", "plan-og-moeder.in.json")))
         .await

@@ -129,6 +129,7 @@ pub async fn ingest(args: &ClientArgs, system: &str, files: &[PathBuf]) -> anyho
                     pb::IngestOutcome::Appended => format!("appended {} event(s) to {}", r.events.len(), r.case),
                     pb::IngestOutcome::Duplicate => format!("already ingested into {}", r.case),
                     pb::IngestOutcome::Unmatched => format!("no case matched; queued as {}", r.unmatched_message),
+                    pb::IngestOutcome::Accepted => "accepted (where it went is not disclosed to this system)".into(),
                     pb::IngestOutcome::Unspecified => "unknown outcome".into(),
                 };
                 println!("{}: {what}", file.display());

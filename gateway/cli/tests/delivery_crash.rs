@@ -261,6 +261,14 @@ async fn bro_ingest_and_bro_deliveries_drive_a_running_gateway() {
     });
     create.custody_holders = vec![mother];
     cases.create_case(create).await.expect("case created");
+    let consent = bro_e2e::event(
+        "2026-02-01",
+        pb::case_event::Kind::ConsentGiven(pb::ConsentGiven {
+            custody_holder: "mother".into(),
+            scope: "share:psychiatry".into(),
+        }),
+    );
+    cases.append_case_events(append("cli-1", "consent-1", vec![consent], "")).await.expect("consent");
     let url = format!("http://{addr}");
     let ingest = |files: &[String]| {
         let mut args = vec![
@@ -280,7 +288,7 @@ async fn bro_ingest_and_bro_deliveries_drive_a_running_gateway() {
     let shown = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!out.status.success(), "a rejected file makes the command fail");
     assert!(shown.contains("appended 1 event(s) to cases/cli-1"), "{shown}");
-    assert!(shown.contains("no case matched; queued as unmatchedMessages/"), "{shown}");
+    assert!(shown.contains("DIS91_1.in.xml: accepted (where it went is not disclosed"), "{shown}");
     assert!(shown.contains("REJECTED") && shown.contains("XREF01"), "{shown}");
     // Running it again stores nothing new.
     let out = ingest(&files[..1]);

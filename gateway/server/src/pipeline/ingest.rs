@@ -20,8 +20,8 @@ use prost::Message as _;
 use tonic::{Request, Response, Status};
 
 use super::{Systems, custody_holder_mut};
-use crate::access::Caller;
 use crate::access::policy::{self, Grant, Rpc, Target};
+use crate::access::{Caller, Principal};
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -547,6 +547,27 @@ fn entry_name<'a>(field: &str, prefix: &str, name: &'a str) -> Result<&'a str, V
 }
 
 impl IngestApi {
+    /// What another sector's system is told: where its message went only if a
+    /// consent or legal basis in its scope covers that case; otherwise (and
+    /// when nothing matched) just that it was accepted.
+    async fn disclose(&self, system: &str, r: pb::IngestResponse) -> Result<pb::IngestResponse, ApiError> {
+        let Some(super::SystemAccess::Sector { scope, .. }) = self.systems.get(system).map(|s| &s.access) else {
+            return Ok(r);
+        };
+        let covered = match r.outcome() {
+            pb::IngestOutcome::Appended | pb::IngestOutcome::Duplicate => {
+                let case_id = CaseId::from_resource_name("case", &r.case)?;
+                self.ledger.state(&case_id).await?.shared_custody_holders(scope).next().is_some()
+            }
+            _ => false,
+        };
+        if covered {
+            Ok(r)
+        } else {
+            Ok(pb::IngestResponse { outcome: pb::IngestOutcome::Accepted.into(), ..Default::default() })
+        }
+    }
+
     fn authorize(&self, caller: &Caller, rpc: Rpc, target: Target<'_>) -> Result<Grant, ApiError> {
         Ok(policy::authorize(&caller.principal, &self.systems, rpc, target).inspect_err(|d| caller.refused(&d.0))?)
     }
@@ -655,6 +676,7 @@ impl IngestService for IngestApi {
                 pb::IngestOutcome::Appended => "appended",
                 pb::IngestOutcome::Duplicate => "duplicate",
                 pb::IngestOutcome::Unmatched => "unmatched",
+                pb::IngestOutcome::Accepted => "accepted",
                 pb::IngestOutcome::Unspecified => "unknown",
             },
             Err(ApiError::Rejected { .. }) => "rejected",
@@ -662,6 +684,12 @@ impl IngestService for IngestApi {
             Err(_) => "refused",
         };
         self.metrics.record_ingest(&system, outcome);
+        // The operator's metrics count what happened; the sender is told only what it may know.
+        let answer = match (answer, &caller) {
+            (Ok(r), Ok(Caller { principal: Principal::System(name), .. })) => self.disclose(name, r).await,
+            (answer, _) => answer,
+        };
+
         self.observe("Ingest", async { answer }).await
     }
 
