@@ -340,7 +340,7 @@ async fn municipalities_and_sectors_see_only_their_share() {
         .get_access_report(pb::GetAccessReportRequest {
             person: Some(pb::PersonIdentifier {
                 kind: pb::PersonIdentifierKind::Cpr.into(),
-                value: "3112999999".into(),
+                value: "3112999998".into(),
             }),
             ..Default::default()
         })

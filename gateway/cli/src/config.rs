@@ -119,6 +119,7 @@ impl IdentityFile {
                 client_id: self.client_id_claim.clone().unwrap_or(defaults.client_id),
             },
             leeway: std::time::Duration::from_secs(self.leeway_secs.unwrap_or(30)),
+            refetch_after: bro_server::access::jwt::REFETCH_AFTER,
         })
     }
 }

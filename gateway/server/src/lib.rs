@@ -179,6 +179,7 @@ pub async fn run(
         options.adapters.clone(),
         options.clock.clone(),
         metrics.clone(),
+        security.keys.clone(),
     ))
     .max_decoding_message_size(options.max_request_bytes);
     let worker = pipeline::worker::DeliveryWorker::new(

@@ -193,6 +193,10 @@ impl EventStore for MeteredStore {
         self.inner.find_source(key).await
     }
 
+    async fn find_cases_by_person(&self, person_key: &[u8]) -> Result<Vec<CaseId>, StoreError> {
+        self.inner.find_cases_by_person(person_key).await
+    }
+
     async fn enqueue_delivery(&self, delivery: NewDelivery) -> Result<(), StoreError> {
         self.inner.enqueue_delivery(delivery).await
     }

@@ -110,6 +110,14 @@ CREATE UNIQUE INDEX inbox_unmatched_source ON inbox (system, source_message_id)
     WHERE kind = 'unmatched' AND source_message_id != '';
 CREATE INDEX inbox_by_kind ON inbox (kind, ordinal);
 ",
+    r"
+CREATE TABLE case_people (
+    person_key BLOB NOT NULL,
+    case_id TEXT NOT NULL,
+    PRIMARY KEY (person_key, case_id)
+) WITHOUT ROWID;
+CREATE INDEX case_people_by_case ON case_people (case_id);
+",
 ];
 
 /// The SQLite event store. Cheap to share behind an `Arc`.
@@ -457,6 +465,23 @@ fn to_stored_case(row: CaseRow) -> Result<StoredCase, StoreError> {
 
 const CASE_COLUMNS: &str = "ordinal, case_id, version, municipality_cvr, create_time, update_time, projection";
 
+impl SqliteStore {
+    fn cases_by_person(conn: &Connection, person_key: &[u8]) -> Result<Vec<CaseId>, StoreError> {
+        let mut stmt = conn
+            .prepare(
+                "SELECT p.case_id FROM case_people p JOIN cases c ON c.case_id = p.case_id
+                 WHERE p.person_key = ?1 ORDER BY c.ordinal",
+            )
+            .map_err(backend)?;
+        let rows = stmt.query_map([person_key], |r| r.get::<_, String>(0)).map_err(backend)?;
+        rows.map(|r| {
+            let id = r.map_err(backend)?;
+            CaseId::parse("case_id", &id).map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .collect()
+    }
+}
+
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
@@ -547,6 +572,14 @@ impl EventStore for SqliteStore {
                 ],
             )
             .map_err(backend)?;
+            tx.execute("DELETE FROM case_people WHERE case_id = ?1", [batch.case_id.as_str()]).map_err(backend)?;
+            for key in &batch.person_keys {
+                tx.execute(
+                    "INSERT OR IGNORE INTO case_people (person_key, case_id) VALUES (?1, ?2)",
+                    params![key, batch.case_id.as_str()],
+                )
+                .map_err(backend)?;
+            }
             if let Some(entry_id) = &batch.resolves_inbox {
                 let changed = tx
                     .execute(
@@ -662,6 +695,11 @@ impl EventStore for SqliteStore {
             rows.map(|r| to_stored_case(r.map_err(backend)?)).collect()
         })
         .await
+    }
+
+    async fn find_cases_by_person(&self, person_key: &[u8]) -> Result<Vec<CaseId>, StoreError> {
+        let key = person_key.to_vec();
+        self.read(move |conn| Self::cases_by_person(conn, &key)).await
     }
 
     async fn find_source(&self, key: &SourceKey) -> Result<Option<RequestRecord>, StoreError> {

@@ -79,6 +79,10 @@ pub struct AppendBatch {
     pub deliveries: Vec<NewDelivery>,
     /// An open unmatched inbox entry these events resolve.
     pub resolves_inbox: Option<String>,
+    /// Keyed hashes of the people in the case after this batch (custody
+    /// holders, child): the backend's person index for the case becomes
+    /// exactly these. Filled by [`crate::SealedStore`]; never clear identifiers.
+    pub person_keys: Vec<Vec<u8>>,
 }
 
 /// The result of an append.
@@ -183,6 +187,9 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Cases in creation order.
     async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<StoredCase>, StoreError>;
+
+    /// The cases whose people include the one with this keyed hash, in creation order.
+    async fn find_cases_by_person(&self, person_key: &[u8]) -> Result<Vec<CaseId>, StoreError>;
 
     /// The record of the batch that stored a source message, if one did.
     async fn find_source(&self, key: &SourceKey) -> Result<Option<RequestRecord>, StoreError>;

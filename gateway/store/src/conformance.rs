@@ -38,6 +38,7 @@ pub async fn run_all<H: Harness>(h: &H) {
     request_ids_make_appends_idempotent(h).await;
     malformed_batches_store_nothing(h).await;
     cases_list_in_creation_order_with_filter(h).await;
+    the_person_index_follows_each_append(h).await;
     data_survives_reopen(h).await;
     closed_store_refuses_calls(h).await;
     ledger_refuses_invalid_events_and_stores_nothing(h).await;
@@ -94,6 +95,7 @@ fn raw_batch(case: &str, version: u64, n: u64, request_id: &str, cvr: &str) -> A
         source: None,
         deliveries: Vec::new(),
         resolves_inbox: None,
+        person_keys: Vec::new(),
     }
 }
 
@@ -177,6 +179,29 @@ async fn cases_list_in_creation_order_with_filter<H: Harness>(h: &H) {
         .await
         .expect("list");
     assert_eq!(filtered.iter().map(|c| c.case_id.as_str()).collect::<Vec<_>>(), ["alpha", "beta"]);
+}
+
+async fn the_person_index_follows_each_append<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    let (anna, bo, carl) = (b"key-anna".to_vec(), b"key-bo".to_vec(), b"key-carl".to_vec());
+    let first = AppendBatch { person_keys: vec![anna.clone(), bo.clone()], ..raw_batch("c1", 0, 1, "r1", "29189846") };
+    append_ok(&store, first).await;
+    let other = AppendBatch { person_keys: vec![anna.clone()], ..raw_batch("c2", 0, 1, "r2", "29189846") };
+    append_ok(&store, other).await;
+    assert_eq!(store.find_cases_by_person(&anna).await.expect("find"), [case_id("c1"), case_id("c2")]);
+    assert_eq!(store.find_cases_by_person(&bo).await.expect("find"), [case_id("c1")]);
+    // The index is what the last append says: bo leaves c1, carl joins it.
+    let changed =
+        AppendBatch { person_keys: vec![anna.clone(), carl.clone()], ..raw_batch("c1", 1, 1, "r3", "29189846") };
+    append_ok(&store, changed).await;
+    assert!(store.find_cases_by_person(&bo).await.expect("find").is_empty(), "the person index must follow the case");
+    assert_eq!(store.find_cases_by_person(&carl).await.expect("find"), [case_id("c1")]);
+    // A refused append leaves the index alone.
+    let stale = AppendBatch { person_keys: vec![bo.clone()], ..raw_batch("c1", 1, 1, "r4", "29189846") };
+    assert!(store.append(stale).await.is_err());
+    assert!(store.find_cases_by_person(&bo).await.expect("find").is_empty());
+    let store = h.reopen(store).await;
+    assert_eq!(store.find_cases_by_person(&anna).await.expect("find").len(), 2, "the index survives a reopen");
 }
 
 async fn data_survives_reopen<H: Harness>(h: &H) {

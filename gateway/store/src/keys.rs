@@ -95,6 +95,19 @@ impl Keyring {
         mac.finalize().into_bytes().to_vec()
     }
 
+    /// The keyed hash of an identifier on the wire (none for an unset kind or
+    /// an empty value); equal to [`Keyring::person_key`] of the same identifier.
+    pub fn identifier_key(&self, id: &bro_api::v1::PersonIdentifier) -> Option<Vec<u8>> {
+        use bro_api::v1::PersonIdentifierKind as K;
+        let kind = match K::try_from(id.kind).ok()? {
+            K::Cpr => "cpr",
+            K::ReplacementCpr => "replacement_cpr",
+            K::Unspecified => return None,
+        };
+        let value = id.value.trim();
+        (!value.is_empty()).then(|| self.person_key(kind, value))
+    }
+
     /// The chain value of audit record `sequence` with `bytes`, after `previous`.
     pub fn audit_mac(&self, previous: &[u8], sequence: u64, bytes: &[u8]) -> Vec<u8> {
         let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.audit).expect("any key length");

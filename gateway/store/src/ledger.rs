@@ -508,6 +508,7 @@ impl CaseLedger {
             source,
             deliveries,
             resolves_inbox,
+            person_keys: Vec::new(),
         };
         match self.store.append(batch).await? {
             AppendOutcome::Appended => {

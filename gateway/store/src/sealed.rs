@@ -28,6 +28,22 @@ impl SealedStore {
         SealedStore { inner, keys }
     }
 
+    /// The keyed hashes of the people in a projection (custody holders, child);
+    /// none if it is not a `bro.v1.Case`.
+    fn person_keys(&self, projection: &[u8]) -> Vec<Vec<u8>> {
+        use prost::Message as _;
+        let Ok(case) = bro_api::v1::Case::decode(projection) else { return Vec::new() };
+        let ids = case
+            .custody_holders
+            .iter()
+            .filter_map(|p| p.identifier.as_ref())
+            .chain(case.child.as_ref().and_then(|c| c.identifier.as_ref()));
+        let mut keys: Vec<Vec<u8>> = ids.filter_map(|id| self.keys.identifier_key(id)).collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
     fn open(&self, context: &str, sealed: &[u8]) -> Result<Vec<u8>, StoreError> {
         self.keys
             .open(context.as_bytes(), sealed)
@@ -93,6 +109,9 @@ fn case_context(case: &CaseId) -> String {
 impl EventStore for SealedStore {
     async fn append(&self, mut batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
         let case = batch.case_id.clone();
+        if batch.person_keys.is_empty() {
+            batch.person_keys = self.person_keys(&batch.projection.projection);
+        }
         batch.events = std::mem::take(&mut batch.events).into_iter().map(|e| self.seal_event(&case, e)).collect();
         batch.projection = self.seal_case(batch.projection);
         batch.deliveries = std::mem::take(&mut batch.deliveries).into_iter().map(|d| self.seal_delivery(d)).collect();
@@ -123,6 +142,10 @@ impl EventStore for SealedStore {
 
     async fn find_source(&self, key: &SourceKey) -> Result<Option<RequestRecord>, StoreError> {
         self.inner.find_source(key).await
+    }
+
+    async fn find_cases_by_person(&self, person_key: &[u8]) -> Result<Vec<CaseId>, StoreError> {
+        self.inner.find_cases_by_person(person_key).await
     }
 
     async fn enqueue_delivery(&self, delivery: NewDelivery) -> Result<(), StoreError> {

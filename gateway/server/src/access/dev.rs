@@ -124,6 +124,7 @@ impl DevIdentityProvider {
             jwks: JwksSource::Inline(self.jwks()),
             claims: ClaimNames::default(),
             leeway: Duration::from_secs(30),
+            refetch_after: super::jwt::REFETCH_AFTER,
         }
     }
 

@@ -63,6 +63,8 @@ pub struct JwtSettings {
     pub claims: ClaimNames,
     /// Allowed clock skew for `exp` and `nbf`.
     pub leeway: Duration,
+    /// Least time between two fetches of the key set prompted by unknown keys.
+    pub refetch_after: Duration,
 }
 
 /// What a verified token says.
@@ -118,8 +120,8 @@ const ACCEPTED: &[Algorithm] = &[
     Algorithm::ES384,
     Algorithm::EdDSA,
 ];
-/// Least time between two fetches of the key set prompted by unknown keys.
-const REFETCH_AFTER: Duration = Duration::from_secs(30);
+/// The default least time between two fetches of the key set.
+pub const REFETCH_AFTER: Duration = Duration::from_secs(30);
 /// A cached key set is fetched again after this long in any case.
 const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
 const MAX_JWKS_BYTES: usize = 256 * 1024;
@@ -163,7 +165,7 @@ impl JwtVerifier {
             }
         }
         let mut cache = self.cache.write().await;
-        let may_fetch = cache.fetched.is_none_or(|t| t.elapsed() >= REFETCH_AFTER);
+        let may_fetch = cache.fetched.is_none_or(|t| t.elapsed() >= self.settings.refetch_after);
         if may_fetch {
             match load(&self.settings.jwks).await {
                 Ok(keys) => {
@@ -315,5 +317,52 @@ pub fn check_jwks_url(url: &str) -> Result<(), String> {
         Some("https") => Ok(()),
         Some("http") if loopback => Ok(()),
         _ => Err(format!("jwks_url {url:?} must be https:// (http:// only to a loopback host)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::dev::{DevClaims, DevIdentityProvider};
+
+    #[tokio::test]
+    async fn a_rotated_key_is_fetched_when_a_token_names_it() {
+        let dir = tempfile_dir();
+        let old = DevIdentityProvider::generate();
+        let new = DevIdentityProvider::generate();
+        let jwks = dir.join("jwks.json");
+        std::fs::write(&jwks, old.jwks()).expect("write");
+        let settings =
+            JwtSettings { jwks: JwksSource::File(jwks.clone()), refetch_after: Duration::ZERO, ..old.settings() };
+        let verifier = JwtVerifier::new(settings).await.expect("loads");
+        let claims = DevClaims::caseworker("c", "12345678");
+        assert!(matches!(verifier.verify(&old.token(&claims)).await, Ok(TokenSubject::Person(_))));
+        assert!(matches!(verifier.verify(&new.token(&claims)).await, Err(TokenError::UnknownKey(_))));
+        // The provider publishes the new key beside the old one: both verify, without a restart.
+        let both: serde_json::Value = serde_json::json!({"keys": [
+            serde_json::from_str::<serde_json::Value>(&old.jwks()).expect("json")["keys"][0],
+            serde_json::from_str::<serde_json::Value>(&new.jwks()).expect("json")["keys"][0],
+        ]});
+        std::fs::write(&jwks, both.to_string()).expect("write");
+        assert!(matches!(verifier.verify(&new.token(&claims)).await, Ok(TokenSubject::Person(_))));
+        assert!(matches!(verifier.verify(&old.token(&claims)).await, Ok(TokenSubject::Person(_))));
+        // A key set that cannot be read keeps the cached keys.
+        std::fs::write(&jwks, "not json").expect("write");
+        assert!(matches!(verifier.verify(&new.token(&claims)).await, Ok(TokenSubject::Person(_))));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("bro-jwks-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    #[test]
+    fn jwks_urls_must_be_https_off_loopback() {
+        assert!(check_jwks_url("https://idp.kommune.dk/jwks").is_ok());
+        assert!(check_jwks_url("http://127.0.0.1:8080/jwks").is_ok());
+        assert!(check_jwks_url("http://idp.kommune.dk/jwks").is_err());
+        assert!(check_jwks_url("ftp://x").is_err());
     }
 }

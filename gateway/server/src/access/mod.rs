@@ -232,12 +232,7 @@ impl Caller {
 
     /// The keyed hash of an identifier on the wire.
     pub fn identifier_key(&self, id: &bro_api::v1::PersonIdentifier) -> Option<Vec<u8>> {
-        let kind = match bro_api::v1::PersonIdentifierKind::try_from(id.kind).ok()? {
-            bro_api::v1::PersonIdentifierKind::Cpr => "cpr",
-            bro_api::v1::PersonIdentifierKind::ReplacementCpr => "replacement_cpr",
-            bro_api::v1::PersonIdentifierKind::Unspecified => return None,
-        };
-        (!id.value.trim().is_empty()).then(|| self.keys.person_key(kind, id.value.trim()))
+        self.keys.identifier_key(id)
     }
 
     /// The CVR number of the municipality the caller acts for, if any.

@@ -13,8 +13,8 @@ use bro_api::v1::ingest_service_server::IngestService;
 use bro_domain::{CaseId, PartyId, Violations};
 use bro_plugin_host::{AdapterRegistry, HostError, Message};
 use bro_store::{
-    AppendEvents, CaseLedger, CaseQuery, Committed, InboxEntry, InboxKind, InboxPut, InboxQuery, InboxState,
-    LedgerError, OpenCase, SourceKey,
+    AppendEvents, CaseLedger, Committed, InboxEntry, InboxKind, InboxPut, InboxQuery, InboxState, LedgerError,
+    OpenCase, SourceKey,
 };
 use prost::Message as _;
 use tonic::{Request, Response, Status};
@@ -34,6 +34,7 @@ pub struct IngestApi {
     adapters: Option<Arc<AdapterRegistry>>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
+    keys: Arc<bro_store::Keyring>,
 }
 
 /// How a message's people were matched to a case.
@@ -91,8 +92,9 @@ impl IngestApi {
         adapters: Option<Arc<AdapterRegistry>>,
         clock: Arc<dyn Clock>,
         metrics: Arc<Metrics>,
+        keys: Arc<bro_store::Keyring>,
     ) -> Self {
-        IngestApi { ledger, systems, adapters, clock, metrics }
+        IngestApi { ledger, systems, adapters, clock, metrics, keys }
     }
 
     async fn observe<T>(
@@ -182,21 +184,23 @@ impl IngestApi {
         if subjects.is_empty() {
             return Ok(Match::Unmatched("the message names no person".into()));
         }
-        // A scan of the cases; an identifier index is the next step for large stores.
-        let mut found = Vec::new();
-        let mut after = 0;
-        loop {
-            let (cases, next) =
-                self.ledger.list(&CaseQuery { municipality_cvr: None, after_ordinal: after, limit: 500 }).await?;
-            for case in cases {
-                let parties = parties_in(&case);
-                if parties.iter().any(Option::is_some) {
-                    found.push((CaseId::from_resource_name("case", &case.name)?, parties));
+        // The person index: keyed hashes of each case's people, never clear identifiers.
+        let mut candidates: Vec<CaseId> = Vec::new();
+        for subject in batch.subjects.iter() {
+            let Some(key) = self.keys.identifier_key(subject) else { continue };
+            for id in self.ledger.store().find_cases_by_person(&key).await? {
+                if !candidates.contains(&id) {
+                    candidates.push(id);
                 }
             }
-            match next {
-                Some(n) => after = n,
-                None => break,
+        }
+        let mut found = Vec::new();
+        for id in candidates {
+            let case = self.ledger.get(&id).await?;
+            // Only custody holders count (the index also holds the child).
+            let parties = parties_in(&case);
+            if parties.iter().any(Option::is_some) {
+                found.push((id, parties));
             }
         }
         Ok(match found.len() {
