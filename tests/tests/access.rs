@@ -155,7 +155,7 @@ async fn bad_tokens_missing_purposes_and_wrong_roles_are_refused_and_audited() {
         assert!(err.message().contains("bro-purpose"), "{}", err.message());
     }
     let auditor = idp.token(&DevClaims::with_role("auditor-1", TEST_CVR, Role::Auditor));
-    let err = get_case_as(&gw, Some(&auditor), Purpose::Supervision).await.expect_err("an auditor reads no case");
+    let err = get_case_as(&gw, Some(&auditor), Purpose::CaseHandling).await.expect_err("an auditor reads no case");
     assert_eq!(err.code(), Code::PermissionDenied);
     let mut caseworker_audit = AuditServiceClient::new(gw.channel().await.expect("channel"));
     let err = caseworker_audit
@@ -171,8 +171,18 @@ async fn bad_tokens_missing_purposes_and_wrong_roles_are_refused_and_audited() {
     assert_eq!(unauthenticated.len(), attacks.len(), "one record per refused token");
     assert!(unauthenticated.iter().all(|r| r.method == get_case && r.actor.is_empty()));
     assert!(unauthenticated.iter().all(|r| r.actor_kind == pb::ActorKind::Unauthenticated as i32));
+    // A purpose that does not fit the call is refused too.
+    let err =
+        get_case_as(&gw, Some(&valid), Purpose::Operations).await.expect_err("operations is no reason to read a case");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert!(err.message().contains("case-handling"), "{}", err.message());
+    let records = audit_records(&gw).await;
     let denied: Vec<_> = records.iter().filter(|r| r.outcome == "PERMISSION_DENIED").collect();
-    assert_eq!(denied.len(), 5, "low assurance, two purposes, the auditor, the caseworker: {denied:#?}");
+    assert_eq!(
+        denied.len(),
+        6,
+        "low assurance, two purposes, the auditor, the caseworker, the wrong purpose: {denied:#?}"
+    );
     let auditor_refused = denied.iter().find(|r| r.actor == "auditor-1").expect("the auditor's refusal");
     assert_eq!(auditor_refused.case, "cases/c1");
     assert_eq!(auditor_refused.person_keys.len(), 2, "the refused look-up names whose data it was");
@@ -406,6 +416,23 @@ async fn a_withdrawn_consent_stops_queued_deliveries_and_is_itself_delivered() {
     assert_eq!(dead.len(), 1, "{after:#?}");
     assert!(dead[0].last_error.contains("consent"), "{dead:#?}");
     assert_eq!(dead[0].first_sequence, 2, "parent-1's consent, queued before the withdrawal");
+    // What left is in the parent's access report: the jobcentre was sent her data.
+    let mut auditor =
+        AuditServiceClient::new(gw.person(Role::Auditor, Purpose::CitizenRequest).await.expect("channel"));
+    let report = auditor
+        .get_access_report(pb::GetAccessReportRequest {
+            person: Some(pb::PersonIdentifier {
+                kind: pb::PersonIdentifierKind::Cpr.into(),
+                value: bro_e2e::CPR_2.into(),
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("report")
+        .into_inner();
+    let sent: Vec<_> = report.entries.iter().filter(|e| e.action.starts_with("sent")).collect();
+    assert_eq!(sent.len(), 1, "{report:#?}");
+    assert_eq!((sent[0].organisation.as_str(), sent[0].purpose.as_str()), ("jobcenter", "exchange"));
     gw.stop().await.expect("stops");
 }
 
@@ -565,5 +592,75 @@ async fn a_message_cannot_probe_for_cases() {
     let again = ingest.ingest(send("p-3", "application/fhir+json", "cc-0d5b3c18-replacement-cpr.in.json")).await;
     let again = again.expect("ok").into_inner();
     assert_eq!((again.outcome(), again.case.as_str()), (pb::IngestOutcome::Duplicate, "cases/c1"));
+    gw.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_sector_system_records_only_its_own_sectors_items() {
+    let options = ServeOptions {
+        adapters: Some(bro_e2e::adapter_registry(&["scenario", "medcom"])),
+        systems: Arc::new(
+            Systems::new(vec![
+                SystemConfig::new("jobcenter", "scenario", "", &[], Transport::None).with_access(
+                    SystemAccess::Sector { sector: pb::Sector::Jobcentre, scope: "share:jobcenter".into() },
+                ),
+                SystemConfig::new("psykiatri", "medcom", "xdis91", &[], Transport::None).with_access(
+                    SystemAccess::Sector { sector: pb::Sector::Psychiatry, scope: "share:psychiatry".into() },
+                ),
+            ])
+            .expect("valid"),
+        ),
+        ..ServeOptions::default()
+    };
+    let gw = TestGateway::start_with(options).await.expect("gateway");
+    let mut cases = gw.client().await.expect("client");
+    cases.create_case(new_case("c1", TEST_CVR)).await.expect("created");
+    // A jobcentre that tries to give itself the parent's consent (or to end a placement) is refused.
+    let mut jobcentre = IngestServiceClient::new(gw.system("jobcenter").await.expect("channel"));
+    for (n, body) in [
+        r#"{"case": "cases/c1", "events": [{"at": "2026-03-01", "type": "consent_given", "custody_holder": "parent-1", "scope": "share:jobcenter"}]}"#,
+        r#"{"case": "cases/c1", "events": [{"at": "2026-03-01", "type": "placement_started", "basis": "bl46"}]}"#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let request = pb::IngestRequest {
+            system: "jobcenter".into(),
+            message: Some(pb::ExternalMessage {
+                content_type: "application/json".into(),
+                body: body.as_bytes().to_vec(),
+                ..Default::default()
+            }),
+            request_id: format!("forged-{n}"),
+        };
+        let err = jobcentre.ingest(request).await.expect_err("not the jobcentre's to record");
+        assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
+        assert!(err.message().contains("may not record"), "{}", err.message());
+    }
+    // Psychiatry's letters are psychiatry's, whatever sector the message claims.
+    let mut psychiatry = IngestServiceClient::new(gw.system("psykiatri").await.expect("channel"));
+    let mut create = new_case("c2", TEST_CVR);
+    let mut mother = bro_e2e::parent("mother", "0101900000", "Mor Testesen");
+    mother.identifier = Some(pb::PersonIdentifier {
+        kind: pb::PersonIdentifierKind::ReplacementCpr.into(),
+        value: "0703921VJ4".into(),
+    });
+    create.custody_holders = vec![mother];
+    cases.create_case(create).await.expect("created");
+    let request = pb::IngestRequest {
+        system: "psykiatri".into(),
+        message: Some(pb::ExternalMessage {
+            content_type: "application/fhir+json".into(),
+            body: bro_e2e::medcom_fixture("cc-0d5b3c18-replacement-cpr.in.json"),
+            metadata: [("sector".to_owned(), "jobcentre".to_owned())].into(),
+        }),
+        request_id: "claims-jobcentre".into(),
+    };
+    psychiatry.ingest(request).await.expect("accepted");
+    let case = cases.get_case(pb::GetCaseRequest { name: "cases/c2".into() }).await.expect("get").into_inner();
+    let letters = case.case.expect("case").correspondence;
+    assert_eq!(letters.iter().map(|l| l.sector()).collect::<Vec<_>>(), [pb::Sector::Psychiatry]);
+    let case = cases.get_case(pb::GetCaseRequest { name: "cases/c1".into() }).await.expect("get").into_inner();
+    assert_eq!(case.case.expect("case").version, 1, "nothing was recorded in c1");
     gw.stop().await.expect("stops");
 }

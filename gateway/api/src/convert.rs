@@ -213,7 +213,8 @@ fn sector_opt(field: &str, raw: i32) -> Result<Option<d::Sector>, Violations> {
     })
 }
 
-fn sector_to_pb(s: Option<d::Sector>) -> pb::Sector {
+/// The wire form of a sector (unspecified for none).
+pub fn sector_to_pb(s: Option<d::Sector>) -> pb::Sector {
     match s {
         None => pb::Sector::Unspecified,
         Some(d::Sector::Jobcentre) => pb::Sector::Jobcentre,

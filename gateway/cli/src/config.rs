@@ -148,7 +148,9 @@ pub struct SystemFile {
     pub backoff_base_ms: Option<u64>,
     /// Longest retry delay in milliseconds (default 600000).
     pub backoff_max_ms: Option<u64>,
-    /// A system of this municipality (CVR): it reads and is sent its cases in full.
+    /// A system of this municipality (CVR): it reads and is sent its cases in
+    /// full. With `sector`: the one municipality whose cases that sector's
+    /// system serves (e.g. the municipality's jobcentre).
     pub municipality: Option<String>,
     /// Another sector's system: `jobcentre`, `psychiatry`, `addiction_treatment`, `health`, `other`.
     pub sector: Option<String>,
@@ -188,9 +190,8 @@ impl SystemFile {
         use bro_api::v1::Sector;
         use bro_server::pipeline::SystemAccess;
         Ok(match (&self.municipality, &self.sector) {
-            (Some(_), Some(_)) => bail!("system {:?}: set municipality or sector, not both", self.name),
             (Some(cvr), None) => SystemAccess::Municipal { cvr: cvr.clone() },
-            (None, Some(sector)) => {
+            (_, Some(sector)) => {
                 let sector = match sector.as_str() {
                     "jobcentre" => Sector::Jobcentre,
                     "psychiatry" => Sector::Psychiatry,
@@ -234,6 +235,10 @@ impl SystemFile {
             system.backoff_max = std::time::Duration::from_millis(ms);
         }
         system.access = self.access()?;
+        if self.sector.is_some() {
+            // A sector system with a municipality serves only that municipality's cases.
+            system.serves = self.municipality.clone();
+        }
         system.client_id = self.client_id.clone();
         system.certificates = self.certificate_sha256.iter().map(|f| f.replace(':', "").to_ascii_lowercase()).collect();
         Ok(system)

@@ -106,7 +106,16 @@ pub fn verify_audit(data_dir: &Path, key_file: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match bro_store::audit::verify(&keys, records, &head) {
+    let index = match bro_store_sqlite::SqliteAuditLog::read_index(data_dir) {
+        Ok(index) => index,
+        Err(e) => {
+            eprintln!("bro audit verify: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let checked = bro_store::audit::verify(&keys, records.clone(), &head)
+        .and_then(|n| bro_store::audit::verify_index(&records, &index).map(|()| n));
+    match checked {
         Ok(n) => {
             let mac: String = head.mac.iter().take(8).map(|b| format!("{b:02x}")).collect();
             println!("audit log intact: {n} records; head {} {mac}…", head.sequence);

@@ -28,7 +28,11 @@ fn tampered(original: &Path, tamper: impl FnOnce(&rusqlite::Connection)) -> temp
         std::fs::copy(original.join(file), copy.path().join(file)).expect("copy");
     }
     let conn = rusqlite::Connection::open(copy.path().join("audit.sqlite3")).expect("open");
-    conn.execute_batch("DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;").expect("drop the guards");
+    conn.execute_batch(
+        "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete; \
+         DROP TRIGGER audit_people_no_update; DROP TRIGGER audit_people_no_delete;",
+    )
+    .expect("drop the guards");
     tamper(&conn);
     copy
 }
@@ -71,6 +75,11 @@ async fn bro_audit_verify_finds_any_tampering() {
             "record 3 found where record 2 belongs",
         ),
         ("a cut-off end", Box::new(sql("DELETE FROM audit_records WHERE sequence = 4")), "removed from the end"),
+        (
+            "a look-up hidden from the citizen's report",
+            Box::new(sql("DELETE FROM audit_people WHERE sequence = 3")),
+            "index of the people concerned",
+        ),
         (
             "two records swapped",
             Box::new(sql("UPDATE audit_records SET sequence = -1 WHERE sequence = 2; \

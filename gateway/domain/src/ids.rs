@@ -40,29 +40,42 @@ pub fn check_text(field: &str, value: &str) -> Result<(), Violations> {
     }
 }
 
-/// Masks every run of six or more digits (a CPR number, with or without its
-/// hyphen, is two such runs or one): for text from outside — an adapter's
-/// error, a receiver's answer — before it is logged, stored or returned.
+/// Masks every run of six or more digits, counting digits joined by single
+/// separators (`-`, space, `.`, `/`) as one run — a CPR number written
+/// `0101901234`, `010190-1234` or `01 01 90 12 34` — for text from outside (an
+/// adapter's error, a receiver's answer) before it is logged, stored or
+/// returned. Separators inside a masked run are kept.
 pub fn mask_digit_runs(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.len() >= 6 {
-            out.extend(std::iter::repeat_n('*', run.len()));
-        } else {
-            out.push_str(run);
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
         }
-        run.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
+        // A run: digits, and single separators between digits.
+        let start = i;
+        let mut end = i;
+        let mut digits = 0;
+        while end < chars.len() {
+            if chars[end].is_ascii_digit() {
+                digits += 1;
+                end += 1;
+            } else if matches!(chars[end], '-' | ' ' | '.' | '/')
+                && chars.get(end + 1).is_some_and(char::is_ascii_digit)
+            {
+                end += 1;
+            } else {
+                break;
+            }
         }
+        for &c in &chars[start..end] {
+            out.push(if digits >= 6 && c.is_ascii_digit() { '*' } else { c });
+        }
+        i = end;
     }
-    flush(&mut run, &mut out);
     out
 }
 
@@ -282,8 +295,11 @@ mod tests {
             mask_digit_runs("patient 0101901234 at 12:30, EAN 5790000120400"),
             "patient ********** at 12:30, EAN *************"
         );
-        assert_eq!(mask_digit_runs("010190-1234 seen"), "******-1234 seen");
+        assert_eq!(mask_digit_runs("010190-1234 seen"), "******-**** seen");
+        assert_eq!(mask_digit_runs("cpr 01 01 90 12 34."), "cpr ** ** ** ** **.");
+        assert_eq!(mask_digit_runs("0101901234"), "**********");
         assert_eq!(mask_digit_runs("HTTP 503, 12345 bytes"), "HTTP 503, 12345 bytes");
+        assert_eq!(mask_digit_runs("on 2026-03-02"), "on ****-**-**", "dates go too: better than a CPR number");
     }
 
     #[test]

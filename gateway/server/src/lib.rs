@@ -188,6 +188,8 @@ pub async fn run(
         options.adapters.clone(),
         options.clock.clone(),
         metrics.clone(),
+        trail.clone(),
+        security.keys.clone(),
     );
     let deliveries = DeliveryServiceServer::new(pipeline::deliveries::DeliveryApi::new(
         ledger.store().clone(),

@@ -36,6 +36,10 @@ CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit_records
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit_records
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_people_no_update BEFORE UPDATE ON audit_people
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_people_no_delete BEFORE DELETE ON audit_people
+BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 ";
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -79,6 +83,16 @@ impl SqliteAuditLog {
         let records = select(&tx, "SELECT sequence, record, mac FROM audit_records ORDER BY rowid", [])?;
         let head = head(&tx)?;
         Ok((records, head))
+    }
+
+    /// The people index of a whole audit log, read-only: (keyed hash, sequence).
+    pub fn read_index(data_dir: &Path) -> Result<Vec<(Vec<u8>, u64)>, StoreError> {
+        let conn = Connection::open_with_flags(data_dir.join(AUDIT_FILE), OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(backend)?;
+        let mut stmt = conn.prepare("SELECT person_key, sequence FROM audit_people").map_err(backend)?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)? as u64))).map_err(backend)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(backend)
     }
 
     async fn with_writer<T: Send + 'static>(

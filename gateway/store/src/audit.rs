@@ -91,6 +91,12 @@ pub enum AuditBreak {
         /// Why.
         reason: String,
     },
+    /// The index of people does not match the records (entries removed or added).
+    #[error("the index of the people concerned does not match record {sequence}: index entries were removed or added")]
+    Index {
+        /// The first record whose people and index entries differ.
+        sequence: u64,
+    },
     /// The log ends elsewhere than its recorded head (records removed from the end).
     #[error("the log ends at record {last} but its head says {head}: records were removed from the end")]
     Head {
@@ -133,6 +139,34 @@ pub fn verify(
         return Err(AuditBreak::Head { last, head: head.sequence });
     }
     Ok(last)
+}
+
+/// Checks the people index (keyed hash, sequence) against the records it was
+/// built from: a removed entry would hide a look-up from a citizen's report.
+pub fn verify_index(records: &[StoredAuditRecord], index: &[(Vec<u8>, u64)]) -> Result<(), AuditBreak> {
+    let mut expected: Vec<(Vec<u8>, u64)> = Vec::new();
+    for stored in records {
+        let decoded = pb::AuditRecord::decode(stored.record.as_slice())
+            .map_err(|e| AuditBreak::Malformed { sequence: stored.sequence, reason: e.to_string() })?;
+        for key in decoded.person_keys {
+            expected.push((key, stored.sequence));
+        }
+    }
+    expected.sort();
+    expected.dedup();
+    let mut actual = index.to_vec();
+    actual.sort();
+    if expected == actual {
+        return Ok(());
+    }
+    let first = expected
+        .iter()
+        .zip(actual.iter())
+        .find(|(e, a)| e != a)
+        .map(|(e, a)| e.1.min(a.1))
+        .or_else(|| expected.get(actual.len()).or(actual.get(expected.len())).map(|(_, s)| *s))
+        .unwrap_or(0);
+    Err(AuditBreak::Index { sequence: first })
 }
 
 #[cfg(test)]

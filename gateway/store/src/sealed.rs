@@ -61,25 +61,24 @@ impl SealedStore {
     }
 
     fn seal_case(&self, mut c: StoredCase) -> StoredCase {
-        c.projection = self.keys.seal(case_context(&c.case_id).as_bytes(), &c.projection);
+        c.projection = self.keys.seal(case_context(&c.case_id, c.version).as_bytes(), &c.projection);
         c
     }
 
     fn open_case(&self, mut c: StoredCase) -> Result<StoredCase, StoreError> {
-        c.projection = self.open(&case_context(&c.case_id), &c.projection)?;
+        c.projection = self.open(&case_context(&c.case_id, c.version), &c.projection)?;
         Ok(c)
     }
 
     fn seal_delivery(&self, mut d: NewDelivery) -> NewDelivery {
-        d.payload = self.keys.seal(format!("delivery/{}", d.delivery_id).as_bytes(), &d.payload);
+        d.payload = self.keys.seal(delivery_context("delivery", &d).as_bytes(), &d.payload);
         d
     }
 
     fn open_delivery(&self, mut d: Delivery) -> Result<Delivery, StoreError> {
-        let id = d.new.delivery_id.clone();
-        d.new.payload = self.open(&format!("delivery/{id}"), &d.new.payload)?;
+        d.new.payload = self.open(&delivery_context("delivery", &d.new), &d.new.payload)?;
         if let Some((content_type, body)) = d.rendered.take() {
-            d.rendered = Some((content_type, self.open(&format!("rendered/{id}"), &body)?));
+            d.rendered = Some((content_type, self.open(&delivery_context("rendered", &d.new), &body)?));
         }
         Ok(d)
     }
@@ -101,8 +100,14 @@ fn event_context(case: &CaseId, sequence: u64) -> String {
     format!("event/{case}/{sequence}")
 }
 
-fn case_context(case: &CaseId) -> String {
-    format!("case/{case}")
+/// A projection is bound to its case and version: an older one put back fails to open.
+fn case_context(case: &CaseId, version: u64) -> String {
+    format!("case/{case}/{version}")
+}
+
+/// A delivery is bound to its id, receiving system and case: redirected, it fails to open.
+fn delivery_context(what: &str, d: &NewDelivery) -> String {
+    format!("{what}/{}/{}/{}", d.delivery_id, d.system, d.case_id)
 }
 
 #[async_trait]
@@ -158,7 +163,9 @@ impl EventStore for SealedStore {
 
     async fn update_delivery(&self, mut update: DeliveryUpdate) -> Result<bool, StoreError> {
         if let Some((content_type, body)) = update.rendered.take() {
-            let sealed = self.keys.seal(format!("rendered/{}", update.delivery_id).as_bytes(), &body);
+            // Sealed for the delivery's system and case, as its payload is.
+            let Some(stored) = self.inner.get_delivery(&update.delivery_id).await? else { return Ok(false) };
+            let sealed = self.keys.seal(delivery_context("rendered", &stored.new).as_bytes(), &body);
             update.rendered = Some((content_type, sealed));
         }
         self.inner.update_delivery(update).await

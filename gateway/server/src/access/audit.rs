@@ -104,6 +104,11 @@ fn report_entry(record: &pb::AuditRecord) -> pb::AccessReportEntry {
     let time = record.time.map(|t| bro_domain::Timestamp::from_timestamp(t.seconds, 0).unwrap_or_default());
     let date = time.map(|t| bro_api::convert::date_to_pb(crate::clock::danish_date(t)));
     let rpc = Rpc::from_path(&record.method);
+    let action = match (rpc, record.method.starts_with("delivery:")) {
+        (_, true) => format!("sent {} to the system", record.data_kind),
+        (Some(rpc), _) => format!("{} {}", rpc.action(), record.data_kind),
+        (None, _) => format!("read {}", record.data_kind),
+    };
     let organisation = match pb::ActorKind::try_from(record.actor_kind) {
         Ok(pb::ActorKind::System) => record.actor.clone(),
         _ if !record.actor_municipality.is_empty() => format!("CVR {}", record.actor_municipality),
@@ -113,7 +118,7 @@ fn report_entry(record: &pb::AuditRecord) -> pb::AccessReportEntry {
         date,
         purpose: record.purpose.clone(),
         organisation,
-        action: format!("{} {}", rpc.map_or("read", Rpc::action), record.data_kind),
+        action,
         data_kind: record.data_kind.clone(),
     }
 }
@@ -176,6 +181,37 @@ impl AuditService for AuditApi {
                 Ok(pb::ListAuditRecordsResponse { records, next_page_token })
             })
             .await
+    }
+}
+
+/// The keyed hashes of the people an outgoing batch names.
+pub fn batch_person_keys(keys: &Keyring, batch: &pb::AdapterBatch) -> Vec<Vec<u8>> {
+    let ids = batch.subjects.iter().chain(batch.parties.iter().filter_map(|p| p.identifier.as_ref()));
+    let mut out: Vec<Vec<u8>> = ids.filter_map(|id| keys.identifier_key(id)).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The record of a delivery handed to its system (`how`: http, file, pull).
+pub fn delivery_record(
+    system: &str,
+    delivery: &bro_store::Delivery,
+    person_keys: Vec<Vec<u8>>,
+    how: &str,
+    now: bro_domain::Timestamp,
+) -> pb::AuditRecord {
+    pb::AuditRecord {
+        time: Some(prost_types::Timestamp { seconds: now.timestamp(), nanos: now.timestamp_subsec_nanos() as i32 }),
+        actor_kind: pb::ActorKind::System as i32,
+        actor: system.to_owned(),
+        method: format!("delivery:{how}"),
+        case: delivery.new.case_id.resource_name(),
+        person_keys,
+        data_kind: "case events".into(),
+        purpose: super::Purpose::Exchange.as_str().into(),
+        outcome: "OK".into(),
+        ..Default::default()
     }
 }
 

@@ -42,6 +42,9 @@ impl Default for RateLimit {
     }
 }
 
+/// Most clients tracked at once.
+const MAX_BUCKETS: usize = 50_000;
+
 struct Buckets {
     limit: RateLimit,
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
@@ -51,9 +54,15 @@ impl Buckets {
     fn allow(&self, key: &str) -> bool {
         let now = Instant::now();
         let Ok(mut buckets) = self.buckets.lock() else { return true };
-        if buckets.len() > 50_000 {
-            let idle = Duration::from_secs_f64(self.limit.burst / self.limit.per_second.max(0.001));
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(key) {
+            // Forget clients whose bucket has refilled (they lose nothing), then, if
+            // still full, refuse newcomers rather than grow without bound.
+            let idle = Duration::from_secs_f64(self.limit.burst / self.limit.per_second.max(0.001))
+                .min(Duration::from_secs(60));
             buckets.retain(|_, (_, at)| now.duration_since(*at) < idle);
+            if buckets.len() >= MAX_BUCKETS {
+                return false;
+            }
         }
         let (tokens, at) = buckets.entry(key.to_owned()).or_insert((self.limit.burst, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.limit.per_second).min(self.limit.burst);
@@ -217,6 +226,7 @@ impl GateState {
     async fn admit(
         &self,
         headers: &http::HeaderMap,
+        rpc: Option<Rpc>,
         (addr, certificate): (Option<SocketAddr>, Option<Vec<u8>>),
         draft: &Arc<Mutex<AuditDraft>>,
         principal_out: &mut Option<Principal>,
@@ -264,6 +274,15 @@ impl GateState {
             },
         };
         *purpose_out = purpose.as_str().to_owned();
+        if let Some(rpc) = rpc
+            && !super::policy::purposes(rpc).contains(&purpose)
+        {
+            return Err(tonic::Status::permission_denied(format!(
+                "{rpc:?} is not for the purpose {:?}; it serves: {}",
+                purpose.as_str(),
+                super::policy::purposes(rpc).iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
         Ok(Admitted { caller: Caller::new(principal, purpose, self.keys.clone(), draft.clone()) })
     }
 
@@ -339,6 +358,7 @@ impl<S, ResBody> tower::Service<http::Request<tonic::body::Body>> for GateServic
 where
     S: tower::Service<http::Request<tonic::body::Body>, Response = http::Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    S::Error: Send + 'static,
     ResBody: Default + Send + 'static,
 {
     type Response = http::Response<ResBody>;
@@ -353,7 +373,9 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let state = self.state.clone();
-        Box::pin(async move {
+        // The call runs in its own task: if the client cancels or the deadline
+        // drops this future, the service still finishes and the record is written.
+        let call = tokio::spawn(async move {
             let path = request.uri().path().to_owned();
             if exempt(&path) {
                 return inner.call(request).await;
@@ -363,7 +385,8 @@ where
             let mut purpose = String::new();
             let headers = request.headers().clone();
             let peer = peer(request.extensions());
-            let admitted = state.admit(&headers, peer, &draft, &mut principal, &mut purpose).await;
+            let admitted =
+                state.admit(&headers, Rpc::from_path(&path), peer, &draft, &mut principal, &mut purpose).await;
             let (response, code, message) = match admitted {
                 Err(status) => {
                     tracing::info!(method = %path, code = ?status.code(), reason = %status.message(), "call refused at the gate");
@@ -386,6 +409,15 @@ where
                 Some(response) => response,
                 None => tonic::Status::new(code, message.unwrap_or_default()).into_http(),
             })
+        });
+        Box::pin(async move {
+            match call.await {
+                Ok(result) => result,
+                Err(e) => {
+                    tracing::error!(error = %e, "a call's task failed");
+                    Ok(tonic::Status::internal("the call failed").into_http())
+                }
+            }
         })
     }
 }

@@ -220,7 +220,9 @@ impl JwtVerifier {
         let names = &self.settings.claims;
         let sub = claims.get("sub").and_then(Value::as_str).filter(|s| !s.is_empty() && s.len() <= 256);
         let sub = sub.ok_or_else(|| TokenError::Claims("sub must be a non-empty string".into()))?;
+        // Client credentials: the client is its own subject, and acts in no person's role.
         if let Some(client) = claims.get(&names.client_id).and_then(Value::as_str)
+            && client == sub
             && claims.get(&names.roles).is_none()
         {
             return Ok(TokenSubject::Client(client.to_owned()));

@@ -15,7 +15,7 @@
 use bro_api::v1 as pb;
 use bro_domain::Case;
 
-use super::{Principal, Role};
+use super::{Principal, Purpose, Role};
 use crate::pipeline::{SystemAccess, SystemConfig, Systems};
 
 /// Every RPC that needs a caller (health and reflection do not).
@@ -111,6 +111,24 @@ impl Rpc {
             | AcknowledgeDelivery => "change",
             _ => "read",
         }
+    }
+}
+
+/// The purposes each RPC serves; a call stating another is refused.
+pub fn purposes(rpc: Rpc) -> &'static [Purpose] {
+    use Purpose::*;
+    use Rpc::*;
+    match rpc {
+        CreateCase | GetCase | ListCases | AppendCaseEvents | ListCaseEvents | WatchCase | ListDueObligations => {
+            &[CaseHandling, Coordination, Exchange]
+        }
+        Ingest | StreamDeliveries | AcknowledgeDelivery => &[Exchange],
+        ListUnmatchedMessages | ResolveUnmatchedMessage | DiscardUnmatchedMessage | ListRejections => {
+            &[CaseHandling, Operations]
+        }
+        ListDeliveries | GetDelivery | RetryDelivery | ReplayDelivery => &[Operations],
+        GetAccessReport => &[CitizenRequest, Supervision],
+        ListAuditRecords => &[Supervision],
     }
 }
 
@@ -258,7 +276,12 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
                 },
                 SystemAccess::Sector { sector, scope } => match (rpc, target) {
                     (GetCase | ListCaseEvents, Target::Case(case)) => {
-                        if case.shared_custody_holders(scope).next().is_some() {
+                        if !system.reaches(&case.placing_municipality.cvr) {
+                            Err(Denial(format!(
+                                "system {:?} serves another municipality's cases, not this one's",
+                                system.name
+                            )))
+                        } else if case.shared_custody_holders(scope).next().is_some() {
                             Ok(Grant::Sector { sector: *sector, scope: scope.clone() })
                         } else {
                             Err(Denial(format!(
@@ -350,6 +373,13 @@ mod tests {
                 SystemAccess::Sector { sector: pb::Sector::Psychiatry, scope: "share:psychiatry".into() },
             ),
             system("sender", SystemAccess::SendOnly),
+            SystemConfig {
+                serves: Some("22222222".into()),
+                ..system(
+                    "jobcenter-b",
+                    SystemAccess::Sector { sector: pb::Sector::Jobcentre, scope: "share:jobcenter".into() },
+                )
+            },
         ])
         .expect("valid systems")
     }
@@ -371,6 +401,7 @@ mod tests {
             ("system jobcenter", Principal::System("jobcenter".into())),
             ("system psykiatri", Principal::System("psykiatri".into())),
             ("system sender", Principal::System("sender".into())),
+            ("system jobcenter-b", Principal::System("jobcenter-b".into())),
             ("system unknown", Principal::System("nobody".into())),
         ];
         let mut table = String::new();

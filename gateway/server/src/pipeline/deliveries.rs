@@ -31,6 +31,8 @@ pub struct DeliveryApi {
     store: Arc<dyn EventStore>,
     systems: Arc<Systems>,
     worker: DeliveryWorker,
+    trail: crate::access::audit::AuditTrail,
+    keys: Arc<bro_store::Keyring>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
@@ -88,7 +90,8 @@ impl DeliveryApi {
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> Self {
-        DeliveryApi { store, systems, worker, clock, metrics, shutdown }
+        let (trail, keys) = worker.audit();
+        DeliveryApi { store, systems, worker, trail, keys, clock, metrics, shutdown }
     }
 
     async fn observe<T>(
@@ -254,6 +257,7 @@ impl DeliveryApi {
         let store = self.store.clone();
         let config = self.systems.get(&system).cloned();
         let clock = self.clock.clone();
+        let (trail, keys) = (self.trail.clone(), self.keys.clone());
         let ready = self.worker.pulled();
         let shutdown = self.shutdown.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -289,6 +293,15 @@ impl DeliveryApi {
                             && !still_allowed(&store, config, d, clock.now()).await
                         {
                             continue;
+                        }
+                        // What leaves is audited, with the people it names, before it is sent.
+                        let people = pb::AdapterBatch::decode(d.new.payload.as_slice())
+                            .map(|b| crate::access::audit::batch_person_keys(&keys, &b))
+                            .unwrap_or_default();
+                        let record = crate::access::audit::delivery_record(&system, d, people, "pull", clock.now());
+                        if trail.record(record).await.is_err() {
+                            let _ = tx.send(Err(Status::unavailable("the audit log cannot be written"))).await;
+                            return;
                         }
                         let item = pb::StreamDeliveriesResponse { delivery: Some(delivery_to_pb(d, true)) };
                         tokio::select! {

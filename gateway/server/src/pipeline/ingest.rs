@@ -251,6 +251,11 @@ impl IngestApi {
                 message: format!("adapter {:?} of system {:?} is not loaded", system.adapter, system.name),
             })?;
         let mut metadata: Vec<(String, String)> = message.metadata.clone().into_iter().collect();
+        // Another sector's system speaks for its own sector, whatever the message says.
+        if let super::SystemAccess::Sector { sector, .. } = &system.access {
+            metadata.retain(|(k, _)| k != "sector");
+            metadata.push(("sector".into(), sector_metadata(*sector).into()));
+        }
         metadata.sort();
         let input = Message { content_type: message.content_type.clone(), body: message.body.clone(), metadata };
         let translated = tokio::task::spawn_blocking(move || adapter.to_canonical(&input))
@@ -297,6 +302,9 @@ impl IngestApi {
             let reason = "the adapter translated the message to no events".to_owned();
             return Err(self.reject(&system.name, &request_id, &message, reason).await);
         }
+        if let Err(reason) = may_record(&system.access, &batch) {
+            return Err(self.reject(&system.name, &request_id, &message, reason).await);
+        }
         if batch.source_message_id.is_empty() {
             batch.source_message_id = message.metadata.get("message-id").cloned().unwrap_or_default();
         }
@@ -322,20 +330,17 @@ impl IngestApi {
         }
         let matched = match self.match_case(&batch).await {
             // A municipality's system reaches only that municipality's cases.
-            Ok(Match::Case(case_id, parties)) => match &system.access {
-                super::SystemAccess::Municipal { cvr } => {
-                    let state = self.ledger.state(&case_id).await?;
-                    if &state.placing_municipality.cvr == cvr {
-                        Match::Case(case_id, parties)
-                    } else {
-                        Match::Unmatched(format!("no case of municipality {cvr} has the message's person identifier"))
-                    }
+            Ok(Match::Case(case_id, parties)) => {
+                let state = self.ledger.state(&case_id).await?;
+                if system.reaches(&state.placing_municipality.cvr) || system.access == super::SystemAccess::SendOnly {
+                    Match::Case(case_id, parties)
+                } else {
+                    Match::Unmatched("no case within the system's reach has the message's person identifier".into())
                 }
-                _ => Match::Case(case_id, parties),
-            },
+            }
             Ok(m) => m,
             Err(ApiError::Invalid(v)) => {
-                return Err(self.reject(&system.name, &request_id, &message, v.to_string()).await);
+                return self.reject_after_match(system, &request_id, &message, v.to_string()).await;
             }
             Err(e) => return Err(e),
         };
@@ -370,10 +375,15 @@ impl IngestApi {
             Match::Case(case_id, parties) => {
                 let events = match events_for(&batch, &parties, &system.name) {
                     Ok(events) => events,
-                    Err(v) => {
-                        return Err(self.reject(&system.name, &request_id, &message, v.to_string()).await);
-                    }
+                    Err(v) => return self.reject_after_match(system, &request_id, &message, v.to_string()).await,
                 };
+                // A sector cancels or ends only its own appointments and contacts.
+                if let super::SystemAccess::Sector { sector, .. } = &system.access {
+                    let state = self.ledger.state(&case_id).await?;
+                    if let Err(reason) = only_own_items(&state, *sector, &events) {
+                        return self.reject_after_match(system, &request_id, &message, reason).await;
+                    }
+                }
                 let cmd = AppendEvents {
                     source,
                     fingerprint: Some(fingerprint),
@@ -385,9 +395,10 @@ impl IngestApi {
                             if done.replayed { pb::IngestOutcome::Duplicate } else { pb::IngestOutcome::Appended };
                         Ok(appended(done, outcome))
                     }
-                    Err(LedgerError::Invalid(v)) => Err(self
-                        .reject(&system.name, &request_id, &message, format!("the case refused the events: {v}"))
-                        .await),
+                    Err(LedgerError::Invalid(v)) => {
+                        let reason = format!("the case refused the events: {v}");
+                        self.reject_after_match(system, &request_id, &message, reason).await
+                    }
                     Err(e) => Err(e.into()),
                 }
             }
@@ -461,6 +472,74 @@ impl IngestApi {
 
 /// The batch's events for the matched case: `subjects/N` resolved to parties,
 /// each event's source set to the system and message.
+/// The `sector` metadata the adapters read.
+fn sector_metadata(sector: pb::Sector) -> &'static str {
+    match sector {
+        pb::Sector::Psychiatry => "psychiatry",
+        pb::Sector::AddictionTreatment => "addiction-treatment",
+        pb::Sector::Jobcentre => "jobcentre",
+        pb::Sector::Health => "health",
+        pb::Sector::Other | pb::Sector::Unspecified => "other",
+    }
+}
+
+/// Whether a system may record what its message became: a municipality's own
+/// system anything; another sector's system only its own sector's items
+/// (letters, plans, appointments, contacts) — never consents, legal bases or
+/// the municipality's decisions; a send-only system only sector items.
+fn may_record(access: &super::SystemAccess, batch: &pb::AdapterBatch) -> Result<(), String> {
+    use super::SystemAccess;
+    let own = match access {
+        SystemAccess::Municipal { .. } => return Ok(()),
+        SystemAccess::Sector { sector, .. } => Some(*sector as i32),
+        SystemAccess::SendOnly => None,
+    };
+    for (i, event) in batch.events.iter().enumerate() {
+        let sector = match &event.kind {
+            Some(Kind::CorrespondenceRecorded(e)) => e.correspondence.as_ref().map(|c| c.sector),
+            Some(Kind::SectorPlanRecorded(e)) => e.plan.as_ref().map(|p| p.sector),
+            Some(Kind::AppointmentScheduled(e)) => e.appointment.as_ref().map(|a| a.sector),
+            Some(Kind::SectorContactAdded(e)) => Some(e.sector),
+            Some(Kind::AppointmentCancelled(_) | Kind::SectorContactEnded(_)) => None,
+            Some(other) => {
+                return Err(format!(
+                    "events[{i}]: this system may not record {}; only the municipality's own systems do",
+                    convert::kind_name(other)
+                ));
+            }
+            None => continue,
+        };
+        if let (Some(own), Some(sector)) = (own, sector)
+            && own != sector
+        {
+            return Err(format!("events[{i}]: this system records only its own sector's items"));
+        }
+    }
+    Ok(())
+}
+
+/// For another sector's system: the appointments it cancels and the contacts
+/// it ends must be its own sector's.
+fn only_own_items(case: &bro_domain::Case, sector: pb::Sector, events: &[bro_domain::Event]) -> Result<(), String> {
+    let own = |s: bro_domain::Sector| bro_api::convert::sector_to_pb(Some(s)) == sector;
+    for event in events {
+        match &event.kind {
+            bro_domain::EventKind::AppointmentCancelled { appointment_id, .. }
+                if case.appointments.iter().any(|a| &a.appointment_id == appointment_id && !own(a.sector)) =>
+            {
+                return Err("an appointment of another sector cannot be cancelled by this system".into());
+            }
+            bro_domain::EventKind::SectorContactEnded { contact_id }
+                if case.sector_contacts.iter().any(|c| &c.contact_id == contact_id && !own(c.sector)) =>
+            {
+                return Err("a contact of another sector cannot be ended by this system".into());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn events_for(
     batch: &pb::AdapterBatch,
     parties: &[Option<PartyId>],
@@ -551,6 +630,27 @@ fn entry_name<'a>(field: &str, prefix: &str, name: &'a str) -> Result<&'a str, V
 }
 
 impl IngestApi {
+    /// A rejection found only after the message was matched to a case: stored
+    /// as any rejection, but a system outside the municipality is told only
+    /// that its message was accepted, so the answer cannot show that the
+    /// person has a case.
+    async fn reject_after_match(
+        &self,
+        system: &super::SystemConfig,
+        request_id: &str,
+        message: &pb::ExternalMessage,
+        reason: String,
+    ) -> Result<pb::IngestResponse, ApiError> {
+        let rejected = self.reject(&system.name, request_id, message, reason).await;
+        match system.access {
+            super::SystemAccess::Municipal { .. } => Err(rejected),
+            _ if matches!(rejected, ApiError::Rejected { .. }) => {
+                Ok(pb::IngestResponse { outcome: pb::IngestOutcome::Accepted.into(), ..Default::default() })
+            }
+            _ => Err(rejected),
+        }
+    }
+
     /// What another sector's system is told: where its message went only if a
     /// consent or legal basis in its scope covers that case; otherwise (and
     /// when nothing matched) just that it was accepted.

@@ -96,6 +96,9 @@ pub struct SystemConfig {
     pub client_id: Option<String>,
     /// SHA-256 fingerprints (hex) of the client certificates it may present.
     pub certificates: Vec<String>,
+    /// For another sector's system: the one municipality (CVR) whose cases it
+    /// serves, e.g. a municipal jobcentre; none: every municipality's here.
+    pub serves: Option<String>,
 }
 
 impl SystemConfig {
@@ -113,6 +116,16 @@ impl SystemConfig {
             access: SystemAccess::SendOnly,
             client_id: None,
             certificates: Vec::new(),
+            serves: None,
+        }
+    }
+
+    /// Whether a case of municipality `cvr` is within this system's reach.
+    pub fn reaches(&self, cvr: &str) -> bool {
+        match &self.access {
+            SystemAccess::SendOnly => false,
+            SystemAccess::Municipal { cvr: own } => own == cvr,
+            SystemAccess::Sector { .. } => self.serves.as_deref().is_none_or(|own| own == cvr),
         }
     }
 
@@ -189,6 +202,12 @@ impl Systems {
                     }
                 }
                 SystemAccess::SendOnly => {}
+            }
+            if let Some(cvr) = &s.serves {
+                if !matches!(s.access, SystemAccess::Sector { .. }) {
+                    return Err(format!("system {:?}: only another sector's system serves one municipality", s.name));
+                }
+                bro_domain::check_cvr("municipality", cvr).map_err(|v| format!("system {:?}: {v}", s.name))?;
             }
             for fingerprint in &s.certificates {
                 if fingerprint.len() != 64 || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -341,7 +360,12 @@ pub fn outbound_batch(system: &SystemConfig, case: &pb::Case, events: &[pb::Case
             }
             None
         }
-        SystemAccess::Sector { sector, scope } => Some(SectorScope::of_projection(case, *sector, scope)),
+        SystemAccess::Sector { sector, scope } => {
+            if !system.reaches(case.placing_municipality.as_ref().map_or("", |m| m.cvr.as_str())) {
+                return None;
+            }
+            Some(SectorScope::of_projection(case, *sector, scope))
+        }
     };
     let chosen: Vec<pb::CaseEvent> = events
         .iter()
@@ -415,7 +439,12 @@ pub fn still_sendable(system: &SystemConfig, case: &pb::Case, batch: pb::Adapter
         SystemAccess::Municipal { cvr } => {
             return case.placing_municipality.as_ref().is_some_and(|m| &m.cvr == cvr).then_some(batch);
         }
-        SystemAccess::Sector { sector, scope } => SectorScope::of_projection(case, *sector, scope),
+        SystemAccess::Sector { sector, scope } => {
+            if !system.reaches(case.placing_municipality.as_ref().map_or("", |m| m.cvr.as_str())) {
+                return None;
+            }
+            SectorScope::of_projection(case, *sector, scope)
+        }
     };
     // Back from `subjects/N` to party ids, to judge each event by the case as it is.
     let party_of_subject = |reference: &str| -> Option<String> {

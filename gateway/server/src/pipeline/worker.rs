@@ -62,6 +62,8 @@ pub struct DeliveryWorker {
     wake: Arc<Notify>,
     pulled: Arc<Notify>,
     in_flight: Arc<Mutex<HashSet<String>>>,
+    trail: crate::access::audit::AuditTrail,
+    keys: Arc<bro_store::Keyring>,
 }
 
 impl DeliveryWorker {
@@ -72,8 +74,12 @@ impl DeliveryWorker {
         adapters: Option<Arc<AdapterRegistry>>,
         clock: Arc<dyn Clock>,
         metrics: Arc<crate::metrics::Metrics>,
+        trail: crate::access::audit::AuditTrail,
+        keys: Arc<bro_store::Keyring>,
     ) -> Self {
         DeliveryWorker {
+            trail,
+            keys,
             store,
             systems,
             adapters,
@@ -83,6 +89,11 @@ impl DeliveryWorker {
             pulled: Arc::new(Notify::new()),
             in_flight: Arc::new(Mutex::new(HashSet::new())),
         }
+    }
+
+    /// The audit trail and keys deliveries are recorded with (shared with pull streams).
+    pub fn audit(&self) -> (crate::access::audit::AuditTrail, Arc<bro_store::Keyring>) {
+        (self.trail.clone(), self.keys.clone())
     }
 
     /// Wakes the worker (new deliveries were enqueued).
@@ -213,9 +224,22 @@ impl DeliveryWorker {
         }
     }
 
+    /// Records that a system was handed people's data (the audit log counts
+    /// what left, not only what was asked for).
+    async fn audit_handover(&self, system: &SystemConfig, delivery: &Delivery, people: Vec<Vec<u8>>, how: &str) {
+        let record = crate::access::audit::delivery_record(&system.name, delivery, people, how, self.clock.now());
+        if let Err(e) = self.trail.record(record).await {
+            tracing::error!(error = %e, "the audit record of a delivery was not written");
+        }
+    }
+
     /// The delivery's batch as far as the case allows it now (a consent
     /// withdrawn since it was queued stops it).
-    async fn sendable_payload(&self, system: &SystemConfig, delivery: &Delivery) -> Result<Vec<u8>, Outcome> {
+    async fn sendable_payload(
+        &self,
+        system: &SystemConfig,
+        delivery: &Delivery,
+    ) -> Result<bro_api::v1::AdapterBatch, Outcome> {
         use prost::Message as _;
         let batch = bro_api::v1::AdapterBatch::decode(delivery.new.payload.as_slice())
             .map_err(|e| Outcome::Dead(format!("the queued batch is damaged: {e}")))?;
@@ -227,7 +251,7 @@ impl DeliveryWorker {
         let case = bro_api::v1::Case::decode(stored.projection.as_slice())
             .map_err(|e| Outcome::Retry(format!("cannot read the case: {e}")))?;
         match super::still_sendable(system, &case, batch) {
-            Some(batch) => Ok(batch.encode_to_vec()),
+            Some(batch) => Ok(batch),
             None => Err(Outcome::Dead(
                 "not sent: the case no longer allows it to this system (a consent was withdrawn or the case moved)"
                     .into(),
@@ -239,9 +263,14 @@ impl DeliveryWorker {
         let Some(adapter) = self.adapters.as_ref().and_then(|r| r.get(&system.adapter).ok()) else {
             return Outcome::Retry(format!("adapter {:?} is not loaded", system.adapter));
         };
-        let payload = match self.sendable_payload(system, delivery).await {
-            Ok(payload) => payload,
+        let batch = match self.sendable_payload(system, delivery).await {
+            Ok(batch) => batch,
             Err(outcome) => return outcome,
+        };
+        let people = crate::access::audit::batch_person_keys(&self.keys, &batch);
+        let payload = {
+            use prost::Message as _;
+            batch.encode_to_vec()
         };
         let target = system.target.clone();
         let translated = tokio::task::spawn_blocking(move || adapter.from_canonical(&payload, &target)).await;
@@ -270,13 +299,19 @@ impl DeliveryWorker {
                 let dir = dir.clone();
                 let body = message.body;
                 match tokio::task::spawn_blocking(move || write_atomically(&dir, &name, &body)).await {
-                    Ok(Ok(())) => Outcome::Done { to: DeliveryState::Delivered, rendered },
+                    Ok(Ok(())) => {
+                        self.audit_handover(system, delivery, people, "file").await;
+                        Outcome::Done { to: DeliveryState::Delivered, rendered }
+                    }
                     Ok(Err(e)) => Outcome::Retry(format!("cannot write to the drop directory: {e}")),
                     Err(e) => Outcome::Retry(format!("file task failed: {e}")),
                 }
             }
             Transport::Http { url } => match post(url, delivery, &message.content_type, message.body).await {
-                Ok(()) => Outcome::Done { to: DeliveryState::Delivered, rendered },
+                Ok(()) => {
+                    self.audit_handover(system, delivery, people, "http").await;
+                    Outcome::Done { to: DeliveryState::Delivered, rendered }
+                }
                 Err(outcome) => outcome,
             },
         }
