@@ -46,6 +46,19 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A case whose one custody holder is MedCom's published test patient with a
+/// replacement CPR number (the patient of the CareCommunication samples).
+fn medcom_mothers_case(case_id: &str) -> pb::CreateCaseRequest {
+    let mut create = new_case(case_id, TEST_CVR);
+    let mut mother = bro_e2e::parent("mother", "0101900000", "Mor Testesen");
+    mother.identifier = Some(pb::PersonIdentifier {
+        kind: pb::PersonIdentifierKind::ReplacementCpr.into(),
+        value: "0703921VJ4".into(),
+    });
+    create.custody_holders = vec![mother];
+    create
+}
+
 async fn audit_records(gw: &TestGateway) -> Vec<pb::AuditRecord> {
     let channel = gw.person(Role::Auditor, Purpose::Supervision).await.expect("channel");
     let mut auditor = AuditServiceClient::new(channel);
@@ -328,6 +341,20 @@ async fn municipalities_and_sectors_see_only_their_share() {
         .expect("withdrawn");
     let err = jobcentre.get_case(pb::GetCaseRequest { name: "cases/c1".into() }).await.expect_err("withdrawn");
     assert_eq!(err.code(), Code::PermissionDenied);
+    // Each refusal is on record, with whose data was asked for.
+    let records = audit_records(&gw).await;
+    let refused = |actor: &str| {
+        records.iter().any(|r| {
+            r.actor == actor
+                && r.outcome == "PERMISSION_DENIED"
+                && r.method.ends_with("/GetCase")
+                && r.case == "cases/c1"
+                && r.person_keys.len() == 2
+        })
+    };
+    assert!(refused("caseworker-87654321"), "another municipality's look-up");
+    assert!(refused("jobcenter"), "the look-up after the withdrawal");
+    assert!(refused("psykiatri"), "the look-up without consent");
 
     // Parent-1's access report: when, why and which organisation; never which employee.
     let mut auditor =
@@ -557,15 +584,7 @@ async fn a_message_cannot_probe_for_cases() {
     };
     let gw = TestGateway::start_with(options).await.expect("gateway");
     let mut cases = gw.client().await.expect("client");
-    let mut create = new_case("c1", TEST_CVR);
-    let mut mother = bro_e2e::parent("mother", "0101900000", "Mor Testesen");
-    // MedCom's published test patient with a replacement CPR number.
-    mother.identifier = Some(pb::PersonIdentifier {
-        kind: pb::PersonIdentifierKind::ReplacementCpr.into(),
-        value: "0703921VJ4".into(),
-    });
-    create.custody_holders = vec![mother];
-    cases.create_case(create).await.expect("created");
+    cases.create_case(medcom_mothers_case("c1")).await.expect("created");
     let mut ingest = IngestServiceClient::new(gw.system("psykiatri").await.expect("channel"));
     let send = |request_id: &str, content_type: &str, file: &str| pb::IngestRequest {
         system: "psykiatri".into(),
@@ -639,14 +658,7 @@ async fn a_sector_system_records_only_its_own_sectors_items() {
     }
     // Psychiatry's letters are psychiatry's, whatever sector the message claims.
     let mut psychiatry = IngestServiceClient::new(gw.system("psykiatri").await.expect("channel"));
-    let mut create = new_case("c2", TEST_CVR);
-    let mut mother = bro_e2e::parent("mother", "0101900000", "Mor Testesen");
-    mother.identifier = Some(pb::PersonIdentifier {
-        kind: pb::PersonIdentifierKind::ReplacementCpr.into(),
-        value: "0703921VJ4".into(),
-    });
-    create.custody_holders = vec![mother];
-    cases.create_case(create).await.expect("created");
+    cases.create_case(medcom_mothers_case("c2")).await.expect("created");
     let request = pb::IngestRequest {
         system: "psykiatri".into(),
         message: Some(pb::ExternalMessage {
