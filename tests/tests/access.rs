@@ -676,3 +676,41 @@ async fn a_sector_system_records_only_its_own_sectors_items() {
     assert_eq!(case.case.expect("case").version, 1, "nothing was recorded in c1");
     gw.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_municipalitys_unmatched_messages_are_its_own() {
+    let journal = SystemConfig::new("journal", "sdi", "haendelsesbesked", &[], Transport::None)
+        .with_access(SystemAccess::Municipal { cvr: "29990000".into() });
+    let options = ServeOptions {
+        adapters: Some(bro_e2e::adapter_registry(&["sdi"])),
+        systems: Arc::new(Systems::new(vec![journal]).expect("valid")),
+        ..ServeOptions::default()
+    };
+    let gw = TestGateway::start_with(options).await.expect("gateway");
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../adapters/sdi/fixtures/planer.in.xml");
+    let request = pb::IngestRequest {
+        system: "journal".into(),
+        message: Some(pb::ExternalMessage {
+            content_type: "application/xml".into(),
+            body: std::fs::read(&path).expect("fixture"),
+            ..Default::default()
+        }),
+        request_id: "j-1".into(),
+    };
+    let mut journal = IngestServiceClient::new(gw.system("journal").await.expect("channel"));
+    let answer = journal.ingest(request).await.expect("ingest").into_inner();
+    assert_eq!(answer.outcome(), pb::IngestOutcome::Unmatched, "no case yet");
+    let list = |channel| async move {
+        let mut inbox = IngestServiceClient::new(channel);
+        inbox.list_unmatched_messages(pb::ListUnmatchedMessagesRequest::default()).await.expect("list").into_inner()
+    };
+    let theirs = list(gw.caseworker("29990000").await.expect("channel")).await;
+    assert_eq!(theirs.unmatched_messages.len(), 1, "the journal's municipality sees its message");
+    let others = list(gw.caseworker(OTHER_CVR).await.expect("channel")).await;
+    assert!(others.unmatched_messages.is_empty(), "another municipality does not");
+    let mut other = IngestServiceClient::new(gw.caseworker(OTHER_CVR).await.expect("channel"));
+    let discard = pb::DiscardUnmatchedMessageRequest { name: answer.unmatched_message.clone() };
+    let err = other.discard_unmatched_message(discard).await.expect_err("not theirs");
+    assert_eq!(err.code(), Code::NotFound);
+    gw.stop().await.expect("stops");
+}

@@ -630,6 +630,22 @@ fn entry_name<'a>(field: &str, prefix: &str, name: &'a str) -> Result<&'a str, V
 }
 
 impl IngestApi {
+    /// Whether a caller may see and handle an inbox entry: one from a system
+    /// bound to a municipality belongs to that municipality's caseworkers (and
+    /// the gateway's administrators); one from a system serving every
+    /// municipality (regional psychiatry) has no owner and is everyone's.
+    fn may_handle(&self, caller: &Caller, entry: &InboxEntry) -> bool {
+        let owner = self.systems.get(&entry.system).and_then(|s| match &s.access {
+            super::SystemAccess::Municipal { cvr } => Some(cvr.clone()),
+            super::SystemAccess::Sector { .. } => s.serves.clone(),
+            super::SystemAccess::SendOnly => None,
+        });
+        let Some(owner) = owner else { return true };
+        let administrator = matches!(&caller.principal,
+            Principal::Person(p) if p.roles.contains(&crate::access::Role::Administrator));
+        administrator || caller.municipality(&self.systems).as_deref() == Some(owner.as_str())
+    }
+
     /// A rejection found only after the message was matched to a case: stored
     /// as any rejection, but a system outside the municipality is told only
     /// that its message was accepted, so the answer cannot show that the
@@ -723,7 +739,7 @@ impl IngestApi {
             .store()
             .get_inbox(id)
             .await?
-            .filter(|e| e.kind == InboxKind::Unmatched)
+            .filter(|e| e.kind == InboxKind::Unmatched && self.may_handle(&caller, e))
             .ok_or_else(|| ApiError::NotFound { reason: "UNMATCHED_MESSAGE_NOT_FOUND", name: req.name.clone() })?;
         let request_id = format!("resolve-{}", entry.entry_id);
         if entry.state != InboxState::Open {
@@ -804,11 +820,12 @@ impl IngestService for IngestApi {
         let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("ListUnmatchedMessages", async {
-            self.authorize(&caller?, Rpc::ListUnmatchedMessages, Target::Nothing)?;
+            let caller = caller?;
+            self.authorize(&caller, Rpc::ListUnmatchedMessages, Target::Nothing)?;
             let (rows, next_page_token) =
                 self.list_inbox(InboxKind::Unmatched, r.page_size, &r.page_token, &r.filter).await?;
             Ok(pb::ListUnmatchedMessagesResponse {
-                unmatched_messages: rows.iter().map(unmatched_to_pb).collect(),
+                unmatched_messages: rows.iter().filter(|e| self.may_handle(&caller, e)).map(unmatched_to_pb).collect(),
                 next_page_token,
             })
         })
@@ -822,13 +839,14 @@ impl IngestService for IngestApi {
         let caller = Caller::of(&request);
         let name = request.into_inner().name;
         self.observe("DiscardUnmatchedMessage", async {
-            self.authorize(&caller?, Rpc::DiscardUnmatchedMessage, Target::Nothing)?;
+            let caller = caller?;
+            self.authorize(&caller, Rpc::DiscardUnmatchedMessage, Target::Nothing)?;
             let id = entry_name("name", "unmatchedMessages/", &name)?;
             let store = self.ledger.store();
             let entry = store
                 .get_inbox(id)
                 .await?
-                .filter(|e| e.kind == InboxKind::Unmatched)
+                .filter(|e| e.kind == InboxKind::Unmatched && self.may_handle(&caller, e))
                 .ok_or_else(|| ApiError::NotFound { reason: "UNMATCHED_MESSAGE_NOT_FOUND", name: name.clone() })?;
             // Discarding twice is the same as once; a resolved message stays resolved.
             if entry.state != InboxState::Discarded
@@ -863,10 +881,12 @@ impl IngestService for IngestApi {
         let caller = Caller::of(&request);
         let r = request.into_inner();
         self.observe("ListRejections", async {
-            self.authorize(&caller?, Rpc::ListRejections, Target::Nothing)?;
+            let caller = caller?;
+            self.authorize(&caller, Rpc::ListRejections, Target::Nothing)?;
             let (rows, next_page_token) =
                 self.list_inbox(InboxKind::Rejected, r.page_size, &r.page_token, &r.filter).await?;
-            Ok(pb::ListRejectionsResponse { rejections: rows.iter().map(rejection_to_pb).collect(), next_page_token })
+            let rejections = rows.iter().filter(|e| self.may_handle(&caller, e)).map(rejection_to_pb).collect();
+            Ok(pb::ListRejectionsResponse { rejections, next_page_token })
         })
         .await
     }
