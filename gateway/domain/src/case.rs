@@ -269,6 +269,29 @@ impl Case {
         self.custody_holders.iter().filter(move |p| self.shares_with(&p.party_id, scope))
     }
 
+    /// A case opened on `on` in municipality `cvr` for custody holders known
+    /// only by party id: a starting point for tests and benchmarks.
+    pub fn opened_for(id: CaseId, holders: &[PartyId], cvr: &str, on: Date) -> Result<Case, Violations> {
+        let opened = RecordedEvent {
+            sequence: 1,
+            record_time: Timestamp::default(),
+            request_id: String::new(),
+            event: crate::Event {
+                occurred_on: on,
+                source: None,
+                kind: EventKind::CaseOpened {
+                    child: Child { identifier: None, journal_reference: String::new() },
+                    custody_holders: holders
+                        .iter()
+                        .map(|h| Party { party_id: h.clone(), identifier: None, display_name: String::new() })
+                        .collect(),
+                    placing_municipality: Organisation { cvr: cvr.to_owned(), ..Default::default() },
+                },
+            },
+        };
+        Case::open(id, &opened)
+    }
+
     /// Opens a case from its first event, which must be `case_opened`.
     pub fn open(id: CaseId, first: &RecordedEvent) -> Result<Case, Violations> {
         let EventKind::CaseOpened { child, custody_holders, placing_municipality } = &first.event.kind else {

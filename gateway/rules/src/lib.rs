@@ -33,6 +33,7 @@
 //! ```
 
 mod barnets_lov_2024;
+pub mod coordination;
 mod dates;
 mod facts;
 mod model;
