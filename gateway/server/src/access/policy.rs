@@ -301,44 +301,22 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
 mod tests {
     use std::fmt::Write as _;
 
-    use bro_domain::{
-        CaseId, Child, ConsentScope, Date, Event, EventKind, Organisation, Party, PartyId, PersonId, PersonIdKind,
-        RecordedEvent,
-    };
+    use bro_domain::{CaseId, ConsentScope, Date, PartyId, PersonId, PersonIdKind};
 
     use super::*;
     use crate::access::{Assurance, Person};
     use crate::pipeline::{SystemConfig, Transport};
 
     fn case(id: &str, cvr: &str, consents: &[&str]) -> Case {
-        let holder = |pid: &str, cpr: &str| Party {
-            party_id: PartyId::parse("p", pid).expect("id"),
-            identifier: Some(PersonId::parse("p", PersonIdKind::Cpr, cpr).expect("cpr")),
-            display_name: "Anna Testesen".into(),
-        };
         let on = Date::from_ymd_opt(2026, 1, 10).expect("date");
-        let opened = RecordedEvent {
-            sequence: 1,
-            event: Event {
-                occurred_on: on,
-                source: None,
-                kind: EventKind::CaseOpened {
-                    child: Child { identifier: None, journal_reference: "j".into() },
-                    custody_holders: vec![holder("parent-1", "0101901234")],
-                    placing_municipality: Organisation {
-                        display_name: "K".into(),
-                        cvr: cvr.into(),
-                        ..Default::default()
-                    },
-                },
-            },
-            record_time: Default::default(),
-            request_id: "r".into(),
-        };
-        let mut case = Case::open(CaseId::parse("c", id).expect("id"), &opened).expect("opens");
+        let parent = PartyId::parse("p", "parent-1").expect("id");
+        let mut case = Case::opened_for(CaseId::parse("c", id).expect("id"), std::slice::from_ref(&parent), cvr, on)
+            .expect("opens");
+        case.custody_holders[0].identifier = Some(PersonId::parse("p", PersonIdKind::Cpr, "0101901234").expect("cpr"));
+        case.custody_holders[0].display_name = "Anna Testesen".into();
         for scope in consents {
             case.consents.push(bro_domain::Consent {
-                custody_holder: PartyId::parse("p", "parent-1").expect("id"),
+                custody_holder: parent.clone(),
                 scope: ConsentScope::parse("s", scope).expect("scope"),
                 given_on: on,
                 withdrawn_on: None,
