@@ -167,7 +167,8 @@ fn test() -> anyhow::Result<()> {
         .arg("test")
         .arg("--manifest-path")
         .arg(&manifest)
-        .args(["--package", "medcom", "--package", "sdi", "--package", "jobcenter", "--package", "scenario"])
+        .args(["--package", "medcom", "--package", "sdi", "--package", "jobcenter"])
+        .args(["--package", "fhir", "--package", "scenario"])
         .env("CARGO_TARGET_DIR", &target))?;
     // The guest SDK's own tests (its calendar and id helpers), natively.
     run(cargo()

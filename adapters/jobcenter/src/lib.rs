@@ -8,7 +8,11 @@
 //! `appointment_scheduled` or `appointment_cancelled` per meeting, all dated
 //! the Danish day of `changedAt` and with `custody_holder = "subjects/0"`.
 //! The format is documented field by field in `adapters/jobcenter/README.md`.
+//!
+//! Outbound, a batch carrying a § 78 holistic plan (the jobcentre's consented
+//! view of it) is written as a `helhedsplan` document instead ([`holistic`]).
 
+pub mod holistic;
 pub mod ids;
 pub mod json;
 pub mod read;
@@ -48,7 +52,8 @@ pub fn translate(body: &[u8]) -> Result<proto::AdapterBatch, AdapterError> {
     read::read(body)
 }
 
-/// Renders a canonical batch for `target` (only `momentum+json`).
+/// Renders a canonical batch for `target` (only `momentum+json`): a holistic
+/// plan view as a `helhedsplan` document, events as a citizen document.
 pub fn render(batch: &proto::AdapterBatch, target: &str) -> Result<Message, AdapterError> {
     if target != TARGET {
         return Err(AdapterError::Unsupported(format!(
@@ -56,7 +61,8 @@ pub fn render(batch: &proto::AdapterBatch, target: &str) -> Result<Message, Adap
             json::quoted(target)
         )));
     }
-    Ok(Message { content_type: CONTENT_TYPE.into(), body: write::write(batch)?, metadata: Vec::new() })
+    let body = if batch.holistic_plan.is_some() { holistic::write(batch)? } else { write::write(batch)? };
+    Ok(Message { content_type: CONTENT_TYPE.into(), body, metadata: Vec::new() })
 }
 
 impl Adapter for Jobcenter {
@@ -65,12 +71,13 @@ impl Adapter for Jobcenter {
             name: "momentum-citizen".into(),
             content_types: vec!["application/json".into(), "application/vnd.momentum+json".into()],
         };
+        let plan = MessageType { name: "momentum-helhedsplan".into(), content_types: vec!["application/json".into()] };
         AdapterInfo {
             name: "jobcenter".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             system_kind: SystemKind::Jobcentre,
             reads: vec![document.clone()],
-            writes: vec![document],
+            writes: vec![document, plan],
         }
     }
 

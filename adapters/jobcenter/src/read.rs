@@ -83,6 +83,7 @@ pub fn read(body: &[u8]) -> Result<proto::AdapterBatch, AdapterError> {
             .map(|kind| proto::CaseEvent { occurred_on, kind: Some(kind), ..Default::default() })
             .collect(),
         parties: Vec::new(),
+        holistic_plan: None,
     })
 }
 

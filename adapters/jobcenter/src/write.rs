@@ -32,10 +32,10 @@ struct Document {
 }
 
 #[derive(Serialize)]
-struct Citizen {
-    cpr: String,
+pub(crate) struct Citizen {
+    pub(crate) cpr: String,
     #[serde(skip_serializing_if = "String::is_empty")]
-    name: String,
+    pub(crate) name: String,
 }
 
 #[derive(Serialize)]
@@ -47,7 +47,7 @@ struct Jobcenter {
 }
 
 #[derive(Serialize)]
-struct Person {
+pub(crate) struct Person {
     #[serde(skip_serializing_if = "String::is_empty")]
     name: String,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -95,21 +95,21 @@ struct Activity {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Meeting {
-    meeting_id: String,
+pub(crate) struct Meeting {
+    pub(crate) meeting_id: String,
     #[serde(skip_serializing_if = "String::is_empty")]
-    title: String,
+    pub(crate) title: String,
     #[serde(skip_serializing_if = "String::is_empty")]
-    start: String,
+    pub(crate) start: String,
     #[serde(skip_serializing_if = "String::is_empty")]
-    end: String,
+    pub(crate) end: String,
     #[serde(skip_serializing_if = "String::is_empty")]
-    location: String,
+    pub(crate) location: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    with: Option<Person>,
-    status: &'static str,
+    pub(crate) with: Option<Person>,
+    pub(crate) status: &'static str,
     #[serde(skip_serializing_if = "String::is_empty")]
-    cancellation_reason: String,
+    pub(crate) cancellation_reason: String,
 }
 
 /// Weekly hours from minutes: whole hours as an integer, else two decimals
@@ -124,7 +124,7 @@ fn hours(minutes: i32) -> Option<serde_json::Number> {
     serde_json::Number::from_f64((f64::from(minutes) / 60.0 * 100.0).round() / 100.0)
 }
 
-fn date_text(d: Option<&proto::Date>, field: &str, required: bool) -> Result<String, AdapterError> {
+pub(crate) fn date_text(d: Option<&proto::Date>, field: &str, required: bool) -> Result<String, AdapterError> {
     match d {
         None if required => Err(invalid(field, "is required")),
         None => Ok(String::new()),
@@ -147,7 +147,7 @@ fn checked_tags(tags: &[String], field: &str) -> Result<Vec<String>, AdapterErro
     Ok(tags.to_vec())
 }
 
-fn external_id(id: &str, field: &str) -> Result<String, AdapterError> {
+pub(crate) fn external_id(id: &str, field: &str) -> Result<String, AdapterError> {
     if !is_external_id(id) {
         return Err(invalid(field, "is not an id: 1 to 200 printable ASCII characters, no spaces"));
     }
@@ -155,7 +155,7 @@ fn external_id(id: &str, field: &str) -> Result<String, AdapterError> {
 }
 
 /// The citizen a custody-holder reference (`subjects/N` or a party id) names.
-fn citizen_of(
+pub(crate) fn citizen_of(
     batch: &proto::AdapterBatch,
     reference: &str,
     field: &str,
@@ -215,7 +215,7 @@ fn plan(p: &proto::SectorPlan, at: &str) -> Result<Plan, AdapterError> {
     })
 }
 
-fn person(p: &proto::ContactPerson, reachable: bool) -> Option<Person> {
+pub(crate) fn person(p: &proto::ContactPerson, reachable: bool) -> Option<Person> {
     let out = Person {
         name: p.display_name.clone(),
         role: p.role.clone(),

@@ -143,6 +143,7 @@ pub fn translate(body: &[u8], meta: &[(String, String)]) -> Result<proto::Adapte
         source_message_id: message_id,
         events: vec![event],
         parties: Vec::new(),
+        holistic_plan: None,
     })
 }
 

@@ -121,7 +121,7 @@ fn envelope(besked: Node<'_, '_>) -> Result<proto::AdapterBatch, AdapterError> {
         .iter()
         .map(|p| proto::PersonIdentifier { kind: PersonIdentifierKind::Cpr as i32, value: p.cpr.clone() })
         .collect();
-    Ok(proto::AdapterBatch { subjects, case, source_message_id: message_id, events, parties: Vec::new() })
+    Ok(proto::AdapterBatch { subjects, case, source_message_id: message_id, events, parties: Vec::new(), holistic_plan: None })
 }
 
 /// The path of the Sag in error fields.
@@ -449,6 +449,7 @@ fn plan(h: Node<'_, '_>, path: &str, sag: &Sag) -> Result<Kind, AdapterError> {
             sub_goals,
             owner_sector: optional(m, "EjerSektor", &at, codes::SECTORS)?.unwrap_or(proto::Sector::Unspecified) as i32,
             owner: free_text(m, "Ejer", &at)?,
+            custody_holders: Vec::new(),
         });
     }
     Ok(Kind::PlanPrepared(proto::PlanPrepared { plan_id, kind: kind as i32, covers, goals }))

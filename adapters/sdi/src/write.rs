@@ -110,7 +110,9 @@ fn type_of(kind: &Kind) -> Option<Type> {
         | Kind::CorrespondenceRecorded(_)
         | Kind::SectorPlanRecorded(_)
         | Kind::AppointmentScheduled(_)
-        | Kind::AppointmentCancelled(_) => return None,
+        | Kind::AppointmentCancelled(_)
+        | Kind::PlanCoordinatorNamed(_)
+        | Kind::PlanGoalsUpdated(_) => return None,
     })
 }
 

@@ -102,6 +102,7 @@ fn outbound() -> proto::AdapterBatch {
                 Kind::SupportPersonOffered(proto::SupportPersonOffered { custody_holder: "far".into() }),
             ),
         ],
+        holistic_plan: None,
     }
 }
 

@@ -424,10 +424,20 @@ pub fn opening_from_pb(
     Ok(value)
 }
 
-fn goal_from_pb(g: &pb::Goal) -> Result<d::Goal, Violations> {
+/// A plan goal from the wire; paths are relative to the goal.
+pub fn goal_from_pb(g: &pb::Goal) -> Result<d::Goal, Violations> {
     let mut c = Checker::default();
     let aim = c.take("", aim("aim", g.aim));
     let owner_sector = c.take("", sector_opt("owner_sector", g.owner_sector));
+    if g.custody_holders.len() > 4 {
+        c.0.push(Violation::new("custody_holders", "a goal concerns at most the case's 4 custody holders"));
+    }
+    let holders: Vec<d::PartyId> = g
+        .custody_holders
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| c.take("", party_id(&format!("custody_holders[{i}]"), h)))
+        .collect();
     c.finish(aim.zip(owner_sector).map(|(aim, owner_sector)| d::Goal {
         goal_id: g.goal_id.clone(),
         change_in_parents: g.change_in_parents.clone(),
@@ -435,10 +445,23 @@ fn goal_from_pb(g: &pb::Goal) -> Result<d::Goal, Violations> {
         sub_goals: g.sub_goals.clone(),
         owner_sector,
         owner: g.owner.clone(),
+        custody_holders: holders,
     }))
 }
 
-fn goal_to_pb(g: &d::Goal) -> pb::Goal {
+/// A plan's goals from the wire, each checked (`goals[i].…`).
+pub fn goals_from_pb(goals: &[pb::Goal]) -> Result<Vec<d::Goal>, Violations> {
+    let mut c = Checker::default();
+    if goals.len() > d::MAX_GOALS {
+        c.0.push(Violation::new("goals", format!("has {} goals; at most {} are allowed", goals.len(), d::MAX_GOALS)));
+    }
+    let out: Vec<_> =
+        goals.iter().enumerate().filter_map(|(i, g)| c.take(&format!("goals[{i}]"), goal_from_pb(g))).collect();
+    c.finish(Some(out))
+}
+
+/// A plan goal for the wire.
+pub fn goal_to_pb(g: &d::Goal) -> pb::Goal {
     pb::Goal {
         goal_id: g.goal_id.clone(),
         change_in_parents: g.change_in_parents.clone(),
@@ -446,6 +469,33 @@ fn goal_to_pb(g: &d::Goal) -> pb::Goal {
         sub_goals: g.sub_goals.clone(),
         owner_sector: sector_to_pb(g.owner_sector).into(),
         owner: g.owner.clone(),
+        custody_holders: g.custody_holders.iter().map(|h| h.as_str().to_owned()).collect(),
+    }
+}
+
+/// A coordinator from the wire (`named_on` is output only); checked.
+pub fn coordinator_from_pb(field: &str, c: Option<&pb::Coordinator>) -> Result<d::Coordinator, Violations> {
+    let Some(c) = c else { return Err(Violations::one(field, "is required")) };
+    let mut checker = Checker::default();
+    let sector = checker.take(field, sector_opt("sector", c.sector));
+    let person = checker.take(field, contact_person_from_pb("person", c.person.as_ref())).flatten();
+    let coordinator = sector.map(|sector| d::Coordinator {
+        person: person.unwrap_or_default(),
+        organisation: organisation_from_pb(c.organisation.as_ref()),
+        sector,
+    });
+    let coordinator = checker.finish(coordinator)?;
+    d::check_coordinator(&coordinator).map_err(|v| v.within(field))?;
+    Ok(coordinator)
+}
+
+/// A coordinator for the wire, named on `on`.
+pub fn coordinator_to_pb(c: &d::Coordinator, on: Option<d::Date>) -> pb::Coordinator {
+    pb::Coordinator {
+        person: contact_person_to_pb(&Some(c.person.clone())),
+        organisation: Some(organisation_to_pb(&c.organisation)),
+        sector: sector_to_pb(c.sector).into(),
+        named_on: opt_date(on),
     }
 }
 
@@ -494,6 +544,8 @@ pub fn kind_name(kind: &Kind) -> &'static str {
         Kind::ConsentWithdrawn(_) => "consent_withdrawn",
         Kind::PlanPrepared(_) => "plan_prepared",
         Kind::PlanOmitted(_) => "plan_omitted",
+        Kind::PlanCoordinatorNamed(_) => "plan_coordinator_named",
+        Kind::PlanGoalsUpdated(_) => "plan_goals_updated",
         Kind::RevisionOffered(_) => "revision_offered",
         Kind::RevisionMade(_) => "revision_made",
         Kind::RevisionAssessed(_) => "revision_assessed",
@@ -604,19 +656,25 @@ fn kind_from_pb(kind: &Kind) -> Result<d::EventKind, Violations> {
                 .enumerate()
                 .filter_map(|(i, h)| c.take("", party_id(&format!("covers[{i}]"), h)))
                 .collect();
-            if p.goals.len() > 100 {
-                c.0.push(Violation::new("goals", format!("has {} goals; at most 100 are allowed", p.goals.len())));
-            }
-            let goals: Vec<_> = p
-                .goals
-                .iter()
-                .enumerate()
-                .filter_map(|(i, g)| c.take(&format!("goals[{i}]"), goal_from_pb(g)))
-                .collect();
+            let goals = c.take("", goals_from_pb(&p.goals));
             if !p.plan_id.is_empty() {
                 c.take("", d::check_id("plan_id", &p.plan_id));
             }
-            c.finish(k.map(|kind| E::PlanPrepared { plan_id: p.plan_id.clone(), kind, covers, goals }))?
+            c.finish(
+                k.zip(goals).map(|(kind, goals)| E::PlanPrepared { plan_id: p.plan_id.clone(), kind, covers, goals }),
+            )?
+        }
+        Kind::PlanCoordinatorNamed(p) => {
+            let mut c = Checker::default();
+            c.take("", d::check_id("plan_id", &p.plan_id));
+            let coordinator = c.take("", coordinator_from_pb("coordinator", p.coordinator.as_ref()));
+            c.finish(coordinator.map(|coordinator| E::PlanCoordinatorNamed { plan_id: p.plan_id.clone(), coordinator }))?
+        }
+        Kind::PlanGoalsUpdated(p) => {
+            let mut c = Checker::default();
+            c.take("", d::check_id("plan_id", &p.plan_id));
+            let goals = c.take("", goals_from_pb(&p.goals));
+            c.finish(goals.map(|goals| E::PlanGoalsUpdated { plan_id: p.plan_id.clone(), goals }))?
         }
         Kind::PlanOmitted(p) => E::PlanOmitted { reasons: p.reasons.clone() },
         Kind::RevisionOffered(_) => E::RevisionOffered,
@@ -739,6 +797,14 @@ fn kind_to_pb(kind: &d::EventKind) -> Kind {
             plan_id: plan_id.clone(),
             kind: plan_kind_to_pb(*kind).into(),
             covers: covers.iter().map(h).collect(),
+            goals: goals.iter().map(goal_to_pb).collect(),
+        }),
+        E::PlanCoordinatorNamed { plan_id, coordinator } => Kind::PlanCoordinatorNamed(pb::PlanCoordinatorNamed {
+            plan_id: plan_id.clone(),
+            coordinator: Some(coordinator_to_pb(coordinator, None)),
+        }),
+        E::PlanGoalsUpdated { plan_id, goals } => Kind::PlanGoalsUpdated(pb::PlanGoalsUpdated {
+            plan_id: plan_id.clone(),
             goals: goals.iter().map(goal_to_pb).collect(),
         }),
         E::PlanOmitted { reasons } => Kind::PlanOmitted(pb::PlanOmitted { reasons: reasons.clone() }),
@@ -927,6 +993,7 @@ pub fn case_to_pb(case: &d::Case) -> pb::Case {
                 prepared_on: Some(date_to_pb(p.prepared_on)),
                 covers: p.covers.iter().map(h).collect(),
                 goals: p.goals.iter().map(goal_to_pb).collect(),
+                coordinator: p.coordinator.as_ref().map(|(c, on)| coordinator_to_pb(c, Some(*on))),
             })
             .collect(),
         plan_omissions: case

@@ -2,7 +2,7 @@
 
 use crate::violation::Collector;
 use crate::{
-    Appointment, CaseId, Child, ConsentScope, ContactPerson, Correspondence, Date, DecisionOutcome, EventKind, Goal,
+    Appointment, CaseId, Child, ConsentScope, ContactPerson, Coordinator, Correspondence, Date, DecisionOutcome, EventKind, Goal,
     Organisation, Party, PartyId, PlacementBasis, PlacementEndReason, PlacementSiteKind, PlanKind,
     RecommendationReason, RecordedEvent, Sector, SectorPlan, SupportMeasure, SupportPersonKind, Timestamp, Violations,
     check_appointment, check_correspondence, check_cvr, check_external_id, check_id, check_sector_plan, check_text,
@@ -153,8 +153,10 @@ pub struct Plan {
     pub prepared_on: Date,
     /// Covered custody holders (§ 78).
     pub covers: Vec<PartyId>,
-    /// Goals.
+    /// Goals (the latest version).
     pub goals: Vec<Goal>,
+    /// The coordinator (§ 78) and the day named.
+    pub coordinator: Option<(Coordinator, Date)>,
 }
 
 /// A § 77 stk. 3 omission.
@@ -541,13 +543,32 @@ impl Case {
                     }
                     seen.push(holder);
                 }
+                self.check_goal_holders(*kind, covers, goals).map_err(|v| v.within(ty))?;
                 self.plans.push(Plan {
                     plan_id: plan_id.clone(),
                     kind: *kind,
                     prepared_on: on,
                     covers: covers.clone(),
                     goals: goals.clone(),
+                    coordinator: None,
                 });
+            }
+            EventKind::PlanCoordinatorNamed { plan_id, coordinator } => {
+                let Some(plan) = self.plans.iter_mut().find(|p| &p.plan_id == plan_id) else {
+                    return fail("plan_id", format!("the case has no plan {plan_id:?}"));
+                };
+                if plan.kind != PlanKind::Bl78 {
+                    return fail("plan_id", format!("plan {plan_id:?} is a § 77 plan; a coordinator belongs to a § 78 holistic plan"));
+                }
+                plan.coordinator = Some((coordinator.clone(), on));
+            }
+            EventKind::PlanGoalsUpdated { plan_id, goals } => {
+                let Some(at) = self.plans.iter().position(|p| &p.plan_id == plan_id) else {
+                    return fail("plan_id", format!("the case has no plan {plan_id:?}"));
+                };
+                let plan = &self.plans[at];
+                self.check_goal_holders(plan.kind, &plan.covers, goals).map_err(|v| v.within(ty))?;
+                self.plans[at].goals = goals.clone();
             }
             EventKind::PlanOmitted { reasons } => {
                 self.plan_omissions.push(PlanOmission { omitted_on: on, reasons: reasons.clone() });
@@ -687,6 +708,22 @@ impl Case {
         Err(Violations::one("custody_holder", format!("the case has no custody holder \"{id}\"; it has {known:?}")))
     }
 
+    /// Goals name custody holders of the case; in a § 78 plan, ones it covers.
+    fn check_goal_holders(&self, kind: PlanKind, covers: &[PartyId], goals: &[Goal]) -> Result<(), Violations> {
+        let mut c = Collector::default();
+        for (i, goal) in goals.iter().enumerate() {
+            for (j, holder) in goal.custody_holders.iter().enumerate() {
+                let field = format!("goals[{i}].custody_holders[{j}]");
+                if self.custody_holder(holder).is_none() {
+                    c.push(field, format!("the case has no custody holder \"{holder}\""));
+                } else if kind == PlanKind::Bl78 && !covers.contains(holder) {
+                    c.push(field, format!("{holder} is not covered by the plan"));
+                }
+            }
+        }
+        c.finish()
+    }
+
     fn nothing_in_progress(&self, what: &str, on: Date, starter: &str) -> String {
         format!("no {what} is in progress on {on}; an end must follow a {starter} dated on or before it")
     }
@@ -719,14 +756,20 @@ impl Case {
         match kind {
             EventKind::SupportPersonRefused { reason, .. } => text("reason", reason),
             EventKind::PlanOmitted { reasons } => text("reasons", reasons),
-            EventKind::PlanPrepared { plan_id, goals, .. } => {
+            EventKind::PlanPrepared { plan_id, goals, .. } | EventKind::PlanGoalsUpdated { plan_id, goals } => {
                 if let Err(v) = check_id("plan_id", plan_id) {
                     c.0.extend(v.0);
                 }
-                for (i, g) in goals.iter().enumerate() {
-                    if let Err(v) = check_goal(g) {
-                        c.0.extend(v.within(&format!("goals[{i}]")).0);
-                    }
+                if let Err(v) = check_goals(goals) {
+                    c.0.extend(v.0);
+                }
+            }
+            EventKind::PlanCoordinatorNamed { plan_id, coordinator } => {
+                if let Err(v) = check_id("plan_id", plan_id) {
+                    c.0.extend(v.0);
+                }
+                if let Err(v) = check_coordinator(coordinator) {
+                    c.0.extend(v.within("coordinator").0);
                 }
             }
             EventKind::SectorContactAdded { contact_id, organisation, system_of_record, .. } => {
@@ -774,6 +817,52 @@ impl Case {
         }
         c.finish()
     }
+}
+
+/// Most goals a plan may have.
+pub const MAX_GOALS: usize = 100;
+
+/// Checks a plan's goals: at most [`MAX_GOALS`], distinct ids, each goal's fields.
+pub fn check_goals(goals: &[Goal]) -> Result<(), Violations> {
+    let mut c = Collector::default();
+    if goals.len() > MAX_GOALS {
+        c.push("goals", format!("has {} entries; at most {MAX_GOALS} are allowed", goals.len()));
+    }
+    for (i, g) in goals.iter().enumerate() {
+        if let Err(v) = check_goal(g) {
+            c.0.extend(v.within(&format!("goals[{i}]")).0);
+        }
+        if !g.goal_id.is_empty() && goals[..i].iter().any(|h| h.goal_id == g.goal_id) {
+            c.push(format!("goals[{i}].goal_id"), format!("{:?} is used twice in the plan", g.goal_id));
+        }
+    }
+    c.finish()
+}
+
+/// Checks a coordinator: a name, and a phone number or an e-mail address to reach them.
+pub fn check_coordinator(coordinator: &Coordinator) -> Result<(), Violations> {
+    let mut c = Collector::default();
+    let person = &coordinator.person;
+    for (field, value) in [
+        ("person.display_name", &person.display_name),
+        ("person.role", &person.role),
+        ("person.phone", &person.phone),
+        ("person.email", &person.email),
+    ] {
+        if let Err(v) = check_text(field, value) {
+            c.0.extend(v.0);
+        }
+    }
+    if person.display_name.trim().is_empty() {
+        c.push("person.display_name", "the coordinator must be named: the parents need to know whom to call");
+    }
+    if person.phone.trim().is_empty() && person.email.trim().is_empty() {
+        c.push("person", "give a phone number or an e-mail address: the coordinator is the parents' contact");
+    }
+    if let Err(v) = check_organisation(&coordinator.organisation, false) {
+        c.0.extend(v.within("organisation").0);
+    }
+    c.finish()
 }
 
 fn check_goal(goal: &Goal) -> Result<(), Violations> {

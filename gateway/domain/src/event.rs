@@ -201,6 +201,19 @@ pub struct Goal {
     pub owner_sector: Option<Sector>,
     /// Free-text owner.
     pub owner: String,
+    /// The custody holders the goal concerns (empty: all the plan covers).
+    pub custody_holders: Vec<PartyId>,
+}
+
+/// The coordinator of a § 78 holistic plan: the parents' one contact.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Coordinator {
+    /// The person (name, role, phone, e-mail).
+    pub person: ContactPerson,
+    /// Where they work.
+    pub organisation: Organisation,
+    /// Their sector (none: the children's authority itself).
+    pub sector: Option<Sector>,
 }
 
 /// Where an event came from.
@@ -338,6 +351,20 @@ pub enum EventKind {
         /// Goals.
         goals: Vec<Goal>,
     },
+    /// The coordinator of a § 78 plan was named (a later one replaces it).
+    PlanCoordinatorNamed {
+        /// The plan.
+        plan_id: String,
+        /// The coordinator.
+        coordinator: Coordinator,
+    },
+    /// A plan's goals were replaced.
+    PlanGoalsUpdated {
+        /// The plan.
+        plan_id: String,
+        /// The new goals.
+        goals: Vec<Goal>,
+    },
     /// The plan was omitted.
     PlanOmitted {
         /// Reasons (empty: none given).
@@ -422,6 +449,8 @@ impl EventKind {
             EventKind::LegalBasisEnded { .. } => "legal_basis_ended",
             EventKind::ConsentWithdrawn { .. } => "consent_withdrawn",
             EventKind::PlanPrepared { .. } => "plan_prepared",
+            EventKind::PlanCoordinatorNamed { .. } => "plan_coordinator_named",
+            EventKind::PlanGoalsUpdated { .. } => "plan_goals_updated",
             EventKind::PlanOmitted { .. } => "plan_omitted",
             EventKind::RevisionOffered => "revision_offered",
             EventKind::RevisionMade => "revision_made",

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bro_domain::{Case, GoalAim, PartyId, Sector, Timestamp};
+use bro_domain::{Case, GoalAim, PartyId, Plan, Sector, Timestamp};
 use chrono::Datelike;
 
 use crate::{Evaluation, Status};
@@ -116,18 +116,61 @@ pub fn check(
     policy: &CoordinationPolicy,
     has_coordinator: bool,
 ) -> Vec<Conflict> {
+    let authority: Vec<&Plan> = case.plans.iter().collect();
+    let scope = Scope { holders: None, authority_plans: &authority };
+    run(case, &scope, Some(evaluation), policy, has_coordinator)
+}
+
+/// The conflicts of one § 78 holistic plan: only the parents it covers, with
+/// its own goals as the children's authority's (the plan replaces the § 77
+/// plan), and its coordinator. Without an evaluation the § 79 dates are not
+/// checked (they depend on the day, not on the plan).
+pub fn check_plan(
+    case: &Case,
+    plan: &Plan,
+    evaluation: Option<&Evaluation>,
+    policy: &CoordinationPolicy,
+) -> Vec<Conflict> {
+    let authority = [plan];
+    let scope = Scope { holders: Some(&plan.covers), authority_plans: &authority };
+    run(case, &scope, evaluation, policy, plan.coordinator.is_some())
+}
+
+/// What the checks look at.
+struct Scope<'a> {
+    /// Only these parents (none: all).
+    holders: Option<&'a [PartyId]>,
+    /// The children's authority's plans whose goals count.
+    authority_plans: &'a [&'a Plan],
+}
+
+impl Scope<'_> {
+    fn includes(&self, holder: &PartyId) -> bool {
+        self.holders.is_none_or(|h| h.contains(holder))
+    }
+}
+
+fn run(
+    case: &Case,
+    scope: &Scope<'_>,
+    evaluation: Option<&Evaluation>,
+    policy: &CoordinationPolicy,
+    has_coordinator: bool,
+) -> Vec<Conflict> {
     let mut out = Vec::new();
-    overlapping_appointments(case, &mut out);
-    too_many_meetings(case, policy, &mut out);
-    goals_pulling_apart(case, policy, &mut out);
-    revisions_overdue(evaluation, &mut out);
+    overlapping_appointments(case, scope, &mut out);
+    too_many_meetings(case, scope, policy, &mut out);
+    goals_pulling_apart(case, scope, policy, &mut out);
+    if let Some(evaluation) = evaluation {
+        revisions_overdue(evaluation, &mut out);
+    }
     if !has_coordinator {
-        no_coordinator(case, &mut out);
+        no_coordinator(case, scope, &mut out);
     }
     out
 }
 
-fn sector_name(s: Sector) -> &'static str {
+pub(crate) fn sector_name(s: Sector) -> &'static str {
     match s {
         Sector::Jobcentre => "the jobcentre",
         Sector::Psychiatry => "psychiatry",
@@ -138,14 +181,14 @@ fn sector_name(s: Sector) -> &'static str {
 }
 
 /// An appointment's end: its own, or an hour after it starts.
-fn end_of(start: Timestamp, end: Option<Timestamp>) -> Timestamp {
+pub(crate) fn end_of(start: Timestamp, end: Option<Timestamp>) -> Timestamp {
     end.unwrap_or(start + chrono::Duration::hours(1))
 }
 
-fn overlapping_appointments(case: &Case, out: &mut Vec<Conflict>) {
+fn overlapping_appointments(case: &Case, scope: &Scope<'_>, out: &mut Vec<Conflict>) {
     // Per parent, sorted by start; a sweep keeps the ones still running.
     let mut by_holder: BTreeMap<&PartyId, Vec<_>> = BTreeMap::new();
-    for a in case.appointments.iter().filter(|a| !a.cancelled) {
+    for a in case.appointments.iter().filter(|a| !a.cancelled && scope.includes(&a.custody_holder)) {
         by_holder.entry(&a.custody_holder).or_default().push(a);
     }
     for (holder, mut list) in by_holder {
@@ -177,10 +220,10 @@ fn overlapping_appointments(case: &Case, out: &mut Vec<Conflict>) {
 /// A parent's ISO week: (parent, year, week).
 type Week<'a> = (&'a PartyId, i32, u32);
 
-fn too_many_meetings(case: &Case, policy: &CoordinationPolicy, out: &mut Vec<Conflict>) {
+fn too_many_meetings(case: &Case, scope: &Scope<'_>, policy: &CoordinationPolicy, out: &mut Vec<Conflict>) {
     // Per parent and ISO week: the distinct professionals met.
     let mut weeks: BTreeMap<Week<'_>, (BTreeSet<String>, Vec<String>)> = BTreeMap::new();
-    for a in case.appointments.iter().filter(|a| !a.cancelled) {
+    for a in case.appointments.iter().filter(|a| !a.cancelled && scope.includes(&a.custody_holder)) {
         let week = a.start_time.iso_week();
         let who = match &a.professional {
             Some(p) if !p.display_name.is_empty() => format!("{:?}/{}", a.sector, p.display_name),
@@ -209,18 +252,19 @@ fn too_many_meetings(case: &Case, policy: &CoordinationPolicy, out: &mut Vec<Con
 /// A tagged item of some plan, with its owner.
 struct Tagged {
     item: String,
-    holder: Option<PartyId>,
+    /// The parents it concerns; empty: every parent of the plan.
+    holders: Vec<PartyId>,
     sector: Option<Sector>,
     tags: BTreeSet<String>,
 }
 
-fn tagged_items(case: &Case) -> Vec<Tagged> {
+fn tagged_items(case: &Case, scope: &Scope<'_>) -> Vec<Tagged> {
     let mut out = Vec::new();
-    for plan in &case.sector_plans {
+    for plan in case.sector_plans.iter().filter(|p| scope.includes(&p.custody_holder)) {
         for goal in &plan.goals {
             out.push(Tagged {
                 item: format!("sectorPlans/{}/goals/{}", plan.plan_id, goal.goal_id),
-                holder: Some(plan.custody_holder.clone()),
+                holders: vec![plan.custody_holder.clone()],
                 sector: Some(plan.sector),
                 tags: goal.tags.iter().cloned().collect(),
             });
@@ -232,14 +276,14 @@ fn tagged_items(case: &Case) -> Vec<Tagged> {
             }
             out.push(Tagged {
                 item: format!("sectorPlans/{}/activities/{}", plan.plan_id, activity.activity_id),
-                holder: Some(plan.custody_holder.clone()),
+                holders: vec![plan.custody_holder.clone()],
                 sector: Some(plan.sector),
                 tags,
             });
         }
     }
     // The children's authority's own plans: the goal's aim is its tag.
-    for plan in &case.plans {
+    for plan in scope.authority_plans {
         for goal in &plan.goals {
             let aim = match goal.aim {
                 Some(GoalAim::Contact) => "aim:contact",
@@ -248,7 +292,7 @@ fn tagged_items(case: &Case) -> Vec<Tagged> {
             };
             out.push(Tagged {
                 item: format!("plans/{}/goals/{}", plan.plan_id, goal.goal_id),
-                holder: None,
+                holders: goal.custody_holders.clone(),
                 sector: goal.owner_sector,
                 tags: BTreeSet::from([aim.to_owned()]),
             });
@@ -257,19 +301,22 @@ fn tagged_items(case: &Case) -> Vec<Tagged> {
     out
 }
 
-fn goals_pulling_apart(case: &Case, policy: &CoordinationPolicy, out: &mut Vec<Conflict>) {
-    let items = tagged_items(case);
+fn goals_pulling_apart(case: &Case, scope: &Scope<'_>, policy: &CoordinationPolicy, out: &mut Vec<Conflict>) {
+    let items = tagged_items(case, scope);
     for rule in &policy.tag_conflicts {
         for a in items.iter().filter(|i| i.tags.contains(&rule.tag)) {
             for b in items.iter().filter(|i| i.tags.contains(&rule.against)) {
-                // Different owners, and the same parent (or a goal of the whole plan).
-                let same_parent = a.holder.is_none() || b.holder.is_none() || a.holder == b.holder;
+                // Different owners, and a parent in common (or a goal of the whole plan).
+                let same_parent = a.holders.is_empty()
+                    || b.holders.is_empty()
+                    || a.holders.iter().any(|h| b.holders.contains(h));
                 if a.item == b.item || a.sector == b.sector || !same_parent {
                     continue;
                 }
+                let single = |t: &Tagged| if t.holders.len() == 1 { t.holders.first().cloned() } else { None };
                 out.push(Conflict {
                     kind: ConflictKind::GoalsPullApart,
-                    custody_holder: a.holder.clone().or_else(|| b.holder.clone()),
+                    custody_holder: single(a).or_else(|| single(b)),
                     items: vec![a.item.clone(), b.item.clone()],
                     message: format!("{} ({})", rule.why, rule.id),
                 });
@@ -295,9 +342,9 @@ fn revisions_overdue(evaluation: &Evaluation, out: &mut Vec<Conflict>) {
     }
 }
 
-fn no_coordinator(case: &Case, out: &mut Vec<Conflict>) {
+fn no_coordinator(case: &Case, scope: &Scope<'_>, out: &mut Vec<Conflict>) {
     let mut by_holder: BTreeMap<&PartyId, (BTreeSet<&'static str>, Vec<String>)> = BTreeMap::new();
-    for c in case.sector_contacts.iter().filter(|c| c.end_date.is_none()) {
+    for c in case.sector_contacts.iter().filter(|c| c.end_date.is_none() && scope.includes(&c.custody_holder)) {
         let entry = by_holder.entry(&c.custody_holder).or_default();
         entry.0.insert(sector_name(c.sector));
         entry.1.push(format!("sectorContacts/{}", c.contact_id));
@@ -451,6 +498,7 @@ mod tests {
             prepared_on: chrono::NaiveDate::from_ymd_opt(2026, 2, 1).expect("date"),
             covers: vec![],
             goals: vec![Goal { goal_id: "samvaer".into(), aim: Some(GoalAim::Contact), ..Default::default() }],
+            coordinator: None,
         }];
         let found = check(&case, &evaluation(), &CoordinationPolicy::default(), true);
         let pulls: Vec<_> = found.iter().filter(|c| c.kind == ConflictKind::GoalsPullApart).collect();

@@ -35,6 +35,7 @@
 mod barnets_lov_2024;
 pub mod coordination;
 mod dates;
+pub mod holistic;
 mod facts;
 mod model;
 mod render;
