@@ -186,6 +186,21 @@ impl Drop for TestGateway {
     }
 }
 
+/// Waits until `check` holds (polling every 50 ms, for up to 20 s).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..400 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
 /// A date for the wire from `YYYY-MM-DD` (test input; panics on a typo).
 pub fn date(s: &str) -> pb::Date {
     let d: chrono::NaiveDate = s.parse().expect("test dates are valid");

@@ -9,6 +9,7 @@ use std::time::Duration;
 use bro_api::v1 as pb;
 use bro_api::v1::delivery_service_client::DeliveryServiceClient;
 use bro_api::v1::ingest_service_client::IngestServiceClient;
+use bro_e2e::eventually;
 use bro_e2e::receiver::Receiver;
 use bro_e2e::{TestGateway, adapter_registry, letter_to_psychiatry, medcom_fixture, new_case, parent};
 use bro_server::ServeOptions;
@@ -26,20 +27,6 @@ fn fast(mut s: SystemConfig) -> SystemConfig {
 }
 
 /// Waits until `check` holds, or fails after 20 s.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..400 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
-
 async fn list(client: &mut DeliveryServiceClient<AuthChannel>, filter: &str) -> Vec<pb::Delivery> {
     let request = pb::ListDeliveriesRequest { filter: filter.into(), page_size: 100, ..Default::default() };
     client.list_deliveries(request).await.expect("list").into_inner().deliveries

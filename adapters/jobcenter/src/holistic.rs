@@ -13,8 +13,8 @@ use crate::json::{is_external_id, normalise_cpr};
 use crate::time;
 use crate::write::{Citizen, Meeting, citizen_of, date_text, external_id, person};
 
-/// Most entries in one list of a plan view (a long plan has many busy periods).
-pub const MAX_VIEW_LIST: usize = 1000;
+/// Most entries in one list of a plan view, as bro caps a list.
+pub const MAX_VIEW_LIST: usize = 200;
 /// Longest case item path a conflict may name, in bytes.
 const MAX_ITEM: usize = 512;
 
@@ -243,7 +243,8 @@ fn period(
     end: Option<&prost_types::Timestamp>,
     at: &str,
 ) -> Result<(String, String), AdapterError> {
-    let s = instant(start, &format!("{at}.startTime"))?.ok_or_else(|| invalid(format!("{at}.startTime"), "is required"))?;
+    let s =
+        instant(start, &format!("{at}.startTime"))?.ok_or_else(|| invalid(format!("{at}.startTime"), "is required"))?;
     let e = instant(end, &format!("{at}.endTime"))?.ok_or_else(|| invalid(format!("{at}.endTime"), "is required"))?;
     if end.map(|t| (t.seconds, t.nanos)) <= start.map(|t| (t.seconds, t.nanos)) {
         return Err(invalid(format!("{at}.endTime"), "is not after the start"));
@@ -327,7 +328,8 @@ fn meetings(
             .ok_or_else(|| invalid(format!("{at}.startTime"), "is required"))?;
         // An appointment recorded without its end is written without one.
         let end = instant(a.end_time.as_ref(), &format!("{at}.endTime"))?.unwrap_or_default();
-        if a.end_time.is_some() && a.end_time.map(|t| (t.seconds, t.nanos)) <= a.start_time.map(|t| (t.seconds, t.nanos))
+        if a.end_time.is_some()
+            && a.end_time.map(|t| (t.seconds, t.nanos)) <= a.start_time.map(|t| (t.seconds, t.nanos))
         {
             return Err(invalid(format!("{at}.endTime"), "is not after the start"));
         }

@@ -1,12 +1,13 @@
 //! Writing: every fixture survives document → canonical → document →
 //! canonical, the gateway's outbound batches are written (one citizen, one
-//! plan, meetings merged), and what cannot be written is refused by field.
+//! plan, meetings merged), a holistic plan view becomes a `helhedsplan`
+//! document, and what cannot be written is refused by field.
 
 mod common;
 
 use bro_adapter_sdk::AdapterError;
 use bro_adapter_sdk::proto::{self, case_event::Kind};
-use common::{describe, fixture, read};
+use common::{canonical, describe, fixture, read};
 
 fn render(b: &proto::AdapterBatch) -> Vec<u8> {
     match jobcenter::render(b, "momentum+json") {
@@ -223,4 +224,127 @@ fn errors_never_echo_a_cpr_number_or_a_name() {
     for p in common::PEOPLE {
         assert!(!e.contains(p), "{e}");
     }
+}
+
+fn plan_view() -> proto::AdapterBatch {
+    canonical("helhedsplan.canonical.json")
+}
+
+/// A change to a batch, for a table of refusals.
+type Edit = fn(&mut proto::AdapterBatch);
+
+fn plan(b: &mut proto::AdapterBatch) -> &mut proto::HolisticPlan {
+    b.holistic_plan.get_or_insert_with(Default::default)
+}
+
+fn document(b: &proto::AdapterBatch) -> serde_json::Value {
+    serde_json::from_slice(&render(b)).unwrap_or_default()
+}
+
+#[test]
+fn a_plan_view_is_a_helhedsplan_document() {
+    let doc = document(&plan_view());
+    assert_eq!((doc["type"].as_str(), doc["planId"].as_str()), (Some("helhedsplan"), Some("plan-1")));
+    assert_eq!((doc["version"].as_i64(), doc["status"].as_str()), (Some(4), Some("gældende")));
+    assert_eq!(doc["citizens"][1]["name"], "Jonas Prøvesen");
+    // A goal for every covered parent names both; the jobcentre's own names one; no aim is null.
+    assert_eq!(doc["goals"][0]["citizens"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        (doc["goals"][0]["aim"].as_str(), doc["goals"][0]["ownerSector"].as_str()),
+        (Some("samvær"), Some("myndighed"))
+    );
+    assert!(doc["goals"][1]["aim"].is_null());
+    assert_eq!(doc["coordinator"]["sector"], "myndighed");
+    assert_eq!(doc["meetings"][1]["status"], "cancelled");
+    assert_eq!(doc["meetings"][1]["cpr"], "1206851000");
+    assert_eq!(doc["busy"][1]["start"], "2026-10-26T14:00:00+01:00");
+    assert_eq!(doc["conflicts"][0]["kind"], "modsatrettede-mål");
+    assert!(doc["agreements"][1].get("withdrawnOn").is_none());
+    // The jobcentre's own plan and contacts are Momentum's already: not written back.
+    assert!(doc.get("sectorPlans").is_none() && doc.get("sectorContacts").is_none() && doc["plan"].is_string());
+}
+
+#[test]
+fn only_the_jobcentres_meetings_are_written() {
+    let mut b = plan_view();
+    let mut other = plan(&mut b).appointments[0].clone();
+    other.appointment_id = "psyk-17".into();
+    other.sector = proto::Sector::Psychiatry as i32;
+    plan(&mut b).appointments.push(other);
+    let mut open = plan(&mut b).appointments[0].clone();
+    open.appointment_id = "m-203".into();
+    open.end_time = None;
+    plan(&mut b).appointments.push(open);
+    let doc = document(&b);
+    let ids: Vec<&str> =
+        doc["meetings"].as_array().into_iter().flatten().filter_map(|m| m["meetingId"].as_str()).collect();
+    assert_eq!(ids, ["m-201", "m-202", "m-203"]);
+    assert!(doc["meetings"][2].get("end").is_none());
+}
+
+#[test]
+fn a_notice_carries_the_plan_its_status_and_the_citizens() {
+    let doc = document(&canonical("helhedsplan-ophoert.canonical.json"));
+    let keys: Vec<&str> = doc.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+    assert_eq!(keys.len(), 7, "{keys:?}");
+    assert_eq!(
+        (doc["distributionEnded"].as_bool(), doc["status"].as_str()),
+        (Some(true), Some("samtykke-trukket-tilbage"))
+    );
+    let mut full = plan_view();
+    plan(&mut full).distribution_ended = true;
+    let doc = document(&full);
+    assert!(doc.get("goals").is_none() && doc.get("meetings").is_none() && doc.get("preparedOn").is_none());
+    for (state, word) in [(1, "foreslået"), (2, "gældende"), (3, "samtykke-trukket-tilbage"), (4, "erstattet")] {
+        plan(&mut full).state = state;
+        assert_eq!(document(&full)["status"], word);
+    }
+}
+
+#[test]
+fn a_plan_view_is_refused_where_it_cannot_be_written() {
+    let b = plan_view();
+    let cases: Vec<(Edit, &str)> = vec![
+        (|b| b.events.push(proto::CaseEvent::default()), "events: a batch with a holistic plan carries no events"),
+        (|b| plan(b).name = "cases/x/plans/plan-1".into(), "holisticPlan.name: is not a plan name"),
+        (|b| plan(b).version = 0, "holisticPlan.version: is required"),
+        (|b| plan(b).state = 0, "holisticPlan.state: proposed, in force"),
+        (|b| plan(b).covers.clear(), "holisticPlan.covers: the plan covers no citizen"),
+        (
+            |b| b.subjects[1].kind = proto::PersonIdentifierKind::ReplacementCpr as i32,
+            "holisticPlan.covers[1]: names a person without a CPR number",
+        ),
+        (|b| plan(b).covers[1] = "mormor".into(), "holisticPlan.covers[1]: \"mormor\" names no person"),
+        (|b| plan(b).prepared_on = None, "holisticPlan.preparedOn: is required"),
+        (
+            |b| {
+                plan(b).covers.truncate(1);
+                plan(b).goals[1].custody_holders = vec!["subjects/1".into()];
+            },
+            "holisticPlan.goals[1].custodyHolders[0]: names a citizen the plan does not cover",
+        ),
+        (|b| plan(b).goals[0].goal_id = "g 1".into(), "holisticPlan.goals[0].goalId: is not an id"),
+        (
+            |b| plan(b).busy_periods[0].end_time = plan(b).busy_periods[0].start_time,
+            "busyPeriods[0].endTime: is not after",
+        ),
+        (|b| plan(b).conflicts[0].kind = 0, "holisticPlan.conflicts[0].kind: the kind of conflict is required"),
+        (
+            |b| plan(b).coordinator.as_mut().into_iter().for_each(|c| c.sector = 17),
+            "coordinator.sector: is not a sector",
+        ),
+    ];
+    for (edit, expected) in cases {
+        let mut c = b.clone();
+        edit(&mut c);
+        let e = refusal(&c);
+        assert!(e.starts_with("invalid content: ") && e.contains(expected), "{e} (expected {expected})");
+        for p in common::PEOPLE {
+            assert!(!e.contains(p), "{e}");
+        }
+    }
+    // A batch without a plan is written as before.
+    let mut events = b.clone();
+    events.holistic_plan = None;
+    assert!(refusal(&events).starts_with("invalid content: events: no jobcentre"));
 }

@@ -121,7 +121,14 @@ fn envelope(besked: Node<'_, '_>) -> Result<proto::AdapterBatch, AdapterError> {
         .iter()
         .map(|p| proto::PersonIdentifier { kind: PersonIdentifierKind::Cpr as i32, value: p.cpr.clone() })
         .collect();
-    Ok(proto::AdapterBatch { subjects, case, source_message_id: message_id, events, parties: Vec::new(), holistic_plan: None })
+    Ok(proto::AdapterBatch {
+        subjects,
+        case,
+        source_message_id: message_id,
+        events,
+        parties: Vec::new(),
+        holistic_plan: None,
+    })
 }
 
 /// The path of the Sag in error fields.

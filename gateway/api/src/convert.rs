@@ -69,7 +69,8 @@ pub fn date_to_pb(date: d::Date) -> pb::Date {
     pb::Date { year: date.year(), month: date.month() as i32, day: date.day() as i32 }
 }
 
-fn opt_date(date: Option<d::Date>) -> Option<pb::Date> {
+/// An optional date for the wire.
+pub fn opt_date(date: Option<d::Date>) -> Option<pb::Date> {
     date.map(date_to_pb)
 }
 
@@ -213,6 +214,11 @@ fn sector_opt(field: &str, raw: i32) -> Result<Option<d::Sector>, Violations> {
     })
 }
 
+/// The domain sector of a wire sector (none for unspecified).
+pub fn sector_from_pb(s: pb::Sector) -> Option<d::Sector> {
+    sector_opt("sector", s as i32).ok().flatten()
+}
+
 /// The wire form of a sector (unspecified for none).
 pub fn sector_to_pb(s: Option<d::Sector>) -> pb::Sector {
     match s {
@@ -254,7 +260,8 @@ fn measure(field: &str, raw: i32) -> Result<d::SupportMeasure, Violations> {
     })
 }
 
-fn measure_to_pb(m: d::SupportMeasure) -> pb::SupportMeasure {
+/// A support measure for the wire.
+pub fn measure_to_pb(m: d::SupportMeasure) -> pb::SupportMeasure {
     use pb::SupportMeasure as M;
     match m {
         d::SupportMeasure::Bl32_1_2 => M::Bl3212,
@@ -379,7 +386,8 @@ fn contact_person_to_pb(p: &Option<d::ContactPerson>) -> Option<pb::ContactPerso
     })
 }
 
-fn party_id(field: &str, raw: &str) -> Result<d::PartyId, Violations> {
+/// A party id from the wire.
+pub fn party_id(field: &str, raw: &str) -> Result<d::PartyId, Violations> {
     d::PartyId::parse(field, raw)
 }
 
@@ -660,15 +668,20 @@ fn kind_from_pb(kind: &Kind) -> Result<d::EventKind, Violations> {
             if !p.plan_id.is_empty() {
                 c.take("", d::check_id("plan_id", &p.plan_id));
             }
-            c.finish(
-                k.zip(goals).map(|(kind, goals)| E::PlanPrepared { plan_id: p.plan_id.clone(), kind, covers, goals }),
-            )?
+            c.finish(k.zip(goals).map(|(kind, goals)| E::PlanPrepared {
+                plan_id: p.plan_id.clone(),
+                kind,
+                covers,
+                goals,
+            }))?
         }
         Kind::PlanCoordinatorNamed(p) => {
             let mut c = Checker::default();
             c.take("", d::check_id("plan_id", &p.plan_id));
             let coordinator = c.take("", coordinator_from_pb("coordinator", p.coordinator.as_ref()));
-            c.finish(coordinator.map(|coordinator| E::PlanCoordinatorNamed { plan_id: p.plan_id.clone(), coordinator }))?
+            c.finish(
+                coordinator.map(|coordinator| E::PlanCoordinatorNamed { plan_id: p.plan_id.clone(), coordinator }),
+            )?
         }
         Kind::PlanGoalsUpdated(p) => {
             let mut c = Checker::default();
@@ -898,6 +911,20 @@ fn party_to_pb(p: &d::Party) -> pb::Party {
     }
 }
 
+/// A sector contact for the wire.
+pub fn sector_contact_to_pb(s: &d::SectorContact) -> pb::SectorContact {
+    pb::SectorContact {
+        contact_id: s.contact_id.clone(),
+        custody_holder: s.custody_holder.as_str().to_owned(),
+        sector: sector_to_pb(Some(s.sector)).into(),
+        organisation: Some(organisation_to_pb(&s.organisation)),
+        contact_person: contact_person_to_pb(&s.contact_person),
+        system_of_record: s.system_of_record.clone(),
+        start_date: Some(date_to_pb(s.start_date)),
+        end_date: opt_date(s.end_date),
+    }
+}
+
 /// A case for the wire.
 pub fn case_to_pb(case: &d::Case) -> pb::Case {
     let h = |p: &d::PartyId| p.as_str().to_owned();
@@ -929,20 +956,7 @@ pub fn case_to_pb(case: &d::Case) -> pb::Case {
                 site_kind: site_kind_to_pb(p.site_kind).into(),
             })
             .collect(),
-        sector_contacts: case
-            .sector_contacts
-            .iter()
-            .map(|s| pb::SectorContact {
-                contact_id: s.contact_id.clone(),
-                custody_holder: h(&s.custody_holder),
-                sector: sector_to_pb(Some(s.sector)).into(),
-                organisation: Some(organisation_to_pb(&s.organisation)),
-                contact_person: contact_person_to_pb(&s.contact_person),
-                system_of_record: s.system_of_record.clone(),
-                start_date: Some(date_to_pb(s.start_date)),
-                end_date: opt_date(s.end_date),
-            })
-            .collect(),
+        sector_contacts: case.sector_contacts.iter().map(sector_contact_to_pb).collect(),
         consents: case
             .consents
             .iter()

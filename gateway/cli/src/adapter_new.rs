@@ -26,6 +26,7 @@ const VENDORED: &[(&str, &str)] = &[
     ("bro-adapter-sdk/vendor/proto/bro/v1/events.proto", include_str!("../../../proto/bro/v1/events.proto")),
     ("bro-adapter-sdk/vendor/proto/bro/v1/obligations.proto", include_str!("../../../proto/bro/v1/obligations.proto")),
     ("bro-adapter-sdk/vendor/proto/bro/v1/pipeline.proto", include_str!("../../../proto/bro/v1/pipeline.proto")),
+    ("bro-adapter-sdk/vendor/proto/bro/v1/plan.proto", include_str!("../../../proto/bro/v1/plan.proto")),
     ("bro-adapter-sdk/vendor/proto/bro/v1/sector.proto", include_str!("../../../proto/bro/v1/sector.proto")),
 ];
 

@@ -47,6 +47,83 @@ pub struct FileConfig {
     pub identity: Option<IdentityFile>,
     /// Per-client rate limit.
     pub rate_limit: Option<RateLimitFile>,
+    /// Where the parents' plan pages are served (loopback, behind a TLS proxy).
+    pub pages_listen: Option<SocketAddr>,
+    /// The public base URL of plan links, e.g. `https://plan.kommune.dk`.
+    pub pages_base_url: Option<String>,
+    /// The § 78 coordination checks.
+    pub coordination: Option<CoordinationFile>,
+}
+
+/// `[coordination]`: what the § 78 coordination checks allow.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinationFile {
+    /// Most meetings with different professionals a parent has in one week (default 3).
+    pub max_meetings_per_week: Option<usize>,
+    /// Drop the built-in tag rules and use only `tag_conflicts`.
+    #[serde(default)]
+    pub replace_default_tag_conflicts: bool,
+    /// More rules: tags that pull against each other (`[[coordination.tag_conflicts]]`).
+    #[serde(default)]
+    pub tag_conflicts: Vec<TagConflictFile>,
+}
+
+/// One rule of the tag table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagConflictFile {
+    /// A stable id, e.g. `night-shift-vs-contact`.
+    pub id: String,
+    /// A tag (`full-time`, or `aim:contact` / `aim:homecoming` for the children's authority's goals).
+    pub tag: String,
+    /// The tag it pulls against.
+    pub against: String,
+    /// Why, in plain language.
+    pub why: String,
+}
+
+impl CoordinationFile {
+    /// The checks' policy: the defaults, changed as the file says.
+    pub fn to_policy(&self) -> anyhow::Result<bro_rules::coordination::CoordinationPolicy> {
+        use bro_rules::coordination::{CoordinationPolicy, TagConflict};
+        let mut policy = CoordinationPolicy::default();
+        if let Some(n) = self.max_meetings_per_week {
+            if !(1..=50).contains(&n) {
+                bail!("[coordination] max_meetings_per_week must be 1 to 50, not {n}");
+            }
+            policy.max_meetings_per_week = n;
+        }
+        if self.replace_default_tag_conflicts {
+            policy.tag_conflicts.clear();
+        }
+        let tag_ok = |t: &str| {
+            !t.is_empty()
+                && t.len() <= 63
+                && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b':'))
+        };
+        for rule in &self.tag_conflicts {
+            if !tag_ok(&rule.id) || !tag_ok(&rule.tag) || !tag_ok(&rule.against) {
+                bail!(
+                    "[[coordination.tag_conflicts]] {:?}: id, tag and against are 1-63 of a-z, 0-9, '-', '_', ':'",
+                    rule.id
+                );
+            }
+            if rule.why.trim().is_empty() {
+                bail!("[[coordination.tag_conflicts]] {:?}: say why the tags pull apart", rule.id);
+            }
+            if policy.tag_conflicts.iter().any(|r| r.id == rule.id) {
+                bail!("[[coordination.tag_conflicts]] {:?} is defined twice (or repeats a built-in rule)", rule.id);
+            }
+            policy.tag_conflicts.push(TagConflict {
+                id: rule.id.clone(),
+                tag: rule.tag.clone(),
+                against: rule.against.clone(),
+                why: rule.why.clone(),
+            });
+        }
+        Ok(policy)
+    }
 }
 
 /// `[tls]`: the server's certificate, and the CA of systems' client certificates.
@@ -280,6 +357,12 @@ pub struct Settings {
     pub identity: Option<IdentityFile>,
     /// The per-client rate limit.
     pub rate_limit: bro_server::access::gate::RateLimit,
+    /// Where plan pages are served.
+    pub pages_listen: Option<SocketAddr>,
+    /// The public base URL of plan links.
+    pub pages_base_url: Option<String>,
+    /// The § 78 coordination checks (from the file only).
+    pub coordination: bro_rules::coordination::CoordinationPolicy,
 }
 
 /// Values given on the command line or in the environment (clap merges both).
@@ -309,6 +392,12 @@ pub struct Overrides {
     /// The master key file (`bro keygen`).
     #[arg(long, env = "BRO_KEY_FILE")]
     pub key_file: Option<PathBuf>,
+    /// Listen address of the parents' plan pages (loopback), e.g. 127.0.0.1:8080.
+    #[arg(long, env = "BRO_PAGES_LISTEN")]
+    pub pages_listen: Option<SocketAddr>,
+    /// Public base URL of plan links, e.g. https://plan.kommune.dk.
+    #[arg(long, env = "BRO_PAGES_BASE_URL")]
+    pub pages_base_url: Option<String>,
 }
 
 impl Overrides {
@@ -334,7 +423,16 @@ impl Overrides {
                 .rate_limit
                 .map(|r| bro_server::access::gate::RateLimit { per_second: r.per_second, burst: r.burst })
                 .unwrap_or_default(),
+            pages_listen: self.pages_listen.or(file.pages_listen),
+            pages_base_url: self.pages_base_url.clone().or(file.pages_base_url),
+            coordination: file.coordination.unwrap_or_default().to_policy()?,
         };
+        if settings.pages_listen.is_some_and(|a| !a.ip().is_loopback()) {
+            bail!("pages_listen must be a loopback address: serve plan pages behind a TLS-terminating proxy");
+        }
+        if settings.pages_base_url.is_some() && settings.pages_listen.is_none() {
+            bail!("pages_base_url needs pages_listen");
+        }
         if !(settings.rate_limit.per_second > 0.0 && settings.rate_limit.burst >= 1.0) {
             bail!("rate_limit needs per_second > 0 and burst >= 1");
         }
@@ -411,10 +509,36 @@ mod tests {
         assert_eq!(s.systems[1].transport, TransportFile::None);
         std::fs::write(&path, config.replace("correspondence_recorded", "letter_sent")).unwrap();
         let err = Overrides { config: Some(path.clone()), ..Default::default() }.resolve().unwrap_err();
-        assert!(format!("{err:#}").contains("unknown event type \"letter_sent\""), "{err:#}");
+        assert!(format!("{err:#}").contains("subscribes to \"letter_sent\""), "{err:#}");
         std::fs::write(&path, config.replace("name = \"journal\"", "name = \"psykiatri\"")).unwrap();
         let err = Overrides { config: Some(path), ..Default::default() }.resolve().unwrap_err();
         assert!(format!("{err:#}").contains("configured twice"), "{err:#}");
+    }
+
+    #[test]
+    fn the_coordination_table_extends_or_replaces_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bro.toml");
+        let rule = "[[coordination.tag_conflicts]]\nid = \"night-vs-contact\"\ntag = \"night-shift\"\n\
+                    against = \"aim:contact\"\nwhy = \"night shifts leave no energy for the contact visits\"\n";
+        std::fs::write(&path, format!("[coordination]\nmax_meetings_per_week = 5\n{rule}")).unwrap();
+        let s = Overrides { config: Some(path.clone()), ..Default::default() }.resolve().unwrap();
+        assert_eq!(s.coordination.max_meetings_per_week, 5);
+        let defaults = bro_rules::coordination::CoordinationPolicy::default().tag_conflicts.len();
+        assert_eq!(s.coordination.tag_conflicts.len(), defaults + 1);
+        std::fs::write(&path, format!("[coordination]\nreplace_default_tag_conflicts = true\n{rule}")).unwrap();
+        let s = Overrides { config: Some(path.clone()), ..Default::default() }.resolve().unwrap();
+        assert_eq!(s.coordination.tag_conflicts.len(), 1);
+        std::fs::write(&path, format!("[coordination]\nmax_meetings_per_week = 0\n")).unwrap();
+        let err = Overrides { config: Some(path.clone()), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().contains("max_meetings_per_week"), "{err}");
+        std::fs::write(&path, rule.replace("night-shift", "Night Shift")).unwrap();
+        let err = Overrides { config: Some(path), ..Default::default() }.resolve().unwrap_err();
+        assert!(err.to_string().contains("1-63 of a-z"), "{err}");
+        let err = Overrides { pages_listen: Some("10.0.0.1:8080".parse().unwrap()), ..Default::default() }
+            .resolve()
+            .unwrap_err();
+        assert!(err.to_string().contains("loopback"), "{err}");
     }
 
     #[test]

@@ -136,6 +136,7 @@ fn demo_cases() -> Vec<DemoCase> {
                             sub_goals: vec!["Faste samværstider i tre måneder".into()],
                             owner_sector: pb::Sector::Unspecified.into(),
                             owner: "Familieafdelingen".into(),
+                            custody_holders: vec![],
                         }],
                     }),
                 ),

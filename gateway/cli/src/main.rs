@@ -292,12 +292,24 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
     for system in systems.all() {
         tracing::info!(system = %system.name, adapter = %system.adapter, subscribes = system.subscribe.len(), "system configured");
     }
+    let plan_pages = match settings.pages_listen {
+        None => None,
+        Some(addr) => {
+            let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+            Some(
+                bro_server::PlanPagesSettings::new(listener, settings.pages_base_url.clone())
+                    .map_err(anyhow::Error::msg)?,
+            )
+        }
+    };
     let options = ServeOptions {
         max_request_bytes: settings.max_request_bytes,
         request_timeout: Duration::from_secs(settings.request_timeout_secs),
         adapters,
         systems: Arc::new(systems),
         security: Some(security),
+        coordination: Arc::new(settings.coordination.clone()),
+        plan_pages,
         ..ServeOptions::default()
     };
     bro_server::run(grpc, admin, Arc::new(store), options, shutdown_signal()).await?;

@@ -198,7 +198,7 @@ fn the_medcom_reference_adapter_passes_its_golden_fixtures() {
 
 #[test]
 fn the_journal_and_jobcentre_reference_adapters_pass_their_golden_fixtures() {
-    for (adapter, count) in [("sdi", 14), ("jobcenter", 11)] {
+    for (adapter, count) in [("sdi", 14), ("jobcenter", 13), ("fhir", 15)] {
         let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../adapters").join(adapter).join("fixtures");
         let out = bro(&["adapter", "test", &guest(adapter), fixtures.to_str().expect("utf8")]);
         assert!(out.status.success(), "{adapter}: {}", text(&out));

@@ -2,8 +2,8 @@
 
 use crate::violation::Collector;
 use crate::{
-    Appointment, CaseId, Child, ConsentScope, ContactPerson, Coordinator, Correspondence, Date, DecisionOutcome, EventKind, Goal,
-    Organisation, Party, PartyId, PlacementBasis, PlacementEndReason, PlacementSiteKind, PlanKind,
+    Appointment, CaseId, Child, ConsentScope, ContactPerson, Coordinator, Correspondence, Date, DecisionOutcome,
+    EventKind, Goal, Organisation, Party, PartyId, PlacementBasis, PlacementEndReason, PlacementSiteKind, PlanKind,
     RecommendationReason, RecordedEvent, Sector, SectorPlan, SupportMeasure, SupportPersonKind, Timestamp, Violations,
     check_appointment, check_correspondence, check_cvr, check_external_id, check_id, check_sector_plan, check_text,
 };
@@ -558,7 +558,10 @@ impl Case {
                     return fail("plan_id", format!("the case has no plan {plan_id:?}"));
                 };
                 if plan.kind != PlanKind::Bl78 {
-                    return fail("plan_id", format!("plan {plan_id:?} is a § 77 plan; a coordinator belongs to a § 78 holistic plan"));
+                    return fail(
+                        "plan_id",
+                        format!("plan {plan_id:?} is a § 77 plan; a coordinator belongs to a § 78 holistic plan"),
+                    );
                 }
                 plan.coordinator = Some((coordinator.clone(), on));
             }

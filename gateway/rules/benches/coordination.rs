@@ -1,20 +1,24 @@
-//! Benchmark: the § 78 coordination checks on one case with many sector items.
+//! Benchmark: the § 78 holistic plan on one case with many sector items —
+//! the coordination checks alone, the whole plan assembled and checked, and
+//! one sector's consented view cut from it.
 //!
 //! Run with `cargo bench -p bro-rules --bench coordination`. A synthetic case
 //! with two parents, 500 or 5,000 appointments of four sectors over a year
-//! (some overlapping), sector plans with tagged activities, a contact goal
-//! and open sector contacts; the checks run repeatedly and the median is
-//! reported, with the ratio between the two sizes (linear would be 10×).
+//! (some overlapping), sector plans with tagged activities, a holistic plan
+//! covering both parents with a contact and a homecoming goal, and their
+//! consents; each step runs repeatedly and the median is reported, with the
+//! ratio between the two sizes (linear would be 10×).
 #![allow(clippy::print_stdout)] // A benchmark prints its results.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bro_domain::{
-    Appointment, Case, CaseId, ContactPerson, Goal, GoalAim, Organisation, PartyId, Plan, PlanKind, Sector,
-    SectorActivity, SectorPlan,
+    Appointment, Case, CaseId, Consent, ConsentScope, ContactPerson, Goal, GoalAim, Organisation, PartyId, Plan,
+    PlanKind, Sector, SectorActivity, SectorPlan,
 };
 use bro_rules::coordination::{CoordinationPolicy, check};
+use bro_rules::holistic;
 
 const SECTORS: [Sector; 4] = [Sector::Jobcentre, Sector::Psychiatry, Sector::AddictionTreatment, Sector::Health];
 
@@ -76,23 +80,32 @@ fn case_with(appointments: usize) -> Case {
         plan_id: "bl78-1".into(),
         kind: PlanKind::Bl78,
         prepared_on: on,
-        covers: vec![party("parent-1")],
+        covers: vec![party("parent-1"), party("parent-2")],
         goals: vec![
             Goal { goal_id: "samvaer".into(), aim: Some(GoalAim::Contact), ..Default::default() },
             Goal { goal_id: "hjem".into(), aim: Some(GoalAim::Homecoming), ..Default::default() },
         ],
+        coordinator: None,
     }];
+    for holder in ["parent-1", "parent-2"] {
+        for scope in ["bl78", "share:jobcenter"] {
+            case.consents.push(Consent {
+                custody_holder: party(holder),
+                scope: ConsentScope::parse("s", scope).expect("scope"),
+                given_on: on,
+                withdrawn_on: None,
+            });
+        }
+    }
     case
 }
 
-fn median_run(case: &Case, rounds: usize) -> (Duration, usize) {
-    let evaluation = bro_rules::evaluate(&[party("parent-1"), party("parent-2")], &[], on_day());
-    let policy = CoordinationPolicy::default();
+fn median(rounds: usize, mut step: impl FnMut() -> usize) -> (Duration, usize) {
     let mut times = Vec::with_capacity(rounds);
     let mut found = 0;
     for _ in 0..rounds {
         let start = Instant::now();
-        found = black_box(check(black_box(case), &evaluation, &policy, false)).len();
+        found = step();
         times.push(start.elapsed());
     }
     times.sort();
@@ -106,18 +119,37 @@ fn on_day() -> chrono::NaiveDate {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let rounds = if quick { 5 } else { 31 };
-    println!("| Appointments | conflicts found | median check |");
-    println!("|---:|---:|---:|");
+    let evaluation = bro_rules::evaluate(&[party("parent-1"), party("parent-2")], &[], on_day());
+    let policy = CoordinationPolicy::default();
+    let shared = [party("parent-1"), party("parent-2")];
+    println!("| Appointments | conflicts | checks alone | plan assembled and checked | + the jobcentre's view |");
+    println!("|---:|---:|---:|---:|---:|");
     let mut medians = Vec::new();
     for n in [500, 5_000] {
         let case = case_with(n);
-        let (median, found) = median_run(&case, rounds);
-        println!("| {n} | {found} | {:.2} ms |", median.as_secs_f64() * 1000.0);
-        medians.push(median);
+        let (checks, found) = median(rounds, || black_box(check(black_box(&case), &evaluation, &policy, false)).len());
+        let (assembled, _) = median(rounds, || {
+            let plan = holistic::assemble(black_box(&case), "bl78-1", &policy, Some(&evaluation)).expect("plan");
+            black_box(plan.conflicts.len())
+        });
+        let (viewed, _) = median(rounds, || {
+            let plan = holistic::assemble(black_box(&case), "bl78-1", &policy, None).expect("plan");
+            let view = plan.sector_view(Sector::Jobcentre, "share:jobcenter", &shared).expect("in force");
+            black_box(view.busy_periods.len())
+        });
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!("| {n} | {found} | {:.2} ms | {:.2} ms | {:.2} ms |", ms(checks), ms(assembled), ms(viewed));
+        medians.push((checks, assembled));
     }
     println!();
+    let ratio = |a: Duration, b: Duration| b.as_secs_f64() / a.as_secs_f64();
     println!(
-        "5,000 / 500 appointments: {:.1}× the time (linear: 10×)",
-        medians[1].as_secs_f64() / medians[0].as_secs_f64()
+        "5,000 / 500 appointments: checks {:.1}×, assembled plan {:.1}× the time (linear: 10×)",
+        ratio(medians[0].0, medians[1].0),
+        ratio(medians[0].1, medians[1].1)
+    );
+    println!(
+        "assembling costs {:.2}× the checks alone at 5,000 appointments",
+        medians[1].1.as_secs_f64() / medians[1].0.as_secs_f64()
     );
 }

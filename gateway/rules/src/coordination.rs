@@ -307,9 +307,8 @@ fn goals_pulling_apart(case: &Case, scope: &Scope<'_>, policy: &CoordinationPoli
         for a in items.iter().filter(|i| i.tags.contains(&rule.tag)) {
             for b in items.iter().filter(|i| i.tags.contains(&rule.against)) {
                 // Different owners, and a parent in common (or a goal of the whole plan).
-                let same_parent = a.holders.is_empty()
-                    || b.holders.is_empty()
-                    || a.holders.iter().any(|h| b.holders.contains(h));
+                let same_parent =
+                    a.holders.is_empty() || b.holders.is_empty() || a.holders.iter().any(|h| b.holders.contains(h));
                 if a.item == b.item || a.sector == b.sector || !same_parent {
                     continue;
                 }

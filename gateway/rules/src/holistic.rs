@@ -121,7 +121,8 @@ pub fn state(case: &Case, plan: &Plan) -> PlanState {
 }
 
 fn agreement(case: &Case, holder: &PartyId) -> Agreement {
-    let bl78 = || case.consents.iter().filter(|c| &c.custody_holder == holder && c.scope.as_str() == ConsentScope::BL78);
+    let bl78 =
+        || case.consents.iter().filter(|c| &c.custody_holder == holder && c.scope.as_str() == ConsentScope::BL78);
     let agreed_on = bl78().filter(|c| c.withdrawn_on.is_none()).map(|c| c.given_on).max();
     let withdrawn_on = if agreed_on.is_none() { bl78().filter_map(|c| c.withdrawn_on).max() } else { None };
     let scopes: BTreeSet<&str> = case
@@ -176,7 +177,13 @@ fn authority_measures(case: &Case, covers: &[PartyId]) -> Vec<AuthorityMeasure> 
 }
 
 /// Everything of `case` about `covers`, for a plan with `goals` and `coordinator`.
-fn gather(case: &Case, plan: &Plan, state: PlanState, evaluation: Option<&Evaluation>, policy: &CoordinationPolicy) -> HolisticPlan {
+fn gather(
+    case: &Case,
+    plan: &Plan,
+    state: PlanState,
+    evaluation: Option<&Evaluation>,
+    policy: &CoordinationPolicy,
+) -> HolisticPlan {
     let covered = |h: &PartyId| plan.covers.contains(h);
     let next_revision_due = evaluation.and_then(|e| {
         e.obligations
@@ -229,8 +236,7 @@ pub fn default_covers(case: &Case) -> Vec<PartyId> {
             || case.sector_plans.iter().any(|p| &p.custody_holder == h)
             || case.appointments.iter().any(|a| &a.custody_holder == h)
     };
-    let some: Vec<PartyId> =
-        case.custody_holders.iter().map(|p| p.party_id.clone()).filter(|h| involved(h)).collect();
+    let some: Vec<PartyId> = case.custody_holders.iter().map(|p| p.party_id.clone()).filter(|h| involved(h)).collect();
     if some.is_empty() { case.custody_holders.iter().map(|p| p.party_id.clone()).collect() } else { some }
 }
 
@@ -365,7 +371,8 @@ impl HolisticPlan {
             })
             .collect();
         // Item paths the sector may see named.
-        let mut own: BTreeSet<String> = appointments.iter().map(|a| format!("appointments/{}", a.appointment_id)).collect();
+        let mut own: BTreeSet<String> =
+            appointments.iter().map(|a| format!("appointments/{}", a.appointment_id)).collect();
         for p in &sector_plans {
             own.extend(p.goals.iter().map(|g| format!("sectorPlans/{}/goals/{}", p.plan_id, g.goal_id)));
             own.extend(p.activities.iter().map(|a| format!("sectorPlans/{}/activities/{}", p.plan_id, a.activity_id)));
@@ -408,7 +415,12 @@ impl HolisticPlan {
             state: self.state,
             sector_plans,
             authority_measures: Vec::new(),
-            sector_contacts: self.sector_contacts.iter().filter(|c| mine(c.sector, &c.custody_holder)).cloned().collect(),
+            sector_contacts: self
+                .sector_contacts
+                .iter()
+                .filter(|c| mine(c.sector, &c.custody_holder))
+                .cloned()
+                .collect(),
             appointments,
             busy_periods: merge_busy(busy),
             agreements: self
@@ -457,9 +469,7 @@ impl HolisticPlan {
 /// One version of a plan: a recorded change that changed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlanVersion {
-    /// 1, 2, 3, …
-    pub version: u64,
-    /// The case event that made it.
+    /// The case event (its sequence) that made it.
     pub sequence: u64,
     /// Its legal date.
     pub occurred_on: Date,
@@ -482,7 +492,8 @@ pub fn versions(case: &Case, history: &[RecordedEvent], plan_id: &str) -> Vec<Pl
         return Vec::new();
     };
     let covered = |h: &PartyId| plan.covers.contains(h);
-    let appointment_holder = |id: &str| case.appointments.iter().find(|a| a.appointment_id == id).map(|a| &a.custody_holder);
+    let appointment_holder =
+        |id: &str| case.appointments.iter().find(|a| a.appointment_id == id).map(|a| &a.custody_holder);
     let contact = |id: &str| case.sector_contacts.iter().find(|c| c.contact_id == id);
     // § 32 consents do not change the plan; agreements and sharing do.
     let counts = |scope: &ConsentScope| scope.as_str() == ConsentScope::BL78 || scope.as_str().starts_with("share:");
@@ -520,17 +531,25 @@ pub fn versions(case: &Case, history: &[RecordedEvent], plan_id: &str) -> Vec<Pl
             EventKind::AppointmentScheduled { appointment } if covered(&appointment.custody_holder) => {
                 Some(format!("appointment scheduled ({})", sector_name(appointment.sector)))
             }
-            EventKind::AppointmentCancelled { appointment_id, .. } if appointment_holder(appointment_id).is_some_and(covered) => {
+            EventKind::AppointmentCancelled { appointment_id, .. }
+                if appointment_holder(appointment_id).is_some_and(covered) =>
+            {
                 Some("appointment cancelled".into())
             }
             EventKind::SectorContactAdded { custody_holder, sector, .. } if covered(custody_holder) => {
                 Some(format!("contact with {} added", sector_name(*sector)))
             }
-            EventKind::SectorContactEnded { contact_id } if contact(contact_id).is_some_and(|c| covered(&c.custody_holder)) => {
+            EventKind::SectorContactEnded { contact_id }
+                if contact(contact_id).is_some_and(|c| covered(&c.custody_holder)) =>
+            {
                 Some("sector contact ended".into())
             }
-            EventKind::SupportDecided { custody_holder, .. } if covered(custody_holder) => Some("support decided".into()),
-            EventKind::SupportStarted { custody_holder, .. } if covered(custody_holder) => Some("support started".into()),
+            EventKind::SupportDecided { custody_holder, .. } if covered(custody_holder) => {
+                Some("support decided".into())
+            }
+            EventKind::SupportStarted { custody_holder, .. } if covered(custody_holder) => {
+                Some("support started".into())
+            }
             EventKind::RevisionOffered => Some("§ 79 revision offered".into()),
             EventKind::RevisionMade => Some("§ 79 revision made".into()),
             EventKind::RevisionAssessed => Some("§ 79 revision need assessed".into()),
@@ -538,7 +557,6 @@ pub fn versions(case: &Case, history: &[RecordedEvent], plan_id: &str) -> Vec<Pl
         };
         if let Some(change) = change {
             out.push(PlanVersion {
-                version: out.len() as u64 + 1,
                 sequence: recorded.sequence,
                 occurred_on: recorded.event.occurred_on,
                 record_time: recorded.record_time,

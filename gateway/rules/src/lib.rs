@@ -35,8 +35,8 @@
 mod barnets_lov_2024;
 pub mod coordination;
 mod dates;
-pub mod holistic;
 mod facts;
+pub mod holistic;
 mod model;
 mod render;
 mod ruleset;

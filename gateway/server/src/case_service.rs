@@ -81,7 +81,7 @@ impl CaseApi {
 }
 
 /// A request id, or a fresh one when the client sent none (no idempotency then).
-fn request_id(raw: &str) -> Result<String, Violations> {
+pub(crate) fn request_id(raw: &str) -> Result<String, Violations> {
     if raw.is_empty() {
         return Ok(format!("gen-{}", uuid::Uuid::new_v4()));
     }

@@ -38,11 +38,16 @@ impl Clock for FixedClock {
 /// (EU rule: from 01:00 UTC on the last Sunday of March to 01:00 UTC on the
 /// last Sunday of October).
 pub fn danish_date(t: Timestamp) -> Date {
+    danish_local_time(t).date()
+}
+
+/// The wall-clock time in Denmark at `t` (Europe/Copenhagen, by the EU rule).
+pub fn danish_local_time(t: Timestamp) -> chrono::NaiveDateTime {
     let year = t.year();
     let summer_start = last_sunday_0100_utc(year, 3);
     let summer_end = last_sunday_0100_utc(year, 10);
     let offset = if t >= summer_start && t < summer_end { 2 } else { 1 };
-    (t + Duration::hours(offset)).date_naive()
+    (t + Duration::hours(offset)).naive_utc()
 }
 
 fn last_sunday_0100_utc(year: i32, month: u32) -> Timestamp {

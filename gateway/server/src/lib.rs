@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod obligations;
 pub mod paging;
 pub mod pipeline;
+pub mod plans;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use bro_api::v1::case_service_server::CaseServiceServer;
 use bro_api::v1::delivery_service_server::DeliveryServiceServer;
 use bro_api::v1::ingest_service_server::IngestServiceServer;
 use bro_api::v1::obligation_service_server::ObligationServiceServer;
+use bro_api::v1::plan_service_server::PlanServiceServer;
 use bro_store::{CaseLedger, EventStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +49,50 @@ pub struct ServeOptions {
     pub systems: Arc<pipeline::Systems>,
     /// Authentication, keys and the audit log; required.
     pub security: Option<Security>,
+    /// What the § 78 coordination checks allow (meetings a week, the tag table).
+    pub coordination: Arc<bro_rules::coordination::CoordinationPolicy>,
+    /// Where the parents' plan pages are served, if anywhere.
+    pub plan_pages: Option<PlanPagesSettings>,
+}
+
+/// The parents' plan pages: a loopback listener (behind the municipality's
+/// TLS-terminating proxy) and the public address links point at.
+#[derive(Clone, Debug)]
+pub struct PlanPagesSettings {
+    /// The listener (loopback only).
+    pub listener: Arc<std::net::TcpListener>,
+    /// The base URL of links, e.g. `https://plan.kommune.dk`.
+    pub base_url: String,
+}
+
+impl PlanPagesSettings {
+    /// Pages on `listener`, linked as `base_url` (default: the listener's own
+    /// `http://` address). Refuses a listener off loopback, and a base URL
+    /// that is not `https://` unless it is a loopback address.
+    pub fn new(listener: std::net::TcpListener, base_url: Option<String>) -> Result<Self, String> {
+        let addr = listener.local_addr().map_err(|e| format!("the pages listener has no address: {e}"))?;
+        if !addr.ip().is_loopback() {
+            return Err(format!(
+                "refusing to serve plan pages on {addr}: listen on a loopback address behind a TLS-terminating proxy"
+            ));
+        }
+        let base_url = base_url.unwrap_or_else(|| format!("http://{addr}"));
+        let uri: hyper::Uri = base_url.parse().map_err(|_| format!("pages_base_url {base_url:?} is not a URL"))?;
+        let loopback = uri.host().is_some_and(|h| {
+            h == "localhost" || h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        });
+        let ok = match uri.scheme_str() {
+            Some("https") => uri.host().is_some(),
+            Some("http") => loopback,
+            _ => false,
+        };
+        if !ok || uri.query().is_some() {
+            return Err(format!(
+                "pages_base_url {base_url:?} must be an https:// URL without a query (http:// only on a loopback address)"
+            ));
+        }
+        Ok(PlanPagesSettings { listener: Arc::new(listener), base_url: base_url.trim_end_matches('/').to_owned() })
+    }
 }
 
 /// Who may call, with what keys, and where their calls are recorded.
@@ -84,6 +130,8 @@ impl Default for ServeOptions {
             adapters: None,
             systems: Arc::new(pipeline::Systems::default()),
             security: None,
+            coordination: Arc::new(bro_rules::coordination::CoordinationPolicy::default()),
+            plan_pages: None,
         }
     }
 }
@@ -150,13 +198,15 @@ pub async fn run(
     // Personal data is sealed before it reaches any backend.
     let sealed: Arc<dyn EventStore> = Arc::new(bro_store::SealedStore::new(store.clone(), security.keys.clone()));
     let metered: Arc<dyn EventStore> = Arc::new(MeteredStore::new(sealed, metrics.clone()));
-    let planner: Arc<dyn bro_store::DeliveryPlanner> = options.systems.clone();
+    let planner: Arc<dyn bro_store::DeliveryPlanner> =
+        Arc::new(pipeline::Outbox::new(options.systems.clone(), options.coordination.clone()));
     let ledger = Arc::new(CaseLedger::with_planner(metered, planner));
     let stopping = CancellationToken::new();
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<CaseServiceServer<CaseApi>>().await;
     health.set_serving::<ObligationServiceServer<crate::obligations::ObligationApi>>().await;
+    health.set_serving::<PlanServiceServer<plans::PlanApi>>().await;
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(bro_api::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -224,6 +274,41 @@ pub async fn run(
         options.systems.clone(),
         metrics.clone(),
     ));
+    let reader = plans::PlanReader::new(ledger.clone(), options.coordination.clone(), options.clock.clone());
+    let plan_api = PlanServiceServer::new(plans::PlanApi::new(
+        reader.clone(),
+        options.systems.clone(),
+        metrics.clone(),
+        security.keys.clone(),
+        options.plan_pages.as_ref().map(|p| p.base_url.clone()),
+    ))
+    .max_decoding_message_size(options.max_request_bytes)
+    .max_encoding_message_size(64 * 1024 * 1024);
+    let pages_task = match &options.plan_pages {
+        None => None,
+        Some(settings) => {
+            let listener = settings
+                .listener
+                .try_clone()
+                .and_then(|l| {
+                    l.set_nonblocking(true)?;
+                    TcpListener::from_std(l)
+                })
+                .map_err(ServeError::Admin)?;
+            tracing::info!(addr = ?listener.local_addr().ok(), base_url = %settings.base_url, "plan pages listening");
+            let pages = Arc::new(plans::http::PlanPages::new(
+                reader,
+                security.keys.clone(),
+                trail.clone(),
+                options.clock.clone(),
+            ));
+            let app = pages.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let stopping = stopping.clone();
+            Some(tokio::spawn(async move {
+                axum::serve(listener, app).with_graceful_shutdown(stopping.cancelled_owned()).await
+            }))
+        }
+    };
     drop(trail);
     let cases = CaseServiceServer::new(CaseApi::new(
         ledger,
@@ -278,6 +363,7 @@ pub async fn run(
         .add_service(ingest)
         .add_service(deliveries)
         .add_service(audit)
+        .add_service(plan_api)
         // Nagle's algorithm off on every accepted connection: the server
         // builder's `tcp_nodelay` does not reach an incoming stream passed in.
         .serve_with_incoming_shutdown(
@@ -290,6 +376,13 @@ pub async fn run(
         match task.await {
             Ok(Err(e)) => tracing::warn!(error = %e, "admin listener stopped with an error"),
             Err(e) => tracing::warn!(error = %e, "admin listener task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
+    if let Some(task) = pages_task {
+        match task.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "plan pages stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "plan pages task failed"),
             Ok(Ok(())) => {}
         }
     }

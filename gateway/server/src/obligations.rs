@@ -24,7 +24,7 @@ use crate::paging;
 const CASE_PAGE: usize = 500;
 
 /// Evaluates a case's history (any order) on `today`.
-fn evaluate(custody_holders: &[PartyId], history: &[RecordedEvent], today: Date) -> (Evaluation, Vec<u64>) {
+pub(crate) fn evaluate(custody_holders: &[PartyId], history: &[RecordedEvent], today: Date) -> (Evaluation, Vec<u64>) {
     let mut ordered: Vec<&RecordedEvent> = history.iter().collect();
     ordered.sort_by_key(|e| (e.event.occurred_on, e.sequence));
     let sequences: Vec<u64> = ordered.iter().map(|e| e.sequence).collect();

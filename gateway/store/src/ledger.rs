@@ -151,8 +151,9 @@ impl AppendEvents {
 /// deliveries are stored in the same transaction as the events (the
 /// transactional outbox).
 pub trait DeliveryPlanner: Send + Sync + 'static {
-    /// The deliveries for `events` just numbered for `case` (state after them).
-    fn plan(&self, case: &Case, events: &[pb::CaseEvent], now: Timestamp) -> Vec<NewDelivery>;
+    /// The deliveries for `events` just numbered for `case` (state after
+    /// them); `before` is the case before them (none when they open it).
+    fn plan(&self, before: Option<&Case>, case: &Case, events: &[pb::CaseEvent], now: Timestamp) -> Vec<NewDelivery>;
 }
 
 /// The case ledger. Cheap to share behind an `Arc`.
@@ -209,7 +210,7 @@ impl CaseLedger {
         let recorded = RecordedEvent { sequence: 1, record_time: cmd.now, request_id: cmd.request_id.clone(), event };
         let case = Case::open(case_id.clone(), &recorded).map_err(|v| LedgerError::Invalid(v.within("")))?;
         let _guard = self.lock(&case_id).await;
-        let outcome = self.write(&case, 0, &[recorded], &cmd.request_id, fingerprint.clone(), (None, None)).await;
+        let outcome = self.write(None, &case, 0, &[recorded], &cmd.request_id, fingerprint.clone(), (None, None)).await;
         match outcome {
             Ok(committed) => Ok(committed),
             Err(LedgerError::Store(StoreError::Conflict { .. })) => Err(LedgerError::AlreadyExists(case_id)),
@@ -260,7 +261,8 @@ impl CaseLedger {
         let case = Case::replay(case_id.clone(), &recorded)
             .map_err(|(i, v)| LedgerError::Invalid(v.within(&format!("events[{i}]"))))?;
         let _guard = self.lock(&case_id).await;
-        let outcome = self.write(&case, 0, &recorded, &cmd.request_id, fingerprint.clone(), (cmd.source, None)).await;
+        let outcome =
+            self.write(None, &case, 0, &recorded, &cmd.request_id, fingerprint.clone(), (cmd.source, None)).await;
         match outcome {
             Err(LedgerError::Store(StoreError::Conflict { .. })) => Err(LedgerError::AlreadyExists(case_id)),
             other => other,
@@ -308,6 +310,7 @@ impl CaseLedger {
             let next = self.validate(&case, &recorded).await?;
             let written = self
                 .write(
+                    Some(&case),
                     &next,
                     case.version,
                     &recorded,
@@ -462,8 +465,10 @@ impl CaseLedger {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn write(
         &self,
+        before: Option<&Case>,
         case: &Case,
         expected_version: u64,
         recorded: &[RecordedEvent],
@@ -473,7 +478,7 @@ impl CaseLedger {
     ) -> Result<Committed, LedgerError> {
         let events: Vec<pb::CaseEvent> = recorded.iter().map(convert::recorded_event_to_pb).collect();
         let now = recorded.last().map_or(case.update_time, |r| r.record_time);
-        let deliveries = self.planner.as_ref().map(|p| p.plan(case, &events, now)).unwrap_or_default();
+        let deliveries = self.planner.as_ref().map(|p| p.plan(before, case, &events, now)).unwrap_or_default();
         let projection = convert::case_to_pb(case);
         let batch = AppendBatch {
             case_id: case.id.clone(),

@@ -3,8 +3,12 @@
 
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
+
 use bro_adapter_sdk::AdapterError;
+use bro_adapter_sdk::prost::Message as _;
 use bro_adapter_sdk::proto;
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
 
 /// The synthetic people of the fixtures (CPR numbers that fail modulus 11).
 pub const PEOPLE: &[&str] =
@@ -73,4 +77,26 @@ pub fn edited(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
     let mut v: serde_json::Value = serde_json::from_slice(&fixture("plan-og-moeder.in.json")).unwrap_or_default();
     edit(&mut v);
     serde_json::to_vec(&v).unwrap_or_default()
+}
+
+/// `bro.v1.AdapterBatch`, from the descriptors of `proto/bro/v1/` (as the CLI has them).
+pub fn batch_descriptor() -> MessageDescriptor {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(root.join("bro/v1")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "proto"));
+    files.sort();
+    let files: Vec<PathBuf> = files.iter().filter_map(|p| p.strip_prefix(&root).ok().map(Path::to_path_buf)).collect();
+    let set = protox::compile(&files, [&root]).unwrap_or_else(|e| panic!("proto/ compiles: {e}"));
+    let pool = DescriptorPool::from_file_descriptor_set(set).unwrap_or_else(|e| panic!("descriptors: {e}"));
+    pool.get_message_by_name("bro.v1.AdapterBatch").unwrap_or_else(|| panic!("bro.v1.AdapterBatch"))
+}
+
+/// The batch of a `NAME.canonical.json` fixture (proto3 JSON, as `bro adapter test` reads it).
+pub fn canonical(name: &str) -> proto::AdapterBatch {
+    let text = String::from_utf8(fixture(name)).unwrap_or_default();
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let message = DynamicMessage::deserialize(batch_descriptor(), &mut de)
+        .unwrap_or_else(|e| panic!("{name}: not a bro.v1.AdapterBatch in JSON: {e}"));
+    proto::AdapterBatch::decode(message.encode_to_vec().as_slice()).unwrap_or_else(|e| panic!("{name}: {e}"))
 }

@@ -64,6 +64,7 @@ fn events_round_trip() {
                 sub_goals: vec!["Faste tider".into()],
                 owner_sector: pb::Sector::Jobcentre.into(),
                 owner: "Jobcenter".into(),
+                custody_holders: vec!["parent-1".into()],
             }],
         })),
         ..Default::default()

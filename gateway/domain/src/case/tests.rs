@@ -134,7 +134,8 @@ fn a_holistic_plan_gets_a_coordinator_and_new_goals_for_the_parents_it_covers() 
         person: ContactPerson { display_name: "Karin".into(), email: "k@example.invalid".into(), ..Default::default() },
         ..Default::default()
     };
-    let named = |id: &str, c: &Coordinator| EventKind::PlanCoordinatorNamed { plan_id: id.into(), coordinator: c.clone() };
+    let named =
+        |id: &str, c: &Coordinator| EventKind::PlanCoordinatorNamed { plan_id: id.into(), coordinator: c.clone() };
     let holistic = EventKind::PlanPrepared {
         plan_id: "hp".into(),
         kind: PlanKind::Bl78,
@@ -157,15 +158,26 @@ fn a_holistic_plan_gets_a_coordinator_and_new_goals_for_the_parents_it_covers() 
     assert_eq!(case.plans[0].coordinator, Some((coordinator.clone(), date("2026-01-03"))));
     assert_eq!(case.plans[0].goals.len(), 1);
 
-    let on_77 = replay(vec![recorded(2, "2026-01-02", plan("p", PlanKind::Bl77)), recorded(3, "2026-01-03", named("p", &coordinator))]);
+    let on_77 = replay(vec![
+        recorded(2, "2026-01-02", plan("p", PlanKind::Bl77)),
+        recorded(3, "2026-01-03", named("p", &coordinator)),
+    ]);
     assert!(on_77.unwrap_err().1.to_string().contains("a coordinator belongs to a § 78 holistic plan"));
-    let unreachable = Coordinator { person: ContactPerson { display_name: "Karin".into(), ..Default::default() }, ..Default::default() };
-    let err = replay(vec![recorded(2, "2026-01-02", holistic.clone()), recorded(3, "2026-01-03", named("hp", &unreachable))]);
+    let unreachable = Coordinator {
+        person: ContactPerson { display_name: "Karin".into(), ..Default::default() },
+        ..Default::default()
+    };
+    let err =
+        replay(vec![recorded(2, "2026-01-02", holistic.clone()), recorded(3, "2026-01-03", named("hp", &unreachable))]);
     assert!(err.unwrap_err().1.to_string().contains("plan_coordinator_named.coordinator.person: give a phone number"));
     let twice = Goal { goal_id: "g".into(), ..Default::default() };
     let err = replay(vec![
         recorded(2, "2026-01-02", holistic.clone()),
-        recorded(3, "2026-01-03", EventKind::PlanGoalsUpdated { plan_id: "hp".into(), goals: vec![twice.clone(), twice] }),
+        recorded(
+            3,
+            "2026-01-03",
+            EventKind::PlanGoalsUpdated { plan_id: "hp".into(), goals: vec![twice.clone(), twice] },
+        ),
     ]);
     assert!(err.unwrap_err().1.to_string().contains("plan_goals_updated.goals[1].goal_id: \"g\" is used twice"));
     let stranger = Goal { goal_id: "g".into(), custody_holders: vec![party("parent-9")], ..Default::default() };

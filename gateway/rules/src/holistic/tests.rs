@@ -122,7 +122,11 @@ fn withdraw(holder: &str, s: &str) -> EventKind {
 
 fn coordinator() -> Coordinator {
     Coordinator {
-        person: ContactPerson { display_name: "Karin Koordinator".into(), phone: "12 34 56 78".into(), ..Default::default() },
+        person: ContactPerson {
+            display_name: "Karin Koordinator".into(),
+            phone: "12 34 56 78".into(),
+            ..Default::default()
+        },
         organisation: Organisation { display_name: "Bro Kommune".into(), ..Default::default() },
         sector: None,
     }
@@ -134,7 +138,11 @@ fn coordinator() -> Coordinator {
 fn history() -> History {
     let mut h = History::new();
     h.add("2026-01-12", job_plan())
-        .add_from("2026-01-12", meeting("job-m", "parent-1", Sector::Jobcentre, "2026-03-02T09:00", "2026-03-02T10:00"), Some("jobcenter"))
+        .add_from(
+            "2026-01-12",
+            meeting("job-m", "parent-1", Sector::Jobcentre, "2026-03-02T09:00", "2026-03-02T10:00"),
+            Some("jobcenter"),
+        )
         .add("2026-01-12", meeting("psy-m", "parent-1", Sector::Psychiatry, "2026-03-02T09:30", "2026-03-02T10:30"))
         .add("2026-01-12", meeting("psy-2", "parent-2", Sector::Psychiatry, "2026-03-03T09:00", "2026-03-03T10:00"))
         .add(
@@ -170,7 +178,12 @@ fn a_plan_is_proposed_until_every_covered_parent_agrees_and_stops_when_one_withd
     assert_eq!(assemble(&h.case(), "hp", &policy, None).expect("plan").state, PlanState::InForce, "agreed again");
     h.add(
         "2026-03-01",
-        EventKind::PlanPrepared { plan_id: "hp2".into(), kind: PlanKind::Bl78, covers: vec![party("parent-1")], goals: vec![] },
+        EventKind::PlanPrepared {
+            plan_id: "hp2".into(),
+            kind: PlanKind::Bl78,
+            covers: vec![party("parent-1")],
+            goals: vec![],
+        },
     );
     assert_eq!(assemble(&h.case(), "hp", &policy, None).expect("plan").state, PlanState::Superseded);
     assert!(assemble(&h.case(), "nope", &policy, None).is_none());
@@ -235,7 +248,8 @@ fn a_goal_of_both_parents_reaches_a_sector_only_when_both_share() {
     let one = plan.sector_view(Sector::Jobcentre, "share:jobcenter", &[party("parent-1")]).expect("view");
     assert_eq!(one.goals.iter().map(|g| g.goal_id.as_str()).collect::<Vec<_>>(), ["mine"]);
     assert_eq!(one.covers, [party("parent-1")]);
-    let both = plan.sector_view(Sector::Jobcentre, "share:jobcenter", &[party("parent-1"), party("parent-2")]).expect("view");
+    let both =
+        plan.sector_view(Sector::Jobcentre, "share:jobcenter", &[party("parent-1"), party("parent-2")]).expect("view");
     assert_eq!(both.goals.len(), 2);
     let page = plan.parent_view(&party("parent-2")).expect("covered");
     assert_eq!(page.goals.iter().map(|g| g.goal_id.as_str()).collect::<Vec<_>>(), ["both"]);
@@ -247,25 +261,28 @@ fn versions_list_the_changes_that_changed_the_plan() {
     h.add("2026-01-20", consent("parent-1", "bl78"))
         .add("2026-01-21", meeting("psy-3", "parent-2", Sector::Psychiatry, "2026-03-09T09:00", "2026-03-09T10:00"))
         .add("2026-01-22", consent("parent-1", "bl32"))
-        .add_from("2026-01-23", meeting("job-2", "parent-1", Sector::Jobcentre, "2026-03-10T09:00", "2026-03-10T10:00"), Some("jobcenter"))
+        .add_from(
+            "2026-01-23",
+            meeting("job-2", "parent-1", Sector::Jobcentre, "2026-03-10T09:00", "2026-03-10T10:00"),
+            Some("jobcenter"),
+        )
         .add("2026-01-24", EventKind::PlanGoalsUpdated { plan_id: "hp".into(), goals: vec![] })
         .add("2026-01-25", EventKind::AppointmentCancelled { appointment_id: "job-2".into(), reason: String::new() });
     let versions = versions(&h.case(), &h.0, "hp");
     let changes: Vec<(u64, &str, &str)> =
-        versions.iter().map(|v| (v.version, v.change.as_str(), v.source_system.as_str())).collect();
+        versions.iter().map(|v| (v.sequence, v.change.as_str(), v.source_system.as_str())).collect();
     assert_eq!(
         changes,
         [
-            (1, "plan created", ""),
-            (2, "coordinator named", ""),
-            (3, "parent-1 agreed to the plan", ""),
-            (4, "appointment scheduled (the jobcentre)", "jobcenter"),
-            (5, "goals updated", ""),
-            (6, "appointment cancelled", ""),
+            (6, "plan created", ""),
+            (7, "coordinator named", ""),
+            (8, "parent-1 agreed to the plan", ""),
+            (11, "appointment scheduled (the jobcentre)", "jobcenter"),
+            (12, "goals updated", ""),
+            (13, "appointment cancelled", ""),
         ],
         "parent-2's meeting and a § 32 consent do not change parent-1's plan"
     );
-    assert_eq!(versions[0].sequence, 6);
 }
 
 #[test]
@@ -284,14 +301,14 @@ fn a_proposal_gathers_the_goals_of_the_parent_plan_and_the_sectors() {
     assert_eq!(default_covers(&case), [party("parent-1")], "the parent with a sector plan");
     let proposal = propose(&case, &[party("parent-1")], day("2026-02-01"), &CoordinationPolicy::default(), None);
     assert_eq!(proposal.state, PlanState::Proposed);
-    let goals: Vec<(&str, Option<Sector>, &[String])> = proposal
-        .goals
-        .iter()
-        .map(|g| (g.goal_id.as_str(), g.owner_sector, g.sub_goals.as_slice()))
-        .collect();
+    let goals: Vec<(&str, Option<Sector>, &[String])> =
+        proposal.goals.iter().map(|g| (g.goal_id.as_str(), g.owner_sector, g.sub_goals.as_slice())).collect();
     assert_eq!(
         goals,
-        [("samvaer", None, &[][..]), ("jobcentre-work", Some(Sector::Jobcentre), &["Virksomhedspraktik".to_owned()][..])]
+        [
+            ("samvaer", None, &[][..]),
+            ("jobcentre-work", Some(Sector::Jobcentre), &["Virksomhedspraktik".to_owned()][..])
+        ]
     );
     assert!(proposal.conflicts.iter().any(|c| c.kind == ConflictKind::GoalsPullApart));
 }

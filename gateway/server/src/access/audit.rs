@@ -106,11 +106,13 @@ fn report_entry(record: &pb::AuditRecord) -> pb::AccessReportEntry {
     let rpc = Rpc::from_path(&record.method);
     let action = match (rpc, record.method.starts_with("delivery:")) {
         (_, true) => format!("sent {} to the system", record.data_kind),
+        (None, _) if record.method == crate::plans::http::PAGE_METHOD => format!("read {} (page)", record.data_kind),
         (Some(rpc), _) => format!("{} {}", rpc.action(), record.data_kind),
         (None, _) => format!("read {}", record.data_kind),
     };
     let organisation = match pb::ActorKind::try_from(record.actor_kind) {
         Ok(pb::ActorKind::System) => record.actor.clone(),
+        Ok(pb::ActorKind::Citizen) => "you, through your plan link".into(),
         _ if !record.actor_municipality.is_empty() => format!("CVR {}", record.actor_municipality),
         _ => "unknown".into(),
     };

@@ -45,13 +45,19 @@ impl Default for RateLimit {
 /// Most clients tracked at once.
 const MAX_BUCKETS: usize = 50_000;
 
-struct Buckets {
+pub(crate) struct Buckets {
     limit: RateLimit,
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
 }
 
 impl Buckets {
-    fn allow(&self, key: &str) -> bool {
+    /// Empty buckets with `limit`.
+    pub(crate) fn new(limit: RateLimit) -> Buckets {
+        Buckets { limit, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes a token from `key`'s bucket; false when it is empty.
+    pub(crate) fn allow(&self, key: &str) -> bool {
         let now = Instant::now();
         let Ok(mut buckets) = self.buckets.lock() else { return true };
         if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(key) {

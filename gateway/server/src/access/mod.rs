@@ -207,6 +207,21 @@ impl Caller {
         }
     }
 
+    /// Notes the case concerned and, of its people, only `holders` (a plan's
+    /// parents): replaces what was noted of the people before.
+    pub fn concerns_holders(&self, case: &bro_domain::Case, holders: &[bro_domain::PartyId]) {
+        let mut keys: Vec<Vec<u8>> = holders
+            .iter()
+            .filter_map(|h| case.custody_holder(h)?.identifier.as_ref().map(|id| self.person_key(id)))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        if let Ok(mut draft) = self.draft.lock() {
+            draft.case = case.id.resource_name();
+            draft.person_keys = keys;
+        }
+    }
+
     /// Notes a case as served (its custody holders and child), adding to any
     /// noted before: a listing concerns every case on its page.
     pub fn concerns_projection(&self, case: &bro_api::v1::Case) {

@@ -42,11 +42,21 @@ pub enum Rpc {
     AcknowledgeDelivery,
     GetAccessReport,
     ListAuditRecords,
+    ProposeHolisticPlan,
+    CreateHolisticPlan,
+    GetHolisticPlan,
+    ListHolisticPlans,
+    UpdateHolisticPlan,
+    RecordPlanAgreement,
+    WithdrawPlanAgreement,
+    ListPlanConflicts,
+    ListHolisticPlanVersions,
+    CreatePlanLink,
 }
 
 impl Rpc {
     /// Every RPC, with its service.
-    pub const ALL: [(Rpc, &'static str); 20] = [
+    pub const ALL: [(Rpc, &'static str); 30] = [
         (Rpc::CreateCase, "CaseService"),
         (Rpc::GetCase, "CaseService"),
         (Rpc::ListCases, "CaseService"),
@@ -67,6 +77,16 @@ impl Rpc {
         (Rpc::AcknowledgeDelivery, "DeliveryService"),
         (Rpc::GetAccessReport, "AuditService"),
         (Rpc::ListAuditRecords, "AuditService"),
+        (Rpc::ProposeHolisticPlan, "PlanService"),
+        (Rpc::CreateHolisticPlan, "PlanService"),
+        (Rpc::GetHolisticPlan, "PlanService"),
+        (Rpc::ListHolisticPlans, "PlanService"),
+        (Rpc::UpdateHolisticPlan, "PlanService"),
+        (Rpc::RecordPlanAgreement, "PlanService"),
+        (Rpc::WithdrawPlanAgreement, "PlanService"),
+        (Rpc::ListPlanConflicts, "PlanService"),
+        (Rpc::ListHolisticPlanVersions, "PlanService"),
+        (Rpc::CreatePlanLink, "PlanService"),
     ];
 
     /// The gRPC path, `/bro.v1.CaseService/GetCase`.
@@ -94,6 +114,16 @@ impl Rpc {
                 "deliveries"
             }
             GetAccessReport | ListAuditRecords => "audit log",
+            ProposeHolisticPlan
+            | CreateHolisticPlan
+            | GetHolisticPlan
+            | ListHolisticPlans
+            | UpdateHolisticPlan
+            | RecordPlanAgreement
+            | WithdrawPlanAgreement
+            | ListPlanConflicts
+            | ListHolisticPlanVersions => "holistic plan",
+            CreatePlanLink => "holistic plan link",
         }
     }
 
@@ -108,7 +138,12 @@ impl Rpc {
             | DiscardUnmatchedMessage
             | RetryDelivery
             | ReplayDelivery
-            | AcknowledgeDelivery => "change",
+            | AcknowledgeDelivery
+            | CreateHolisticPlan
+            | UpdateHolisticPlan
+            | RecordPlanAgreement
+            | WithdrawPlanAgreement
+            | CreatePlanLink => "change",
             _ => "read",
         }
     }
@@ -129,6 +164,13 @@ pub fn purposes(rpc: Rpc) -> &'static [Purpose] {
         ListDeliveries | GetDelivery | RetryDelivery | ReplayDelivery => &[Operations],
         GetAccessReport => &[CitizenRequest, Supervision],
         ListAuditRecords => &[Supervision],
+        ProposeHolisticPlan | GetHolisticPlan | ListHolisticPlans | ListPlanConflicts | ListHolisticPlanVersions => {
+            &[CaseHandling, Coordination, Exchange]
+        }
+        CreateHolisticPlan | UpdateHolisticPlan | RecordPlanAgreement | WithdrawPlanAgreement => {
+            &[CaseHandling, Coordination]
+        }
+        CreatePlanLink => &[CaseHandling, Coordination, CitizenRequest],
     }
 }
 
@@ -248,7 +290,17 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
             | ListCaseEvents
             | WatchCase
             | ListDueObligations
-            | ResolveUnmatchedMessage => own_municipality(cvr, rpc, target, "a caseworker"),
+            | ResolveUnmatchedMessage
+            | ProposeHolisticPlan
+            | CreateHolisticPlan
+            | GetHolisticPlan
+            | ListHolisticPlans
+            | UpdateHolisticPlan
+            | RecordPlanAgreement
+            | WithdrawPlanAgreement
+            | ListPlanConflicts
+            | ListHolisticPlanVersions
+            | CreatePlanLink => own_municipality(cvr, rpc, target, "a caseworker"),
             ListUnmatchedMessages | DiscardUnmatchedMessage | ListRejections => Ok(Grant::Full),
             _ => refuse("a caseworker"),
         },
@@ -270,12 +322,27 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
             Ingest | StreamDeliveries | AcknowledgeDelivery => own_system(&system.name, rpc, target),
             _ => match &system.access {
                 SystemAccess::Municipal { cvr } => match rpc {
-                    CreateCase | GetCase | ListCases | AppendCaseEvents | ListCaseEvents | WatchCase
-                    | ListDueObligations => own_municipality(cvr, rpc, target, "a system"),
+                    CreateCase
+                    | GetCase
+                    | ListCases
+                    | AppendCaseEvents
+                    | ListCaseEvents
+                    | WatchCase
+                    | ListDueObligations
+                    | ProposeHolisticPlan
+                    | CreateHolisticPlan
+                    | GetHolisticPlan
+                    | ListHolisticPlans
+                    | UpdateHolisticPlan
+                    | RecordPlanAgreement
+                    | WithdrawPlanAgreement
+                    | ListPlanConflicts
+                    | ListHolisticPlanVersions
+                    | CreatePlanLink => own_municipality(cvr, rpc, target, "a system"),
                     _ => refuse("a system"),
                 },
                 SystemAccess::Sector { sector, scope } => match (rpc, target) {
-                    (GetCase | ListCaseEvents, Target::Case(case)) => {
+                    (GetCase | ListCaseEvents | GetHolisticPlan, Target::Case(case)) => {
                         if !system.reaches(&case.placing_municipality.cvr) {
                             Err(Denial(format!(
                                 "system {:?} serves another municipality's cases, not this one's",
@@ -394,7 +461,17 @@ mod tests {
                     | Rpc::AppendCaseEvents
                     | Rpc::ListCaseEvents
                     | Rpc::WatchCase
-                    | Rpc::ResolveUnmatchedMessage => {
+                    | Rpc::ResolveUnmatchedMessage
+                    | Rpc::ProposeHolisticPlan
+                    | Rpc::CreateHolisticPlan
+                    | Rpc::GetHolisticPlan
+                    | Rpc::ListHolisticPlans
+                    | Rpc::UpdateHolisticPlan
+                    | Rpc::RecordPlanAgreement
+                    | Rpc::WithdrawPlanAgreement
+                    | Rpc::ListPlanConflicts
+                    | Rpc::ListHolisticPlanVersions
+                    | Rpc::CreatePlanLink => {
                         vec![("case A", Target::Case(&case_a)), ("case B", Target::Case(&case_b))]
                     }
                     Rpc::Ingest | Rpc::StreamDeliveries | Rpc::AcknowledgeDelivery => {

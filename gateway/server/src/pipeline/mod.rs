@@ -3,15 +3,18 @@
 //! ingest service, the delivery service and the delivery worker.
 
 pub mod deliveries;
+pub mod distribution;
 pub mod ingest;
 pub mod worker;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bro_api::v1 as pb;
 use bro_api::v1::case_event::Kind;
 use bro_domain::{Case, Timestamp};
+use bro_rules::coordination::CoordinationPolicy;
 use bro_store::{DeliveryPlanner, NewDelivery};
 
 use crate::access::views::SectorScope;
@@ -168,8 +171,11 @@ impl Systems {
                 return Err(format!("system {:?} is configured twice", s.name));
             }
             for ty in &s.subscribe {
-                if !EVENT_TYPES.contains(&ty.as_str()) {
-                    return Err(format!("system {:?} subscribes to unknown event type {ty:?}", s.name));
+                if !EVENT_TYPES.contains(&ty.as_str()) && ty != HOLISTIC_PLAN {
+                    return Err(format!(
+                        "system {:?} subscribes to {ty:?}, which is neither an event type nor {HOLISTIC_PLAN:?}",
+                        s.name
+                    ));
                 }
             }
             if s.transport == Transport::None && !s.subscribe.is_empty() {
@@ -193,9 +199,10 @@ impl Systems {
                         .ok()
                         .filter(|c| c.as_str().starts_with("share:"))
                         .ok_or_else(|| format!("system {:?}: consent_scope must be share:{{recipient}}", s.name))?;
-                    if let Some(ty) = s.subscribe.iter().find(|t| !SECTOR_EVENT_TYPES.contains(&t.as_str())) {
+                    let sendable = |t: &String| SECTOR_EVENT_TYPES.contains(&t.as_str()) || t == HOLISTIC_PLAN;
+                    if let Some(ty) = s.subscribe.iter().find(|t| !sendable(t)) {
                         return Err(format!(
-                            "system {:?} is another sector's system and cannot be sent {ty:?}; it may subscribe to {}",
+                            "system {:?} is another sector's system and cannot be sent {ty:?}; it may subscribe to {}, {HOLISTIC_PLAN}",
                             s.name,
                             SECTOR_EVENT_TYPES.join(", ")
                         ));
@@ -272,6 +279,10 @@ impl Systems {
     }
 }
 
+/// The subscription to § 78 holistic plans: the system is sent its view of
+/// each plan of a case whenever that view changes.
+pub const HOLISTIC_PLAN: &str = "holistic_plan";
+
 /// Every event type name, as in `CaseEvent.kind`.
 pub const EVENT_TYPES: &[&str] = &[
     "case_opened",
@@ -305,6 +316,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "appointment_cancelled",
     "legal_basis_recorded",
     "legal_basis_ended",
+    "plan_coordinator_named",
+    "plan_goals_updated",
 ];
 
 /// The event types another sector's system may be sent.
@@ -426,7 +439,14 @@ fn batch_for(case: String, parties: &[pb::Party], mut events: Vec<pb::CaseEvent>
             *holder = format!("subjects/{i}");
         }
     }
-    pb::AdapterBatch { subjects, case, source_message_id: String::new(), events, parties: parties.to_vec() }
+    pb::AdapterBatch {
+        subjects,
+        case,
+        source_message_id: String::new(),
+        events,
+        parties: parties.to_vec(),
+        holistic_plan: None,
+    }
 }
 
 /// A planned batch cut down to what `system` may still be sent, checked
@@ -434,6 +454,9 @@ fn batch_for(case: String, parties: &[pb::Party], mut events: Vec<pb::CaseEvent>
 /// planned stops its sector items, queued ones included. `None`: nothing
 /// may be sent any more.
 pub fn still_sendable(system: &SystemConfig, case: &pb::Case, batch: pb::AdapterBatch) -> Option<pb::AdapterBatch> {
+    if let Some(plan) = &batch.holistic_plan {
+        return distribution::plan_still_sendable(system, case, plan, &batch.parties).then_some(batch);
+    }
     let view = match &system.access {
         SystemAccess::SendOnly => return None,
         SystemAccess::Municipal { cvr } => {
@@ -480,26 +503,45 @@ pub fn still_sendable(system: &SystemConfig, case: &pb::Case, batch: pb::Adapter
     Some(batch_for(batch.case, &parties, events))
 }
 
-impl DeliveryPlanner for Systems {
-    fn plan(&self, case: &Case, events: &[pb::CaseEvent], now: Timestamp) -> Vec<NewDelivery> {
+/// The outbox planner: each configured system's deliveries of a write —
+/// the events it subscribes to, and its view of every § 78 holistic plan
+/// whose view changed ([`distribution`]).
+pub struct Outbox {
+    systems: Arc<Systems>,
+    coordination: Arc<CoordinationPolicy>,
+}
+
+impl Outbox {
+    /// The planner for `systems`, checking plans by `coordination`.
+    pub fn new(systems: Arc<Systems>, coordination: Arc<CoordinationPolicy>) -> Self {
+        Outbox { systems, coordination }
+    }
+}
+
+impl DeliveryPlanner for Outbox {
+    fn plan(&self, before: Option<&Case>, case: &Case, events: &[pb::CaseEvent], now: Timestamp) -> Vec<NewDelivery> {
         let projection = bro_api::convert::case_to_pb(case);
         let (Some(first), Some(last)) = (events.first(), events.last()) else { return Vec::new() };
-        self.systems
+        let delivery = |system: &SystemConfig, batch: pb::AdapterBatch| NewDelivery {
+            delivery_id: uuid::Uuid::now_v7().to_string(),
+            system: system.name.clone(),
+            case_id: case.id.clone(),
+            first_sequence: first.sequence as u64,
+            last_sequence: last.sequence as u64,
+            payload: batch.encode_to_vec(),
+            create_time: now,
+            replay_of: String::new(),
+        };
+        let mut out: Vec<NewDelivery> = self
+            .systems
+            .systems
             .iter()
-            .filter_map(|system| {
-                let batch = outbound_batch(system, &projection, events)?;
-                Some(NewDelivery {
-                    delivery_id: uuid::Uuid::now_v7().to_string(),
-                    system: system.name.clone(),
-                    case_id: case.id.clone(),
-                    first_sequence: first.sequence as u64,
-                    last_sequence: last.sequence as u64,
-                    payload: batch.encode_to_vec(),
-                    create_time: now,
-                    replay_of: String::new(),
-                })
-            })
-            .collect()
+            .filter_map(|system| Some(delivery(system, outbound_batch(system, &projection, events)?)))
+            .collect();
+        for (system, batch) in distribution::plan_views(&self.systems, &self.coordination, before, case, &projection) {
+            out.push(delivery(system, batch));
+        }
+        out
     }
 }
 
