@@ -148,9 +148,12 @@ async fn a_holistic_plan_is_assembled_from_the_sectors_checked_distributed_withi
         ),
     ])
     .expect("valid systems");
+    // The gateway's today is the day after the withdrawal below: views reach two weeks back.
+    let now: bro_domain::Timestamp = "2026-03-06T12:00:00Z".parse().expect("time");
     let options = ServeOptions {
         adapters: Some(adapter_registry(&["jobcenter", "fhir"])),
         systems: Arc::new(systems),
+        clock: Arc::new(bro_server::clock::FixedClock(now)),
         ..ServeOptions::default()
     };
     let gw = TestGateway::start_with(options).await.expect("gateway starts");

@@ -224,6 +224,7 @@ async fn the_parents_page_opens_in_chromium_in_plain_danish_and_prints() {
         None if std::env::var_os("BRO_REQUIRE_CHROMIUM").is_some() => {
             panic!("Chromium is required (BRO_REQUIRE_CHROMIUM) but not found; install Debian's chromium package")
         }
+        #[allow(clippy::print_stderr)] // Run alone without a browser, the test says what it skipped.
         None => eprintln!(
             "plan_page: no Chromium on this machine; the browser part is not run (cargo xtask test installs it)"
         ),

@@ -1,7 +1,8 @@
 //! `cargo xtask`: the project's automation, in Rust so it runs wherever cargo does.
 //!
 //! - `cargo xtask test` — the README's test command: the workspace tests
-//!   (unit, conformance, end-to-end, crash, tidy), the reference adapters'
+//!   (unit, conformance, end-to-end, crash, tidy, the plan page in headless
+//!   Chromium — installed with apt when missing), the reference adapters'
 //!   native tests, then a standard gRPC client (Python grpcio with server
 //!   reflection) against a real `bro serve`.
 //! - `cargo xtask deps` — checks that `bro-domain` and `bro-rules` depend on
@@ -129,6 +130,25 @@ fn ensure_wasm_target() -> anyhow::Result<()> {
     }
 }
 
+/// Makes sure headless Chromium is there for the plan page test: Debian's
+/// `chromium` package, installed with apt when missing and allowed (root).
+fn ensure_chromium() -> anyhow::Result<()> {
+    let found = |name: &str| {
+        Command::new("sh").args(["-c", &format!("command -v {name}")]).output().is_ok_and(|o| o.status.success())
+    };
+    if found("chromium") {
+        return Ok(());
+    }
+    let root = Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root || !found("apt-get") {
+        bail!(
+            "the plan page test needs headless Chromium: install Debian's chromium package (apt-get install chromium)"
+        );
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get").args(["install", "-y", "-qq", "chromium"]).env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
 /// Builds every component of `adapters/` into `target/adapters/`.
 fn build_adapters() -> anyhow::Result<PathBuf> {
     ensure_wasm_target()?;
@@ -157,8 +177,12 @@ fn build_adapters() -> anyhow::Result<PathBuf> {
 fn test() -> anyhow::Result<()> {
     check_deps()?;
     let adapters = build_adapters()?;
+    ensure_chromium()?;
     // Benches are compile-checked by clippy; running them here would only slow the tests.
-    run(cargo().args(["test", "--workspace", "--lib", "--bins", "--tests"]).env("BRO_ADAPTER_DIR", &adapters))?;
+    run(cargo()
+        .args(["test", "--workspace", "--lib", "--bins", "--tests"])
+        .env("BRO_ADAPTER_DIR", &adapters)
+        .env("BRO_REQUIRE_CHROMIUM", "1"))?;
     run(cargo().args(["test", "--workspace", "--doc"]))?;
     // The reference adapters' own tests, natively (the same code as their components).
     let target = target_dir();

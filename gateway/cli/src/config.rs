@@ -529,7 +529,7 @@ mod tests {
         std::fs::write(&path, format!("[coordination]\nreplace_default_tag_conflicts = true\n{rule}")).unwrap();
         let s = Overrides { config: Some(path.clone()), ..Default::default() }.resolve().unwrap();
         assert_eq!(s.coordination.tag_conflicts.len(), 1);
-        std::fs::write(&path, format!("[coordination]\nmax_meetings_per_week = 0\n")).unwrap();
+        std::fs::write(&path, "[coordination]\nmax_meetings_per_week = 0\n").unwrap();
         let err = Overrides { config: Some(path.clone()), ..Default::default() }.resolve().unwrap_err();
         assert!(err.to_string().contains("max_meetings_per_week"), "{err}");
         std::fs::write(&path, rule.replace("night-shift", "Night Shift")).unwrap();

@@ -22,7 +22,7 @@ use bro_store_sqlite::SqliteStore;
 use tonic::transport::Channel;
 
 /// Synthetic CPR numbers used by the demo; each fails the modulus-11 check.
-pub const DEMO_CPRS: [&str; 4] = ["0101901234", "1502881237", "2207921238", "0309851230"];
+pub const DEMO_CPRS: [&str; 5] = ["0101901234", "1502881237", "2207921238", "0309851230", "1203861239"];
 
 fn date(s: &str) -> pb::Date {
     let mut parts = s.split('-').map(|p| p.parse::<i32>().unwrap_or(0));
@@ -294,7 +294,16 @@ pub async fn run(data_dir: Option<PathBuf>, listen: Option<SocketAddr>, once: bo
         tls: None,
         rate_limit: Default::default(),
     };
-    let options = ServeOptions { security: Some(security), ..ServeOptions::default() };
+    // The plan demo's sector systems and the parents' pages, when the reference adapters are at hand.
+    let adapters = crate::demo_plan::adapters_dir();
+    let outbox = data_dir.join("outbox");
+    let mut options = ServeOptions { security: Some(security), ..ServeOptions::default() };
+    if let Some(dir) = &adapters {
+        options.adapters = Some(crate::demo_plan::registry(dir)?);
+        options.systems = Arc::new(crate::demo_plan::systems(&outbox)?);
+        let pages = std::net::TcpListener::bind(("127.0.0.1", 0)).context("cannot listen for plan pages")?;
+        options.plan_pages = Some(bro_server::PlanPagesSettings::new(pages, None).map_err(anyhow::Error::msg)?);
+    }
     let server = tokio::spawn(bro_server::run(listener, None, Arc::new(store), options, shutdown));
 
     println!("bro demo — gateway listening on {addr}, embedded store in {}", data_dir.display());
@@ -302,12 +311,19 @@ pub async fn run(data_dir: Option<PathBuf>, listen: Option<SocketAddr>, once: bo
     println!();
     let channel =
         Channel::from_shared(format!("http://{addr}"))?.connect().await.context("cannot reach the demo gateway")?;
-    let people = Demo::new(&idp, channel)?;
+    let people = Demo::new(&idp, channel.clone())?;
     let caseworker_token = idp.token(&DevClaims::caseworker("demo-caseworker", "12345678"));
     let token_file = data_dir.join("caseworker.token");
     std::fs::write(&token_file, &caseworker_token)?;
     show(&people).await?;
     show_access(&people).await?;
+    match &adapters {
+        Some(_) => {
+            crate::demo_plan::show(&channel, &idp, &outbox, bro_domain::Timestamp::from(std::time::SystemTime::now()))
+                .await?
+        }
+        None => println!("\n(The holistic plan part needs the reference adapters: `cargo xtask build-adapters`.)"),
+    }
 
     if once {
         let _ = stop_tx.send(());

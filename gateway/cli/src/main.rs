@@ -8,6 +8,7 @@ mod adapter_new;
 mod adapters;
 mod config;
 mod demo;
+mod demo_plan;
 mod dev_cmd;
 mod pipeline_cmd;
 mod rules_cmd;

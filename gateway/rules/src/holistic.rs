@@ -507,7 +507,7 @@ pub fn versions(case: &Case, history: &[RecordedEvent], plan_id: &str) -> Vec<Pl
             }
             _ if !created => None,
             EventKind::PlanPrepared { plan_id: id, kind: PlanKind::Bl78, covers, .. }
-                if covers.iter().any(|h| covered(h)) =>
+                if covers.iter().any(&covered) =>
             {
                 Some(format!("superseded by holistic plan {id}"))
             }

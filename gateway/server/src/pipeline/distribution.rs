@@ -8,7 +8,7 @@
 //! after that it is sent nothing more of the plan.
 
 use bro_api::v1 as pb;
-use bro_domain::{Case, PlanKind};
+use bro_domain::{Case, PlanKind, Timestamp};
 use bro_rules::coordination::CoordinationPolicy;
 use bro_rules::holistic::{self, HolisticPlan};
 
@@ -16,8 +16,36 @@ use super::{HOLISTIC_PLAN, SystemAccess, SystemConfig, Systems};
 use crate::access::views::SectorScope;
 use crate::plans::wire;
 
+/// Most appointments, busy periods or conflicts one delivered view carries:
+/// what an adapter can render within its deadline (the adapters refuse more).
+pub const MAX_DELIVERED_ITEMS: usize = 200;
+/// How far back a delivered view reaches: appointments that ended longer
+/// ago are history the receiving system has had.
+const DELIVERED_HISTORY_DAYS: i64 = 14;
+
+/// Cuts a view to what one delivery carries: the appointments and busy
+/// periods from two weeks before `now` on, the first [`MAX_DELIVERED_ITEMS`]
+/// of each, and the conflicts among what is left.
+fn limit_for_delivery(view: &mut HolisticPlan, now: Timestamp) {
+    let from = now - chrono::Duration::days(DELIVERED_HISTORY_DAYS);
+    view.appointments.retain(|a| a.end_time.unwrap_or(a.start_time) >= from);
+    view.appointments.truncate(MAX_DELIVERED_ITEMS);
+    view.busy_periods.retain(|b| b.end >= from);
+    view.busy_periods.truncate(MAX_DELIVERED_ITEMS);
+    let kept: std::collections::HashSet<String> =
+        view.appointments.iter().map(|a| format!("appointments/{}", a.appointment_id)).collect();
+    view.conflicts.retain(|c| c.items.iter().all(|i| !i.starts_with("appointments/") || kept.contains(i)));
+    view.conflicts.truncate(MAX_DELIVERED_ITEMS);
+}
+
 /// What `system` may be sent of `plan` (assembled from `case`), if anything.
-fn view_for(system: &SystemConfig, plan: &HolisticPlan, case: &Case) -> Option<HolisticPlan> {
+fn view_for(system: &SystemConfig, plan: &HolisticPlan, case: &Case, now: Timestamp) -> Option<HolisticPlan> {
+    let mut view = consented_view(system, plan, case)?;
+    limit_for_delivery(&mut view, now);
+    Some(view)
+}
+
+fn consented_view(system: &SystemConfig, plan: &HolisticPlan, case: &Case) -> Option<HolisticPlan> {
     match &system.access {
         SystemAccess::SendOnly => None,
         SystemAccess::Municipal { cvr } => (&case.placing_municipality.cvr == cvr).then(|| plan.clone()),
@@ -41,6 +69,7 @@ pub fn plan_views<'a>(
     before: Option<&Case>,
     case: &Case,
     projection: &pb::Case,
+    now: Timestamp,
 ) -> Vec<(&'a SystemConfig, pb::AdapterBatch)> {
     let subscribers: Vec<&SystemConfig> =
         systems.all().iter().filter(|s| s.subscribe.iter().any(|t| t == HOLISTIC_PLAN)).collect();
@@ -53,11 +82,11 @@ pub fn plan_views<'a>(
         let earlier = before.and_then(|b| Some((b, holistic::assemble(b, &plan.plan_id, policy, None)?)));
         let name = wire::plan_name(&case.id, &plan.plan_id);
         for system in &subscribers {
-            let now = view_for(system, &after, case);
-            let then = earlier.as_ref().and_then(|(b, p)| view_for(system, p, b));
-            let message = match (then, now) {
-                (then, Some(now)) if then.as_ref() != Some(&now) => {
-                    wire::plan_to_pb(&now, name.clone(), projection, case.version)
+            let current = view_for(system, &after, case, now);
+            let then = earlier.as_ref().and_then(|(b, p)| view_for(system, p, b, now));
+            let message = match (then, current) {
+                (then, Some(current)) if then.as_ref() != Some(&current) => {
+                    wire::plan_to_pb(&current, name.clone(), projection, case.version)
                 }
                 (Some(then), None) => wire::ended_notice(
                     name.clone(),

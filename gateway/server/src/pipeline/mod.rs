@@ -538,7 +538,9 @@ impl DeliveryPlanner for Outbox {
             .iter()
             .filter_map(|system| Some(delivery(system, outbound_batch(system, &projection, events)?)))
             .collect();
-        for (system, batch) in distribution::plan_views(&self.systems, &self.coordination, before, case, &projection) {
+        for (system, batch) in
+            distribution::plan_views(&self.systems, &self.coordination, before, case, &projection, now)
+        {
             out.push(delivery(system, batch));
         }
         out

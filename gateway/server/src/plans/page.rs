@@ -26,6 +26,7 @@ h3{font-size:1.05rem;margin:1rem 0 .25rem}
 .lead{font-size:1.1rem}.status{display:inline-block;padding:.15rem .6rem;border-radius:1rem;background:#e8f1f8;font-weight:600}
 .status.warn{background:#fdecea}.card{border:1px solid #c9d3dc;border-radius:.5rem;padding:.75rem 1rem;margin:.75rem 0}
 .coordinator{border:2px solid #1b5e8c;background:#f3f8fc}.note{background:#fff7e0;border-left:4px solid #e0a800;padding:.5rem .75rem}
+span.note{display:block;margin:.25rem 0 .5rem}li{margin:.35rem 0}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;border-bottom:1px solid #dde3e8}
 ul{padding-left:1.2rem}a{color:#1b5e8c}footer{margin-top:2.5rem;font-size:.9rem;color:#555}
 @media print{main{max-width:none;padding:0}a{color:#000;text-decoration:none}.card,tr,article{break-inside:avoid}h2{break-after:avoid}body{font-size:11pt}}";
@@ -171,10 +172,10 @@ pub fn render(plan: &HolisticPlan, parent_name: &str, municipality: &Organisatio
     h.push_str("<section id=\"koordinator\">\n<h2>Din koordinator – ring hertil først</h2>\n");
     match &plan.coordinator {
         Some((c, _)) => {
-            let _ = write!(
+            let _ = writeln!(
                 h,
                 "<div class=\"card coordinator\">{}<p>{} er din faste kontakt på tværs af alle steder i planen. \
-                 Spørg hende eller ham, hvis noget er uklart, eller hvis to aftaler falder sammen.</p></div>\n",
+                 Spørg hende eller ham, hvis noget er uklart, eller hvis to aftaler falder sammen.</p></div>",
                 contact_lines(Some(&c.person), &c.organisation),
                 escape(&c.person.display_name)
             );

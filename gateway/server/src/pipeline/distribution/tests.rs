@@ -225,3 +225,32 @@ fn in_force_on_the_projection_agrees_with_the_rules() {
         assert_eq!(in_force(&bro_api::convert::case_to_pb(&case), "hp"), rules, "after {} events", run.events.len());
     }
 }
+
+#[test]
+fn a_delivered_view_is_cut_to_what_an_adapter_can_render() {
+    let mut run = Run::new();
+    run.write(consent("parent-1", "share:jobcenter", true));
+    run.write(EventKind::PlanPrepared {
+        plan_id: "hp".into(),
+        kind: PlanKind::Bl78,
+        covers: vec![party("parent-1")],
+        goals: vec![],
+    });
+    run.write(consent("parent-1", "bl78", true));
+    let case = run.case_at(run.events.len());
+    let mut plan = bro_rules::holistic::assemble(&case, "hp", &CoordinationPolicy::default(), None).expect("plan");
+    let start: Timestamp = "2026-03-01T08:00:00Z".parse().expect("time");
+    plan.busy_periods = (0..300)
+        .map(|i| bro_rules::holistic::BusyPeriod {
+            custody_holder: party("parent-1"),
+            start: start + chrono::Duration::hours(2 * i),
+            end: start + chrono::Duration::hours(2 * i + 1),
+        })
+        .collect();
+    let now = start + chrono::Duration::days(20);
+    limit_for_delivery(&mut plan, now);
+    assert_eq!(plan.busy_periods.len(), MAX_DELIVERED_ITEMS);
+    let from = now - chrono::Duration::days(DELIVERED_HISTORY_DAYS);
+    assert!(plan.busy_periods.iter().all(|b| b.end >= from), "nothing older than two weeks");
+    assert!(plan.busy_periods[0].end < from + chrono::Duration::hours(2), "the earliest that are left come first");
+}
