@@ -166,6 +166,26 @@ impl TestGateway {
         Ok(CaseServiceClient::new(self.channel().await?).max_decoding_message_size(64 * 1024 * 1024))
     }
 
+    /// The whole audit log, read by an auditor.
+    pub async fn audit_records(&self) -> Vec<pb::AuditRecord> {
+        let channel = self.person(Role::Auditor, Purpose::Supervision).await.expect("channel");
+        let mut auditor = bro_api::v1::audit_service_client::AuditServiceClient::new(channel);
+        let mut records = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = auditor
+                .list_audit_records(pb::ListAuditRecordsRequest { page_size: 1000, page_token: token })
+                .await
+                .expect("the auditor reads the log")
+                .into_inner();
+            records.extend(page.records);
+            if page.next_page_token.is_empty() {
+                return records;
+            }
+            token = page.next_page_token;
+        }
+    }
+
     /// Asks the gateway to stop and waits until it has (store closed).
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {

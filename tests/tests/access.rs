@@ -59,25 +59,6 @@ fn medcom_mothers_case(case_id: &str) -> pb::CreateCaseRequest {
     create
 }
 
-async fn audit_records(gw: &TestGateway) -> Vec<pb::AuditRecord> {
-    let channel = gw.person(Role::Auditor, Purpose::Supervision).await.expect("channel");
-    let mut auditor = AuditServiceClient::new(channel);
-    let mut records = Vec::new();
-    let mut token = String::new();
-    loop {
-        let page = auditor
-            .list_audit_records(pb::ListAuditRecordsRequest { page_size: 1000, page_token: token })
-            .await
-            .expect("the auditor reads the log")
-            .into_inner();
-        records.extend(page.records);
-        if page.next_page_token.is_empty() {
-            return records;
-        }
-        token = page.next_page_token;
-    }
-}
-
 async fn get_case_as(gw: &TestGateway, token: Option<&str>, purpose: Purpose) -> Result<pb::Case, tonic::Status> {
     let mut client = CaseServiceClient::new(gw.channel_with(token, purpose).await.expect("channel"));
     client.get_case(pb::GetCaseRequest { name: "cases/c1".into() }).await.map(|r| r.into_inner().case.expect("case"))
@@ -178,7 +159,7 @@ async fn bad_tokens_missing_purposes_and_wrong_roles_are_refused_and_audited() {
     assert_eq!(err.code(), Code::PermissionDenied);
 
     // Every refusal left a record: who (if known), what, and the outcome.
-    let records = audit_records(&gw).await;
+    let records = gw.audit_records().await;
     let get_case = "/bro.v1.CaseService/GetCase";
     let unauthenticated: Vec<_> = records.iter().filter(|r| r.outcome == "UNAUTHENTICATED").collect();
     assert_eq!(unauthenticated.len(), attacks.len(), "one record per refused token");
@@ -189,7 +170,7 @@ async fn bad_tokens_missing_purposes_and_wrong_roles_are_refused_and_audited() {
         get_case_as(&gw, Some(&valid), Purpose::Operations).await.expect_err("operations is no reason to read a case");
     assert_eq!(err.code(), Code::PermissionDenied);
     assert!(err.message().contains("case-handling"), "{}", err.message());
-    let records = audit_records(&gw).await;
+    let records = gw.audit_records().await;
     let denied: Vec<_> = records.iter().filter(|r| r.outcome == "PERMISSION_DENIED").collect();
     assert_eq!(
         denied.len(),
@@ -342,7 +323,7 @@ async fn municipalities_and_sectors_see_only_their_share() {
     let err = jobcentre.get_case(pb::GetCaseRequest { name: "cases/c1".into() }).await.expect_err("withdrawn");
     assert_eq!(err.code(), Code::PermissionDenied);
     // Each refusal is on record, with whose data was asked for.
-    let records = audit_records(&gw).await;
+    let records = gw.audit_records().await;
     let refused = |actor: &str| {
         records.iter().any(|r| {
             r.actor == actor

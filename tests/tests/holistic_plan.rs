@@ -10,7 +10,6 @@
 use std::sync::Arc;
 
 use bro_api::v1 as pb;
-use bro_api::v1::audit_service_client::AuditServiceClient;
 use bro_api::v1::delivery_service_client::DeliveryServiceClient;
 use bro_api::v1::ingest_service_client::IngestServiceClient;
 use bro_api::v1::plan_service_client::PlanServiceClient;
@@ -425,13 +424,7 @@ async fn a_holistic_plan_is_assembled_from_the_sectors_checked_distributed_withi
     assert_ne!(bl77.status(), pb::ObligationStatus::Met);
 
     // Every plan call left an audit record; the refusal is among them.
-    let mut auditor = AuditServiceClient::new(gw.person(Role::Auditor, Purpose::Supervision).await.expect("channel"));
-    let records = auditor
-        .list_audit_records(pb::ListAuditRecordsRequest { page_size: 1000, ..Default::default() })
-        .await
-        .expect("records")
-        .into_inner()
-        .records;
+    let records = gw.audit_records().await;
     let plan_calls: Vec<(&str, &str)> = records
         .iter()
         .filter(|r| r.method.starts_with("/bro.v1.PlanService/"))

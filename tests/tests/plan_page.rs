@@ -231,13 +231,7 @@ async fn the_parents_page_opens_in_chromium_in_plain_danish_and_prints() {
     }
 
     // Every look at the page, and every refused link, is audited.
-    let mut auditor = AuditServiceClient::new(gw.person(Role::Auditor, Purpose::Supervision).await.expect("channel"));
-    let records = auditor
-        .list_audit_records(pb::ListAuditRecordsRequest { page_size: 1000, ..Default::default() })
-        .await
-        .expect("records")
-        .into_inner()
-        .records;
+    let records = gw.audit_records().await;
     let pages: Vec<(&str, i32, usize)> = records
         .iter()
         .filter(|r| r.method == "page:/plan")

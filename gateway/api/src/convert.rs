@@ -465,7 +465,9 @@ pub fn goals_from_pb(goals: &[pb::Goal]) -> Result<Vec<d::Goal>, Violations> {
     }
     let out: Vec<_> =
         goals.iter().enumerate().filter_map(|(i, g)| c.take(&format!("goals[{i}]"), goal_from_pb(g))).collect();
-    c.finish(Some(out))
+    let out = c.finish(Some(out))?;
+    d::check_goals(&out)?;
+    Ok(out)
 }
 
 /// A plan goal for the wire.

@@ -711,8 +711,9 @@ impl Case {
         Err(Violations::one("custody_holder", format!("the case has no custody holder \"{id}\"; it has {known:?}")))
     }
 
-    /// Goals name custody holders of the case; in a § 78 plan, ones it covers.
-    fn check_goal_holders(&self, kind: PlanKind, covers: &[PartyId], goals: &[Goal]) -> Result<(), Violations> {
+    /// Goals name custody holders of the case; in a § 78 plan, ones it covers
+    /// (paths `goals[i].custody_holders[j]`).
+    pub fn check_goal_holders(&self, kind: PlanKind, covers: &[PartyId], goals: &[Goal]) -> Result<(), Violations> {
         let mut c = Collector::default();
         for (i, goal) in goals.iter().enumerate() {
             for (j, holder) in goal.custody_holders.iter().enumerate() {

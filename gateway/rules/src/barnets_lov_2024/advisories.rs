@@ -115,25 +115,32 @@ fn goal_quality(facts: &Facts<'_>) -> Vec<Advisory> {
 
 /// `no-coordinator-for-several-sectors`: a custody holder has open contacts
 /// (`sector_contact_added`, not ended by the evaluation day) with two or more
-/// different sectors, and no holistic plan in force covers them.
+/// different sectors, and no holistic plan in force that names a coordinator
+/// covers them.
 ///
 /// Interpretation: the law names no coordinator; the § 78 holistic plan is
-/// the instrument for coordinating several plans for the same parent, so a
-/// parent covered by a holistic plan in force — every custody holder it
-/// covers has a `bl78` consent that holds — is taken to have a coordinator.
-/// A holistic plan without that consent has not replaced anything and does
-/// not count. Sectors are told apart by kind (`other` counts as one).
+/// the instrument for coordinating several plans for the same parent, and its
+/// coordinator (`plan_coordinator_named`) is the one contact seed 000 asks
+/// for. A holistic plan counts while it is in force — every custody holder it
+/// covers has a `bl78` consent that holds — and once it names a coordinator.
+/// Sectors are told apart by kind (`other` counts as one).
 fn several_sectors_without_coordinator(facts: &Facts<'_>) -> Vec<Advisory> {
     let mut contacts: Vec<(&str, &PartyId, Sector)> = Vec::new();
     let mut consenting: HashSet<&PartyId> = HashSet::new();
-    let mut holistic_plans: Vec<&[PartyId]> = Vec::new();
+    let mut holistic_plans: Vec<(&str, &[PartyId])> = Vec::new();
+    let mut named: HashSet<&str> = HashSet::new();
     for event in facts.iter() {
         match event.kind {
             EventKind::SectorContactAdded { contact_id, custody_holder, sector, .. } => {
                 contacts.push((contact_id, custody_holder, *sector));
             }
             EventKind::SectorContactEnded { contact_id } => contacts.retain(|(id, _, _)| id != contact_id),
-            EventKind::PlanPrepared { kind: PlanKind::Bl78, covers, .. } => holistic_plans.push(covers),
+            EventKind::PlanPrepared { plan_id, kind: PlanKind::Bl78, covers, .. } => {
+                holistic_plans.push((plan_id, covers));
+            }
+            EventKind::PlanCoordinatorNamed { plan_id, .. } => {
+                named.insert(plan_id);
+            }
             EventKind::ConsentGiven { custody_holder, scope } if scope.as_str() == BL78_SCOPE => {
                 consenting.insert(custody_holder);
             }
@@ -143,10 +150,13 @@ fn several_sectors_without_coordinator(facts: &Facts<'_>) -> Vec<Advisory> {
             _ => {}
         }
     }
-    let coordinated = |holder: &PartyId| {
+    // Per custody holder: the ids of the holistic plans in force that cover them.
+    let in_force = |holder: &PartyId| -> Vec<&str> {
         holistic_plans
             .iter()
-            .any(|covers| covers.contains(holder) && covers.iter().all(|covered| consenting.contains(covered)))
+            .filter(|(_, covers)| covers.contains(holder) && covers.iter().all(|c| consenting.contains(c)))
+            .map(|(id, _)| *id)
+            .collect()
     };
     let mut advisories = Vec::new();
     for holder in facts.custody_holders {
@@ -155,18 +165,24 @@ fn several_sectors_without_coordinator(facts: &Facts<'_>) -> Vec<Advisory> {
             .filter(|(_, custody_holder, _)| *custody_holder == holder)
             .map(|(_, _, sector)| sector_name(*sector))
             .collect();
-        if sectors.len() >= 2 && !coordinated(holder) {
-            let list = sectors.into_iter().collect::<Vec<_>>().join(", ");
-            advisories.push(Advisory {
-                id: AdvisoryId::NoCoordinatorForSeveralSectors,
-                custody_holder: Some(holder.clone()),
-                message: format!(
-                    "{holder} is in contact with several sectors ({list}) and no holistic plan in force coordinates them; \
-                     name who coordinates, so that measures do not pull in different directions and coordinating \
-                     does not fall to the parent"
-                ),
-            });
+        let plans = in_force(holder);
+        if sectors.len() < 2 || plans.iter().any(|id| named.contains(id)) {
+            continue;
         }
+        let list = sectors.into_iter().collect::<Vec<_>>().join(", ");
+        let why = if !plans.is_empty() {
+            "the holistic plan in force names no coordinator"
+        } else {
+            "no holistic plan in force coordinates them"
+        };
+        advisories.push(Advisory {
+            id: AdvisoryId::NoCoordinatorForSeveralSectors,
+            custody_holder: Some(holder.clone()),
+            message: format!(
+                "{holder} is in contact with several sectors ({list}) and {why}; name who coordinates, so that \
+                 measures do not pull in different directions and coordinating does not fall to the parent"
+            ),
+        });
     }
     advisories
 }

@@ -437,6 +437,18 @@ fn several_sectors_without_a_holistic_plan_in_force() {
     let unconsented = two_sectors.on("2026-01-20", plan78(&[P1]));
     assert_eq!(advisories(&unconsented, &[P1, P2], "2026-02-01"), expected);
     let consented = unconsented.on("2026-01-21", consent(P1, "bl78"));
+    assert_eq!(advisories(&consented, &[P1, P2], "2026-02-01"), expected, "in force, but nobody named");
+    let message = &consented.evaluate(&[P1, P2], "2026-02-01").advisories[0].message;
+    assert!(message.contains("names no coordinator"), "{message}");
+    let coordinator = bro_domain::Coordinator {
+        person: bro_domain::ContactPerson { display_name: "K".into(), phone: "1".into(), ..Default::default() },
+        ..Default::default()
+    };
+    let plan_id = match &consented.events.iter().rev().nth(1).expect("the plan").kind {
+        EventKind::PlanPrepared { plan_id, .. } => plan_id.clone(),
+        other => panic!("not the plan: {other:?}"),
+    };
+    let consented = consented.on("2026-01-21", EventKind::PlanCoordinatorNamed { plan_id, coordinator });
     assert!(advisories(&consented, &[P1, P2], "2026-02-01").is_empty());
     let ended = History { events: consented.events.clone() }
         .on("2026-01-22", withdrawn(P1, "bl78"))

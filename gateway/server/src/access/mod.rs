@@ -193,27 +193,18 @@ impl Caller {
     /// Notes the case concerned and the people in it (custody holders and
     /// child), as keyed hashes.
     pub fn concerns_case(&self, case: &bro_domain::Case) {
-        let mut keys: Vec<Vec<u8>> = case
-            .custody_holders
-            .iter()
-            .filter_map(|p| p.identifier.as_ref().map(|id| self.person_key(id)))
-            .chain(case.child.identifier.as_ref().map(|id| self.person_key(id)))
-            .collect();
-        keys.sort();
-        keys.dedup();
-        if let Ok(mut draft) = self.draft.lock() {
-            draft.case = case.id.resource_name();
-            draft.person_keys = keys;
-        }
+        let people = case.custody_holders.iter().filter_map(|p| p.identifier.as_ref());
+        self.concerns(case, people.chain(case.child.identifier.as_ref()));
     }
 
     /// Notes the case concerned and, of its people, only `holders` (a plan's
     /// parents): replaces what was noted of the people before.
     pub fn concerns_holders(&self, case: &bro_domain::Case, holders: &[bro_domain::PartyId]) {
-        let mut keys: Vec<Vec<u8>> = holders
-            .iter()
-            .filter_map(|h| case.custody_holder(h)?.identifier.as_ref().map(|id| self.person_key(id)))
-            .collect();
+        self.concerns(case, holders.iter().filter_map(|h| case.custody_holder(h)?.identifier.as_ref()));
+    }
+
+    fn concerns<'a>(&self, case: &bro_domain::Case, people: impl Iterator<Item = &'a bro_domain::PersonId>) {
+        let mut keys: Vec<Vec<u8>> = people.map(|id| self.person_key(id)).collect();
         keys.sort();
         keys.dedup();
         if let Ok(mut draft) = self.draft.lock() {

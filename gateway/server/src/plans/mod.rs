@@ -160,8 +160,12 @@ impl PlanApi {
     async fn read(&self, caller: &Caller, rpc: Rpc, name: &str, version: u64) -> Result<pb::HolisticPlan, ApiError> {
         let (case_id, plan_id) = parse_plan_name("name", name)?;
         let (_, grant) = self.authorize(caller, rpc, &case_id).await?;
+        if matches!(grant, Grant::Sector { .. }) && version != 0 {
+            let why = "another sector's system reads a plan as it is now, within the consents that hold now";
+            caller.refused(why);
+            return Err(ApiError::PermissionDenied(why.into()));
+        }
         let loaded = self.reader.load(&case_id, &plan_id, version).await?;
-        caller.concerns_holders(&loaded.case, &loaded.plan.covers);
         let name = wire::plan_name(&case_id, &plan_id);
         let plan = match grant {
             Grant::Full => loaded.plan,
@@ -177,6 +181,7 @@ impl PlanApi {
                 })?
             }
         };
+        caller.concerns_holders(&loaded.case, &plan.covers);
         let mut out = wire::plan_to_pb(&plan, name, &loaded.projection, loaded.version);
         out.evaluated_on = Some(convert::date_to_pb(loaded.evaluated_on));
         Ok(out)
@@ -217,12 +222,7 @@ impl PlanApi {
     /// The covered parent `raw` of a plan, or a violation naming `field`.
     fn covered(case: &Case, plan_id: &str, field: &str, raw: &str) -> Result<PartyId, ApiError> {
         let holder = convert::party_id(field, raw)?;
-        let plan = case
-            .plans
-            .iter()
-            .find(|p| p.plan_id == plan_id && p.kind == PlanKind::Bl78)
-            .ok_or_else(|| not_found(wire::plan_name(&case.id, plan_id)))?;
-        if !plan.covers.contains(&holder) {
+        if !Self::covers(case, plan_id)?.contains(&holder) {
             return Err(Violations::one(field, format!("{holder} is not covered by the plan")).into());
         }
         Ok(holder)
@@ -287,7 +287,7 @@ impl PlanService for PlanApi {
             .observe("CreateHolisticPlan", async {
                 let caller = caller?;
                 let case_id = CaseId::from_resource_name("parent", &req.parent)?;
-                self.authorize(&caller, Rpc::CreateHolisticPlan, &case_id).await?;
+                let (case, _) = self.authorize(&caller, Rpc::CreateHolisticPlan, &case_id).await?;
                 let request_id = crate::case_service::request_id(&req.request_id)?;
                 let plan_id = match req.holistic_plan_id.as_str() {
                     "" => plan_id_for(&request_id),
@@ -309,7 +309,14 @@ impl PlanService for PlanApi {
                     .enumerate()
                     .map(|(i, h)| convert::party_id(&format!("covers[{i}]"), h))
                     .collect::<Result<Vec<_>, _>>()?;
+                for (i, holder) in covers.iter().enumerate() {
+                    if case.custody_holder(holder).is_none() {
+                        let why = format!("the case has no custody holder \"{holder}\"");
+                        return Err(Violations::one(format!("covers[{i}]"), why).into());
+                    }
+                }
                 let goals = convert::goals_from_pb(&req.goals)?;
+                case.check_goal_holders(PlanKind::Bl78, &covers, &goals)?;
                 let on = optional_date("prepared_on", req.prepared_on.as_ref(), self.clock.today())?;
                 let mut events = vec![Event {
                     occurred_on: on,
@@ -389,7 +396,7 @@ impl PlanService for PlanApi {
                 let plan = req.holistic_plan.ok_or_else(|| Violations::one("holistic_plan", "is required"))?;
                 let (case_id, plan_id) = parse_plan_name("holistic_plan.name", &plan.name)?;
                 let (case, _) = self.authorize(&caller, Rpc::UpdateHolisticPlan, &case_id).await?;
-                Self::covered_plan_exists(&case, &plan_id)?;
+                Self::covers(&case, &plan_id)?;
                 let paths = req.update_mask.map(|m| m.paths).unwrap_or_default();
                 if paths.is_empty() {
                     return Err(Violations::one("update_mask", "name what to update: goals and/or coordinator").into());
@@ -398,10 +405,13 @@ impl PlanService for PlanApi {
                 let mut events = Vec::new();
                 for (i, path) in paths.iter().enumerate() {
                     let kind = match path.as_str() {
-                        "goals" => EventKind::PlanGoalsUpdated {
-                            plan_id: plan_id.clone(),
-                            goals: convert::goals_from_pb(&plan.goals).map_err(|v| v.within("holistic_plan"))?,
-                        },
+                        "goals" => {
+                            let goals = convert::goals_from_pb(&plan.goals).map_err(|v| v.within("holistic_plan"))?;
+                            let covers = Self::covers(&case, &plan_id)?;
+                            case.check_goal_holders(PlanKind::Bl78, covers, &goals)
+                                .map_err(|v| v.within("holistic_plan"))?;
+                            EventKind::PlanGoalsUpdated { plan_id: plan_id.clone(), goals }
+                        }
                         "coordinator" => EventKind::PlanCoordinatorNamed {
                             plan_id: plan_id.clone(),
                             coordinator: convert::coordinator_from_pb(
@@ -584,11 +594,12 @@ impl PlanService for PlanApi {
 }
 
 impl PlanApi {
-    fn covered_plan_exists(case: &Case, plan_id: &str) -> Result<(), ApiError> {
+    /// The parents plan `plan_id` covers; NOT_FOUND if the case has no such plan.
+    fn covers<'a>(case: &'a Case, plan_id: &str) -> Result<&'a [PartyId], ApiError> {
         case.plans
             .iter()
-            .any(|p| p.plan_id == plan_id && p.kind == PlanKind::Bl78)
-            .then_some(())
+            .find(|p| p.plan_id == plan_id && p.kind == PlanKind::Bl78)
+            .map(|p| p.covers.as_slice())
             .ok_or_else(|| not_found(wire::plan_name(&case.id, plan_id)))
     }
 }

@@ -64,6 +64,21 @@ impl Run {
         run
     }
 
+    /// A plan for parent-1, who shares with the jobcentre, in force; and the
+    /// deliveries of the agreement.
+    fn in_force() -> (Run, Vec<(String, pb::HolisticPlan)>) {
+        let mut run = Run::new();
+        run.write(consent("parent-1", "share:jobcenter", true));
+        run.write(EventKind::PlanPrepared {
+            plan_id: "hp".into(),
+            kind: PlanKind::Bl78,
+            covers: vec![party("parent-1")],
+            goals: vec![],
+        });
+        let agreed = run.write(consent("parent-1", "bl78", true));
+        (run, agreed)
+    }
+
     fn case_at(&self, n: usize) -> Case {
         Case::replay(CaseId::parse("c", "c1").expect("id"), &self.events[..n]).expect("replays")
     }
@@ -170,15 +185,7 @@ fn each_system_gets_its_view_when_it_changes_and_a_notice_when_it_ends() {
 
 #[test]
 fn a_queued_view_is_held_back_once_the_plan_is_no_longer_in_force() {
-    let mut run = Run::new();
-    run.write(consent("parent-1", "share:jobcenter", true));
-    run.write(EventKind::PlanPrepared {
-        plan_id: "hp".into(),
-        kind: PlanKind::Bl78,
-        covers: vec![party("parent-1")],
-        goals: vec![],
-    });
-    let agreed = run.write(consent("parent-1", "bl78", true));
+    let (mut run, agreed) = Run::in_force();
     let (_, view) = agreed.into_iter().find(|(s, _)| s == "jobcenter").expect("view");
     let jobcenter = run.outbox.systems.get("jobcenter").expect("configured").clone();
     let parties: Vec<pb::Party> =
@@ -228,15 +235,7 @@ fn in_force_on_the_projection_agrees_with_the_rules() {
 
 #[test]
 fn a_delivered_view_is_cut_to_what_an_adapter_can_render() {
-    let mut run = Run::new();
-    run.write(consent("parent-1", "share:jobcenter", true));
-    run.write(EventKind::PlanPrepared {
-        plan_id: "hp".into(),
-        kind: PlanKind::Bl78,
-        covers: vec![party("parent-1")],
-        goals: vec![],
-    });
-    run.write(consent("parent-1", "bl78", true));
+    let (run, _) = Run::in_force();
     let case = run.case_at(run.events.len());
     let mut plan = bro_rules::holistic::assemble(&case, "hp", &CoordinationPolicy::default(), None).expect("plan");
     let start: Timestamp = "2026-03-01T08:00:00Z".parse().expect("time");
