@@ -95,6 +95,7 @@ def main():
             client = ReflectedClient(channel, token)
             services = client.services()
             check("bro.v1.CaseService" in services, f"reflection lists bro.v1.CaseService ({services})")
+            check("bro.v1.PlanService" in services, f"reflection lists bro.v1.PlanService ({services})")
 
             created = client.call("bro.v1.CaseService", "CreateCase", {
                 "caseId": "reflection-1",
@@ -137,6 +138,21 @@ def main():
             check(case["placements"][0]["basis"] == "PLACEMENT_BASIS_BL46", "the placement is there")
             rules = {o["rule"] for o in case.get("obligations", [])}
             check({"bl75", "bl76"} <= rules, f"GetCase carries the obligations ({sorted(rules)})")
+
+            plan = client.call("bro.v1.PlanService", "CreateHolisticPlan", {
+                "parent": created["name"],
+                "holisticPlanId": "hp-1",
+                "covers": ["parent-1"],
+                "goals": [{"goalId": "samvaer", "changeInParents": "Kommer til samvær hver uge",
+                           "aim": "GOAL_AIM_CONTACT"}],
+                "coordinator": {"person": {"displayName": "Karin Koordinator", "phone": "70 00 00 01"}},
+                "requestId": "reflection-plan-1",
+            })["holisticPlan"]
+            check(plan["state"] == "HOLISTIC_PLAN_STATE_PROPOSED",
+                  f"PlanService.CreateHolisticPlan proposes a § 78 plan ({plan['name']})")
+            agreed = client.call("bro.v1.PlanService", "RecordPlanAgreement", {
+                "name": plan["name"], "custodyHolder": "parent-1"})["holisticPlan"]
+            check(agreed["state"] == "HOLISTIC_PLAN_STATE_IN_FORCE", "the parent's agreement puts it in force")
 
             try:
                 client.call("bro.v1.CaseService", "AppendCaseEvents", {

@@ -1,7 +1,8 @@
 //! The gateway's complete log output, at the most verbose level, holds no CPR
 //! number and no name, whatever the requests and errors were: cases written
 //! and read, MedCom messages ingested, matched, queued and delivered, refused
-//! tokens, sector reads, a citizen's access report.
+//! tokens, sector reads, a § 78 plan made, agreed, read, refused and shown
+//! on the parent's page, a citizen's access report.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -48,7 +49,10 @@ async fn no_cpr_number_or_name_reaches_the_logs() -> anyhow::Result<()> {
         sector: pb::Sector::Psychiatry,
         scope: "share:psychiatry".into(),
     });
+    let pages = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let pages_addr = pages.local_addr()?;
     let options = bro_server::ServeOptions {
+        plan_pages: Some(bro_server::PlanPagesSettings::new(pages, None).map_err(anyhow::Error::msg)?),
         adapters: Some(adapter_registry(&["medcom"])),
         systems: std::sync::Arc::new(bro_server::pipeline::Systems::new(vec![psychiatry]).map_err(anyhow::Error::msg)?),
         ..Default::default()
@@ -115,6 +119,57 @@ async fn no_cpr_number_or_name_reaches_the_logs() -> anyhow::Result<()> {
             .expect("a delivery")?;
     assert!(!delivered.delivery.expect("delivery").body.is_empty());
     drop(stream);
+    // A holistic plan: made with a named coordinator, agreed, read, refused, and shown on the page.
+    let mut plans = pb::plan_service_client::PlanServiceClient::new(gw.channel().await?);
+    let coordinator = pb::Coordinator {
+        person: Some(pb::ContactPerson {
+            display_name: "Karin Koordinatorsen".into(),
+            phone: "70 00 00 01".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let plan = plans
+        .create_holistic_plan(pb::CreateHolisticPlanRequest {
+            parent: "cases/c1".into(),
+            holistic_plan_id: "hp".into(),
+            covers: vec!["parent-1".into()],
+            coordinator: Some(coordinator),
+            request_id: "plan".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .holistic_plan
+        .expect("plan");
+    let agree = pb::RecordPlanAgreementRequest {
+        name: plan.name.clone(),
+        custody_holder: "parent-1".into(),
+        ..Default::default()
+    };
+    plans.record_plan_agreement(agree).await?;
+    plans.list_plan_conflicts(pb::ListPlanConflictsRequest { name: plan.name.clone() }).await?;
+    let stranger =
+        pb::RecordPlanAgreementRequest { name: plan.name.clone(), custody_holder: CPR_2.into(), ..Default::default() };
+    assert!(plans.record_plan_agreement(stranger).await.is_err(), "a CPR number is not a party id");
+    let link = plans
+        .create_plan_link(pb::CreatePlanLinkRequest {
+            name: plan.name.clone(),
+            custody_holder: "parent-1".into(),
+            valid_days: 1,
+        })
+        .await?
+        .into_inner();
+    let path = link.url.trim_start_matches(&format!("http://{pages_addr}")).to_owned();
+    for path in [path.as_str(), "/plan/forged"] {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(pages_addr).await?;
+        stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await?;
+        let mut page = Vec::new();
+        stream.read_to_end(&mut page).await?;
+        assert!(!page.is_empty());
+    }
+
     // Refusals: a forged token, another municipality; and a citizen's access report.
     let forged =
         gw.channel_with(Some("eyJhbGciOiJub25lIn0.eyJzdWIiOiIwMTAxOTAxMjM0In0."), Purpose::CaseHandling).await?;
@@ -147,6 +202,7 @@ async fn no_cpr_number_or_name_reaches_the_logs() -> anyhow::Result<()> {
         "Karen",
         "Støttesen",
         "Medcomsen",
+        "Koordinatorsen",
     ];
     for secret in secrets {
         assert!(!logs.contains(secret), "{secret:?} appears in the logs");
