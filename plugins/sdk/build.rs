@@ -1,6 +1,7 @@
 //! Generates the SDK's two halves from the single sources of truth: the
 //! canonical protobuf types from `proto/bro/v1/` (prost, via protox: no
-//! protoc) and the guest bindings of `bro:adapter` from the WIT.
+//! protoc) and the guest bindings of `bro:adapter` from the WIT. The
+//! compiled descriptor set is kept too, for the `testing` feature.
 //!
 //! In the bro repository the sources are `../../proto` and `../wit`; in a
 //! project made by `bro adapter new` they are vendored in `vendor/`.
@@ -32,6 +33,9 @@ fn main() {
     }
     files.sort();
     let descriptors = protox::compile(&files, [&proto_root]).expect("proto/ compiles");
+    // The descriptor set itself, for the `testing` feature's proto3 JSON.
+    std::fs::write(out.join("bro.v1.descriptors.bin"), prost::Message::encode_to_vec(&descriptors))
+        .expect("OUT_DIR is writable");
     prost_build::Config::new().out_dir(&out).compile_fds(descriptors).expect("prost generates the canonical types");
 
     let wit_path = wit_dir.join("adapter.wit");

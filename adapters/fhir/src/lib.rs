@@ -49,11 +49,6 @@ pub const CVR_SYSTEM: &str = "http://cvr.dk";
 /// Other CVR systems read: DK Core's OID for CVR and the older HL7 OID.
 pub const CVR_OIDS: &[&str] = &["urn:oid:1.3.184", "urn:oid:2.16.840.1.113883.2.24.1.1"];
 
-/// The value of transport metadata `key`, if set and not empty.
-pub fn metadata<'a>(metadata: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
-}
-
 /// The sector named by the transport metadata `sector`; health when absent.
 pub fn sector(value: Option<&str>) -> Result<proto::Sector, AdapterError> {
     Ok(match value {

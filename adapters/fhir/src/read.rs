@@ -6,16 +6,15 @@
 
 use std::collections::BTreeMap;
 
+use bro_adapter_sdk::ids::external_id;
 use bro_adapter_sdk::proto::{self, PersonIdentifierKind, case_event::Kind};
-use bro_adapter_sdk::{AdapterError, invalid};
+use bro_adapter_sdk::{AdapterError, invalid, metadata};
 use prost_types::Timestamp;
 use serde_json::Value;
 
-use crate::json::{
-    self, MAX_LIST, MAX_TEXT, Obj, is_digits, is_external_id, is_replacement_cpr, normalise_cpr, pointer, quoted,
-};
+use crate::json::{self, MAX_LIST, MAX_TEXT, Obj, is_digits, is_replacement_cpr, normalise_cpr, pointer, quoted};
 use crate::time::{self, Ymd};
-use crate::{CPR_SYSTEM, CVR_OIDS, CVR_SYSTEM, GLN_SYSTEM, GLN_URL, REPLACEMENT_PREFIX, SOR_SYSTEM, metadata, sector};
+use crate::{CPR_SYSTEM, CVR_OIDS, CVR_SYSTEM, GLN_SYSTEM, GLN_URL, REPLACEMENT_PREFIX, SOR_SYSTEM, sector};
 
 /// Most entries in a Bundle (Appointments and the resources they reference).
 pub const MAX_ENTRIES: usize = 1000;
@@ -446,10 +445,7 @@ fn appointment_id(a: &Res<'_>) -> Result<String, AdapterError> {
             None => return Err(invalid(a.obj.ptr("id"), "the Appointment has neither an identifier nor an id")),
         },
     };
-    if !is_external_id(id) {
-        return Err(invalid(at, "is not an id: 1 to 200 printable ASCII characters, no spaces"));
-    }
-    Ok(id.to_owned())
+    external_id(id, at).map(str::to_owned)
 }
 
 fn appointment<'a>(
@@ -631,15 +627,9 @@ fn batch<'a>(
 /// The message id from the message, else the transport's `message-id`.
 fn message_id(own: Option<(String, String)>, meta: &[(String, String)], at: &str) -> Result<String, AdapterError> {
     match own {
-        Some((id, at)) if !is_external_id(&id) => {
-            Err(invalid(at, "is not an id: 1 to 200 printable ASCII characters, no spaces"))
-        }
-        Some((id, _)) => Ok(id),
+        Some((id, at)) => external_id(&id, at).map(str::to_owned),
         None => match metadata(meta, "message-id") {
-            Some(id) if is_external_id(id) => Ok(id.to_owned()),
-            Some(_) => {
-                Err(invalid("metadata.message-id", "is not an id: 1 to 200 printable ASCII characters, no spaces"))
-            }
+            Some(id) => external_id(id, "metadata.message-id").map(str::to_owned),
             None => Err(invalid(at, "the message has no id of its own and the transport gave none")),
         },
     }

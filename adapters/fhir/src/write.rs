@@ -10,19 +10,19 @@
 //! and appointment ids), never of a CPR number, so the same batch gives
 //! byte-identical output and a resource keeps its id across versions.
 
-use bro_adapter_sdk::proto::{self, GoalAim, HolisticPlanState, PersonIdentifierKind, PlanConflictKind, Sector};
-use bro_adapter_sdk::{AdapterError, invalid};
+pub use bro_adapter_sdk::holistic::MAX_VIEW_LIST;
+use bro_adapter_sdk::holistic::{capped, check_items, sector_word};
+use bro_adapter_sdk::ids::{external_id, is_external_id};
+use bro_adapter_sdk::proto::{self, GoalAim, HolisticPlanState, PersonIdentifierKind, PlanConflictKind};
+use bro_adapter_sdk::{AdapterError, invalid, subjects};
 use prost_types::Timestamp;
 
 use crate::ids::{name_uuid, urn};
-use crate::json::{is_digits, is_external_id, is_replacement_cpr, normalise_cpr, quoted};
-use crate::time::{self, Ymd};
+use crate::json::{is_digits, is_replacement_cpr, normalise_cpr, quoted};
+use crate::time;
 use crate::tree::Obj;
 use crate::{CPR_SYSTEM, CVR_SYSTEM, GLN_SYSTEM, REPLACEMENT_SYSTEM, SOR_SYSTEM};
 
-/// Most entries in one list of a plan view, as bro caps a list (a Bundle of
-/// five such lists for two parents is written well within the deadline).
-pub const MAX_VIEW_LIST: usize = 200;
 /// Every CarePlan's title.
 pub const TITLE: &str = "Helhedsorienteret plan (barnets lov § 78)";
 /// The system of the plan's identifiers (its resource name, goals' paths, the Bundle's id).
@@ -33,8 +33,6 @@ pub const ITEM_SYSTEM: &str = "urn:bro:case-item";
 pub const CONFLICT_SYSTEM: &str = "urn:bro:plan-conflict";
 /// The coordinator's role in the CareTeam.
 pub const COORDINATOR_ROLE: &str = "koordinator";
-/// Longest case item path a conflict may name, in bytes.
-const MAX_ITEM: usize = 512;
 /// An appointment recorded without its end is written as lasting this long
 /// (the coordination checks assume the same).
 const ASSUMED_SECONDS: i64 = 3600;
@@ -42,20 +40,6 @@ const ASSUMED_SECONDS: i64 = 3600;
 /// A reference to the resource with id `id` in the same Bundle.
 fn reference(id: &str) -> Obj {
     Obj::new().s("reference", urn(id))
-}
-
-fn date(d: Option<&proto::Date>, field: &str, required: bool) -> Result<String, AdapterError> {
-    match d {
-        None if required => Err(invalid(field, "is required")),
-        None => Ok(String::new()),
-        Some(d) => {
-            let ymd = Ymd { year: d.year, month: d.month.max(0) as u32, day: d.day.max(0) as u32 };
-            if !time::is_canonical(ymd) {
-                return Err(invalid(field, "is not a date in the years 1900 to 9999"));
-            }
-            Ok(time::format_date(ymd))
-        }
-    }
 }
 
 fn instant(t: Option<&Timestamp>, field: &str) -> Result<Option<Timestamp>, AdapterError> {
@@ -67,26 +51,6 @@ fn instant(t: Option<&Timestamp>, field: &str) -> Result<Option<Timestamp>, Adap
 
 fn later(a: &Timestamp, b: &Timestamp) -> bool {
     (a.seconds, a.nanos) > (b.seconds, b.nanos)
-}
-
-fn capped<T>(list: &[T], field: &str) -> Result<(), AdapterError> {
-    if list.len() > MAX_VIEW_LIST {
-        return Err(invalid(field, format!("has {} entries; at most {MAX_VIEW_LIST} are written", list.len())));
-    }
-    Ok(())
-}
-
-/// A sector's word; the children's authority (unspecified) is `myndighed`.
-fn sector_word(sector: i32, field: &str) -> Result<&'static str, AdapterError> {
-    match Sector::try_from(sector) {
-        Ok(Sector::Unspecified) => Ok("myndighed"),
-        Ok(Sector::Jobcentre) => Ok("jobcenter"),
-        Ok(Sector::Psychiatry) => Ok("psykiatri"),
-        Ok(Sector::AddictionTreatment) => Ok("misbrugsbehandling"),
-        Ok(Sector::Health) => Ok("sundhed"),
-        Ok(Sector::Other) => Ok("andet"),
-        Err(_) => Err(invalid(field, "is not a sector")),
-    }
 }
 
 /// A conflict kind's code and display.
@@ -117,17 +81,6 @@ fn human_name(name: &str) -> Obj {
     Obj::new().s("text", name).s("family", family).strings("given", words)
 }
 
-/// The case of a plan name `cases/{case}/holisticPlans/{plan}`.
-fn case_of(name: &str) -> Result<String, AdapterError> {
-    let parts: Vec<&str> = name.split('/').collect();
-    match parts.as_slice() {
-        ["cases", case, "holisticPlans", plan] if !case.is_empty() && is_external_id(plan) => {
-            Ok(format!("cases/{case}"))
-        }
-        _ => Err(invalid("holisticPlan.name", "is not a plan name cases/{case}/holisticPlans/{plan}")),
-    }
-}
-
 /// A covered parent.
 struct Citizen {
     person: proto::PersonIdentifier,
@@ -135,24 +88,6 @@ struct Citizen {
     key: String,
     name: String,
     patient_id: String,
-}
-
-/// The person a custody-holder reference (`subjects/N` or a party id) names.
-fn person_of(
-    batch: &proto::AdapterBatch,
-    reference: &str,
-    field: &str,
-) -> Result<proto::PersonIdentifier, AdapterError> {
-    let found = match reference.strip_prefix("subjects/") {
-        Some(n) => n.parse::<usize>().ok().and_then(|n| batch.subjects.get(n)).cloned(),
-        None => batch.parties.iter().find(|p| p.party_id == reference).and_then(|p| p.identifier.clone()),
-    };
-    found.ok_or_else(|| {
-        invalid(
-            field,
-            format!("{} names no person of the batch (subjects/N or a party id of parties)", quoted(reference)),
-        )
-    })
 }
 
 /// The parents the plan covers, in order, each identified.
@@ -164,7 +99,7 @@ fn covered(batch: &proto::AdapterBatch, plan: &proto::HolisticPlan, case: &str) 
     let mut out: Vec<Citizen> = Vec::with_capacity(plan.covers.len());
     for (i, reference) in plan.covers.iter().enumerate() {
         let field = format!("holisticPlan.covers[{i}]");
-        let mut person = person_of(batch, reference, &field)?;
+        let mut person = subjects::person_of(batch, reference, &field, quoted)?;
         match person.kind() {
             PersonIdentifierKind::Cpr => {
                 person.value =
@@ -181,7 +116,7 @@ fn covered(batch: &proto::AdapterBatch, plan: &proto::HolisticPlan, case: &str) 
         if out.iter().any(|c| c.person == person) {
             return Err(invalid(field, "names a parent the plan already covers"));
         }
-        let party = batch.parties.iter().find(|p| p.identifier.as_ref() == Some(&person));
+        let party = subjects::party(batch, &person);
         let key = match party.filter(|p| !p.party_id.is_empty()) {
             Some(p) => format!("{case}/parties/{}", p.party_id),
             None => format!("{}/{reference}", plan.name),
@@ -203,7 +138,7 @@ fn citizen(
     reference: &str,
     field: &str,
 ) -> Result<usize, AdapterError> {
-    let mut who = person_of(batch, reference, field)?;
+    let mut who = subjects::person_of(batch, reference, field, quoted)?;
     if who.kind() == PersonIdentifierKind::Cpr {
         who.value = normalise_cpr(&who.value).unwrap_or(who.value);
     }
@@ -290,22 +225,8 @@ pub fn write(batch: &proto::AdapterBatch) -> Result<Vec<u8>, AdapterError> {
     let Some(plan) = batch.holistic_plan.as_ref() else {
         return Err(invalid("events", "the fhir adapter sends holistic plans only"));
     };
-    if !batch.events.is_empty() {
-        return Err(invalid("events", "a batch with a holistic plan carries no events"));
-    }
-    let case = case_of(&plan.name)?;
-    if plan.version < 1 {
-        return Err(invalid("holisticPlan.version", "is required (1 or more): a proposal is not sent"));
-    }
-    let state = match HolisticPlanState::try_from(plan.state) {
-        Ok(HolisticPlanState::Unspecified) | Err(_) => {
-            return Err(invalid(
-                "holisticPlan.state",
-                "proposed, in force, agreement withdrawn or superseded is required",
-            ));
-        }
-        Ok(s) => s,
-    };
+    let sent = bro_adapter_sdk::holistic::checked(batch, plan)?;
+    let (case, state) = (sent.case, sent.state);
     let status = match state {
         _ if plan.distribution_ended => "revoked",
         HolisticPlanState::InForce => "active",
@@ -331,7 +252,7 @@ pub fn write(batch: &proto::AdapterBatch) -> Result<Vec<u8>, AdapterError> {
             entries.push(Entry { id: name_uuid(&format!("{}/carePlans/{}", plan.name, c.key)), resource });
         }
     } else {
-        entries.extend(view(batch, plan, state, &citizens, &care_plan)?);
+        entries.extend(view(batch, plan, &case, state, &citizens, &care_plan)?);
     }
 
     let own_id = is_external_id(&batch.source_message_id).then(|| batch.source_message_id.clone());
@@ -356,11 +277,12 @@ pub fn write(batch: &proto::AdapterBatch) -> Result<Vec<u8>, AdapterError> {
 fn view(
     batch: &proto::AdapterBatch,
     plan: &proto::HolisticPlan,
+    case: &str,
     state: HolisticPlanState,
     citizens: &[Citizen],
     care_plan: &dyn Fn(&Citizen) -> Obj,
 ) -> Result<Vec<Entry>, AdapterError> {
-    let prepared_on = date(plan.prepared_on.as_ref(), "holisticPlan.preparedOn", true)?;
+    let prepared_on = time::date_text(plan.prepared_on.as_ref(), "holisticPlan.preparedOn", true)?;
     let (team, coordination) = match &plan.coordinator {
         Some(c) => {
             let (id, entries) = coordinator(&plan.name, c)?;
@@ -375,12 +297,7 @@ fn view(
     let mut goal_ids: Vec<&str> = Vec::new();
     for (i, g) in plan.goals.iter().enumerate() {
         let at = format!("holisticPlan.goals[{i}]");
-        if !is_external_id(&g.goal_id) {
-            return Err(invalid(
-                format!("{at}.goalId"),
-                "is not an id: 1 to 200 printable ASCII characters, no spaces",
-            ));
-        }
+        external_id(&g.goal_id, format!("{at}.goalId"))?;
         if goal_ids.contains(&g.goal_id.as_str()) {
             return Err(invalid(format!("{at}.goalId"), "is used by an earlier goal"));
         }
@@ -431,12 +348,7 @@ fn view(
     let mut appointments: Vec<(usize, String, Entry)> = Vec::new();
     for (i, a) in plan.appointments.iter().enumerate() {
         let at = format!("holisticPlan.appointments[{i}]");
-        if !is_external_id(&a.appointment_id) {
-            return Err(invalid(
-                format!("{at}.appointmentId"),
-                "is not an id: 1 to 200 printable ASCII characters, no spaces",
-            ));
-        }
+        external_id(&a.appointment_id, format!("{at}.appointmentId"))?;
         if appointments.iter().any(|(_, id, _)| *id == a.appointment_id) {
             return Err(invalid(format!("{at}.appointmentId"), "is used by an earlier appointment"));
         }
@@ -448,7 +360,7 @@ fn view(
             Some(e) => e,
             None => Timestamp { seconds: start.seconds + ASSUMED_SECONDS, nanos: start.nanos },
         };
-        let id = name_uuid(&format!("{}/appointments/{}", case_of(&plan.name)?, a.appointment_id));
+        let id = name_uuid(&format!("{case}/appointments/{}", a.appointment_id));
         let professional = a.professional.clone().unwrap_or_default();
         let mut participants = vec![Obj::new().o("actor", reference(&citizens[n].patient_id)).s("status", "accepted")];
         if !professional.display_name.is_empty() {
@@ -520,12 +432,9 @@ fn view(
     for (i, c) in plan.conflicts.iter().enumerate() {
         let at = format!("holisticPlan.conflicts[{i}]");
         let (code, display) = conflict_code(c.kind, &format!("{at}.kind"))?;
-        capped(&c.items, &format!("{at}.items"))?;
+        check_items(&c.items, &at)?;
         let mut implicated = Vec::new();
-        for (j, item) in c.items.iter().enumerate() {
-            if item.is_empty() || item.len() > MAX_ITEM || !item.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(invalid(format!("{at}.items[{j}]"), "is not a path within the case"));
-            }
+        for item in &c.items {
             let written = item
                 .strip_prefix("appointments/")
                 .and_then(|id| appointments.iter().find(|(_, own, _)| own == id))
@@ -568,11 +477,11 @@ fn view(
         let n = citizen(batch, citizens, &a.custody_holder, &format!("{at}.custodyHolder"))?;
         capped(&a.shared_with, &format!("{at}.sharedWith"))?;
         let mut words = Vec::new();
-        let agreed = date(a.agreed_on.as_ref(), &format!("{at}.agreedOn"), false)?;
+        let agreed = time::date_text(a.agreed_on.as_ref(), &format!("{at}.agreedOn"), false)?;
         if !agreed.is_empty() {
             words.push(format!("Forælderens tilslutning til planen: {agreed}."));
         }
-        let withdrawn = date(a.withdrawn_on.as_ref(), &format!("{at}.withdrawnOn"), false)?;
+        let withdrawn = time::date_text(a.withdrawn_on.as_ref(), &format!("{at}.withdrawnOn"), false)?;
         if !withdrawn.is_empty() {
             words.push(format!("Tilslutningen blev trukket tilbage: {withdrawn}."));
         }

@@ -7,17 +7,14 @@ mod common;
 
 use bro_adapter_sdk::AdapterError;
 use bro_adapter_sdk::proto::{self, HolisticPlanState, PersonIdentifierKind};
-use common::{canonical, describe};
+use bro_adapter_sdk::testing::{accepted, refused};
+use common::canonical;
 use serde_json::Value;
 
 fn render(b: &proto::AdapterBatch) -> Vec<u8> {
-    match fhir::render(b, "careplan+json") {
-        Ok(m) => {
-            assert_eq!(m.content_type, "application/fhir+json; fhir-version=4.0");
-            m.body
-        }
-        Err(e) => panic!("{}", describe(&e)),
-    }
+    let m = accepted(fhir::render(b, "careplan+json"));
+    assert_eq!(m.content_type, "application/fhir+json; fhir-version=4.0");
+    m.body
 }
 
 fn bundle(b: &proto::AdapterBatch) -> Value {
@@ -25,16 +22,7 @@ fn bundle(b: &proto::AdapterBatch) -> Value {
 }
 
 fn refusal(b: &proto::AdapterBatch) -> String {
-    match fhir::render(b, "careplan+json") {
-        Ok(_) => panic!("written, but should not have been"),
-        Err(e) => {
-            let text = describe(&e);
-            for p in common::PEOPLE {
-                assert!(!text.contains(p), "{text:?} carries {p}");
-            }
-            text
-        }
-    }
+    refused(fhir::render(b, "careplan+json"), common::PEOPLE)
 }
 
 /// The resources of a Bundle of `kind`.

@@ -5,18 +5,14 @@
 //! the agreements. A notice that distribution has ended carries only the
 //! plan, its version and status, and the citizens.
 
+pub use bro_adapter_sdk::holistic::MAX_VIEW_LIST;
+use bro_adapter_sdk::holistic::{capped, check_items, sector_word};
 use bro_adapter_sdk::proto::{self, GoalAim, HolisticPlanState, PersonIdentifierKind, PlanConflictKind, Sector};
-use bro_adapter_sdk::{AdapterError, Level, invalid, log};
+use bro_adapter_sdk::{AdapterError, Level, cpr, invalid, log};
 use serde::Serialize;
 
-use crate::json::{is_external_id, normalise_cpr};
 use crate::time;
-use crate::write::{Citizen, Meeting, citizen_of, date_text, external_id, person};
-
-/// Most entries in one list of a plan view, as bro caps a list.
-pub const MAX_VIEW_LIST: usize = 200;
-/// Longest case item path a conflict may name, in bytes.
-const MAX_ITEM: usize = 512;
+use crate::write::{Citizen, Meeting, Person, citizen_of, external_id, name_of, person};
 
 /// The document, in the order its fields are written (the README's order).
 /// The lists are `None` in a notice, so that it carries none of them.
@@ -47,16 +43,11 @@ struct Document {
     agreements: Option<Vec<Agreement>>,
 }
 
+/// The coordinator: a reachable person (as a citizen document's caseworker), their organisation and sector.
 #[derive(Serialize)]
 struct Coordinator {
-    #[serde(skip_serializing_if = "String::is_empty")]
-    name: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    role: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    phone: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    email: String,
+    #[serde(flatten)]
+    person: Person,
     #[serde(skip_serializing_if = "String::is_empty")]
     organisation: String,
     sector: &'static str,
@@ -110,29 +101,14 @@ struct Agreement {
     shared_with: Vec<String>,
 }
 
-/// The plan's state as the document's `status`.
-fn status(state: i32) -> Result<&'static str, AdapterError> {
-    match HolisticPlanState::try_from(state) {
-        Ok(HolisticPlanState::Proposed) => Ok("foreslået"),
-        Ok(HolisticPlanState::InForce) => Ok("gældende"),
-        Ok(HolisticPlanState::AgreementWithdrawn) => Ok("samtykke-trukket-tilbage"),
-        Ok(HolisticPlanState::Superseded) => Ok("erstattet"),
-        Ok(HolisticPlanState::Unspecified) | Err(_) => {
-            Err(invalid("holisticPlan.state", "proposed, in force, agreement withdrawn or superseded is required"))
-        }
-    }
-}
-
-/// A sector's word; the children's authority (unspecified) is `myndighed`.
-fn sector_word(sector: i32, field: &str) -> Result<&'static str, AdapterError> {
-    match Sector::try_from(sector) {
-        Ok(Sector::Unspecified) => Ok("myndighed"),
-        Ok(Sector::Jobcentre) => Ok("jobcenter"),
-        Ok(Sector::Psychiatry) => Ok("psykiatri"),
-        Ok(Sector::AddictionTreatment) => Ok("misbrugsbehandling"),
-        Ok(Sector::Health) => Ok("sundhed"),
-        Ok(Sector::Other) => Ok("andet"),
-        Err(_) => Err(invalid(field, "is not a sector")),
+/// The plan's state as the document's `status` (unspecified is refused
+/// before, by `holistic::checked`).
+fn status(state: HolisticPlanState) -> &'static str {
+    match state {
+        HolisticPlanState::Proposed | HolisticPlanState::Unspecified => "foreslået",
+        HolisticPlanState::InForce => "gældende",
+        HolisticPlanState::AgreementWithdrawn => "samtykke-trukket-tilbage",
+        HolisticPlanState::Superseded => "erstattet",
     }
 }
 
@@ -156,22 +132,6 @@ fn conflict_word(kind: i32, field: &str) -> Result<&'static str, AdapterError> {
     }
 }
 
-/// The plan id of a name `cases/{case}/holisticPlans/{plan}`.
-fn plan_id(name: &str) -> Result<String, AdapterError> {
-    let parts: Vec<&str> = name.split('/').collect();
-    match parts.as_slice() {
-        ["cases", case, "holisticPlans", plan] if !case.is_empty() && is_external_id(plan) => Ok((*plan).to_owned()),
-        _ => Err(invalid("holisticPlan.name", "is not a plan name cases/{case}/holisticPlans/{plan}")),
-    }
-}
-
-fn capped<T>(list: &[T], field: &str) -> Result<(), AdapterError> {
-    if list.len() > MAX_VIEW_LIST {
-        return Err(invalid(field, format!("has {} entries; at most {MAX_VIEW_LIST} are written", list.len())));
-    }
-    Ok(())
-}
-
 /// The citizens the plan covers, in order, each with a CPR number.
 struct Citizens {
     list: Vec<(proto::PersonIdentifier, String)>,
@@ -193,7 +153,7 @@ impl Citizens {
                     "names a person without a CPR number; Momentum identifies citizens by CPR number",
                 ));
             }
-            let cpr = normalise_cpr(&who.value).ok_or_else(|| invalid(&field, "the CPR number is not ten digits"))?;
+            let cpr = cpr::normalise(&who.value).ok_or_else(|| invalid(&field, "the CPR number is not ten digits"))?;
             if list.iter().any(|(_, c)| *c == cpr) {
                 return Err(invalid(field, "names a citizen the plan already covers"));
             }
@@ -214,18 +174,7 @@ impl Citizens {
 
     /// The document's citizens, named from `parties`.
     fn written(&self, batch: &proto::AdapterBatch) -> Vec<Citizen> {
-        self.list
-            .iter()
-            .map(|(who, cpr)| Citizen {
-                cpr: cpr.clone(),
-                name: batch
-                    .parties
-                    .iter()
-                    .find(|p| p.identifier.as_ref() == Some(who))
-                    .map(|p| p.display_name.clone())
-                    .unwrap_or_default(),
-            })
-            .collect()
+        self.list.iter().map(|(who, cpr)| Citizen { cpr: cpr.clone(), name: name_of(batch, who) }).collect()
     }
 }
 
@@ -253,12 +202,8 @@ fn period(
 }
 
 fn coordinator(c: &proto::Coordinator) -> Result<Coordinator, AdapterError> {
-    let p = c.person.clone().unwrap_or_default();
     Ok(Coordinator {
-        name: p.display_name,
-        role: p.role,
-        phone: p.phone,
-        email: p.email,
+        person: c.person.as_ref().and_then(|p| person(p, true)).unwrap_or_default(),
         organisation: c.organisation.as_ref().map(|o| o.display_name.clone()).unwrap_or_default(),
         sector: sector_word(c.sector, "holisticPlan.coordinator.sector")?,
     })
@@ -377,12 +322,7 @@ fn conflicts(
     let mut out = Vec::with_capacity(plan.conflicts.len());
     for (i, c) in plan.conflicts.iter().enumerate() {
         let at = format!("holisticPlan.conflicts[{i}]");
-        capped(&c.items, &format!("{at}.items"))?;
-        for (j, item) in c.items.iter().enumerate() {
-            if item.is_empty() || item.len() > MAX_ITEM || !item.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err(invalid(format!("{at}.items[{j}]"), "is not a path within the case"));
-            }
-        }
+        check_items(&c.items, &at)?;
         let cpr = if c.custody_holder.is_empty() {
             String::new()
         } else {
@@ -410,8 +350,8 @@ fn agreements(
         capped(&a.shared_with, &format!("{at}.sharedWith"))?;
         out.push(Agreement {
             cpr: citizens.cpr(batch, &a.custody_holder, &format!("{at}.custodyHolder"))?,
-            agreed_on: date_text(a.agreed_on.as_ref(), &format!("{at}.agreedOn"), false)?,
-            withdrawn_on: date_text(a.withdrawn_on.as_ref(), &format!("{at}.withdrawnOn"), false)?,
+            agreed_on: time::date_text(a.agreed_on.as_ref(), &format!("{at}.agreedOn"), false)?,
+            withdrawn_on: time::date_text(a.withdrawn_on.as_ref(), &format!("{at}.withdrawnOn"), false)?,
             shared_with: a.shared_with.clone(),
         });
     }
@@ -423,21 +363,14 @@ pub fn write(batch: &proto::AdapterBatch) -> Result<Vec<u8>, AdapterError> {
     let Some(plan) = batch.holistic_plan.as_ref() else {
         return Err(invalid("holisticPlan", "is required"));
     };
-    if !batch.events.is_empty() {
-        return Err(invalid("events", "a batch with a holistic plan carries no events"));
-    }
-    let plan_id = plan_id(&plan.name)?;
-    if plan.version < 1 {
-        return Err(invalid("holisticPlan.version", "is required (1 or more): a proposal is not sent"));
-    }
-    let status = status(plan.state)?;
+    let sent = bro_adapter_sdk::holistic::checked(batch, plan)?;
     let citizens = Citizens::covered(batch, plan)?;
     let mut document = Document {
         kind: "helhedsplan",
         plan: plan.name.clone(),
-        plan_id,
+        plan_id: sent.plan_id,
         version: plan.version,
-        status,
+        status: status(sent.state),
         distribution_ended: plan.distribution_ended,
         prepared_on: String::new(),
         citizens: citizens.written(batch),
@@ -450,7 +383,7 @@ pub fn write(batch: &proto::AdapterBatch) -> Result<Vec<u8>, AdapterError> {
     };
     // A notice: the recipient stops relying on its copy; nothing else is written.
     if !plan.distribution_ended {
-        document.prepared_on = date_text(plan.prepared_on.as_ref(), "holisticPlan.preparedOn", true)?;
+        document.prepared_on = time::date_text(plan.prepared_on.as_ref(), "holisticPlan.preparedOn", true)?;
         document.coordinator = plan.coordinator.as_ref().map(coordinator).transpose()?;
         document.goals = Some(goals(batch, plan, &citizens)?);
         document.meetings = Some(meetings(batch, plan, &citizens)?);

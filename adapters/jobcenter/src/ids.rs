@@ -1,9 +1,10 @@
-//! Identifiers derived without randomness: an adapter has no random source,
-//! so every UUID a written Momentum document needs is a name-based UUID
-//! (RFC 4122 version 5, SHA-1) of canonical data. The same batch always
-//! yields the same ids.
+//! Identifiers: the jobcentre's own ids (plans, goals, activities,
+//! meetings), checked as bro accepts them, and ids derived without
+//! randomness: an adapter has no random source, so every UUID a written
+//! Momentum document needs is a name-based UUID (RFC 4122 version 5, SHA-1)
+//! of canonical data. The same batch always yields the same ids.
 
-pub use bro_adapter_sdk::ids::uuid_of;
+pub use bro_adapter_sdk::ids::{external_id, is_external_id, uuid_of};
 
 /// A version-5 UUID for `urn:bro:jobcenter:{name}`.
 pub fn name_uuid(name: &str) -> String {

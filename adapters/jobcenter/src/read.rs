@@ -4,9 +4,10 @@
 //! `appointment_cancelled`, all dated the Danish day of `changedAt`.
 
 use bro_adapter_sdk::proto::{self, PersonIdentifierKind, case_event::Kind};
-use bro_adapter_sdk::{AdapterError, invalid};
+use bro_adapter_sdk::{AdapterError, cpr, invalid};
 
-use crate::json::{self, Obj, is_digits, is_external_id, is_tag, pointer, quoted};
+use crate::ids;
+use crate::json::{self, Obj, is_digits, is_tag, pointer, quoted};
 use crate::time::{self, Offset, Ymd};
 use crate::{ACTIVITY_TYPES, FULL_TIME_HOURS, FULL_TIME_TAG, known_types};
 
@@ -22,8 +23,8 @@ pub fn read(body: &[u8]) -> Result<proto::AdapterBatch, AdapterError> {
             "a JSON document that is not an object; the jobcenter adapter reads the Momentum citizen document".into(),
         ));
     };
-    let doc = Obj { map, at: "" };
-    let message_id = external_id(doc, "messageId")?;
+    let doc = Obj { map, at: String::new() };
+    let message_id = external_id(&doc, "messageId")?;
     let changed = doc.required("changedAt")?;
     let changed = time::parse_datetime(changed, Offset::Required)
         .ok_or_else(|| invalid("/changedAt", "is not a date-time YYYY-MM-DDThh:mm:ss with Z or ±hh:mm"))?;
@@ -35,27 +36,26 @@ pub fn read(body: &[u8]) -> Result<proto::AdapterBatch, AdapterError> {
     let occurred_on = Some(proto::Date { year: day.year, month: day.month as i32, day: day.day as i32 });
 
     let citizen = doc.object("citizen")?.ok_or_else(|| invalid("/citizen/cpr", "is required"))?;
-    let citizen = Obj { map: citizen, at: "/citizen" };
     let cpr = citizen.required("cpr")?;
-    let cpr = json::normalise_cpr(cpr).ok_or_else(|| invalid("/citizen/cpr", "is not a CPR number (ten digits)"))?;
+    let cpr = cpr::normalise(cpr).ok_or_else(|| invalid("/citizen/cpr", "is not a CPR number (ten digits)"))?;
     // The name is checked but not kept: the canonical model names people in the case only.
     citizen.str("name")?;
 
     let organisation = match doc.object("jobcenter")? {
-        Some(m) => Some(organisation(Obj { map: m, at: "/jobcenter" })?),
+        Some(m) => Some(organisation(&m)?),
         None => None,
     };
     // A plan and a planned meeting belong to the jobcentre; a cancellation alone need not name it.
     let jobcentre =
         || organisation.clone().ok_or_else(|| invalid("/jobcenter", "is required for a plan or a planned meeting"));
     let caseworker = match doc.object("caseworker")? {
-        Some(m) => Some(contact(Obj { map: m, at: "/caseworker" }, true)?),
+        Some(m) => Some(contact(&m, true)?),
         None => None,
     };
 
     let mut events = Vec::new();
     if let Some(plan) = doc.object("plan")? {
-        let plan = sector_plan(Obj { map: plan, at: "/plan" }, jobcentre()?, caseworker)?;
+        let plan = sector_plan(&plan, jobcentre()?, caseworker)?;
         events.push(Kind::SectorPlanRecorded(proto::SectorPlanRecorded { plan: Some(plan) }));
     }
     // Meetings in document order; an id may appear once.
@@ -63,13 +63,13 @@ pub fn read(body: &[u8]) -> Result<proto::AdapterBatch, AdapterError> {
     let mut ids: Vec<&str> = Vec::with_capacity(meetings.len());
     for (i, m) in meetings.iter().enumerate() {
         let at = pointer("/meetings", &i.to_string());
-        let m = Obj { map: json::object(m, &at)?, at: &at };
-        let id = external_id(m, "meetingId")?;
+        let m = Obj::at(m, at)?;
+        let id = external_id(&m, "meetingId")?;
         if ids.contains(&id) {
             return Err(invalid(m.ptr("meetingId"), "is used by an earlier meeting"));
         }
         ids.push(id);
-        events.extend(meeting(m, id, &jobcentre)?);
+        events.extend(meeting(&m, id, &jobcentre)?);
     }
     if events.is_empty() {
         return Err(invalid("/plan", "the document has neither a plan nor meetings: nothing to record"));
@@ -88,16 +88,12 @@ pub fn read(body: &[u8]) -> Result<proto::AdapterBatch, AdapterError> {
 }
 
 /// A required id assigned by the jobcentre.
-fn external_id<'a>(o: Obj<'a, '_>, key: &str) -> Result<&'a str, AdapterError> {
-    let id = o.required(key)?;
-    if !is_external_id(id) {
-        return Err(invalid(o.ptr(key), "is not an id: 1 to 200 printable ASCII characters, no spaces"));
-    }
-    Ok(id)
+fn external_id<'a>(o: &Obj<'a>, key: &str) -> Result<&'a str, AdapterError> {
+    ids::external_id(o.required(key)?, o.ptr(key))
 }
 
 /// The jobcentre: name and CVR number required, EAN/GLN optional.
-fn organisation(o: Obj<'_, '_>) -> Result<proto::Organisation, AdapterError> {
+fn organisation(o: &Obj<'_>) -> Result<proto::Organisation, AdapterError> {
     let name = o.required("name")?;
     let cvr = o.required("cvr")?;
     if !is_digits(cvr, 8) {
@@ -111,7 +107,7 @@ fn organisation(o: Obj<'_, '_>) -> Result<proto::Organisation, AdapterError> {
 }
 
 /// A person: `name` and `role`, and with `reachable` also `phone` and `email`.
-fn contact(o: Obj<'_, '_>, reachable: bool) -> Result<proto::ContactPerson, AdapterError> {
+fn contact(o: &Obj<'_>, reachable: bool) -> Result<proto::ContactPerson, AdapterError> {
     Ok(proto::ContactPerson {
         display_name: o.text("name")?,
         role: o.text("role")?,
@@ -121,8 +117,8 @@ fn contact(o: Obj<'_, '_>, reachable: bool) -> Result<proto::ContactPerson, Adap
 }
 
 /// A required or optional date `YYYY-MM-DD`.
-fn date(o: Obj<'_, '_>, key: &str, required: bool) -> Result<Option<Ymd>, AdapterError> {
-    let Some(text) = o.str(key)?.filter(|s| !s.is_empty()) else {
+fn date(o: &Obj<'_>, key: &str, required: bool) -> Result<Option<Ymd>, AdapterError> {
+    let Some(text) = o.str(key)? else {
         return if required { Err(invalid(o.ptr(key), "is required")) } else { Ok(None) };
     };
     let d = time::parse_date(text).ok_or_else(|| invalid(o.ptr(key), "is not a date YYYY-MM-DD"))?;
@@ -137,7 +133,7 @@ fn pb_date(d: Ymd) -> proto::Date {
 }
 
 /// Tags, checked, without duplicates, in order.
-fn tags(o: Obj<'_, '_>) -> Result<Vec<String>, AdapterError> {
+fn tags(o: &Obj<'_>) -> Result<Vec<String>, AdapterError> {
     let mut out: Vec<String> = Vec::new();
     for (i, t) in o.strings("tags")?.into_iter().enumerate() {
         if !is_tag(t) {
@@ -155,7 +151,7 @@ fn tags(o: Obj<'_, '_>) -> Result<Vec<String>, AdapterError> {
 
 /// The plan (Min Plan) as a jobcentre sector plan for `subjects/0`.
 fn sector_plan(
-    p: Obj<'_, '_>,
+    p: &Obj<'_>,
     organisation: proto::Organisation,
     caseworker: Option<proto::ContactPerson>,
 ) -> Result<proto::SectorPlan, AdapterError> {
@@ -170,18 +166,18 @@ fn sector_plan(
     let mut goals: Vec<proto::SectorGoal> = Vec::new();
     for (i, g) in p.array("goals")?.iter().enumerate() {
         let at = pointer("/plan/goals", &i.to_string());
-        let g = Obj { map: json::object(g, &at)?, at: &at };
-        let goal_id = external_id(g, "goalId")?;
+        let g = Obj::at(g, at)?;
+        let goal_id = external_id(&g, "goalId")?;
         if goals.iter().any(|h| h.goal_id == goal_id) {
             return Err(invalid(g.ptr("goalId"), "is used by an earlier goal"));
         }
-        goals.push(proto::SectorGoal { goal_id: goal_id.to_owned(), text: g.text("text")?, tags: tags(g)? });
+        goals.push(proto::SectorGoal { goal_id: goal_id.to_owned(), text: g.text("text")?, tags: tags(&g)? });
     }
     let mut activities: Vec<proto::SectorActivity> = Vec::new();
     for (i, a) in p.array("activities")?.iter().enumerate() {
         let at = pointer("/plan/activities", &i.to_string());
-        let a = Obj { map: json::object(a, &at)?, at: &at };
-        let activity_id = external_id(a, "activityId")?;
+        let a = Obj::at(a, at)?;
+        let activity_id = external_id(&a, "activityId")?;
         if activities.iter().any(|b| b.activity_id == activity_id) {
             return Err(invalid(a.ptr("activityId"), "is used by an earlier activity"));
         }
@@ -192,8 +188,8 @@ fn sector_plan(
                 format!("unknown activity type {}; expected {}", quoted(kind), known_types()),
             ));
         }
-        let start = date(a, "startDate", true)?;
-        let end = date(a, "endDate", false)?;
+        let start = date(&a, "startDate", true)?;
+        let end = date(&a, "endDate", false)?;
         if let (Some(s), Some(e)) = (start, end)
             && e < s
         {
@@ -211,7 +207,7 @@ fn sector_plan(
             }
             goal_ids.push(g.to_owned());
         }
-        let mut tags = tags(a)?;
+        let mut tags = tags(&a)?;
         // Coordination checks read full-time activities by this tag.
         if hours >= FULL_TIME_HOURS && !tags.iter().any(|t| t == FULL_TIME_TAG) {
             tags.push(FULL_TIME_TAG.to_owned());
@@ -242,8 +238,8 @@ fn sector_plan(
 }
 
 /// A meeting's `start` or `end`: an ISO 8601 date-time with an offset.
-fn instant(m: Obj<'_, '_>, key: &str) -> Result<Option<prost_types::Timestamp>, AdapterError> {
-    let Some(text) = m.str(key)?.filter(|s| !s.is_empty()) else { return Ok(None) };
+fn instant(m: &Obj<'_>, key: &str) -> Result<Option<prost_types::Timestamp>, AdapterError> {
+    let Some(text) = m.str(key)? else { return Ok(None) };
     time::parse_datetime(text, Offset::Required)
         .filter(time::in_range)
         .map(Some)
@@ -255,7 +251,7 @@ fn instant(m: Obj<'_, '_>, key: &str) -> Result<Option<prost_types::Timestamp>, 
 /// still recorded, and a repeated snapshot records the same); cancelled with
 /// only its id → cancelled.
 fn meeting(
-    m: Obj<'_, '_>,
+    m: &Obj<'_>,
     id: &str,
     jobcentre: &dyn Fn() -> Result<proto::Organisation, AdapterError>,
 ) -> Result<Vec<Kind>, AdapterError> {
@@ -270,7 +266,7 @@ fn meeting(
     let title = m.text("title")?;
     let location = m.text("location")?;
     let professional = match m.object("with")? {
-        Some(w) => Some(contact(Obj { map: w, at: &m.ptr("with") }, false)?),
+        Some(w) => Some(contact(&w, false)?),
         None => None,
     };
     let cancelled = || {

@@ -6,12 +6,13 @@
 //! are skipped and logged.
 
 use bro_adapter_sdk::proto::{self, PersonIdentifierKind, case_event::Kind};
-use bro_adapter_sdk::{AdapterError, Level, invalid, log};
+use bro_adapter_sdk::{AdapterError, Level, cpr, invalid, log, subjects};
 use serde::Serialize;
 
-use crate::json::{is_digits, is_external_id, is_tag, normalise_cpr, quoted};
+use crate::ids::{self, is_external_id};
+use crate::json::{is_digits, is_tag, quoted};
 use crate::time::{self, Ymd};
-use crate::{ACTIVITY_TYPES, ids, known_types};
+use crate::{ACTIVITY_TYPES, known_types};
 
 /// The document, in the order its fields are written (the README's order);
 /// empty optional fields are left out rather than written empty.
@@ -46,7 +47,7 @@ struct Jobcenter {
     ean: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 pub(crate) struct Person {
     #[serde(skip_serializing_if = "String::is_empty")]
     name: String,
@@ -124,20 +125,6 @@ fn hours(minutes: i32) -> Option<serde_json::Number> {
     serde_json::Number::from_f64((f64::from(minutes) / 60.0 * 100.0).round() / 100.0)
 }
 
-pub(crate) fn date_text(d: Option<&proto::Date>, field: &str, required: bool) -> Result<String, AdapterError> {
-    match d {
-        None if required => Err(invalid(field, "is required")),
-        None => Ok(String::new()),
-        Some(d) => {
-            let ymd = Ymd { year: d.year, month: d.month.max(0) as u32, day: d.day.max(0) as u32 };
-            if !time::is_canonical(ymd) {
-                return Err(invalid(field, "is not a date in the years 1900 to 9999"));
-            }
-            Ok(time::format_date(ymd))
-        }
-    }
-}
-
 fn checked_tags(tags: &[String], field: &str) -> Result<Vec<String>, AdapterError> {
     for (i, t) in tags.iter().enumerate() {
         if !is_tag(t) {
@@ -147,11 +134,9 @@ fn checked_tags(tags: &[String], field: &str) -> Result<Vec<String>, AdapterErro
     Ok(tags.to_vec())
 }
 
+/// An id another system assigned, as bro accepts it, or a refusal at `field`.
 pub(crate) fn external_id(id: &str, field: &str) -> Result<String, AdapterError> {
-    if !is_external_id(id) {
-        return Err(invalid(field, "is not an id: 1 to 200 printable ASCII characters, no spaces"));
-    }
-    Ok(id.to_owned())
+    ids::external_id(id, field).map(str::to_owned)
 }
 
 /// The citizen a custody-holder reference (`subjects/N` or a party id) names.
@@ -160,16 +145,12 @@ pub(crate) fn citizen_of(
     reference: &str,
     field: &str,
 ) -> Result<proto::PersonIdentifier, AdapterError> {
-    let found = match reference.strip_prefix("subjects/") {
-        Some(n) => n.parse::<usize>().ok().and_then(|n| batch.subjects.get(n)).cloned(),
-        None => batch.parties.iter().find(|p| p.party_id == reference).and_then(|p| p.identifier.clone()),
-    };
-    found.ok_or_else(|| {
-        invalid(
-            field,
-            format!("{} names no person of the batch (subjects/N or a party id of parties)", quoted(reference)),
-        )
-    })
+    subjects::person_of(batch, reference, field, quoted)
+}
+
+/// The display name of the party that is `who`; empty when the batch names none.
+pub(crate) fn name_of(batch: &proto::AdapterBatch, who: &proto::PersonIdentifier) -> String {
+    subjects::party(batch, who).map(|p| p.display_name.clone()).unwrap_or_default()
 }
 
 /// The plan, refused where the reader would refuse it (types, tags, ids, dates).
@@ -199,8 +180,8 @@ fn plan(p: &proto::SectorPlan, at: &str) -> Result<Plan, AdapterError> {
             activity_id: external_id(&a.activity_id, &format!("{field}.activityId"))?,
             title: a.title.clone(),
             kind: a.kind.clone(),
-            start_date: date_text(a.start_date.as_ref(), &format!("{field}.startDate"), true)?,
-            end_date: date_text(a.end_date.as_ref(), &format!("{field}.endDate"), false)?,
+            start_date: time::date_text(a.start_date.as_ref(), &format!("{field}.startDate"), true)?,
+            end_date: time::date_text(a.end_date.as_ref(), &format!("{field}.endDate"), false)?,
             hours_per_week: hours(a.minutes_per_week),
             goal_ids: a.goal_ids.clone(),
             tags: checked_tags(&a.tags, &format!("{field}.tags"))?,
@@ -208,8 +189,8 @@ fn plan(p: &proto::SectorPlan, at: &str) -> Result<Plan, AdapterError> {
     }
     Ok(Plan {
         plan_id: external_id(&p.plan_id, &format!("{at}.planId"))?,
-        valid_from: date_text(p.start_date.as_ref(), &format!("{at}.startDate"), true)?,
-        valid_to: date_text(p.end_date.as_ref(), &format!("{at}.endDate"), false)?,
+        valid_from: time::date_text(p.start_date.as_ref(), &format!("{at}.startDate"), true)?,
+        valid_to: time::date_text(p.end_date.as_ref(), &format!("{at}.endDate"), false)?,
         goals,
         activities,
     })
@@ -366,11 +347,8 @@ pub fn write(batch: &proto::AdapterBatch) -> Result<Vec<u8>, AdapterError> {
         // changedAt is the latest legal date among the events written.
         if mine {
             used += 1;
-            let d = e.occurred_on.unwrap_or_default();
-            let day = Ymd { year: d.year, month: d.month.max(0) as u32, day: d.day.max(0) as u32 };
-            if !time::is_canonical(day) {
-                return Err(invalid(format!("{at}.occurredOn"), "is not a date in the years 1900 to 9999"));
-            }
+            let day = time::canonical_date(&e.occurred_on.unwrap_or_default())
+                .ok_or_else(|| invalid(format!("{at}.occurredOn"), "is not a date in the years 1900 to 9999"))?;
             latest = latest.max(Some(day));
         }
     }
@@ -404,13 +382,8 @@ pub fn write(batch: &proto::AdapterBatch) -> Result<Vec<u8>, AdapterError> {
     if who.kind() != PersonIdentifierKind::Cpr {
         return Err(invalid(field, "names a person without a CPR number; Momentum identifies citizens by CPR number"));
     }
-    let cpr = normalise_cpr(&who.value).ok_or_else(|| invalid(&field, "the CPR number is not ten digits"))?;
-    let name = batch
-        .parties
-        .iter()
-        .find(|p| p.identifier.as_ref() == Some(&who))
-        .map(|p| p.display_name.clone())
-        .unwrap_or_default();
+    let cpr = cpr::normalise(&who.value).ok_or_else(|| invalid(&field, "the CPR number is not ten digits"))?;
+    let name = name_of(batch, &who);
 
     // The jobcentre: the plan's organisation, else the first jobcentre appointment's.
     let organisation_of = |e: &proto::CaseEvent| match &e.kind {

@@ -7,20 +7,15 @@ mod common;
 
 use bro_adapter_sdk::AdapterError;
 use bro_adapter_sdk::proto::{self, case_event::Kind};
-use common::{canonical, describe, fixture, read};
+use bro_adapter_sdk::testing::{accepted, refused};
+use common::{canonical, fixture, read};
 
 fn render(b: &proto::AdapterBatch) -> Vec<u8> {
-    match jobcenter::render(b, "momentum+json") {
-        Ok(m) => m.body,
-        Err(e) => panic!("{}", describe(&e)),
-    }
+    accepted(jobcenter::render(b, "momentum+json")).body
 }
 
 fn refusal(b: &proto::AdapterBatch) -> String {
-    match jobcenter::render(b, "momentum+json") {
-        Ok(_) => panic!("written, but should not have been"),
-        Err(e) => describe(&e),
-    }
+    refused(jobcenter::render(b, "momentum+json"), &[])
 }
 
 #[test]

@@ -20,7 +20,9 @@ pub mod xdis91_write;
 pub mod xml;
 
 use bro_adapter_sdk::proto::{self, case_event::Kind};
-use bro_adapter_sdk::{Adapter, AdapterError, AdapterInfo, Message, MessageType, SystemKind, invalid, malformed};
+use bro_adapter_sdk::{
+    Adapter, AdapterError, AdapterInfo, Message, MessageType, SystemKind, invalid, malformed, metadata,
+};
 
 /// The adapter.
 pub struct Medcom;
@@ -46,20 +48,8 @@ pub struct Read {
     pub correspondence: proto::Correspondence,
 }
 
-/// A CPR number as ten digits: trimmed, one hyphen after the date allowed.
-pub fn normalise_cpr(text: &str) -> Option<String> {
-    let text = text.trim();
-    let digits: String = match text.split_once('-') {
-        Some((date, serial)) if date.len() == 6 && serial.len() == 4 => format!("{date}{serial}"),
-        Some(_) => return None,
-        None => text.to_owned(),
-    };
-    (digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
-}
-
-fn metadata<'a>(metadata: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
-}
+/// A CPR number as ten digits: trimmed, one hyphen after the date allowed (the SDK's).
+pub use bro_adapter_sdk::cpr::normalise as normalise_cpr;
 
 fn sector(metadata_value: Option<&str>) -> Result<proto::Sector, AdapterError> {
     Ok(match metadata_value {

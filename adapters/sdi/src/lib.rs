@@ -55,16 +55,8 @@ pub const TARGET: &str = "haendelsesbesked";
 /// The content type of what it writes.
 pub const CONTENT_TYPE: &str = "application/xml; charset=utf-8";
 
-/// A CPR number as ten digits: trimmed, one hyphen after the date allowed.
-pub fn normalise_cpr(text: &str) -> Option<String> {
-    let text = text.trim();
-    let digits: String = match text.split_once('-') {
-        Some((date, serial)) if date.len() == 6 && serial.len() == 4 => format!("{date}{serial}"),
-        Some(_) => return None,
-        None => text.to_owned(),
-    };
-    (digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
-}
+/// A CPR number as ten digits: trimmed, one hyphen after the date allowed (the SDK's).
+pub use bro_adapter_sdk::cpr::normalise as normalise_cpr;
 
 /// Whether `text` is a bro id (`a-z`, `0-9`, `-`, `_`; 1 to 63, starting with
 /// a letter or digit), as party ids, plan ids and case ids must be.

@@ -281,11 +281,8 @@ pub fn write(batch: &proto::AdapterBatch) -> Result<Vec<u8>, AdapterError> {
             skipped.push(kind_name(kind));
             continue;
         };
-        let d = e.occurred_on.unwrap_or_default();
-        let date = Ymd { year: d.year, month: d.month.max(0) as u32, day: d.day.max(0) as u32 };
-        if !time::is_canonical(date) {
-            return Err(invalid(format!("events[{index}].occurredOn"), "is not a date in the years 1900 to 9999"));
-        }
+        let date = time::canonical_date(&e.occurred_on.unwrap_or_default())
+            .ok_or_else(|| invalid(format!("events[{index}].occurredOn"), "is not a date in the years 1900 to 9999"))?;
         let record_time = e.record_time.filter(time::in_range);
         entries.push(Entry { index, date, ty, kind, record_time });
     }

@@ -7,20 +7,15 @@ mod common;
 
 use bro_adapter_sdk::AdapterError;
 use bro_adapter_sdk::proto::{self, case_event::Kind};
-use common::{batch, describe, read};
+use bro_adapter_sdk::testing::{accepted, refused};
+use common::{batch, read};
 
 fn render(b: &proto::AdapterBatch) -> Vec<u8> {
-    match sdi::render(b, "haendelsesbesked") {
-        Ok(m) => m.body,
-        Err(e) => panic!("{}", describe(&e)),
-    }
+    accepted(sdi::render(b, "haendelsesbesked")).body
 }
 
 fn refusal(b: &proto::AdapterBatch) -> String {
-    match sdi::render(b, "haendelsesbesked") {
-        Ok(_) => panic!("written, but should not have been"),
-        Err(e) => describe(&e),
-    }
+    refused(sdi::render(b, "haendelsesbesked"), &[])
 }
 
 #[test]

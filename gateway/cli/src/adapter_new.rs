@@ -12,7 +12,13 @@ const VENDORED: &[(&str, &str)] = &[
     ("bro-adapter-sdk/Cargo.toml", include_str!("../../../plugins/sdk/Cargo.toml")),
     ("bro-adapter-sdk/build.rs", include_str!("../../../plugins/sdk/build.rs")),
     ("bro-adapter-sdk/src/lib.rs", include_str!("../../../plugins/sdk/src/lib.rs")),
+    ("bro-adapter-sdk/src/cpr.rs", include_str!("../../../plugins/sdk/src/cpr.rs")),
+    ("bro-adapter-sdk/src/echo.rs", include_str!("../../../plugins/sdk/src/echo.rs")),
+    ("bro-adapter-sdk/src/holistic.rs", include_str!("../../../plugins/sdk/src/holistic.rs")),
     ("bro-adapter-sdk/src/ids.rs", include_str!("../../../plugins/sdk/src/ids.rs")),
+    ("bro-adapter-sdk/src/json.rs", include_str!("../../../plugins/sdk/src/json.rs")),
+    ("bro-adapter-sdk/src/subjects.rs", include_str!("../../../plugins/sdk/src/subjects.rs")),
+    ("bro-adapter-sdk/src/testing.rs", include_str!("../../../plugins/sdk/src/testing.rs")),
     ("bro-adapter-sdk/src/time.rs", include_str!("../../../plugins/sdk/src/time.rs")),
     ("bro-adapter-sdk/vendor/wit/adapter.wit", include_str!("../../../plugins/wit/adapter.wit")),
     ("bro-adapter-sdk/vendor/proto/bro/v1/adapter.proto", include_str!("../../../proto/bro/v1/adapter.proto")),
@@ -30,9 +36,11 @@ const VENDORED: &[(&str, &str)] = &[
     ("bro-adapter-sdk/vendor/proto/bro/v1/sector.proto", include_str!("../../../proto/bro/v1/sector.proto")),
 ];
 
-/// The proto files bro has; a test checks `VENDORED` carries them all.
+/// The proto files bro has and the SDK's sources; a test checks `VENDORED` carries them all.
 #[cfg(test)]
 const PROTO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto/bro/v1");
+#[cfg(test)]
+const SDK_SRC_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../plugins/sdk/src");
 
 fn project_files(name: &str) -> Vec<(String, String)> {
     let crate_name = name.replace('-', "_");
@@ -165,11 +173,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_proto_file_is_vendored() {
-        for entry in std::fs::read_dir(PROTO_DIR).unwrap() {
-            let file = entry.unwrap().file_name().to_string_lossy().into_owned();
-            let path = format!("bro-adapter-sdk/vendor/proto/bro/v1/{file}");
-            assert!(VENDORED.iter().any(|(p, _)| *p == path), "{file} is not vendored by `bro adapter new`");
+    fn every_proto_file_and_sdk_source_is_vendored() {
+        for (dir, vendored_as) in
+            [(PROTO_DIR, "bro-adapter-sdk/vendor/proto/bro/v1"), (SDK_SRC_DIR, "bro-adapter-sdk/src")]
+        {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let file = entry.unwrap().file_name().to_string_lossy().into_owned();
+                let path = format!("{vendored_as}/{file}");
+                assert!(VENDORED.iter().any(|(p, _)| *p == path), "{file} is not vendored by `bro adapter new`");
+            }
         }
     }
 

@@ -20,6 +20,19 @@
 //! source the gateway uses; the protobuf encoding on the way in and out is
 //! done here. An adapter gets no filesystem, network, clock or randomness:
 //! only [`log`].
+//!
+//! Beside the trait, what bro's reference adapters share, for any adapter:
+//!
+//! - [`time`]: the calendar, Danish local time (Europe/Copenhagen) and ISO
+//!   8601 dates and date-times, without a clock or a time-zone database;
+//! - [`ids`]: ids other systems assign, checked, and name-based UUIDs;
+//! - [`cpr`]: CPR numbers as bro keeps them (ten digits);
+//! - [`echo`]: input echoed in an error without personal data;
+//! - [`json`]: a JSON message read field by field, refusals by JSON pointer;
+//! - [`subjects`]: the person a batch's reference (`subjects/N`, a party id) names;
+//! - [`holistic`]: the checks, caps and words of a holistic plan's view;
+//! - `testing` (cargo feature `testing`, for `[dev-dependencies]`): the
+//!   golden fixtures run natively, as `bro adapter test` runs them.
 
 /// The generated guest bindings of `bro:adapter@0.1.0`.
 #[allow(missing_docs, unsafe_code, clippy::all)]
@@ -33,7 +46,14 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/bro.v1.rs"));
 }
 
+pub mod cpr;
+pub mod echo;
+pub mod holistic;
 pub mod ids;
+pub mod json;
+pub mod subjects;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod time;
 
 pub use bindings::bro::adapter::log::Level;
@@ -75,6 +95,11 @@ pub fn malformed(location: impl Into<String>, description: impl Into<String>) ->
 /// An invalid-content error with one field violation.
 pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> AdapterError {
     AdapterError::Invalid(vec![FieldViolation { field: field.into(), description: description.into() }])
+}
+
+/// The value of the transport metadata `key` (e.g. `message-id`), if set and not empty.
+pub fn metadata<'a>(metadata: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
 }
 
 /// The glue [`export_adapter!`] expands to; not for direct use.

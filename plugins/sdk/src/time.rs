@@ -1,7 +1,8 @@
 //! Dates and times without a clock or a time-zone database, for adapters
 //! (which get neither): the proleptic Gregorian calendar, Danish local time
-//! (Europe/Copenhagen, the EU summer-time rule) and ISO 8601 dates and
-//! date-times.
+//! (Europe/Copenhagen, the EU summer-time rule), ISO 8601 dates and
+//! date-times, and the canonical model's dates (`bro.v1.Date`) checked for
+//! writing.
 //!
 //! Summer time (+02:00) runs from the last Sunday of March 01:00 UTC to the
 //! last Sunday of October 01:00 UTC; the rest of the year is +01:00. Denmark
@@ -9,6 +10,8 @@
 //! same rule.
 
 use prost_types::Timestamp;
+
+use crate::{AdapterError, invalid, proto};
 
 const DAY: i64 = 86_400;
 const HOUR: i64 = 3_600;
@@ -205,6 +208,26 @@ pub fn format_date(d: Ymd) -> String {
     format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
 }
 
+/// A canonical date (`bro.v1.Date`) as a [`Ymd`], if it is one the
+/// canonical model allows ([`is_canonical`]).
+pub fn canonical_date(d: &proto::Date) -> Option<Ymd> {
+    let ymd = Ymd { year: d.year, month: d.month.max(0) as u32, day: d.day.max(0) as u32 };
+    is_canonical(ymd).then_some(ymd)
+}
+
+/// A canonical date as `YYYY-MM-DD` for a written message, or a refusal at
+/// `field`: absent though `required`, or not a date in the years 1900 to
+/// 9999. Absent and not required is empty.
+pub fn date_text(d: Option<&proto::Date>, field: &str, required: bool) -> Result<String, AdapterError> {
+    match d {
+        None if required => Err(invalid(field, "is required")),
+        None => Ok(String::new()),
+        Some(d) => {
+            canonical_date(d).map(format_date).ok_or_else(|| invalid(field, "is not a date in the years 1900 to 9999"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +282,23 @@ mod tests {
         assert!(!is_canonical(ymd(2026, 2, 29)));
         assert!(!is_canonical(ymd(1899, 12, 31)));
         assert_eq!(parse_date("2026-13-01"), None);
+    }
+
+    #[test]
+    fn canonical_dates_are_written_or_refused() {
+        let date = |year, month, day| proto::Date { year, month, day };
+        assert_eq!(canonical_date(&date(2026, 3, 30)), Some(ymd(2026, 3, 30)));
+        assert_eq!(canonical_date(&date(2026, -1, 30)), None);
+        assert_eq!(date_text(Some(&date(2026, 3, 30)), "d", true).ok().as_deref(), Some("2026-03-30"));
+        assert_eq!(date_text(None, "d", false).ok().as_deref(), Some(""));
+        let refused = |r: Result<String, AdapterError>| match r {
+            Err(AdapterError::Invalid(v)) => v.first().map(|f| f.description.clone()).unwrap_or_default(),
+            _ => String::new(),
+        };
+        assert_eq!(refused(date_text(None, "d", true)), "is required");
+        assert_eq!(
+            refused(date_text(Some(&date(1899, 12, 31)), "d", false)),
+            "is not a date in the years 1900 to 9999"
+        );
     }
 }

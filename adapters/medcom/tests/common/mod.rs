@@ -5,16 +5,11 @@
 
 use bro_adapter_sdk::AdapterError;
 use bro_adapter_sdk::proto::{self, case_event::Kind};
+pub use bro_adapter_sdk::testing::{describe, metadata as meta};
 
 /// The bytes of `fixtures/NAME`.
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/");
-    std::fs::read(format!("{path}{name}")).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
-}
-
-/// Transport metadata with a message id.
-pub fn meta(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    bro_adapter_sdk::testing::fixture(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"), name)
 }
 
 /// Reads a fixture with the metadata `bro adapter test` passes.
@@ -40,23 +35,7 @@ pub fn correspondence(batch: &proto::AdapterBatch) -> proto::Correspondence {
     }
 }
 
-/// An error as `bro adapter test` prints it.
-pub fn describe(e: &AdapterError) -> String {
-    match e {
-        AdapterError::Malformed(m) => format!("malformed input at {}: {}", m.location, m.description),
-        AdapterError::Unsupported(t) => format!("unsupported message type: {t}"),
-        AdapterError::Invalid(v) => {
-            let list: Vec<String> = v.iter().map(|f| format!("{}: {}", f.field, f.description)).collect();
-            format!("invalid content: {}", list.join("; "))
-        }
-        AdapterError::Internal(m) => format!("internal adapter error: {m}"),
-    }
-}
-
 /// The error of a translation that must fail.
 pub fn error(result: Result<proto::AdapterBatch, AdapterError>) -> String {
-    match result {
-        Ok(b) => panic!("translated, but should not have: {} events", b.events.len()),
-        Err(e) => describe(&e),
-    }
+    bro_adapter_sdk::testing::refused(result, &[])
 }

@@ -3,8 +3,7 @@
 
 #![allow(dead_code)]
 
-use bro_adapter_sdk::AdapterError;
-use bro_adapter_sdk::proto;
+use bro_adapter_sdk::{proto, testing};
 
 /// The synthetic people of the fixtures (CPR numbers that fail modulus 11).
 pub const PEOPLE: &[&str] = &[
@@ -25,10 +24,12 @@ pub const PEOPLE: &[&str] = &[
     "Støttesen",
 ];
 
+/// The adapter's fixtures directory.
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+
 /// The bytes of `fixtures/NAME`.
 pub fn fixture(name: &str) -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/");
-    std::fs::read(format!("{path}{name}")).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+    testing::fixture(FIXTURES, name)
 }
 
 /// The text of `fixtures/NAME`.
@@ -38,34 +39,12 @@ pub fn text(name: &str) -> String {
 
 /// Every `NAME.in.xml` fixture.
 pub fn inputs() -> Vec<String> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default();
-    names.retain(|n| n.ends_with(".in.xml"));
-    names.sort();
-    names
-}
-
-/// An error as `bro adapter test` prints it.
-pub fn describe(e: &AdapterError) -> String {
-    match e {
-        AdapterError::Malformed(m) => format!("malformed input at {}: {}", m.location, m.description),
-        AdapterError::Unsupported(t) => format!("unsupported message type: {t}"),
-        AdapterError::Invalid(v) => {
-            let list: Vec<String> = v.iter().map(|f| format!("{}: {}", f.field, f.description)).collect();
-            format!("invalid content: {}", list.join("; "))
-        }
-        AdapterError::Internal(m) => format!("internal adapter error: {m}"),
-    }
+    testing::fixture_names(FIXTURES, ".in.xml")
 }
 
 /// A message that must translate.
 pub fn read(body: &[u8]) -> proto::AdapterBatch {
-    match sdi::translate(body) {
-        Ok(b) => b,
-        Err(e) => panic!("{}", describe(&e)),
-    }
+    testing::accepted(sdi::translate(body))
 }
 
 /// A fixture that must translate.
@@ -75,10 +54,7 @@ pub fn batch(name: &str) -> proto::AdapterBatch {
 
 /// The error of a message that must not translate.
 pub fn error(body: &[u8]) -> String {
-    match sdi::translate(body) {
-        Ok(b) => panic!("translated, but should not have: {} events", b.events.len()),
-        Err(e) => describe(&e),
-    }
+    testing::refused(sdi::translate(body), &[])
 }
 
 /// A Haendelsesbesked with the given `sag:SagsPart` and `sag:Sagshaendelse` markup.
