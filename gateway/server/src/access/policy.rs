@@ -89,6 +89,11 @@ impl Rpc {
         (Rpc::CreatePlanLink, "PlanService"),
     ];
 
+    /// Whether the RPC is one of `PlanService`'s (each concerns one case).
+    pub fn is_plan(self) -> bool {
+        Self::ALL.iter().any(|(r, service)| *r == self && *service == "PlanService")
+    }
+
     /// The gRPC path, `/bro.v1.CaseService/GetCase`.
     pub fn path(self) -> String {
         let service = Self::ALL.iter().find(|(r, _)| *r == self).map(|(_, s)| *s).unwrap_or("");
@@ -290,17 +295,8 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
             | ListCaseEvents
             | WatchCase
             | ListDueObligations
-            | ResolveUnmatchedMessage
-            | ProposeHolisticPlan
-            | CreateHolisticPlan
-            | GetHolisticPlan
-            | ListHolisticPlans
-            | UpdateHolisticPlan
-            | RecordPlanAgreement
-            | WithdrawPlanAgreement
-            | ListPlanConflicts
-            | ListHolisticPlanVersions
-            | CreatePlanLink => own_municipality(cvr, rpc, target, "a caseworker"),
+            | ResolveUnmatchedMessage => own_municipality(cvr, rpc, target, "a caseworker"),
+            _ if rpc.is_plan() => own_municipality(cvr, rpc, target, "a caseworker"),
             ListUnmatchedMessages | DiscardUnmatchedMessage | ListRejections => Ok(Grant::Full),
             _ => refuse("a caseworker"),
         },
@@ -322,23 +318,9 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
             Ingest | StreamDeliveries | AcknowledgeDelivery => own_system(&system.name, rpc, target),
             _ => match &system.access {
                 SystemAccess::Municipal { cvr } => match rpc {
-                    CreateCase
-                    | GetCase
-                    | ListCases
-                    | AppendCaseEvents
-                    | ListCaseEvents
-                    | WatchCase
-                    | ListDueObligations
-                    | ProposeHolisticPlan
-                    | CreateHolisticPlan
-                    | GetHolisticPlan
-                    | ListHolisticPlans
-                    | UpdateHolisticPlan
-                    | RecordPlanAgreement
-                    | WithdrawPlanAgreement
-                    | ListPlanConflicts
-                    | ListHolisticPlanVersions
-                    | CreatePlanLink => own_municipality(cvr, rpc, target, "a system"),
+                    CreateCase | GetCase | ListCases | AppendCaseEvents | ListCaseEvents | WatchCase
+                    | ListDueObligations => own_municipality(cvr, rpc, target, "a system"),
+                    _ if rpc.is_plan() => own_municipality(cvr, rpc, target, "a system"),
                     _ => refuse("a system"),
                 },
                 SystemAccess::Sector { sector, scope } => match (rpc, target) {
@@ -457,21 +439,17 @@ mod tests {
                     Rpc::CreateCase | Rpc::ListCases | Rpc::ListDueObligations => {
                         vec![("A", Target::Municipality("11111111")), ("B", Target::Municipality("22222222"))]
                     }
-                    Rpc::GetCase
-                    | Rpc::AppendCaseEvents
-                    | Rpc::ListCaseEvents
-                    | Rpc::WatchCase
-                    | Rpc::ResolveUnmatchedMessage
-                    | Rpc::ProposeHolisticPlan
-                    | Rpc::CreateHolisticPlan
-                    | Rpc::GetHolisticPlan
-                    | Rpc::ListHolisticPlans
-                    | Rpc::UpdateHolisticPlan
-                    | Rpc::RecordPlanAgreement
-                    | Rpc::WithdrawPlanAgreement
-                    | Rpc::ListPlanConflicts
-                    | Rpc::ListHolisticPlanVersions
-                    | Rpc::CreatePlanLink => {
+                    // Every plan call concerns one case, too.
+                    _ if rpc.is_plan()
+                        || matches!(
+                            rpc,
+                            Rpc::GetCase
+                                | Rpc::AppendCaseEvents
+                                | Rpc::ListCaseEvents
+                                | Rpc::WatchCase
+                                | Rpc::ResolveUnmatchedMessage
+                        ) =>
+                    {
                         vec![("case A", Target::Case(&case_a)), ("case B", Target::Case(&case_b))]
                     }
                     Rpc::Ingest | Rpc::StreamDeliveries | Rpc::AcknowledgeDelivery => {

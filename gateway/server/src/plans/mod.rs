@@ -62,11 +62,6 @@ impl PlanReader {
         PlanReader { ledger, coordination, clock }
     }
 
-    /// The ledger.
-    pub fn ledger(&self) -> &Arc<CaseLedger> {
-        &self.ledger
-    }
-
     /// Plan `plan_id` of `case_id`, now (`version` 0) or as recorded after
     /// case event `version`, evaluated on today (or on that event's day).
     pub async fn load(&self, case_id: &CaseId, plan_id: &str, version: u64) -> Result<Loaded, ApiError> {
