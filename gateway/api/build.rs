@@ -1,35 +1,13 @@
-//! Compiles `proto/` with protox (pure Rust, no protoc) and generates the
-//! prost messages and tonic services, plus the descriptor set for reflection.
+//! Generates the tonic clients and servers of `bro.v1` from the descriptor
+//! set `bro-proto`'s build compiled from `proto/`; the messages they carry
+//! are `bro-proto`'s (an extern path), so each is generated once.
 
-use std::path::PathBuf;
-
-use prost::Message;
+use prost::Message as _;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
-    let proto_root = manifest.join("../../proto");
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(proto_root.join("bro/v1"))? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "proto") {
-            println!("cargo:rerun-if-changed={}", path.display());
-            files.push(path.strip_prefix(&proto_root)?.to_path_buf());
-        }
-    }
-    files.sort();
-    println!("cargo:rerun-if-changed={}", proto_root.join("bro/v1").display());
-    let descriptors = protox::compile(&files, [&proto_root])?;
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(out_dir.join("bro_descriptor.bin"), descriptors.encode_to_vec())?;
-    tonic_prost_build::configure()
-        // Personal and health data: these get hand-written, masking Debug impls.
-        .skip_debug([
-            "bro.v1.PersonIdentifier",
-            "bro.v1.ContactPerson",
-            "bro.v1.Party",
-            "bro.v1.CorrespondenceEntry",
-            "bro.v1.Attachment",
-        ])
-        .compile_fds(descriptors)?;
+    let path = std::env::var("DEP_BRO_PROTO_DESCRIPTOR_SET")?;
+    println!("cargo:rerun-if-changed={path}");
+    let descriptors = prost_types::FileDescriptorSet::decode(std::fs::read(&path)?.as_slice())?;
+    tonic_prost_build::configure().extern_path(".bro.v1", "::bro_proto::v1").compile_fds(descriptors)?;
     Ok(())
 }

@@ -20,7 +20,7 @@ use bro_api::v1::ingest_service_client::IngestServiceClient;
 use bro_e2e::{TestGateway, adapter_registry, medcom_fixture, new_case, parent};
 use bro_server::ServeOptions;
 use bro_server::access::client::AuthChannel;
-use bro_server::pipeline::{SystemAccess, SystemConfig, Systems, Transport};
+use bro_server::systems::{SystemAccess, SystemConfig, Systems, Transport};
 
 const CASES: usize = 100;
 const CLIENTS: usize = 8;

@@ -14,9 +14,9 @@ use anyhow::Context;
 use bro_api::v1 as pb;
 use bro_api::v1::case_event::Kind;
 use bro_api::v1::case_service_client::CaseServiceClient;
+use bro_dev::{DevClaims, DevIdentityProvider};
 use bro_server::ServeOptions;
 use bro_server::access::client::{AuthChannel, CallerInterceptor};
-use bro_server::access::dev::{DevClaims, DevIdentityProvider};
 use bro_server::access::{Purpose, Role};
 use bro_store_sqlite::SqliteStore;
 use tokio::sync::oneshot;
@@ -46,15 +46,23 @@ pub fn test_keys(data_dir: &std::path::Path) -> Arc<bro_store::Keyring> {
 /// Security settings for a test gateway in `data_dir`: development
 /// identities, the SQLite audit log, no TLS (loopback), a generous rate limit.
 pub fn test_security(data_dir: &std::path::Path) -> anyhow::Result<(bro_server::Security, Arc<DevIdentityProvider>)> {
+    test_security_at(data_dir, Arc::new(bro_server::clock::SystemClock))
+}
+
+/// [`test_security`] for a gateway on `clock`: its tokens are issued at that clock's now.
+pub fn test_security_at(
+    data_dir: &std::path::Path,
+    clock: Arc<dyn bro_server::clock::Clock>,
+) -> anyhow::Result<(bro_server::Security, Arc<DevIdentityProvider>)> {
     let keys = test_keys(data_dir);
-    let idp = Arc::new(DevIdentityProvider::load_or_create(data_dir)?);
+    let idp = Arc::new(DevIdentityProvider::load_or_create(data_dir)?.with_clock(clock));
     let audit = Arc::new(bro_store_sqlite::SqliteAuditLog::open(data_dir, (*keys).clone())?);
     let security = bro_server::Security {
         keys,
         audit,
         jwt: Some(idp.settings()),
         tls: None,
-        rate_limit: bro_server::access::gate::RateLimit { per_second: 100_000.0, burst: 100_000.0 },
+        rate_limit: bro_server::access::ratelimit::RateLimit { per_second: 100_000.0, burst: 100_000.0 },
     };
     Ok((security, idp))
 }
@@ -92,7 +100,7 @@ impl TestGateway {
     /// their own security settings, it gets development identities; each
     /// configured system without credentials gets its name as client id.
     pub async fn start_in(data_dir: PathBuf, mut options: ServeOptions) -> anyhow::Result<TestGateway> {
-        let (security, idp) = test_security(&data_dir)?;
+        let (security, idp) = test_security_at(&data_dir, options.clock.clone())?;
         let keys = security.keys.clone();
         if options.security.is_none() {
             options.security = Some(security);
@@ -111,7 +119,7 @@ impl TestGateway {
                     }
                 })
                 .collect();
-        options.systems = Arc::new(bro_server::pipeline::Systems::new(systems).map_err(anyhow::Error::msg)?);
+        options.systems = Arc::new(bro_server::systems::Systems::new(systems).map_err(anyhow::Error::msg)?);
         let store = SqliteStore::open(&data_dir)?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
@@ -366,8 +374,8 @@ impl ServeIdentity {
         std::fs::write(&jwks, idp.jwks())?;
         let toml = format!(
             "[identity]\nissuer = \"{}\"\naudience = \"{}\"\njwks_file = \"{}\"\n",
-            bro_server::access::dev::DEV_ISSUER,
-            bro_server::access::dev::DEV_AUDIENCE,
+            bro_dev::DEV_ISSUER,
+            bro_dev::DEV_AUDIENCE,
             jwks.display()
         );
         Ok(ServeIdentity { idp, toml })

@@ -13,13 +13,13 @@ use bro_api::v1::case_event::Kind;
 use bro_api::v1::case_service_client::CaseServiceClient;
 use bro_api::v1::delivery_service_client::DeliveryServiceClient;
 use bro_api::v1::ingest_service_client::IngestServiceClient;
+use bro_dev::{DevCertificates, DevClaims, DevIdentityProvider};
 use bro_e2e::{CPR_1, TEST_CVR, TestGateway, append, event, letter_to_psychiatry, new_case};
 use bro_server::ServeOptions;
 use bro_server::access::client::{self, CallerInterceptor, ClientTls};
-use bro_server::access::dev::{DevCertificates, DevClaims, DevIdentityProvider};
 use bro_server::access::jwt::ClaimNames;
 use bro_server::access::{Assurance, Purpose, Role};
-use bro_server::pipeline::{SystemAccess, SystemConfig, Systems, Transport};
+use bro_server::systems::{SystemAccess, SystemConfig, Systems, Transport};
 use serde_json::{Value, json};
 use tokio_stream::StreamExt;
 use tonic::Code;
@@ -526,7 +526,7 @@ async fn audit_records_tls(gw: &TestGateway, url: &str, ca: &str) -> Vec<pb::Aud
 async fn each_client_is_rate_limited() {
     let dir = tempfile::tempdir().expect("dir");
     let (mut security, _idp) = bro_e2e::test_security(dir.path()).expect("security");
-    security.rate_limit = bro_server::access::gate::RateLimit { per_second: 0.01, burst: 3.0 };
+    security.rate_limit = bro_server::access::ratelimit::RateLimit { per_second: 0.01, burst: 3.0 };
     let options = ServeOptions { security: Some(security), ..ServeOptions::default() };
     let gw = TestGateway::start_in(dir.path().to_path_buf(), options).await.expect("gateway");
     let mut client = gw.client().await.expect("client");

@@ -15,7 +15,7 @@ use bro_e2e::{TestGateway, adapter_registry, letter_to_psychiatry, medcom_fixtur
 use bro_server::ServeOptions;
 use bro_server::access::client::AuthChannel;
 use bro_server::access::{Purpose, Role};
-use bro_server::pipeline::{SystemAccess, SystemConfig, Systems, Transport};
+use bro_server::systems::{SystemAccess, SystemConfig, Systems, Transport};
 use tokio_stream::StreamExt;
 
 const CORRESPONDENCE: &[&str] = &["correspondence_recorded"];

@@ -18,7 +18,7 @@ use bro_e2e::{CPR_1, CPR_2, TEST_CVR, TestGateway, adapter_registry, append, eve
 use bro_server::ServeOptions;
 use bro_server::access::client::AuthChannel;
 use bro_server::access::{Purpose, Role};
-use bro_server::pipeline::{HOLISTIC_PLAN, SystemAccess, SystemConfig, Systems, Transport};
+use bro_server::systems::{HOLISTIC_PLAN, SystemAccess, SystemConfig, Systems, Transport};
 use pb::case_event::Kind;
 
 /// The jobcentre's Momentum-style document for the mother: a full-time

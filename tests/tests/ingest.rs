@@ -10,7 +10,7 @@ use bro_api::v1::ingest_service_client::IngestServiceClient;
 use bro_e2e::{TestGateway, adapter_registry, medcom_fixture as fixture, new_case, parent};
 use bro_server::ServeOptions;
 use bro_server::access::{Purpose, Role};
-use bro_server::pipeline::{SystemAccess, SystemConfig, Systems, Transport};
+use bro_server::systems::{SystemAccess, SystemConfig, Systems, Transport};
 use tonic::Code;
 use tonic_types::StatusExt;
 

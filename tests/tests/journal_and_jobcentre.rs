@@ -10,7 +10,7 @@ use bro_api::v1 as pb;
 use bro_api::v1::ingest_service_client::IngestServiceClient;
 use bro_e2e::{TestGateway, adapter_registry};
 use bro_server::ServeOptions;
-use bro_server::pipeline::{SystemAccess, SystemConfig, Systems, Transport};
+use bro_server::systems::{SystemAccess, SystemConfig, Systems, Transport};
 
 /// The municipality of the journal's fixtures.
 const JOURNAL_CVR: &str = "29990000";

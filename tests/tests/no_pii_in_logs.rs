@@ -38,14 +38,14 @@ async fn no_cpr_number_or_name_reaches_the_logs() -> anyhow::Result<()> {
         .with_writer(move || sink.clone())
         .init();
 
-    let psychiatry = bro_server::pipeline::SystemConfig::new(
+    let psychiatry = bro_server::systems::SystemConfig::new(
         "psykiatri",
         "medcom",
         "xdis91",
         &["correspondence_recorded"],
-        bro_server::pipeline::Transport::Pull,
+        bro_server::systems::Transport::Pull,
     )
-    .with_access(bro_server::pipeline::SystemAccess::Sector {
+    .with_access(bro_server::systems::SystemAccess::Sector {
         sector: pb::Sector::Psychiatry,
         scope: "share:psychiatry".into(),
     });
@@ -54,7 +54,7 @@ async fn no_cpr_number_or_name_reaches_the_logs() -> anyhow::Result<()> {
     let options = bro_server::ServeOptions {
         plan_pages: Some(bro_server::PlanPagesSettings::new(pages, None).map_err(anyhow::Error::msg)?),
         adapters: Some(adapter_registry(&["medcom"])),
-        systems: std::sync::Arc::new(bro_server::pipeline::Systems::new(vec![psychiatry]).map_err(anyhow::Error::msg)?),
+        systems: std::sync::Arc::new(bro_server::systems::Systems::new(vec![psychiatry]).map_err(anyhow::Error::msg)?),
         ..Default::default()
     };
     let gw = TestGateway::start_with(options).await?;

@@ -8,7 +8,7 @@ use bro_api::v1 as pb;
 use bro_api::v1::plan_service_client::PlanServiceClient;
 use bro_e2e::{TEST_CVR, TestGateway, append, event, new_case};
 use bro_server::ServeOptions;
-use bro_server::pipeline::{SystemAccess, SystemConfig, Systems, Transport};
+use bro_server::systems::{SystemAccess, SystemConfig, Systems, Transport};
 use pb::case_event::Kind;
 use tonic::Code;
 

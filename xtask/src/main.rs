@@ -6,7 +6,8 @@
 //!   native tests, then a standard gRPC client (Python grpcio with server
 //!   reflection) against a real `bro serve`.
 //! - `cargo xtask deps` — checks that `bro-domain` and `bro-rules` depend on
-//!   no async runtime, RPC, WebAssembly or SQL crate.
+//!   no async runtime, RPC, WebAssembly or SQL crate, and `bro-proto` and
+//!   `bro-store` on no RPC framework.
 //! - `cargo xtask build-adapters` — builds the WebAssembly workspace
 //!   (`adapters/`: reference adapters and the host's test guests) for
 //!   `wasm32-wasip2` and copies each component to `target/adapters/NAME.wasm`.
@@ -19,6 +20,10 @@ use anyhow::{Context, bail};
 
 /// Crates that must stay pure.
 const PURE_CRATES: &[&str] = &["bro-domain", "bro-rules"];
+/// Crates the storage backends build on: no RPC framework beneath them.
+const RPC_FREE_CRATES: &[&str] = &["bro-proto", "bro-store"];
+/// What an RPC-free crate must not depend on, even indirectly.
+const RPC_CRATES: &[&str] = &["tonic", "tonic-build", "tonic-prost", "h2", "hyper", "axum"];
 /// Crates a pure crate must not depend on, even indirectly.
 const FORBIDDEN: &[&str] = &[
     "tokio",
@@ -76,20 +81,27 @@ fn dependency_names(krate: &str) -> anyhow::Result<Vec<String>> {
 
 fn check_deps() -> anyhow::Result<()> {
     let mut problems = Vec::new();
-    for krate in PURE_CRATES {
-        for name in dependency_names(krate)? {
-            if FORBIDDEN.contains(&name.as_str()) {
-                problems.push(format!("{krate} depends on {name}"));
+    let rules = [
+        (PURE_CRATES, FORBIDDEN, "pure crates must not reach IO, RPC, SQL or WebAssembly"),
+        (RPC_FREE_CRATES, RPC_CRATES, "the store and its model must not reach an RPC framework"),
+    ];
+    for (crates, forbidden, why) in rules {
+        for krate in crates {
+            for name in dependency_names(krate)? {
+                if forbidden.contains(&name.as_str()) {
+                    problems.push(format!("{krate} depends on {name} ({why})"));
+                }
             }
         }
     }
     if !problems.is_empty() {
-        bail!(
-            "dependency direction violated (pure crates must not reach IO/RPC/SQL/WASM):\n  {}",
-            problems.join("\n  ")
-        );
+        bail!("dependency direction violated:\n  {}", problems.join("\n  "));
     }
-    println!("xtask deps: {} have no IO, RPC, SQL or WebAssembly dependencies", PURE_CRATES.join(" and "));
+    println!(
+        "xtask deps: {} have no IO, RPC, SQL or WebAssembly dependencies; {} no RPC framework",
+        PURE_CRATES.join(" and "),
+        RPC_FREE_CRATES.join(" and ")
+    );
     Ok(())
 }
 
@@ -231,5 +243,13 @@ mod tests {
         let names = super::dependency_names("bro-server").expect("cargo tree runs");
         assert!(names.iter().any(|n| n == "tokio"), "{names:?}");
         assert!(names.iter().any(|n| n == "prost"), "{names:?}");
+    }
+
+    #[test]
+    fn the_store_reaches_no_rpc_framework_but_the_server_does() {
+        let store = super::dependency_names("bro-store").expect("cargo tree runs");
+        assert!(!store.iter().any(|n| super::RPC_CRATES.contains(&n.as_str())), "{store:?}");
+        let server = super::dependency_names("bro-server").expect("cargo tree runs");
+        assert!(server.iter().any(|n| n == "tonic"), "the check would see tonic: {server:?}");
     }
 }

@@ -147,3 +147,170 @@ fn the_test_command_is_the_one_the_readme_and_ci_name() {
     assert!(readme.contains("cargo xtask test"), "the README must name the test command");
     assert!(ci.contains("cargo xtask test"), ".ci/run must call the README's test command");
 }
+
+/// The `.rs` files under `dir`, with their paths relative to it.
+fn rust_files_in(dir: &str) -> Vec<(String, String)> {
+    let base = root().join(dir);
+    let mut paths = Vec::new();
+    files(&base, &[".rs"], &mut paths);
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let relative = p.strip_prefix(&base).unwrap_or(&p).display().to_string();
+            (relative, std::fs::read_to_string(&p).unwrap_or_default())
+        })
+        .collect()
+}
+
+/// Where `needle` stands in `text` as a whole path segment (not the end of
+/// a longer name: `ObligationStatus::` is no `Status::`).
+fn occurrences(text: &str, needle: &str) -> usize {
+    text.match_indices(needle)
+        .filter(|(i, _)| !text[..*i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_'))
+        .count()
+}
+
+#[test]
+fn statuses_are_built_in_error_rs_only() {
+    // Every refusal is a `google.rpc.Status` with `ErrorInfo`, made in one place.
+    let offenders: Vec<String> = rust_files_in("gateway/server/src")
+        .into_iter()
+        .filter(|(path, text)| path != "error.rs" && occurrences(text, "Status::") > 0)
+        .map(|(path, _)| path)
+        .collect();
+    assert!(offenders.is_empty(), "`Status::` outside gateway/server/src/error.rs: {offenders:#?}");
+}
+
+#[test]
+fn clocks_are_read_in_clock_rs_only() {
+    // Time is an input: the server takes it from its `Clock`; the domain and
+    // the rules never read one at all.
+    const READS: &[&str] = &["SystemTime::now", "Instant::now", "Utc::now", "Local::now", "now_v7", "new_v7"];
+    let mut offenders = Vec::new();
+    for dir in ["gateway/server/src", "gateway/rules/src", "gateway/domain/src"] {
+        for (path, text) in rust_files_in(dir) {
+            if dir == "gateway/server/src" && path == "clock.rs" {
+                continue;
+            }
+            for read in READS.iter().filter(|read| occurrences(&text, read) > 0) {
+                offenders.push(format!("{dir}/{path}: {read}"));
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "clock reads outside gateway/server/src/clock.rs: {offenders:#?}");
+}
+
+/// The server's modules from the bottom up: a module may use only modules
+/// of a lower layer (ARCHITECTURE.md, `gateway/server`).
+const SERVER_LAYERS: &[&[&str]] = &[
+    &["clock", "error", "paging", "names", "systems"],
+    &["metrics"],
+    &["access"],
+    &["context"],
+    &["pipeline", "plans"],
+    &["services"],
+    &["lib"],
+];
+
+/// Inside each folder of the server, its files from the bottom up (`mod`
+/// declares them and uses none).
+const FOLDER_LAYERS: &[(&str, &[&str])] = &[
+    ("access", &["mod", "ratelimit", "client", "jwt", "policy", "audit", "gate"]),
+    ("pipeline", &["mod", "subjects", "transport", "distribution", "outbox", "ingest", "worker"]),
+    ("plans", &["mod", "links", "page", "reader", "http"]),
+    ("services", &["mod", "audit", "obligations", "cases", "deliveries", "ingest", "plans"]),
+];
+
+/// A file's code without its unit tests (tests may reach anywhere).
+fn without_tests(text: &str) -> &str {
+    text.find("#[cfg(test)]\nmod tests {").map_or(text, |i| &text[..i])
+}
+
+/// The names that follow `prefix` in `text` (`crate::access::…` → `access`).
+fn modules_after<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    text.match_indices(prefix)
+        .map(|(i, _)| {
+            let rest = &text[i + prefix.len()..];
+            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+#[test]
+fn no_server_module_imports_one_above_it() {
+    let layer_of = |module: &str| SERVER_LAYERS.iter().position(|layer| layer.contains(&module));
+    let mut problems = Vec::new();
+    for (path, text) in rust_files_in("gateway/server/src") {
+        if path.ends_with("tests.rs") {
+            continue;
+        }
+        let code = without_tests(&text);
+        let top = path.split(['/', '.']).next().unwrap_or_default();
+        let Some(own) = layer_of(top) else {
+            problems.push(format!("{path}: module {top:?} is in no layer of SERVER_LAYERS"));
+            continue;
+        };
+        for used in modules_after(code, "crate::") {
+            match layer_of(used) {
+                Some(layer) if used == top || layer < own => {}
+                Some(_) => problems.push(format!("{path} uses crate::{used}, which is not below it")),
+                None => problems.push(format!("{path} uses crate::{used}, which is in no layer")),
+            }
+        }
+        // Within a folder, `super::x` (and `crate::folder::x`) must be below.
+        let Some((folder, order)) = FOLDER_LAYERS.iter().find(|(folder, _)| path.starts_with(&format!("{folder}/")))
+        else {
+            continue;
+        };
+        let file = path[folder.len() + 1..].split(['/', '.']).next().unwrap_or_default();
+        let position = |name: &str| order.iter().position(|o| *o == name);
+        let Some(own) = position(file) else {
+            problems.push(format!("{path}: {file:?} is in no layer of {folder}/"));
+            continue;
+        };
+        let siblings =
+            modules_after(code, "super::").into_iter().chain(modules_after(code, &format!("crate::{folder}::")));
+        for used in siblings {
+            // `super::Name` names an item of the folder's `mod.rs`.
+            let sibling = if used.starts_with(char::is_uppercase) { "mod" } else { used };
+            match position(sibling) {
+                Some(p) if p < own || sibling == file => {}
+                Some(_) => problems.push(format!("{path} uses {folder}::{sibling}, which is not below it")),
+                None if path.matches('/').count() > 1 => {} // a nested file's `super` is its own parent
+                None => problems.push(format!("{path} uses {folder}::{sibling}, which is in no layer")),
+            }
+        }
+    }
+    assert!(problems.is_empty(), "the server's layers (ARCHITECTURE.md) are broken: {problems:#?}");
+}
+
+#[test]
+fn the_layers_checked_are_the_modules_that_exist() {
+    // A new module must be given a layer, and a layer must not name a module that is gone.
+    let mut modules: Vec<String> = std::fs::read_dir(root().join("gateway/server/src"))
+        .expect("gateway/server/src")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().trim_end_matches(".rs").to_owned())
+        .filter(|name| !name.contains('.'))
+        .collect();
+    modules.sort();
+    modules.dedup();
+    let mut layered: Vec<String> = SERVER_LAYERS.iter().flat_map(|l| l.iter().map(|m| (*m).to_owned())).collect();
+    layered.sort();
+    assert_eq!(modules, layered);
+    for (folder, order) in FOLDER_LAYERS {
+        let mut files: Vec<String> = std::fs::read_dir(root().join("gateway/server/src").join(folder))
+            .expect("folder")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".rs"))
+            .map(|e| e.file_name().to_string_lossy().trim_end_matches(".rs").to_owned())
+            .collect();
+        files.sort();
+        let mut listed: Vec<String> = order.iter().map(|m| (*m).to_owned()).collect();
+        listed.sort();
+        assert_eq!(files, listed, "the files of gateway/server/src/{folder}");
+    }
+}

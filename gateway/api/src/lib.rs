@@ -1,17 +1,22 @@
-//! The generated gRPC API of bro (`bro.v1`), and conversions between its
-//! messages and the pure types of `bro-domain`.
+//! bro's gRPC API (`bro.v1`): the tonic clients and servers generated from
+//! `proto/`, over the messages of `bro-proto` (re-exported here, so callers
+//! name one `v1`), and the wire form of what the rules engine computes on
+//! read — obligations ([`evaluation`]), holistic plans ([`plan`]) and a
+//! sector's view of a case ([`views`]).
 //!
-//! Invariant: every message that crosses the wire is defined in `proto/`;
-//! this crate holds no schema of its own.
+//! Invariant: no hand-written schema; generated code is never committed, so
+//! it cannot drift from `proto/`.
 
-pub mod convert;
-mod masked_debug;
+pub mod evaluation;
+pub mod plan;
+pub mod views;
 
-/// The `bro.v1` package: messages and the tonic client and server code.
+pub use bro_proto::{FILE_DESCRIPTOR_SET, convert};
+
+/// The `bro.v1` package: the messages (from `bro-proto`) and the tonic
+/// client and server code.
 #[allow(missing_docs, clippy::all, clippy::pedantic, rust_2018_idioms)]
 pub mod v1 {
-    tonic::include_proto!("bro.v1");
+    pub use bro_proto::v1::*;
+    include!(concat!(env!("OUT_DIR"), "/bro.v1.rs"));
 }
-
-/// The encoded `FileDescriptorSet` of `proto/`, for gRPC server reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/bro_descriptor.bin"));

@@ -263,9 +263,9 @@ pub enum TransportFile {
 
 impl SystemFile {
     /// What the system may read and be sent.
-    pub fn access(&self) -> anyhow::Result<bro_server::pipeline::SystemAccess> {
+    pub fn access(&self) -> anyhow::Result<bro_server::systems::SystemAccess> {
         use bro_api::v1::Sector;
-        use bro_server::pipeline::SystemAccess;
+        use bro_server::systems::SystemAccess;
         Ok(match (&self.municipality, &self.sector) {
             (Some(cvr), None) => SystemAccess::Municipal { cvr: cvr.clone() },
             (_, Some(sector)) => {
@@ -292,8 +292,8 @@ impl SystemFile {
     }
 
     /// The server's form of this system.
-    pub fn to_system(&self) -> anyhow::Result<bro_server::pipeline::SystemConfig> {
-        use bro_server::pipeline::{SystemConfig, Transport};
+    pub fn to_system(&self) -> anyhow::Result<bro_server::systems::SystemConfig> {
+        use bro_server::systems::{SystemConfig, Transport};
         let transport = match &self.transport {
             TransportFile::None => Transport::None,
             TransportFile::Http { url } => Transport::Http { url: url.clone() },
@@ -356,7 +356,7 @@ pub struct Settings {
     /// The identity provider (from the file only).
     pub identity: Option<IdentityFile>,
     /// The per-client rate limit.
-    pub rate_limit: bro_server::access::gate::RateLimit,
+    pub rate_limit: bro_server::access::ratelimit::RateLimit,
     /// Where plan pages are served.
     pub pages_listen: Option<SocketAddr>,
     /// The public base URL of plan links.
@@ -421,7 +421,7 @@ impl Overrides {
             identity: file.identity,
             rate_limit: file
                 .rate_limit
-                .map(|r| bro_server::access::gate::RateLimit { per_second: r.per_second, burst: r.burst })
+                .map(|r| bro_server::access::ratelimit::RateLimit { per_second: r.per_second, burst: r.burst })
                 .unwrap_or_default(),
             pages_listen: self.pages_listen.or(file.pages_listen),
             pages_base_url: self.pages_base_url.clone().or(file.pages_base_url),
@@ -446,7 +446,7 @@ impl Overrides {
             bail!("request_timeout_secs must be at least 1");
         }
         let systems: Vec<_> = settings.systems.iter().map(SystemFile::to_system).collect::<anyhow::Result<_>>()?;
-        bro_server::pipeline::Systems::new(systems).map_err(|e| anyhow::anyhow!("invalid [[systems]]: {e}"))?;
+        bro_server::systems::Systems::new(systems).map_err(|e| anyhow::anyhow!("invalid [[systems]]: {e}"))?;
         if !settings.systems.is_empty() && settings.adapters.directory.is_none() {
             bail!("[[systems]] need adapters: set [adapters] directory");
         }
@@ -504,7 +504,7 @@ mod tests {
         let s = Overrides { config: Some(path.clone()), ..Default::default() }.resolve().unwrap();
         assert_eq!(s.systems.len(), 2);
         let psych = s.systems[0].to_system().unwrap();
-        assert_eq!(psych.transport, bro_server::pipeline::Transport::Http { url: "http://127.0.0.1:9000/in".into() });
+        assert_eq!(psych.transport, bro_server::systems::Transport::Http { url: "http://127.0.0.1:9000/in".into() });
         assert_eq!(psych.max_attempts, 3);
         assert_eq!(s.systems[1].transport, TransportFile::None);
         std::fs::write(&path, config.replace("correspondence_recorded", "letter_sent")).unwrap();

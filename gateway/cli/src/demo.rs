@@ -14,9 +14,9 @@ use bro_api::v1::audit_service_client::AuditServiceClient;
 use bro_api::v1::case_event::Kind;
 use bro_api::v1::case_service_client::CaseServiceClient;
 use bro_api::v1::obligation_service_client::ObligationServiceClient;
+use bro_dev::{DevClaims, DevIdentityProvider};
 use bro_server::ServeOptions;
 use bro_server::access::client::{AuthChannel, CallerInterceptor};
-use bro_server::access::dev::{DevClaims, DevIdentityProvider};
 use bro_server::access::{Purpose, Role};
 use bro_store_sqlite::SqliteStore;
 use tonic::transport::Channel;
@@ -283,7 +283,7 @@ pub async fn run(data_dir: Option<PathBuf>, listen: Option<SocketAddr>, once: bo
     let idp = DevIdentityProvider::load_or_create(&data_dir)?;
     let key_path = data_dir.join(crate::security::DEFAULT_KEY_FILE);
     if !key_path.exists() {
-        bro_server::access::dev::write_private(&key_path, &bro_store::Keyring::generate())?;
+        bro_store::write_private(&key_path, &bro_store::Keyring::generate())?;
     }
     let keys = crate::security::read_keys(&key_path)?;
     let audit = bro_store_sqlite::SqliteAuditLog::open(&data_dir, keys.clone())?;

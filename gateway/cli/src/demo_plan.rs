@@ -20,11 +20,11 @@ use bro_api::v1::case_event::Kind;
 use bro_api::v1::case_service_client::CaseServiceClient;
 use bro_api::v1::ingest_service_client::IngestServiceClient;
 use bro_api::v1::plan_service_client::PlanServiceClient;
+use bro_dev::{DevClaims, DevIdentityProvider};
 use bro_plugin_host::{AdapterEngine, AdapterLimits, AdapterRegistry, EngineOptions, LoadedAdapter};
 use bro_server::access::Purpose;
 use bro_server::access::client::{AuthChannel, CallerInterceptor};
-use bro_server::access::dev::{DevClaims, DevIdentityProvider};
-use bro_server::pipeline::{HOLISTIC_PLAN, SystemAccess, SystemConfig, Systems, Transport};
+use bro_server::systems::{HOLISTIC_PLAN, SystemAccess, SystemConfig, Systems, Transport};
 use chrono::Datelike;
 use tonic::transport::Channel;
 

@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use bro_server::access::dev::{
-    DEV_AUDIENCE, DEV_ISSUER, DevCertificates, DevClaims, DevIdentityProvider, write_private,
-};
+use bro_dev::{DEV_AUDIENCE, DEV_ISSUER, DevCertificates, DevClaims, DevIdentityProvider};
 use bro_server::access::{Assurance, Role};
 
 /// What `bro dev` does.
@@ -94,14 +92,14 @@ pub fn run(command: &DevCommand) -> anyhow::Result<()> {
             std::fs::create_dir_all(out)?;
             std::fs::write(out.join("ca.pem"), &certs.ca)?;
             std::fs::write(out.join("server.pem"), &certs.server.cert)?;
-            write_private(&out.join("server.key"), &certs.server.key)?;
+            bro_store::write_private(&out.join("server.key"), &certs.server.key)?;
             println!(
                 "# bro.toml\n[tls]\ncertificate = \"{0}/server.pem\"\nkey = \"{0}/server.key\"\nclient_ca = \"{0}/ca.pem\"",
                 out.display()
             );
             for (name, pair) in &certs.clients {
                 std::fs::write(out.join(format!("{name}.pem")), &pair.cert)?;
-                write_private(&out.join(format!("{name}.key")), &pair.key)?;
+                bro_store::write_private(&out.join(format!("{name}.key")), &pair.key)?;
                 println!("# [[systems]] name = \"{name}\": certificate_sha256 = [\"{}\"]", pair.sha256);
             }
         }

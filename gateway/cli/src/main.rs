@@ -285,7 +285,7 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
     } else {
         None
     };
-    let systems = bro_server::pipeline::Systems::new(
+    let systems = bro_server::systems::Systems::new(
         settings.systems.iter().map(SystemFile::to_system).collect::<anyhow::Result<Vec<_>>>()?,
     )
     .map_err(|e| anyhow::anyhow!("invalid [[systems]]: {e}"))?;

@@ -40,7 +40,7 @@ pub fn load_keys(settings: &Settings) -> anyhow::Result<Keyring> {
         return read_keys(&path);
     }
     std::fs::create_dir_all(&settings.data_dir)?;
-    bro_server::access::dev::write_private(&path, &Keyring::generate())
+    bro_store::write_private(&path, &Keyring::generate())
         .with_context(|| format!("cannot write {}", path.display()))?;
     tracing::warn!(key_file = %path.display(), "no key_file configured: made a development key beside the data (loopback only)");
     read_keys(&path)
@@ -75,7 +75,7 @@ pub fn keygen(out: &Path) -> anyhow::Result<()> {
         bail!("{} exists; a key is never overwritten (data sealed with it would be lost)", out.display());
     }
     let text = Keyring::generate();
-    bro_server::access::dev::write_private(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
+    bro_store::write_private(out, &text).with_context(|| format!("cannot write {}", out.display()))?;
     let keys = Keyring::parse(&text)?;
     #[allow(clippy::print_stdout)]
     {

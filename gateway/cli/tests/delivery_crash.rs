@@ -246,8 +246,7 @@ async fn bro_ingest_and_bro_deliveries_drive_a_running_gateway() {
     let system_token = dir.path().join("psykiatri.token");
     std::fs::write(&system_token, identity.system_token("psykiatri")).expect("token");
     let admin_token = dir.path().join("admin.token");
-    let token =
-        identity.idp.token(&bro_server::access::dev::DevClaims::with_role("ops-1", "29189846", Role::Administrator));
+    let token = identity.idp.token(&bro_dev::DevClaims::with_role("ops-1", "29189846", Role::Administrator));
     std::fs::write(&admin_token, token).expect("token");
     let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let log = dir.path().join("serve.log");

@@ -250,6 +250,19 @@ pub struct Case {
     pub update_time: Timestamp,
 }
 
+/// The order a history takes effect in, as indices into `events`: the
+/// opening event first, whatever its date; then by legal date; within a day,
+/// by sequence (the order recorded). The case ([`Case::replay`]) and the
+/// rules engine both apply a history in this order.
+pub fn legal_order(events: &[RecordedEvent]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..events.len()).collect();
+    order.sort_by_key(|&i| {
+        let e = &events[i];
+        (!matches!(e.event.kind, EventKind::CaseOpened { .. }), e.event.occurred_on, e.sequence)
+    });
+    order
+}
+
 impl Case {
     /// Whether `custody_holder`'s data may be shared in `scope` (e.g.
     /// `share:jobcenter`): a consent in that scope that has not been
@@ -328,16 +341,10 @@ impl Case {
         })
     }
 
-    /// Replays a whole history. Events are applied in order of their legal
-    /// date and, within a day, of their sequence. On failure, returns the
+    /// Replays a whole history in [`legal_order`]. On failure, returns the
     /// index (into `events`) of the event that broke an invariant.
     pub fn replay(id: CaseId, events: &[RecordedEvent]) -> Result<Case, (usize, Violations)> {
-        let mut order: Vec<usize> = (0..events.len()).collect();
-        // The opening event always comes first, whatever its date.
-        order.sort_by_key(|&i| {
-            let e = &events[i];
-            (!matches!(e.event.kind, EventKind::CaseOpened { .. }), e.event.occurred_on, e.sequence)
-        });
+        let order = legal_order(events);
         let Some((&first, rest)) = order.split_first() else {
             return Err((0, Violations::one("events", "a case needs at least its opening event")));
         };

@@ -41,11 +41,12 @@ mod model;
 mod render;
 mod ruleset;
 pub mod scenario;
+pub mod sharing;
 
 #[cfg(test)]
 mod testkit;
 
-use bro_domain::{Date, Event, PartyId};
+use bro_domain::{Date, Event, PartyId, RecordedEvent};
 
 pub use dates::{add_months, add_weeks};
 pub use model::{Advisory, AdvisoryId, Evaluation, Obligation, RuleId, Status};
@@ -65,4 +66,31 @@ pub use ruleset::RuleSet;
 /// serviceloven that governed before are out of scope.
 pub fn evaluate(custody_holders: &[PartyId], events: &[Event], today: Date) -> Evaluation {
     RuleSet::in_force_on(today).evaluate(custody_holders, events, today)
+}
+
+/// An evaluation of a recorded history, with the sequence of each event it
+/// evaluated: an obligation's `triggered_by` and `met_by` index into
+/// [`EvaluatedHistory::sequences`].
+#[derive(Clone, Debug)]
+pub struct EvaluatedHistory {
+    /// The evaluation.
+    pub evaluation: Evaluation,
+    /// The recorded sequence of each evaluated event, in the order evaluated.
+    pub sequences: Vec<u64>,
+}
+
+impl EvaluatedHistory {
+    /// The recorded sequence of evaluated event `index`, if there is one.
+    pub fn sequence(&self, index: usize) -> Option<u64> {
+        self.sequences.get(index).copied()
+    }
+}
+
+/// Evaluates a recorded history (in any order) on `today`: the events are
+/// applied in [`bro_domain::legal_order`], as the case itself applies them.
+pub fn evaluate_history(custody_holders: &[PartyId], history: &[RecordedEvent], today: Date) -> EvaluatedHistory {
+    let order = bro_domain::legal_order(history);
+    let sequences = order.iter().map(|&i| history[i].sequence).collect();
+    let events: Vec<Event> = order.iter().map(|&i| history[i].event.clone()).collect();
+    EvaluatedHistory { evaluation: evaluate(custody_holders, &events, today), sequences }
 }

@@ -1,4 +1,8 @@
-//! The server's clock: the only place "now" and "today" come from.
+//! The server's clock: the only place "now" and "today" come from, and the
+//! only place in the server that reads a clock at all (a tidy test checks
+//! it): record times, deadlines of tokens and links, the rate limiter and
+//! generated ids take `now` from a [`Clock`]; durations for metrics come
+//! from a [`Stopwatch`].
 
 use bro_domain::{Date, Timestamp};
 use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc, Weekday};
@@ -11,6 +15,28 @@ pub trait Clock: Send + Sync + 'static {
     /// Today's date in Denmark (Europe/Copenhagen), the date legal deadlines use.
     fn today(&self) -> Date {
         danish_date(self.now())
+    }
+
+    /// A fresh id that sorts by the time it was made (a UUID v7 of now).
+    fn new_id(&self) -> String {
+        bro_store::time_ordered_id(self.now())
+    }
+}
+
+/// Measures how long something takes, on the monotonic clock: for metrics
+/// and logs, never for anything recorded.
+#[derive(Clone, Copy, Debug)]
+pub struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    /// Starts measuring.
+    pub fn start() -> Stopwatch {
+        Stopwatch(std::time::Instant::now())
+    }
+
+    /// The time since [`Stopwatch::start`].
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.0.elapsed()
     }
 }
 

@@ -1,22 +1,30 @@
 //! bro's gateway server: the gRPC services over the case ledger, standard
-//! health checking and reflection, Prometheus metrics on an admin listener,
-//! and a serve loop with graceful shutdown.
+//! health checking and reflection, the parents' plan pages, Prometheus
+//! metrics on an admin listener, and a serve loop with graceful shutdown.
+//!
+//! The modules are layered; none imports one above it (ARCHITECTURE.md has
+//! the map): [`clock`], [`error`], [`paging`], [`names`] and [`systems`] at
+//! the bottom; [`metrics`]; [`access`]; [`context`]; [`pipeline`] and
+//! [`plans`]; [`services`]; and `run`, here, which builds them.
 //!
 //! Invariants: errors become `Status` only in [`error`]; "now" and "today"
 //! come only from the [`clock::Clock`] passed in; no log line carries a CPR
 //! number or a name (requests are never logged whole).
 
 pub mod access;
-pub mod case_service;
 pub mod clock;
+pub mod context;
 pub mod error;
 pub mod metrics;
-pub mod obligations;
+pub mod names;
 pub mod paging;
 pub mod pipeline;
 pub mod plans;
+pub mod services;
+pub mod systems;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,11 +36,16 @@ use bro_api::v1::obligation_service_server::ObligationServiceServer;
 use bro_api::v1::plan_service_server::PlanServiceServer;
 use bro_store::{CaseLedger, EventStore};
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::case_service::CaseApi;
+use crate::access::audit::AuditTrail;
+use crate::access::gate::{Authenticator, Gate, GateState};
 use crate::clock::Clock;
-use crate::metrics::{MeteredStore, Metrics};
+use crate::context::Context;
+use crate::metrics::Metrics;
+use crate::pipeline::worker::DeliveryWorker;
+use crate::services::cases::CaseApi;
 
 /// Tunables of a running gateway.
 #[derive(Clone)]
@@ -46,7 +59,7 @@ pub struct ServeOptions {
     /// The loaded WebAssembly adapters, if any (their metrics are served).
     pub adapters: Option<Arc<bro_plugin_host::AdapterRegistry>>,
     /// The external systems: what they send (ingest) and are sent (outbox).
-    pub systems: Arc<pipeline::Systems>,
+    pub systems: Arc<systems::Systems>,
     /// Authentication, keys and the audit log; required.
     pub security: Option<Security>,
     /// What the § 78 coordination checks allow (meetings a week, the tag table).
@@ -107,7 +120,7 @@ pub struct Security {
     /// TLS; required unless the listener is on a loopback address.
     pub tls: Option<TlsSettings>,
     /// The per-client rate limit.
-    pub rate_limit: access::gate::RateLimit,
+    pub rate_limit: access::ratelimit::RateLimit,
 }
 
 /// The server's certificate and the CA its clients' certificates chain to.
@@ -128,7 +141,7 @@ impl Default for ServeOptions {
             max_request_bytes: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             adapters: None,
-            systems: Arc::new(pipeline::Systems::default()),
+            systems: Arc::new(systems::Systems::default()),
             security: None,
             coordination: Arc::new(bro_rules::coordination::CoordinationPolicy::default()),
             plan_pages: None,
@@ -153,6 +166,9 @@ pub enum ServeError {
     Store(#[from] bro_store::StoreError),
 }
 
+/// Largest answer a service sends (a case with a long history, a page of plans).
+const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
 /// Serves the gateway on `grpc` (and metrics on `admin`) until `shutdown`
 /// resolves; then stops accepting, lets in-flight calls finish, ends watch
 /// streams, and closes the store.
@@ -167,162 +183,20 @@ pub async fn run(
         .security
         .clone()
         .ok_or_else(|| ServeError::Config("no security settings: keys and an audit log are required".into()))?;
-    let grpc_addr =
-        grpc.local_addr().map_err(|e| ServeError::Config(format!("the gRPC listener has no address: {e}")))?;
-    if security.tls.is_none() {
-        if !grpc_addr.ip().is_loopback() {
-            return Err(ServeError::Config(format!(
-                "refusing to serve on {grpc_addr} without TLS: plain text is allowed on a loopback address only; \
-                 configure [tls] (certificate, key, client CA)"
-            )));
-        }
-        tracing::warn!(addr = %grpc_addr, "serving WITHOUT TLS on a loopback address: clients must be on this machine");
-    }
-    let jwt = match &security.jwt {
-        None => None,
-        Some(settings) => Some(
-            access::jwt::JwtVerifier::new(settings.clone())
-                .await
-                .map_err(|e| ServeError::Config(format!("identity provider: {e}")))?,
-        ),
-    };
-    let (trail, trail_task) = access::audit::AuditTrail::start(security.audit.clone());
-    let gate = access::gate::Gate::new(Arc::new(access::gate::GateState::new(
-        access::gate::Authenticator::new(jwt, options.systems.clone()),
-        trail.clone(),
-        security.keys.clone(),
-        options.clock.clone(),
-        security.rate_limit,
-    )));
-    let metrics = Arc::new(Metrics::new(options.adapters.clone()));
-    // Personal data is sealed before it reaches any backend.
-    let sealed: Arc<dyn EventStore> = Arc::new(bro_store::SealedStore::new(store.clone(), security.keys.clone()));
-    let metered: Arc<dyn EventStore> = Arc::new(MeteredStore::new(sealed, metrics.clone()));
-    let planner: Arc<dyn bro_store::DeliveryPlanner> =
-        Arc::new(pipeline::Outbox::new(options.systems.clone(), options.coordination.clone()));
-    let ledger = Arc::new(CaseLedger::with_planner(metered, planner));
-    let stopping = CancellationToken::new();
+    let grpc_addr = grpc_address(&grpc, &security)?;
+    let (trail, trail_task) = AuditTrail::start(security.audit.clone());
+    let gate = gate(&options, &security, trail.clone()).await?;
+    let ctx = context(&options, &security, store.clone(), trail);
+    let (worker, worker_task) = start_worker(&ctx);
+    let pages_task = serve_pages(&ctx, options.plan_pages.as_ref())?;
+    let admin_task = admin.map(|listener| serve_admin(listener, ctx.metrics.clone(), ctx.stopping.clone()));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<CaseServiceServer<CaseApi>>().await;
-    health.set_serving::<ObligationServiceServer<crate::obligations::ObligationApi>>().await;
-    health.set_serving::<PlanServiceServer<plans::PlanApi>>().await;
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(bro_api::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .expect("the compiled descriptor set is valid");
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(bro_api::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .expect("the compiled descriptor set is valid");
-    let worklist = ObligationServiceServer::new(crate::obligations::ObligationApi::new(
-        ledger.clone(),
-        options.systems.clone(),
-        options.clock.clone(),
-        metrics.clone(),
-    ));
-    let ingest = IngestServiceServer::new(pipeline::ingest::IngestApi::new(
-        ledger.clone(),
-        options.systems.clone(),
-        options.adapters.clone(),
-        options.clock.clone(),
-        metrics.clone(),
-        security.keys.clone(),
-    ))
-    .max_decoding_message_size(options.max_request_bytes);
-    let worker = pipeline::worker::DeliveryWorker::new(
-        ledger.store().clone(),
-        options.systems.clone(),
-        options.adapters.clone(),
-        options.clock.clone(),
-        metrics.clone(),
-        trail.clone(),
-        security.keys.clone(),
-    );
-    let deliveries = DeliveryServiceServer::new(pipeline::deliveries::DeliveryApi::new(
-        ledger.store().clone(),
-        options.systems.clone(),
-        worker.clone(),
-        options.clock.clone(),
-        metrics.clone(),
-        stopping.clone(),
-    ))
-    .max_encoding_message_size(64 * 1024 * 1024);
-    // Every committed change may have enqueued deliveries: wake the worker.
+    health.set_serving::<ObligationServiceServer<services::obligations::ObligationApi>>().await;
+    health.set_serving::<PlanServiceServer<services::plans::PlanApi>>().await;
     {
-        let worker = worker.clone();
-        let mut changes = ledger.subscribe();
-        let stopping = stopping.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stopping.cancelled() => break,
-                    change = changes.recv() => match change {
-                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => worker.wake(),
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    },
-                }
-            }
-        });
-    }
-    let worker_task = tokio::spawn(worker.run(stopping.clone()));
-    let audit = AuditServiceServer::new(access::audit::AuditApi::new(
-        trail.clone(),
-        security.keys.clone(),
-        options.systems.clone(),
-        metrics.clone(),
-    ));
-    let reader = plans::PlanReader::new(ledger.clone(), options.coordination.clone(), options.clock.clone());
-    let plan_api = PlanServiceServer::new(plans::PlanApi::new(
-        reader.clone(),
-        options.systems.clone(),
-        metrics.clone(),
-        security.keys.clone(),
-        options.plan_pages.as_ref().map(|p| p.base_url.clone()),
-    ))
-    .max_decoding_message_size(options.max_request_bytes)
-    .max_encoding_message_size(64 * 1024 * 1024);
-    let pages_task = match &options.plan_pages {
-        None => None,
-        Some(settings) => {
-            let listener = settings
-                .listener
-                .try_clone()
-                .and_then(|l| {
-                    l.set_nonblocking(true)?;
-                    TcpListener::from_std(l)
-                })
-                .map_err(ServeError::Admin)?;
-            tracing::info!(addr = ?listener.local_addr().ok(), base_url = %settings.base_url, "plan pages listening");
-            let pages = Arc::new(plans::http::PlanPages::new(
-                reader,
-                security.keys.clone(),
-                trail.clone(),
-                options.clock.clone(),
-            ));
-            let app = pages.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
-            let stopping = stopping.clone();
-            Some(tokio::spawn(async move {
-                axum::serve(listener, app).with_graceful_shutdown(stopping.cancelled_owned()).await
-            }))
-        }
-    };
-    drop(trail);
-    let cases = CaseServiceServer::new(CaseApi::new(
-        ledger,
-        options.systems.clone(),
-        options.clock.clone(),
-        metrics.clone(),
-        stopping.clone(),
-    ))
-    .max_decoding_message_size(options.max_request_bytes)
-    .max_encoding_message_size(64 * 1024 * 1024);
-
-    {
-        let stopping = stopping.clone();
-        let health = health.clone();
+        let stopping = ctx.stopping.clone();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight calls");
@@ -330,17 +204,6 @@ pub async fn run(
             stopping.cancel();
         });
     }
-
-    let admin_task = admin.map(|listener| {
-        let metrics = metrics.clone();
-        let stopping = stopping.clone();
-        tokio::spawn(async move {
-            let app = axum::Router::new()
-                .route("/metrics", axum::routing::get(move || async move { metrics.render() }))
-                .route("/healthz", axum::routing::get(|| async { "ok\n" }));
-            axum::serve(listener, app).with_graceful_shutdown(stopping.cancelled_owned()).await
-        })
-    });
 
     tracing::info!(addr = %grpc_addr, tls = security.tls.is_some(), "gRPC listening");
     let mut builder = tonic::transport::Server::builder();
@@ -352,49 +215,190 @@ pub async fn run(
         }
         builder = builder.tls_config(config).map_err(ServeError::Transport)?;
     }
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(bro_api::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1().expect("the compiled descriptor set is valid");
+    let reflection_v1alpha = reflection().build_v1alpha().expect("the compiled descriptor set is valid");
+    let max_request = options.max_request_bytes;
+    let plans = services::plans::PlanApi::new(ctx.clone(), options.plan_pages.as_ref().map(|p| p.base_url.clone()));
+    let stopping = ctx.stopping.clone();
     let served = builder
         .timeout(options.request_timeout)
         .layer(gate)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(cases)
-        .add_service(worklist)
-        .add_service(ingest)
-        .add_service(deliveries)
-        .add_service(audit)
-        .add_service(plan_api)
+        .add_service(
+            CaseServiceServer::new(CaseApi::new(ctx.clone()))
+                .max_decoding_message_size(max_request)
+                .max_encoding_message_size(MAX_ANSWER_BYTES),
+        )
+        .add_service(ObligationServiceServer::new(services::obligations::ObligationApi::new(ctx.clone())))
+        .add_service(
+            IngestServiceServer::new(services::ingest::IngestApi::new(ctx.clone()))
+                .max_decoding_message_size(max_request),
+        )
+        .add_service(
+            DeliveryServiceServer::new(services::deliveries::DeliveryApi::new(ctx.clone(), worker))
+                .max_encoding_message_size(MAX_ANSWER_BYTES),
+        )
+        .add_service(AuditServiceServer::new(services::audit::AuditApi::new(ctx.clone())))
+        .add_service(
+            PlanServiceServer::new(plans)
+                .max_decoding_message_size(max_request)
+                .max_encoding_message_size(MAX_ANSWER_BYTES),
+        )
         // Nagle's algorithm off on every accepted connection: the server
         // builder's `tcp_nodelay` does not reach an incoming stream passed in.
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true)),
             stopping.clone().cancelled_owned(),
-        )
-        .await;
+        );
+    // The services hold the context from here; the audit writer ends with its last clone.
+    drop(ctx);
+    let served = served.await;
     stopping.cancel();
-    if let Some(task) = admin_task {
-        match task.await {
-            Ok(Err(e)) => tracing::warn!(error = %e, "admin listener stopped with an error"),
-            Err(e) => tracing::warn!(error = %e, "admin listener task failed"),
-            Ok(Ok(())) => {}
-        }
-    }
-    if let Some(task) = pages_task {
-        match task.await {
-            Ok(Err(e)) => tracing::warn!(error = %e, "plan pages stopped with an error"),
-            Err(e) => tracing::warn!(error = %e, "plan pages task failed"),
-            Ok(Ok(())) => {}
-        }
-    }
+    finish("admin listener", admin_task).await;
+    finish("plan pages", pages_task).await;
     // Attempts in flight finish and record their outcome before the store closes.
     if let Err(e) = worker_task.await {
         tracing::warn!(error = %e, "delivery worker task failed");
     }
     served?;
-    // Every call answered had its audit record written first; the writer
-    // task ends with the last clone of the trail.
+    // Every call answered had its audit record written first.
     drop(trail_task);
     store.close().await?;
     tracing::info!("gateway stopped");
     Ok(())
+}
+
+/// The gRPC listener's address, if the security settings allow serving on
+/// it: plain text on a loopback address only.
+fn grpc_address(grpc: &TcpListener, security: &Security) -> Result<SocketAddr, ServeError> {
+    let addr = grpc.local_addr().map_err(|e| ServeError::Config(format!("the gRPC listener has no address: {e}")))?;
+    if security.tls.is_none() {
+        if !addr.ip().is_loopback() {
+            return Err(ServeError::Config(format!(
+                "refusing to serve on {addr} without TLS: plain text is allowed on a loopback address only; \
+                 configure [tls] (certificate, key, client CA)"
+            )));
+        }
+        tracing::warn!(%addr, "serving WITHOUT TLS on a loopback address: clients must be on this machine");
+    }
+    Ok(addr)
+}
+
+/// The gate every RPC passes: authentication (the identity provider's keys
+/// are loaded now, so a bad configuration fails at start-up), the rate
+/// limit, and the audit record of every call.
+async fn gate(options: &ServeOptions, security: &Security, trail: AuditTrail) -> Result<Gate, ServeError> {
+    let jwt = match &security.jwt {
+        None => None,
+        Some(settings) => Some(
+            access::jwt::JwtVerifier::new(settings.clone(), options.clock.clone())
+                .await
+                .map_err(|e| ServeError::Config(format!("identity provider: {e}")))?,
+        ),
+    };
+    Ok(Gate::new(Arc::new(GateState::new(
+        Authenticator::new(jwt, options.systems.clone()),
+        trail,
+        security.keys.clone(),
+        options.clock.clone(),
+        security.rate_limit,
+    ))))
+}
+
+/// The shared parts: the ledger over the sealed store (personal data is
+/// sealed before it reaches any backend), planning the outbox of every
+/// write and timed by the metrics.
+fn context(options: &ServeOptions, security: &Security, store: Arc<dyn EventStore>, trail: AuditTrail) -> Context {
+    let metrics = Arc::new(Metrics::new(options.adapters.clone()));
+    let sealed: Arc<dyn EventStore> = Arc::new(bro_store::SealedStore::new(store, security.keys.clone()));
+    let planner = Arc::new(pipeline::outbox::Outbox::new(options.systems.clone(), options.coordination.clone()));
+    let ledger = CaseLedger::with_planner(sealed, planner).observed_by(metrics.clone());
+    Context {
+        ledger: Arc::new(ledger),
+        systems: options.systems.clone(),
+        clock: options.clock.clone(),
+        metrics,
+        keys: security.keys.clone(),
+        trail,
+        adapters: options.adapters.clone(),
+        coordination: options.coordination.clone(),
+        stopping: CancellationToken::new(),
+    }
+}
+
+/// Starts the delivery worker, woken by every committed change (which may
+/// have enqueued deliveries).
+fn start_worker(ctx: &Context) -> (DeliveryWorker, JoinHandle<()>) {
+    let worker = DeliveryWorker::new(ctx.clone());
+    let waker = worker.clone();
+    let mut changes = ctx.ledger.subscribe();
+    let stopping = ctx.stopping.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stopping.cancelled() => break,
+                change = changes.recv() => match change {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => waker.wake(),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+            }
+        }
+    });
+    let task = tokio::spawn(worker.clone().run(ctx.stopping.clone()));
+    (worker, task)
+}
+
+/// Serves the parents' plan pages, if configured.
+fn serve_pages(
+    ctx: &Context,
+    settings: Option<&PlanPagesSettings>,
+) -> Result<Option<JoinHandle<std::io::Result<()>>>, ServeError> {
+    let Some(settings) = settings else { return Ok(None) };
+    let listener = settings
+        .listener
+        .try_clone()
+        .and_then(|l| {
+            l.set_nonblocking(true)?;
+            TcpListener::from_std(l)
+        })
+        .map_err(ServeError::Admin)?;
+    tracing::info!(addr = ?listener.local_addr().ok(), base_url = %settings.base_url, "plan pages listening");
+    let reader = plans::reader::PlanReader::new(ctx.ledger.clone(), ctx.coordination.clone(), ctx.clock.clone());
+    let pages = Arc::new(plans::http::PlanPages::new(reader, ctx.keys.clone(), ctx.trail.clone(), ctx.clock.clone()));
+    let app = pages.router().into_make_service_with_connect_info::<SocketAddr>();
+    let stopping = ctx.stopping.clone();
+    Ok(Some(tokio::spawn(async move {
+        axum::serve(listener, app).with_graceful_shutdown(stopping.cancelled_owned()).await
+    })))
+}
+
+/// Serves `/metrics` and `/healthz` on the admin listener.
+fn serve_admin(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    stopping: CancellationToken,
+) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        let app = axum::Router::new()
+            .route("/metrics", axum::routing::get(move || async move { metrics.render() }))
+            .route("/healthz", axum::routing::get(|| async { "ok\n" }));
+        axum::serve(listener, app).with_graceful_shutdown(stopping.cancelled_owned()).await
+    })
+}
+
+/// Waits for a listener's task, logging how it ended.
+async fn finish(what: &str, task: Option<JoinHandle<std::io::Result<()>>>) {
+    let Some(task) = task else { return };
+    match task.await {
+        Ok(Err(e)) => tracing::warn!(error = %e, "{what} stopped with an error"),
+        Err(e) => tracing::warn!(error = %e, "{what} task failed"),
+        Ok(Ok(())) => {}
+    }
 }

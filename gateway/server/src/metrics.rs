@@ -1,20 +1,19 @@
 //! Prometheus metrics: per-RPC request counts (by status code) and latencies,
-//! and the event store's append latency. Served on the admin listener.
+//! the event store's append latency (the ledger reports each append to
+//! [`Metrics`] as its [`AppendObserver`]), ingest and delivery outcomes, and
+//! the adapters' figures. Served on the admin listener.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use async_trait::async_trait;
-use bro_domain::{CaseId, Timestamp};
-use bro_store::{
-    AppendBatch, AppendOutcome, CaseQuery, Delivery, DeliveryQuery, DeliveryUpdate, EventStore, InboxEntry, InboxPut,
-    InboxQuery, InboxState, NewDelivery, RequestRecord, SourceKey, StoreError, StoredCase, StoredEvent,
-};
+use bro_store::AppendObserver;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::clock::Stopwatch;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RpcCodeLabels {
@@ -113,19 +112,19 @@ impl Metrics {
         self.rpc_seconds.get_or_create(&RpcLabels { method: method.to_owned() }).observe(elapsed.as_secs_f64());
     }
 
-    /// Runs one unary RPC: times it, counts its outcome, and logs a failure
-    /// with its code and message (outside text in it masked), never the request.
+    /// Runs one RPC: times it, counts its outcome, and logs a failure with
+    /// its code and message (outside text in it masked), never the request.
     pub async fn observe<T>(
         &self,
-        method: &'static str,
+        method: &str,
         call: impl std::future::Future<Output = Result<T, crate::error::ApiError>>,
     ) -> Result<tonic::Response<T>, tonic::Status> {
-        let start = std::time::Instant::now();
-        let result = call.await.map_err(tonic::Status::from);
-        let code = result.as_ref().map_or_else(tonic::Status::code, |_| tonic::Code::Ok);
-        self.record_rpc(method, code, start.elapsed());
+        let stopwatch = Stopwatch::start();
+        let result: Result<T, tonic::Status> = call.await.map_err(Into::into);
+        let code = result.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+        self.record_rpc(method, code, stopwatch.elapsed());
         match &result {
-            Ok(_) => tracing::debug!(method, elapsed_ms = start.elapsed().as_millis() as u64, "rpc ok"),
+            Ok(_) => tracing::debug!(method, elapsed_ms = stopwatch.elapsed().as_millis() as u64, "rpc ok"),
             Err(s) => {
                 tracing::info!(method, code = ?s.code(), message = %bro_domain::mask_digit_runs(s.message()), "rpc failed")
             }
@@ -147,98 +146,10 @@ impl Metrics {
     }
 }
 
-/// An [`EventStore`] that times appends into [`Metrics`].
-pub struct MeteredStore {
-    inner: Arc<dyn EventStore>,
-    metrics: Arc<Metrics>,
-}
-
-impl MeteredStore {
-    /// Wraps a store.
-    pub fn new(inner: Arc<dyn EventStore>, metrics: Arc<Metrics>) -> Self {
-        MeteredStore { inner, metrics }
-    }
-}
-
-#[async_trait]
-impl EventStore for MeteredStore {
-    async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
-        let n = batch.events.len() as u64;
-        let start = Instant::now();
-        let outcome = self.inner.append(batch).await;
-        self.metrics.append_seconds.observe(start.elapsed().as_secs_f64());
-        if matches!(outcome, Ok(AppendOutcome::Appended)) {
-            self.metrics.appended_events.inc_by(n);
-        }
-        outcome
-    }
-
-    async fn find_request(&self, request_id: &str) -> Result<Option<RequestRecord>, StoreError> {
-        self.inner.find_request(request_id).await
-    }
-
-    async fn read_events(&self, case_id: &CaseId, after: u64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        self.inner.read_events(case_id, after, limit).await
-    }
-
-    async fn get_case(&self, case_id: &CaseId) -> Result<Option<StoredCase>, StoreError> {
-        self.inner.get_case(case_id).await
-    }
-
-    async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<StoredCase>, StoreError> {
-        self.inner.list_cases(query).await
-    }
-
-    async fn find_source(&self, key: &SourceKey) -> Result<Option<RequestRecord>, StoreError> {
-        self.inner.find_source(key).await
-    }
-
-    async fn find_cases_by_person(&self, person_key: &[u8]) -> Result<Vec<CaseId>, StoreError> {
-        self.inner.find_cases_by_person(person_key).await
-    }
-
-    async fn enqueue_delivery(&self, delivery: NewDelivery) -> Result<(), StoreError> {
-        self.inner.enqueue_delivery(delivery).await
-    }
-
-    async fn due_deliveries(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>, StoreError> {
-        self.inner.due_deliveries(now, limit).await
-    }
-
-    async fn update_delivery(&self, update: DeliveryUpdate) -> Result<bool, StoreError> {
-        self.inner.update_delivery(update).await
-    }
-
-    async fn get_delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
-        self.inner.get_delivery(delivery_id).await
-    }
-
-    async fn list_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
-        self.inner.list_deliveries(query).await
-    }
-
-    async fn put_inbox(&self, entry: InboxEntry) -> Result<InboxPut, StoreError> {
-        self.inner.put_inbox(entry).await
-    }
-
-    async fn find_inbox_by_request(&self, request_id: &str) -> Result<Option<InboxEntry>, StoreError> {
-        self.inner.find_inbox_by_request(request_id).await
-    }
-
-    async fn get_inbox(&self, entry_id: &str) -> Result<Option<InboxEntry>, StoreError> {
-        self.inner.get_inbox(entry_id).await
-    }
-
-    async fn list_inbox(&self, query: &InboxQuery) -> Result<Vec<InboxEntry>, StoreError> {
-        self.inner.list_inbox(query).await
-    }
-
-    async fn close_inbox(&self, entry_id: &str, state: InboxState, now: Timestamp) -> Result<bool, StoreError> {
-        self.inner.close_inbox(entry_id, state, now).await
-    }
-
-    async fn close(&self) -> Result<(), StoreError> {
-        self.inner.close().await
+impl AppendObserver for Metrics {
+    fn append_finished(&self, elapsed: Duration, appended: usize) {
+        self.append_seconds.observe(elapsed.as_secs_f64());
+        self.appended_events.inc_by(appended as u64);
     }
 }
 

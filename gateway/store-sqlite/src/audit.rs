@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use bro_api::v1 as pb;
+use bro_proto::v1 as pb;
 use bro_store::audit::{AuditHead, AuditLog, StoredAuditRecord, chain};
 use bro_store::{Keyring, StoreError};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -42,6 +42,7 @@ CREATE TRIGGER IF NOT EXISTS audit_people_no_delete BEFORE DELETE ON audit_peopl
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 ";
 
+/// The audit database failed (its errors name it, apart from the event store's).
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("audit log: {e}"))
 }

@@ -4,7 +4,7 @@
 //! removed, inserted or reordered record, and a truncated tail.
 
 use async_trait::async_trait;
-use bro_api::v1 as pb;
+use bro_proto::v1 as pb;
 use prost::Message as _;
 
 use crate::{Keyring, StoreError};

@@ -9,10 +9,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bro_api::v1 as pb;
 use bro_domain::{
     CaseId, Child, ConsentScope, Date, Event, EventKind, Organisation, Party, PartyId, PlacementBasis, Timestamp,
 };
+use bro_proto::v1 as pb;
 
 use crate::{
     AppendBatch, AppendEvents, AppendOutcome, CaseLedger, CaseQuery, CreateCase, DeliveryQuery, DeliveryState,

@@ -97,8 +97,8 @@ impl Keyring {
 
     /// The keyed hash of an identifier on the wire (none for an unset kind or
     /// an empty value); equal to [`Keyring::person_key`] of the same identifier.
-    pub fn identifier_key(&self, id: &bro_api::v1::PersonIdentifier) -> Option<Vec<u8>> {
-        use bro_api::v1::PersonIdentifierKind as K;
+    pub fn identifier_key(&self, id: &bro_proto::v1::PersonIdentifier) -> Option<Vec<u8>> {
+        use bro_proto::v1::PersonIdentifierKind as K;
         let kind = match K::try_from(id.kind).ok()? {
             K::Cpr => "cpr",
             K::ReplacementCpr => "replacement_cpr",
@@ -146,6 +146,21 @@ impl Keyring {
             .decrypt(nonce, chacha20poly1305::aead::Payload { msg: &sealed[1 + NONCE_LEN..], aad: context })
             .map_err(|_| KeyError::Open)
     }
+}
+
+/// Writes a secret (a key file) readable by its owner only, synced to disk.
+pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
 }
 
 #[cfg(test)]

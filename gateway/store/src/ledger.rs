@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use bro_api::convert;
-use bro_api::v1 as pb;
 use bro_domain::{Case, CaseId, Date, Event, EventKind, RecordedEvent, Timestamp, Violations};
+use bro_proto::convert;
+use bro_proto::v1 as pb;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
@@ -152,8 +152,31 @@ impl AppendEvents {
 /// transactional outbox).
 pub trait DeliveryPlanner: Send + Sync + 'static {
     /// The deliveries for `events` just numbered for `case` (state after
-    /// them); `before` is the case before them (none when they open it).
-    fn plan(&self, before: Option<&Case>, case: &Case, events: &[pb::CaseEvent], now: Timestamp) -> Vec<NewDelivery>;
+    /// them), and their encoding `wire` (the same events, in the same order);
+    /// `before` is the case before them (none when they open it).
+    fn plan(
+        &self,
+        before: Option<&Case>,
+        case: &Case,
+        events: &[RecordedEvent],
+        wire: &[pb::CaseEvent],
+        now: Timestamp,
+    ) -> Vec<NewDelivery>;
+}
+
+/// Told of every append the ledger hands its backend (the server's metrics
+/// time them this way, so no decorator has to wrap the whole backend).
+pub trait AppendObserver: Send + Sync + 'static {
+    /// An append took `elapsed` and made `appended` events durable (none
+    /// when it failed or found its request applied before).
+    fn append_finished(&self, elapsed: std::time::Duration, appended: usize);
+}
+
+/// A fresh id that sorts by the time it was made (a UUID v7 of `at`, the
+/// caller's clock, with random low bits).
+pub fn time_ordered_id(at: Timestamp) -> String {
+    let (seconds, nanos) = (at.timestamp().max(0) as u64, at.timestamp_subsec_nanos());
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, nanos)).to_string()
 }
 
 /// The case ledger. Cheap to share behind an `Arc`.
@@ -163,6 +186,7 @@ pub struct CaseLedger {
     case_locks: Vec<tokio::sync::Mutex<()>>,
     changes: broadcast::Sender<Arc<CaseChange>>,
     planner: Option<Arc<dyn DeliveryPlanner>>,
+    observer: Option<Arc<dyn AppendObserver>>,
 }
 
 impl CaseLedger {
@@ -175,12 +199,19 @@ impl CaseLedger {
             case_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
             changes,
             planner: None,
+            observer: None,
         }
     }
 
     /// A ledger that enqueues deliveries with every write.
     pub fn with_planner(store: Arc<dyn EventStore>, planner: Arc<dyn DeliveryPlanner>) -> Self {
         CaseLedger { planner: Some(planner), ..CaseLedger::new(store) }
+    }
+
+    /// The same ledger, telling `observer` of every append.
+    pub fn observed_by(mut self, observer: Arc<dyn AppendObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The backend.
@@ -205,7 +236,7 @@ impl CaseLedger {
         }
         let case_id = match cmd.case_id {
             Some(id) => id,
-            None => CaseId::parse("case_id", &uuid::Uuid::now_v7().to_string()).map_err(LedgerError::Invalid)?,
+            None => CaseId::parse("case_id", &time_ordered_id(cmd.now)).map_err(LedgerError::Invalid)?,
         };
         let recorded = RecordedEvent { sequence: 1, record_time: cmd.now, request_id: cmd.request_id.clone(), event };
         let case = Case::open(case_id.clone(), &recorded).map_err(|v| LedgerError::Invalid(v.within("")))?;
@@ -245,7 +276,7 @@ impl CaseLedger {
         }
         let case_id = match cmd.case_id {
             Some(id) => id,
-            None => CaseId::parse("case_id", &uuid::Uuid::now_v7().to_string()).map_err(LedgerError::Invalid)?,
+            None => CaseId::parse("case_id", &time_ordered_id(cmd.now)).map_err(LedgerError::Invalid)?,
         };
         let recorded: Vec<RecordedEvent> = cmd
             .events
@@ -478,7 +509,8 @@ impl CaseLedger {
     ) -> Result<Committed, LedgerError> {
         let events: Vec<pb::CaseEvent> = recorded.iter().map(convert::recorded_event_to_pb).collect();
         let now = recorded.last().map_or(case.update_time, |r| r.record_time);
-        let deliveries = self.planner.as_ref().map(|p| p.plan(before, case, &events, now)).unwrap_or_default();
+        let deliveries =
+            self.planner.as_ref().map(|p| p.plan(before, case, recorded, &events, now)).unwrap_or_default();
         let projection = convert::case_to_pb(case);
         let batch = AppendBatch {
             case_id: case.id.clone(),
@@ -515,7 +547,13 @@ impl CaseLedger {
             resolves_inbox,
             person_keys: Vec::new(),
         };
-        match self.store.append(batch).await? {
+        let started = std::time::Instant::now();
+        let outcome = self.store.append(batch).await;
+        if let Some(observer) = &self.observer {
+            let appended = if matches!(outcome, Ok(AppendOutcome::Appended)) { recorded.len() } else { 0 };
+            observer.append_finished(started.elapsed(), appended);
+        }
+        match outcome? {
             AppendOutcome::Appended => {
                 self.remember(Arc::new(case.clone()));
                 let change = CaseChange { case_id: case.id.clone(), events: events.clone() };

@@ -19,7 +19,7 @@ mod sealed;
 
 pub use audit::{AuditHead, AuditLog, StoredAuditRecord};
 pub use backend::*;
-pub use keys::{KeyError, Keyring};
+pub use keys::{KeyError, Keyring, write_private};
 pub use ledger::*;
 pub use pipeline::*;
 pub use sealed::SealedStore;

@@ -32,7 +32,7 @@ impl SealedStore {
     /// none if it is not a `bro.v1.Case`.
     fn person_keys(&self, projection: &[u8]) -> Vec<Vec<u8>> {
         use prost::Message as _;
-        let Ok(case) = bro_api::v1::Case::decode(projection) else { return Vec::new() };
+        let Ok(case) = bro_proto::v1::Case::decode(projection) else { return Vec::new() };
         let ids = case
             .custody_holders
             .iter()

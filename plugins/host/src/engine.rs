@@ -223,6 +223,24 @@ pub enum HostError {
     },
 }
 
+impl HostError {
+    /// Whether the failure is the gateway's or the moment's, not the
+    /// message's: the adapter is quarantined, not loaded, ran out of time, or
+    /// the host itself failed. A caller retries such a call later (ingest
+    /// answers `UNAVAILABLE` and stores nothing; the delivery worker tries
+    /// again with backoff); any other failure is the message's, and final
+    /// (ingest stores a rejection; a delivery is dead-lettered).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            HostError::Quarantined { .. }
+                | HostError::NotLoaded(_)
+                | HostError::Timeout { .. }
+                | HostError::Host { .. }
+        )
+    }
+}
+
 /// One line an adapter logged.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogLine {

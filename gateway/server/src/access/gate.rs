@@ -6,13 +6,11 @@
 //! appends the call's audit record before the answer leaves. Refusals are
 //! audited too. Health checking and reflection pass without credentials.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use bro_api::v1 as pb;
 use bro_store::Keyring;
@@ -22,65 +20,11 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use super::audit::{AuditTrail, actor_fields};
 use super::jwt::{JwtVerifier, TokenSubject};
 use super::policy::Rpc;
+use super::ratelimit::{Buckets, RateLimit};
 use super::{Assurance, AuditDraft, Caller, PURPOSE_HEADER, Principal, Purpose};
 use crate::clock::Clock;
-use crate::pipeline::Systems;
-
-/// Per-client rate limit: a token bucket per authenticated caller (and per
-/// address for calls that fail authentication).
-#[derive(Clone, Copy, Debug)]
-pub struct RateLimit {
-    /// Sustained calls per second.
-    pub per_second: f64,
-    /// Calls allowed in a burst.
-    pub burst: f64,
-}
-
-impl Default for RateLimit {
-    fn default() -> Self {
-        RateLimit { per_second: 100.0, burst: 500.0 }
-    }
-}
-
-/// Most clients tracked at once.
-const MAX_BUCKETS: usize = 50_000;
-
-pub(crate) struct Buckets {
-    limit: RateLimit,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
-}
-
-impl Buckets {
-    /// Empty buckets with `limit`.
-    pub(crate) fn new(limit: RateLimit) -> Buckets {
-        Buckets { limit, buckets: Mutex::new(HashMap::new()) }
-    }
-
-    /// Takes a token from `key`'s bucket; false when it is empty.
-    pub(crate) fn allow(&self, key: &str) -> bool {
-        let now = Instant::now();
-        let Ok(mut buckets) = self.buckets.lock() else { return true };
-        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(key) {
-            // Forget clients whose bucket has refilled (they lose nothing), then, if
-            // still full, refuse newcomers rather than grow without bound.
-            let idle = Duration::from_secs_f64(self.limit.burst / self.limit.per_second.max(0.001))
-                .min(Duration::from_secs(60));
-            buckets.retain(|_, (_, at)| now.duration_since(*at) < idle);
-            if buckets.len() >= MAX_BUCKETS {
-                return false;
-            }
-        }
-        let (tokens, at) = buckets.entry(key.to_owned()).or_insert((self.limit.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.limit.per_second).min(self.limit.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
+use crate::error::ApiError;
+use crate::systems::Systems;
 
 /// Decides who is calling.
 pub struct Authenticator {
@@ -158,7 +102,7 @@ impl GateState {
         clock: Arc<dyn Clock>,
         limit: RateLimit,
     ) -> Self {
-        GateState { authenticator, trail, keys, clock, buckets: Buckets { limit, buckets: Mutex::new(HashMap::new()) } }
+        GateState { authenticator, trail, keys, clock, buckets: Buckets::new(limit) }
     }
 }
 
@@ -237,53 +181,48 @@ impl GateState {
         draft: &Arc<Mutex<AuditDraft>>,
         principal_out: &mut Option<Principal>,
         purpose_out: &mut String,
-    ) -> Result<Admitted, tonic::Status> {
+    ) -> Result<Admitted, ApiError> {
+        let now = self.clock.now();
         let address_key = format!("address:{}", addr.map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0])));
         let principal = match self.authenticator.authenticate(headers, certificate.as_deref()).await {
             Ok(p) => p,
             Err(reason) => {
-                if !self.buckets.allow(&address_key) {
-                    return Err(tonic::Status::resource_exhausted("too many calls; slow down"));
+                if !self.buckets.allow(&address_key, now) {
+                    return Err(ApiError::ResourceExhausted("too many calls; slow down".into()));
                 }
-                return Err(tonic::Status::unauthenticated(reason));
+                return Err(ApiError::Unauthenticated(reason));
             }
         };
         *principal_out = Some(principal.clone());
-        if !self.buckets.allow(&principal.key()) {
-            return Err(tonic::Status::resource_exhausted(
-                "too many calls from this client; slow down and retry after a short pause",
+        if !self.buckets.allow(&principal.key(), now) {
+            return Err(ApiError::ResourceExhausted(
+                "too many calls from this client; slow down and retry after a short pause".into(),
             ));
         }
         if let Principal::Person(person) = &principal
             && person.assurance < Assurance::Substantial
         {
-            return Err(tonic::Status::permission_denied(
-                "personal data needs a login at NSIS assurance level \"betydelig\" (substantial) or higher",
+            return Err(ApiError::PermissionDenied(
+                "personal data needs a login at NSIS assurance level \"betydelig\" (substantial) or higher".into(),
             ));
         }
-        let raw = headers.get(PURPOSE_HEADER).map(|v| v.to_str().unwrap_or("?"));
-        let purpose = match raw {
+        let purposes = || Purpose::ALL.map(|(_, n)| n).join(", ");
+        let purpose = match headers.get(PURPOSE_HEADER).map(|v| v.to_str().unwrap_or("?")) {
             None => {
-                return Err(tonic::Status::permission_denied(format!(
+                return Err(ApiError::PermissionDenied(format!(
                     "no purpose stated: every call that touches personal data needs the `{PURPOSE_HEADER}` header ({})",
-                    Purpose::ALL.map(|(_, n)| n).join(", ")
+                    purposes()
                 )));
             }
-            Some(raw) => match Purpose::parse(raw) {
-                Some(p) => p,
-                None => {
-                    return Err(tonic::Status::permission_denied(format!(
-                        "`{PURPOSE_HEADER}` must be one of: {}",
-                        Purpose::ALL.map(|(_, n)| n).join(", ")
-                    )));
-                }
-            },
+            Some(raw) => Purpose::parse(raw).ok_or_else(|| {
+                ApiError::PermissionDenied(format!("`{PURPOSE_HEADER}` must be one of: {}", purposes()))
+            })?,
         };
         *purpose_out = purpose.as_str().to_owned();
         if let Some(rpc) = rpc
             && !super::policy::purposes(rpc).contains(&purpose)
         {
-            return Err(tonic::Status::permission_denied(format!(
+            return Err(ApiError::PermissionDenied(format!(
                 "{rpc:?} is not for the purpose {:?}; it serves: {}",
                 purpose.as_str(),
                 super::policy::purposes(rpc).iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
@@ -393,35 +332,37 @@ where
             let peer = peer(request.extensions());
             let admitted =
                 state.admit(&headers, Rpc::from_path(&path), peer, &draft, &mut principal, &mut purpose).await;
-            let (response, code, message) = match admitted {
-                Err(status) => {
+            let (answer, code, message) = match admitted {
+                Err(refusal) => {
+                    let status: tonic::Status = refusal.into();
                     tracing::info!(method = %path, code = ?status.code(), reason = %status.message(), "call refused at the gate");
                     let (code, message) = (status.code(), status.message().to_owned());
-                    (None, code, Some(message))
+                    (Err(status), code, Some(message))
                 }
                 Ok(Admitted { caller }) => {
                     request.extensions_mut().insert(caller);
                     let response = inner.call(request).await?;
                     let (code, message) = grpc_code(&response);
-                    (Some(response), code, message)
+                    (Ok(response), code, message)
                 }
             };
             let record = state.record(&path, principal.as_ref(), purpose, &draft, code, message.as_deref());
             if let Err(e) = state.trail.record(record).await {
                 tracing::error!(error = %e, method = %path, "audit record not written; the answer is withheld");
-                return Ok(tonic::Status::unavailable("the audit log cannot be written; retry later").into_http());
+                let unavailable = ApiError::Unavailable {
+                    reason: "AUDIT_UNAVAILABLE",
+                    message: "the audit log cannot be written; retry later".into(),
+                };
+                return Ok(unavailable.into_http());
             }
-            Ok(match response {
-                Some(response) => response,
-                None => tonic::Status::new(code, message.unwrap_or_default()).into_http(),
-            })
+            Ok(answer.unwrap_or_else(|status| status.into_http()))
         });
         Box::pin(async move {
             match call.await {
                 Ok(result) => result,
                 Err(e) => {
                     tracing::error!(error = %e, "a call's task failed");
-                    Ok(tonic::Status::internal("the call failed").into_http())
+                    Ok(ApiError::Internal("the call failed".into()).into_http())
                 }
             }
         })
@@ -431,17 +372,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn buckets_refill() {
-        let buckets =
-            Buckets { limit: RateLimit { per_second: 1000.0, burst: 3.0 }, buckets: Mutex::new(HashMap::new()) };
-        assert!((0..3).all(|_| buckets.allow("a")));
-        assert!(!buckets.allow("a"), "the burst is spent");
-        assert!(buckets.allow("b"), "clients are limited separately");
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(buckets.allow("a"), "tokens come back over time");
-    }
 
     #[test]
     fn grpc_messages_are_percent_decoded() {

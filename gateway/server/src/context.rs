@@ -1,0 +1,122 @@
+//! What every service and the pipeline share: the gateway's [`Context`] —
+//! one struct, built once by `run`, instead of a handful of positional
+//! `Arc`s per service — and [`Context::handle`], which runs one RPC the same
+//! way everywhere: it takes the caller the gate admitted, times and counts
+//! the call, and turns its error into a status in one place. A service
+//! writes its handlers as plain methods and names them in one
+//! [`grpc_service!`] table, which implements the generated trait with
+//! [`Context::handle`] around each.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bro_domain::{Case, CaseId};
+use bro_plugin_host::AdapterRegistry;
+use bro_rules::coordination::CoordinationPolicy;
+use bro_store::{CaseLedger, EventStore, Keyring};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::access::Caller;
+use crate::access::audit::AuditTrail;
+use crate::access::policy::{self, Grant, Rpc, Target};
+use crate::clock::Clock;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::systems::Systems;
+
+/// The running gateway's shared parts; cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    /// The case ledger (over the sealed store).
+    pub ledger: Arc<CaseLedger>,
+    /// The configured systems.
+    pub systems: Arc<Systems>,
+    /// The only source of "now" and "today".
+    pub clock: Arc<dyn Clock>,
+    /// The metrics.
+    pub metrics: Arc<Metrics>,
+    /// The gateway's keys (keyed hashes of people, sealing).
+    pub keys: Arc<Keyring>,
+    /// Where audit records go.
+    pub trail: AuditTrail,
+    /// The loaded WebAssembly adapters, if any.
+    pub adapters: Option<Arc<AdapterRegistry>>,
+    /// What the § 78 coordination checks allow.
+    pub coordination: Arc<CoordinationPolicy>,
+    /// Cancelled when the gateway stops: streams end, the worker finishes.
+    pub stopping: CancellationToken,
+}
+
+impl Context {
+    /// The backend under the ledger (already sealed).
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        self.ledger.store()
+    }
+
+    /// Runs one RPC: `handler` gets the caller the gate admitted and the
+    /// request; the call is timed and counted under `rpc`, and its error
+    /// becomes a status (with `ErrorInfo`) in one place.
+    pub async fn handle<Req, T, Fut>(
+        &self,
+        rpc: Rpc,
+        request: Request<Req>,
+        handler: impl FnOnce(Caller, Req) -> Fut,
+    ) -> Result<Response<T>, Status>
+    where
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let caller = Caller::of(&request);
+        let request = request.into_inner();
+        self.metrics.observe(&format!("{rpc:?}"), async move { handler(caller?, request).await }).await
+    }
+
+    /// Asks the policy about `rpc` on `target`; a denial is noted for the
+    /// call's audit record.
+    pub fn authorize(&self, caller: &Caller, rpc: Rpc, target: Target<'_>) -> Result<Grant, ApiError> {
+        Ok(policy::authorize(&caller.principal, &self.systems, rpc, target).inspect_err(|d| caller.refused(&d.0))?)
+    }
+
+    /// Loads a case, notes it and its people for the call's audit record, and
+    /// asks the policy about `rpc` on it.
+    pub async fn authorize_case(
+        &self,
+        caller: &Caller,
+        rpc: Rpc,
+        case_id: &CaseId,
+    ) -> Result<(Arc<Case>, Grant), ApiError> {
+        let case = self.ledger.state(case_id).await?;
+        caller.concerns_case(&case);
+        let grant = self.authorize(caller, rpc, Target::Case(&case))?;
+        Ok((case, grant))
+    }
+}
+
+/// Implements a generated gRPC service trait for a service (a struct with a
+/// `ctx: Context`) whose handlers are its inherent methods of the RPCs'
+/// names, `async fn name(&self, caller: Caller, request: Req) -> Result<Resp,
+/// ApiError>` (an inherent method is found before the trait's): the trait's
+/// associated stream types first, then one `rpc` line per RPC, naming the
+/// policy's [`Rpc`] it runs as.
+macro_rules! grpc_service {
+    ($service:path, $api:ty {
+        $(type $stream:ident = $stream_type:ty;)*
+        $(rpc $rpc:ident => $method:ident($request:ty) -> $response:ty;)*
+    }) => {
+        #[tonic::async_trait]
+        impl $service for $api {
+            $(type $stream = $stream_type;)*
+            $(
+                async fn $method(
+                    &self,
+                    request: tonic::Request<$request>,
+                ) -> Result<tonic::Response<$response>, tonic::Status> {
+                    let rpc = $crate::access::policy::Rpc::$rpc;
+                    self.ctx.handle(rpc, request, |caller, request| <$api>::$method(self, caller, request)).await
+                }
+            )*
+        }
+    };
+}
+
+pub(crate) use grpc_service;

@@ -1,0 +1,145 @@
+//! The outbox: for every write, what each configured system is sent — the
+//! events it subscribes to (never its own back), cut by the sharing law, and
+//! its view of every § 78 holistic plan whose view changed
+//! ([`super::distribution`]) — stored in the same transaction as the events.
+//! A delivery is stored canonical, naming people by party id; it becomes
+//! what an adapter reads ([`super::subjects::encode`]) only when it leaves,
+//! after [`still_sendable`] has judged it again by the case as it is then.
+
+use std::sync::Arc;
+
+use bro_api::convert;
+use bro_api::v1 as pb;
+use bro_domain::{Case, PartyId, RecordedEvent, Timestamp};
+use bro_rules::coordination::CoordinationPolicy;
+use bro_rules::sharing::{self, Share};
+use bro_store::{DeliveryPlanner, NewDelivery};
+use prost::Message as _;
+
+use super::distribution;
+use crate::systems::{SystemConfig, Systems};
+
+/// The outbox planner of every write.
+pub struct Outbox {
+    systems: Arc<Systems>,
+    coordination: Arc<CoordinationPolicy>,
+}
+
+impl Outbox {
+    /// The planner for `systems`, checking plans by `coordination`.
+    pub fn new(systems: Arc<Systems>, coordination: Arc<CoordinationPolicy>) -> Self {
+        Outbox { systems, coordination }
+    }
+
+    /// The systems it plans for.
+    pub fn systems(&self) -> &Systems {
+        &self.systems
+    }
+}
+
+impl DeliveryPlanner for Outbox {
+    fn plan(
+        &self,
+        before: Option<&Case>,
+        case: &Case,
+        events: &[RecordedEvent],
+        wire: &[pb::CaseEvent],
+        now: Timestamp,
+    ) -> Vec<NewDelivery> {
+        let (Some(first), Some(last)) = (events.first(), events.last()) else { return Vec::new() };
+        let delivery = |system: &SystemConfig, batch: pb::AdapterBatch| NewDelivery {
+            delivery_id: bro_store::time_ordered_id(now),
+            system: system.name.clone(),
+            case_id: case.id.clone(),
+            first_sequence: first.sequence,
+            last_sequence: last.sequence,
+            payload: batch.encode_to_vec(),
+            create_time: now,
+            replay_of: String::new(),
+        };
+        let mut out: Vec<NewDelivery> = self
+            .systems
+            .all()
+            .iter()
+            .filter_map(|system| Some(delivery(system, event_batch(system, case, events, wire)?)))
+            .collect();
+        for (system, batch) in distribution::plan_views(&self.systems, &self.coordination, before, case, now) {
+            out.push(delivery(system, batch));
+        }
+        out
+    }
+}
+
+/// The canonical batch `system` is sent for `events` of `case` (`wire`:
+/// the same events encoded): only the types it subscribes to, never events
+/// that came from the system itself, and only what the sharing law lets it
+/// receive, naming only the parents those events are about.
+pub fn event_batch(
+    system: &SystemConfig,
+    case: &Case,
+    events: &[RecordedEvent],
+    wire: &[pb::CaseEvent],
+) -> Option<pb::AdapterBatch> {
+    let share = system.recipient().share(case)?;
+    let chosen: Vec<(&RecordedEvent, &pb::CaseEvent)> = events
+        .iter()
+        .zip(wire)
+        .filter(|(e, _)| system.subscribe.iter().any(|s| s == e.event.kind.type_name()))
+        .filter(|(e, _)| e.event.source.as_ref().is_none_or(|s| s.system != system.name))
+        .filter(|(e, _)| share.may_receive(&e.event.kind))
+        .collect();
+    if chosen.is_empty() {
+        return None;
+    }
+    let parties = share.parties(case, chosen.iter().map(|(e, _)| &e.event.kind));
+    Some(pb::AdapterBatch {
+        case: case.id.resource_name(),
+        parties: parties.into_iter().map(convert::party_to_pb).collect(),
+        events: chosen.into_iter().map(|(_, w)| w.clone()).collect(),
+        ..Default::default()
+    })
+}
+
+/// A queued canonical batch cut down to what `system` may still be sent,
+/// judged by `case` as it is now: a consent withdrawn since the batch was
+/// planned stops its sector items, queued ones included. `Ok(None)`: nothing
+/// may be sent any more; `Err`: the batch cannot be read.
+pub fn still_sendable(
+    system: &SystemConfig,
+    case: &Case,
+    batch: pb::AdapterBatch,
+) -> Result<Option<pb::AdapterBatch>, String> {
+    let recipient = system.recipient();
+    if let Some(plan) = &batch.holistic_plan {
+        let parents: Vec<PartyId> = batch
+            .parties
+            .iter()
+            .map(|p| PartyId::parse("party_id", &p.party_id))
+            .collect::<Result<_, _>>()
+            .map_err(|v| format!("the queued plan names a party wrongly: {v}"))?;
+        let plan_id = plan.name.rsplit('/').next().unwrap_or_default();
+        let sendable = sharing::plan_still_sendable(&recipient, case, plan_id, &parents, plan.distribution_ended);
+        return Ok(sendable.then_some(batch));
+    }
+    let share = match recipient.share(case) {
+        None => return Ok(None),
+        Some(Share::Whole) => return Ok(Some(batch)),
+        Some(share) => share,
+    };
+    let mut kept = Vec::with_capacity(batch.events.len());
+    for event in batch.events {
+        let kind = convert::event_from_pb(&event).map_err(|v| format!("a queued event cannot be read: {v}"))?.kind;
+        if share.may_receive(&kind) {
+            kept.push((kind, event));
+        }
+    }
+    if kept.is_empty() {
+        return Ok(None);
+    }
+    let parties = share.parties(case, kept.iter().map(|(kind, _)| kind));
+    Ok(Some(pb::AdapterBatch {
+        parties: parties.into_iter().map(convert::party_to_pb).collect(),
+        events: kept.into_iter().map(|(_, event)| event).collect(),
+        ..batch
+    }))
+}

@@ -1,0 +1,339 @@
+//! `bro.v1.CaseService`: create, read, list, append and watch cases.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bro_api::convert;
+use bro_api::v1 as pb;
+use bro_api::v1::case_service_server::CaseService;
+use bro_domain::{CaseId, Violation, Violations};
+use bro_store::{AppendEvents, CaseLedger, CaseQuery, CreateCase};
+use tokio::sync::broadcast::error::RecvError;
+use tokio_stream::Stream;
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+
+use super::obligations::evaluated_case;
+use crate::access::Caller;
+use crate::access::policy::{Grant, Rpc, Target};
+use crate::context::{Context, grpc_service};
+use crate::error::ApiError;
+use crate::names;
+use crate::paging::{self, DEFAULT_PAGE_SIZE};
+
+/// The case service.
+pub struct CaseApi {
+    ctx: Context,
+}
+
+impl CaseApi {
+    /// The service over the gateway's context.
+    pub fn new(ctx: Context) -> Self {
+        CaseApi { ctx }
+    }
+}
+
+fn case_name(field: &str, name: &str) -> Result<CaseId, Violations> {
+    CaseId::from_resource_name(field, name)
+}
+
+/// Converts submitted events, naming each violation `events[i].…`.
+fn events_from_pb(events: &[pb::CaseEvent]) -> Result<Vec<bro_domain::Event>, Violations> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut violations: Vec<Violation> = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        if matches!(e.kind, Some(pb::case_event::Kind::CaseOpened(_))) {
+            violations
+                .push(Violation::new(format!("events[{i}].case_opened"), "case_opened is recorded by CreateCase only"));
+            continue;
+        }
+        match convert::event_from_pb(e) {
+            Ok(ev) => out.push(ev),
+            Err(v) => violations.extend(v.within(&format!("events[{i}]")).0),
+        }
+    }
+    if violations.is_empty() { Ok(out) } else { Err(Violations(violations)) }
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchCaseResponse, Status>> + Send>>;
+
+/// The handlers, each run by [`Context::handle`] through the table below.
+impl CaseApi {
+    async fn create_case(
+        &self,
+        caller: Caller,
+        req: pb::CreateCaseRequest,
+    ) -> Result<pb::CreateCaseResponse, ApiError> {
+        let request_id = names::write_request_id(&req.request_id)?;
+        let case_id = match req.case_id.as_str() {
+            "" => None,
+            id => Some(CaseId::parse("case_id", id)?),
+        };
+        let opening =
+            convert::opening_from_pb(req.child.as_ref(), &req.custody_holders, req.placing_municipality.as_ref())?;
+        let cvr = req.placing_municipality.as_ref().map(|m| m.cvr.as_str()).unwrap_or("");
+        self.ctx.authorize(&caller, Rpc::CreateCase, Target::Municipality(cvr))?;
+        let opened_on = match &req.opened_on {
+            None => self.ctx.clock.today(),
+            Some(_) => convert::date_from_pb("opened_on", req.opened_on.as_ref())?,
+        };
+        let now = self.ctx.clock.now();
+        let committed = self.ctx.ledger.create(CreateCase { case_id, opened_on, opening, request_id, now }).await?;
+        caller.concerns_projection(&committed.case);
+        tracing::info!(case = %committed.case.name, replayed = committed.replayed, "case created");
+        Ok(pb::CreateCaseResponse { case: Some(committed.case) })
+    }
+
+    async fn get_case(&self, caller: Caller, req: pb::GetCaseRequest) -> Result<pb::GetCaseResponse, ApiError> {
+        let id = case_name("name", &req.name)?;
+        let (state, grant) = self.ctx.authorize_case(&caller, Rpc::GetCase, &id).await?;
+        let case = match grant {
+            Grant::Full => {
+                let case = self.ctx.ledger.get(&id).await?;
+                evaluated_case(&self.ctx.ledger, case, self.ctx.clock.today()).await?
+            }
+            Grant::Sector(scope) => bro_api::views::sector_view_to_pb(&scope.view(&state)),
+        };
+        Ok(pb::GetCaseResponse { case: Some(case) })
+    }
+
+    async fn list_cases(&self, caller: Caller, req: pb::ListCasesRequest) -> Result<pb::ListCasesResponse, ApiError> {
+        let limit = paging::page_size(req.page_size, DEFAULT_PAGE_SIZE)?;
+        let mut filter = paging::parse_case_filter(&req.filter)?;
+        // Without a municipality in the filter, the caller's own is meant.
+        let cvr =
+            filter.placing_municipality.clone().or_else(|| caller.municipality(&self.ctx.systems)).unwrap_or_default();
+        self.ctx.authorize(&caller, Rpc::ListCases, Target::Municipality(&cvr))?;
+        filter.placing_municipality = Some(cvr);
+        let scope = format!("cases|{}", req.filter.trim());
+        let after = paging::decode_token(&req.page_token, &scope)?;
+        let query = CaseQuery { municipality_cvr: filter.placing_municipality, after_ordinal: after, limit };
+        let (cases, next_page_token) = match filter.obligations {
+            None => {
+                let (cases, next) = self.ctx.ledger.list(&query).await?;
+                (cases, next.map(|n| paging::encode_token(&scope, n)).unwrap_or_default())
+            }
+            Some(wanted) => self.cases_with_obligations(query, wanted, &scope).await?,
+        };
+        cases.iter().for_each(|c| caller.concerns_projection(c));
+        Ok(pb::ListCasesResponse { cases, next_page_token })
+    }
+
+    async fn append_case_events(
+        &self,
+        caller: Caller,
+        req: pb::AppendCaseEventsRequest,
+    ) -> Result<pb::AppendCaseEventsResponse, ApiError> {
+        let case_id = case_name("parent", &req.parent)?;
+        self.ctx.authorize_case(&caller, Rpc::AppendCaseEvents, &case_id).await?;
+        let request_id = names::write_request_id(&req.request_id)?;
+        let expected_version = match req.etag.as_str() {
+            "" => None,
+            etag => Some(convert::version_from_etag("etag", etag)?),
+        };
+        if req.events.len() > bro_store::MAX_EVENTS_PER_APPEND {
+            let why = format!(
+                "{} events in one request; at most {} are allowed",
+                req.events.len(),
+                bro_store::MAX_EVENTS_PER_APPEND
+            );
+            return Err(Violations::one("events", why).into());
+        }
+        let events = events_from_pb(&req.events)?;
+        let now = self.ctx.clock.now();
+        let append = AppendEvents { expected_version, ..AppendEvents::new(case_id, events, request_id, now) };
+        let committed = self.ctx.ledger.append(append).await?;
+        tracing::info!(
+            case = %committed.case.name,
+            events = committed.events.len(),
+            version = committed.case.version,
+            replayed = committed.replayed,
+            "events appended"
+        );
+        Ok(pb::AppendCaseEventsResponse { events: committed.events, case: Some(committed.case) })
+    }
+
+    async fn list_case_events(
+        &self,
+        caller: Caller,
+        req: pb::ListCaseEventsRequest,
+    ) -> Result<pb::ListCaseEventsResponse, ApiError> {
+        let case_id = case_name("parent", &req.parent)?;
+        let (_, grant) = self.ctx.authorize_case(&caller, Rpc::ListCaseEvents, &case_id).await?;
+        let limit = paging::page_size(req.page_size, 100)?;
+        let scope = format!("events|{case_id}");
+        let after = paging::decode_token(&req.page_token, &scope)?;
+        let events = self.ctx.ledger.events(&case_id, after, limit).await?;
+        let next = (events.len() == limit)
+            .then(|| events.last().map(|e| paging::encode_token(&scope, e.sequence as u64)))
+            .flatten();
+        let events = match grant {
+            Grant::Full => events,
+            // Stored events always read back; one that did not would not be shown.
+            Grant::Sector(scope) => events
+                .into_iter()
+                .filter(|e| convert::event_from_pb(e).is_ok_and(|ev| scope.may_see(&ev.kind)))
+                .collect(),
+        };
+        Ok(pb::ListCaseEventsResponse { events, next_page_token: next.unwrap_or_default() })
+    }
+
+    async fn watch_case(&self, caller: Caller, req: pb::WatchCaseRequest) -> Result<WatchStream, ApiError> {
+        let case_id = case_name("name", &req.name)?;
+        self.ctx.authorize_case(&caller, Rpc::WatchCase, &case_id).await?;
+        if req.after_sequence < 0 {
+            return Err(Violations::one("after_sequence", "is negative").into());
+        }
+        // Subscribe before reading history, so nothing falls between the two.
+        let changes = self.ctx.ledger.subscribe();
+        self.ctx.ledger.get(&case_id).await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let watcher = Watcher {
+            ledger: self.ctx.ledger.clone(),
+            case_id,
+            last_sent: req.after_sequence as u64,
+            tx,
+            shutdown: self.ctx.stopping.clone(),
+        };
+        tokio::spawn(watcher.run(changes));
+        let stream: WatchStream = Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx));
+        Ok(stream)
+    }
+}
+
+grpc_service! {
+    CaseService, CaseApi {
+        type WatchCaseStream = WatchStream;
+        rpc CreateCase => create_case(pb::CreateCaseRequest) -> pb::CreateCaseResponse;
+        rpc GetCase => get_case(pb::GetCaseRequest) -> pb::GetCaseResponse;
+        rpc ListCases => list_cases(pb::ListCasesRequest) -> pb::ListCasesResponse;
+        rpc AppendCaseEvents => append_case_events(pb::AppendCaseEventsRequest) -> pb::AppendCaseEventsResponse;
+        rpc ListCaseEvents => list_case_events(pb::ListCaseEventsRequest) -> pb::ListCaseEventsResponse;
+        rpc WatchCase => watch_case(pb::WatchCaseRequest) -> WatchStream;
+    }
+}
+
+impl CaseApi {
+    /// A page of the cases with obligations `wanted` on the server's today,
+    /// and the token to continue after the last case looked at: each case
+    /// is evaluated, store page after store page, until the page is full or
+    /// the cases run out.
+    async fn cases_with_obligations(
+        &self,
+        mut query: CaseQuery,
+        wanted: paging::ObligationFilter,
+        scope: &str,
+    ) -> Result<(Vec<pb::Case>, String), ApiError> {
+        let today = self.ctx.clock.today();
+        let limit = query.limit;
+        let mut cases = Vec::new();
+        let last_scanned = 'scan: loop {
+            let (page, next) = self.ctx.ledger.list(&query).await?;
+            for case in page {
+                let name = case.name.clone();
+                let evaluated = evaluated_case(&self.ctx.ledger, case.clone(), today).await?;
+                let matches = evaluated.obligations.iter().any(|o| match wanted {
+                    paging::ObligationFilter::Due => {
+                        o.status() == pb::ObligationStatus::Open || o.status() == pb::ObligationStatus::Overdue
+                    }
+                    paging::ObligationFilter::Open => o.status() == pb::ObligationStatus::Open,
+                    paging::ObligationFilter::Overdue => o.status() == pb::ObligationStatus::Overdue,
+                });
+                if matches {
+                    cases.push(case);
+                }
+                if cases.len() == limit {
+                    break 'scan Some(name);
+                }
+            }
+            match next {
+                Some(n) => query.after_ordinal = n,
+                None => break None,
+            }
+        };
+        let next_page_token = match last_scanned {
+            Some(name) => {
+                let id = CaseId::from_resource_name("name", &name)?;
+                paging::encode_token(scope, self.ctx.ledger.ordinal(&id).await?)
+            }
+            None => String::new(),
+        };
+        Ok((cases, next_page_token))
+    }
+}
+
+/// Feeds one `WatchCase` stream: history first, then live changes, resyncing
+/// from the store whenever the live feed lags or shows a gap.
+struct Watcher {
+    ledger: Arc<CaseLedger>,
+    case_id: CaseId,
+    last_sent: u64,
+    tx: tokio::sync::mpsc::Sender<Result<pb::WatchCaseResponse, Status>>,
+    shutdown: CancellationToken,
+}
+
+impl Watcher {
+    async fn run(mut self, mut changes: tokio::sync::broadcast::Receiver<Arc<bro_store::CaseChange>>) {
+        if self.catch_up().await.is_err() {
+            return;
+        }
+        loop {
+            let change = tokio::select! {
+                () = self.shutdown.cancelled() => {
+                    let stopping = ApiError::Unavailable {
+                        reason: "SHUTTING_DOWN",
+                        message: "the gateway is shutting down; watch again".into(),
+                    };
+                    let _ = self.tx.send(Err(stopping.into())).await;
+                    return;
+                }
+                () = self.tx.closed() => return,
+                change = changes.recv() => change,
+            };
+            let result = match change {
+                Ok(change) if change.case_id == self.case_id => self.forward(&change.events).await,
+                Ok(_) => Ok(()),
+                Err(RecvError::Lagged(_)) => self.catch_up().await,
+                Err(RecvError::Closed) => return,
+            };
+            if result.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn forward(&mut self, events: &[pb::CaseEvent]) -> Result<(), ()> {
+        if events.first().is_some_and(|e| e.sequence as u64 > self.last_sent + 1) {
+            return self.catch_up().await;
+        }
+        for e in events {
+            if e.sequence as u64 > self.last_sent {
+                self.send(e.clone()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn catch_up(&mut self) -> Result<(), ()> {
+        loop {
+            let page = match self.ledger.events(&self.case_id, self.last_sent, 500).await {
+                Ok(page) => page,
+                Err(e) => {
+                    let _ = self.tx.send(Err(ApiError::from(e).into())).await;
+                    return Err(());
+                }
+            };
+            if page.is_empty() {
+                return Ok(());
+            }
+            for e in page {
+                self.send(e).await?;
+            }
+        }
+    }
+
+    async fn send(&mut self, event: pb::CaseEvent) -> Result<(), ()> {
+        self.last_sent = event.sequence as u64;
+        self.tx.send(Ok(pb::WatchCaseResponse { event: Some(event) })).await.map_err(|_| ())
+    }
+}

@@ -1,0 +1,185 @@
+//! The outbox: one row per delivery of a batch to a receiving system, in
+//! the same transaction as its events; its state, attempts and next attempt;
+//! and the translated message once the worker rendered it.
+
+use bro_domain::{CaseId, Timestamp};
+use bro_store::{Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate, NewDelivery, StoreError};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{backend, corrupt, from_micros, micros};
+
+/// Enqueues a delivery: pending, no attempts, due at once.
+pub(crate) fn insert(conn: &Connection, d: &NewDelivery) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO deliveries (delivery_id, system, case_id, first_sequence, last_sequence, payload, create_time,
+                                 replay_of, state, attempts, next_attempt_time, last_error, update_time)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', 0, ?7, '', ?7)",
+        params![
+            d.delivery_id,
+            d.system,
+            d.case_id.as_str(),
+            d.first_sequence as i64,
+            d.last_sequence as i64,
+            d.payload,
+            micros(d.create_time),
+            d.replay_of
+        ],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+const DELIVERY_COLUMNS: &str = "ordinal, delivery_id, system, case_id, first_sequence, last_sequence, payload, \
+    create_time, replay_of, state, attempts, next_attempt_time, last_error, update_time, rendered_type, rendered_body";
+
+/// A `deliveries` row as SQLite returns it.
+struct DeliveryRow {
+    ordinal: i64,
+    delivery_id: String,
+    system: String,
+    case_id: String,
+    first_sequence: i64,
+    last_sequence: i64,
+    payload: Vec<u8>,
+    create_time: i64,
+    replay_of: String,
+    state: String,
+    attempts: i64,
+    next_attempt_time: i64,
+    last_error: String,
+    update_time: i64,
+    rendered_type: Option<String>,
+    rendered_body: Option<Vec<u8>>,
+}
+
+fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
+    Ok(DeliveryRow {
+        ordinal: r.get(0)?,
+        delivery_id: r.get(1)?,
+        system: r.get(2)?,
+        case_id: r.get(3)?,
+        first_sequence: r.get(4)?,
+        last_sequence: r.get(5)?,
+        payload: r.get(6)?,
+        create_time: r.get(7)?,
+        replay_of: r.get(8)?,
+        state: r.get(9)?,
+        attempts: r.get(10)?,
+        next_attempt_time: r.get(11)?,
+        last_error: r.get(12)?,
+        update_time: r.get(13)?,
+        rendered_type: r.get(14)?,
+        rendered_body: r.get(15)?,
+    })
+}
+
+fn to_delivery(row: DeliveryRow) -> Result<Delivery, StoreError> {
+    let damaged = |what: &str| StoreError::Corrupt(format!("delivery {}: {what}", row.delivery_id));
+    Ok(Delivery {
+        ordinal: row.ordinal as u64,
+        state: DeliveryState::parse(&row.state).ok_or_else(|| damaged("unknown state"))?,
+        attempts: u32::try_from(row.attempts).map_err(|_| damaged("attempts out of range"))?,
+        next_attempt_time: from_micros(row.next_attempt_time),
+        last_error: row.last_error,
+        update_time: from_micros(row.update_time),
+        rendered: row.rendered_type.zip(row.rendered_body),
+        new: NewDelivery {
+            case_id: CaseId::parse("case_id", &row.case_id).map_err(corrupt)?,
+            delivery_id: row.delivery_id,
+            system: row.system,
+            first_sequence: row.first_sequence as u64,
+            last_sequence: row.last_sequence as u64,
+            payload: row.payload,
+            create_time: from_micros(row.create_time),
+            replay_of: row.replay_of,
+        },
+    })
+}
+
+/// Pending deliveries due at `now`, oldest first — only the head of each
+/// (system, case) queue: the `NOT EXISTS` leaves out a delivery with an
+/// earlier one of the same system and case still pending (so a case's
+/// deliveries to a system go in order); `deliveries_queue` serves it.
+pub(crate) fn due(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec<Delivery>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries AS d
+             WHERE state = 'pending' AND next_attempt_time <= ?1
+               AND NOT EXISTS (SELECT 1 FROM deliveries AS e
+                               WHERE e.system = d.system AND e.case_id = d.case_id
+                                 AND e.state = 'pending' AND e.ordinal < d.ordinal)
+             ORDER BY next_attempt_time, ordinal LIMIT ?2"
+        ))
+        .map_err(backend)?;
+    let rows = stmt.query_map(params![micros(now), limit as i64], delivery_row).map_err(backend)?;
+    rows.map(|r| to_delivery(r.map_err(backend)?)).collect()
+}
+
+/// Applies a state change if the delivery is still in `update.from` (a
+/// compare-and-set: two attempts cannot both move it); a rendering, once
+/// stored, is kept when a later change brings none (`coalesce`).
+pub(crate) fn update(conn: &Connection, update: DeliveryUpdate) -> Result<bool, StoreError> {
+    let (rendered_type, rendered_body) = match update.rendered {
+        Some((t, b)) => (Some(t), Some(b)),
+        None => (None, None),
+    };
+    let changed = conn
+        .execute(
+            "UPDATE deliveries SET state = ?3, attempts = ?4, next_attempt_time = ?5, last_error = ?6,
+                 update_time = ?7,
+                 rendered_type = coalesce(?8, rendered_type), rendered_body = coalesce(?9, rendered_body)
+             WHERE delivery_id = ?1 AND state = ?2",
+            params![
+                update.delivery_id,
+                update.from.as_str(),
+                update.to.as_str(),
+                update.attempts,
+                micros(update.next_attempt_time),
+                update.last_error,
+                micros(update.update_time),
+                rendered_type,
+                rendered_body
+            ],
+        )
+        .map_err(backend)?;
+    Ok(changed == 1)
+}
+
+/// One delivery.
+pub(crate) fn get(conn: &Connection, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE delivery_id = ?1"),
+        [delivery_id],
+        delivery_row,
+    )
+    .optional()
+    .map_err(backend)?
+    .map(to_delivery)
+    .transpose()
+}
+
+/// Deliveries in enqueue order after an ordinal, each filter applied only
+/// when given (`?n IS NULL OR …`).
+pub(crate) fn list(conn: &Connection, query: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries
+             WHERE ordinal > ?1 AND (?2 IS NULL OR system = ?2) AND (?3 IS NULL OR state = ?3)
+               AND (?4 IS NULL OR case_id = ?4)
+             ORDER BY ordinal LIMIT ?5"
+        ))
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map(
+            params![
+                query.after_ordinal as i64,
+                query.system,
+                query.state.map(DeliveryState::as_str),
+                query.case_id.as_ref().map(CaseId::as_str),
+                query.limit as i64
+            ],
+            delivery_row,
+        )
+        .map_err(backend)?;
+    rows.map(|r| to_delivery(r.map_err(backend)?)).collect()
+}
