@@ -140,6 +140,16 @@ fn kind(event: &Map<String, Value>, path: &str) -> Result<Kind, AdapterError> {
         "revision_assessed" => Kind::RevisionAssessed(proto::RevisionAssessed {}),
         "homecoming_period_started" => Kind::HomecomingPeriodStarted(proto::HomecomingPeriodStarted {}),
         "homecoming_period_ended" => Kind::HomecomingPeriodEnded(proto::HomecomingPeriodEnded {}),
+        "homecoming_period_waived" => Kind::HomecomingPeriodWaived(proto::HomecomingPeriodWaived {
+            reasons: event.get("reasons").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        }),
+        "custody_holder_moved" => Kind::CustodyHolderMoved(proto::CustodyHolderMoved {
+            custody_holder: holder()?,
+            to_municipality: text(event, path, "to_municipality")?.to_owned(),
+        }),
+        "case_handover_sent" => Kind::CaseHandoverSent(proto::CaseHandoverSent {
+            to_municipality: text(event, path, "to_municipality")?.to_owned(),
+        }),
         "contact_suspended" => Kind::ContactSuspended(proto::ContactSuspended {}),
         "contact_resumed" => Kind::ContactResumed(proto::ContactResumed {}),
         other => return Err(invalid(format!("{path}.type"), format!("unknown event type {other:?}"))),

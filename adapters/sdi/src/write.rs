@@ -112,7 +112,10 @@ fn type_of(kind: &Kind) -> Option<Type> {
         | Kind::AppointmentScheduled(_)
         | Kind::AppointmentCancelled(_)
         | Kind::PlanCoordinatorNamed(_)
-        | Kind::PlanGoalsUpdated(_) => return None,
+        | Kind::PlanGoalsUpdated(_)
+        | Kind::HomecomingPeriodWaived(_)
+        | Kind::CustodyHolderMoved(_)
+        | Kind::CaseHandoverSent(_) => return None,
     })
 }
 

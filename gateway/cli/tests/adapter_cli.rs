@@ -183,7 +183,7 @@ fn the_scenario_reference_adapter_passes_its_golden_fixtures() {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../adapters/scenario/fixtures");
     let out = bro(&["adapter", "test", &guest("scenario"), fixtures.to_str().expect("utf8")]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("3 passed, 0 failed"), "{}", text(&out));
+    assert!(text(&out).contains("4 passed, 0 failed"), "{}", text(&out));
 }
 
 #[test]

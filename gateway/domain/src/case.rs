@@ -197,6 +197,35 @@ pub struct Period {
     pub end_date: Option<Date>,
 }
 
+/// A decision that a placement ends without a homecoming period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HomecomingWaiver {
+    /// Date.
+    pub waived_on: Date,
+    /// Reasons.
+    pub reasons: String,
+}
+
+/// A custody holder's move to another municipality.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Move {
+    /// Who moved.
+    pub custody_holder: PartyId,
+    /// The new municipality's CVR number.
+    pub to_municipality: String,
+    /// Date.
+    pub moved_on: Date,
+}
+
+/// Case material sent to another municipality.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handover {
+    /// The receiving municipality's CVR number.
+    pub to_municipality: String,
+    /// Date.
+    pub sent_on: Date,
+}
+
 /// A parent-support case: the fold of its events.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Case {
@@ -236,8 +265,14 @@ pub struct Case {
     pub revisions: Vec<Revision>,
     /// § 100 homecoming periods.
     pub homecoming_periods: Vec<Period>,
+    /// Homecoming periods waived.
+    pub homecoming_waivers: Vec<HomecomingWaiver>,
     /// § 103 suspensions.
     pub contact_suspensions: Vec<Period>,
+    /// Custody holders' moves to other municipalities.
+    pub moves: Vec<Move>,
+    /// Case material sent to other municipalities.
+    pub handovers: Vec<Handover>,
     /// Correspondence, in the order recorded.
     pub correspondence: Vec<Correspondence>,
     /// Other sectors' plans, current versions.
@@ -332,7 +367,10 @@ impl Case {
             plan_omissions: Vec::new(),
             revisions: Vec::new(),
             homecoming_periods: Vec::new(),
+            homecoming_waivers: Vec::new(),
             contact_suspensions: Vec::new(),
+            moves: Vec::new(),
+            handovers: Vec::new(),
             correspondence: Vec::new(),
             sector_plans: Vec::new(),
             appointments: Vec::new(),
@@ -600,6 +638,33 @@ impl Case {
                 };
                 p.end_date = Some(on);
             }
+            EventKind::HomecomingPeriodWaived { reasons } => {
+                if self.current_placement().is_none() {
+                    return fail_event(format!(
+                        "no placement is in progress on {on}; a homecoming period is waived while the child is placed"
+                    ));
+                }
+                self.homecoming_waivers.push(HomecomingWaiver { waived_on: on, reasons: reasons.clone() });
+            }
+            EventKind::CustodyHolderMoved { custody_holder, to_municipality } => {
+                if to_municipality == &self.placing_municipality.cvr {
+                    return fail(
+                        "to_municipality",
+                        "is the placing municipality; record a move to another municipality".into(),
+                    );
+                }
+                self.moves.push(Move {
+                    custody_holder: custody_holder.clone(),
+                    to_municipality: to_municipality.clone(),
+                    moved_on: on,
+                });
+            }
+            EventKind::CaseHandoverSent { to_municipality } => {
+                if to_municipality == &self.placing_municipality.cvr {
+                    return fail("to_municipality", "is the placing municipality itself".into());
+                }
+                self.handovers.push(Handover { to_municipality: to_municipality.clone(), sent_on: on });
+            }
             EventKind::ContactSuspended => {
                 if let Some(p) = self.contact_suspensions.last().filter(|p| p.end_date.is_none()) {
                     return fail_event(format!("contact is already suspended since {}", p.start_date));
@@ -766,7 +831,14 @@ impl Case {
         };
         match kind {
             EventKind::SupportPersonRefused { reason, .. } => text("reason", reason),
-            EventKind::PlanOmitted { reasons } => text("reasons", reasons),
+            EventKind::PlanOmitted { reasons } | EventKind::HomecomingPeriodWaived { reasons } => {
+                text("reasons", reasons)
+            }
+            EventKind::CustodyHolderMoved { to_municipality, .. } | EventKind::CaseHandoverSent { to_municipality } => {
+                if let Err(v) = check_cvr("to_municipality", to_municipality) {
+                    c.0.extend(v.0);
+                }
+            }
             EventKind::PlanPrepared { plan_id, goals, .. } | EventKind::PlanGoalsUpdated { plan_id, goals } => {
                 if let Err(v) = check_id("plan_id", plan_id) {
                     c.0.extend(v.0);

@@ -380,6 +380,12 @@ pub enum EventKind {
     HomecomingPeriodStarted,
     /// The homecoming period ended.
     HomecomingPeriodEnded,
+    /// The municipality decided that the placement ends without a homecoming
+    /// period (§ 100: special circumstances make one unnecessary).
+    HomecomingPeriodWaived {
+        /// Why; empty text is no reasons.
+        reasons: String,
+    },
     /// Contact suspended at the child's request.
     ContactSuspended,
     /// Contact resumed.
@@ -419,6 +425,18 @@ pub enum EventKind {
         /// The appointment.
         appointment: Box<Appointment>,
     },
+    /// A custody holder moved to another municipality (§ 132).
+    CustodyHolderMoved {
+        /// Who moved.
+        custody_holder: PartyId,
+        /// The new municipality's CVR number.
+        to_municipality: String,
+    },
+    /// The case material was sent to another municipality (§ 132).
+    CaseHandoverSent {
+        /// The receiving municipality's CVR number.
+        to_municipality: String,
+    },
     /// An appointment was cancelled.
     AppointmentCancelled {
         /// Which.
@@ -457,6 +475,7 @@ impl EventKind {
             EventKind::RevisionAssessed => "revision_assessed",
             EventKind::HomecomingPeriodStarted => "homecoming_period_started",
             EventKind::HomecomingPeriodEnded => "homecoming_period_ended",
+            EventKind::HomecomingPeriodWaived { .. } => "homecoming_period_waived",
             EventKind::ContactSuspended => "contact_suspended",
             EventKind::ContactResumed => "contact_resumed",
             EventKind::SectorContactAdded { .. } => "sector_contact_added",
@@ -465,6 +484,8 @@ impl EventKind {
             EventKind::SectorPlanRecorded { .. } => "sector_plan_recorded",
             EventKind::AppointmentScheduled { .. } => "appointment_scheduled",
             EventKind::AppointmentCancelled { .. } => "appointment_cancelled",
+            EventKind::CustodyHolderMoved { .. } => "custody_holder_moved",
+            EventKind::CaseHandoverSent { .. } => "case_handover_sent",
         }
     }
 
@@ -483,7 +504,8 @@ impl EventKind {
             | EventKind::ConsentWithdrawn { custody_holder, .. }
             | EventKind::LegalBasisRecorded { custody_holder, .. }
             | EventKind::LegalBasisEnded { custody_holder, .. }
-            | EventKind::SectorContactAdded { custody_holder, .. } => Some(custody_holder),
+            | EventKind::SectorContactAdded { custody_holder, .. }
+            | EventKind::CustodyHolderMoved { custody_holder, .. } => Some(custody_holder),
             EventKind::CorrespondenceRecorded { correspondence } => Some(&correspondence.custody_holder),
             EventKind::SectorPlanRecorded { plan } => Some(&plan.custody_holder),
             EventKind::AppointmentScheduled { appointment } => Some(&appointment.custody_holder),

@@ -562,6 +562,9 @@ pub fn kind_name(kind: &Kind) -> &'static str {
         Kind::RevisionAssessed(_) => "revision_assessed",
         Kind::HomecomingPeriodStarted(_) => "homecoming_period_started",
         Kind::HomecomingPeriodEnded(_) => "homecoming_period_ended",
+        Kind::HomecomingPeriodWaived(_) => "homecoming_period_waived",
+        Kind::CustodyHolderMoved(_) => "custody_holder_moved",
+        Kind::CaseHandoverSent(_) => "case_handover_sent",
         Kind::ContactSuspended(_) => "contact_suspended",
         Kind::ContactResumed(_) => "contact_resumed",
         Kind::SectorContactAdded(_) => "sector_contact_added",
@@ -737,6 +740,20 @@ fn kind_from_pb(kind: &Kind) -> Result<d::EventKind, Violations> {
         Kind::AppointmentCancelled(e) => {
             E::AppointmentCancelled { appointment_id: e.appointment_id.clone(), reason: e.reason.clone() }
         }
+        Kind::HomecomingPeriodWaived(w) => E::HomecomingPeriodWaived { reasons: w.reasons.clone() },
+        Kind::CustodyHolderMoved(m) => {
+            let mut c = Checker::default();
+            let h = c.take("", holder(&m.custody_holder));
+            let to = c.take("", d::check_cvr("to_municipality", &m.to_municipality));
+            c.finish(h.zip(to).map(|(custody_holder, ())| E::CustodyHolderMoved {
+                custody_holder,
+                to_municipality: m.to_municipality.clone(),
+            }))?
+        }
+        Kind::CaseHandoverSent(h) => {
+            d::check_cvr("to_municipality", &h.to_municipality)?;
+            E::CaseHandoverSent { to_municipality: h.to_municipality.clone() }
+        }
     })
 }
 
@@ -829,6 +846,16 @@ fn kind_to_pb(kind: &d::EventKind) -> Kind {
         E::RevisionAssessed => Kind::RevisionAssessed(pb::RevisionAssessed {}),
         E::HomecomingPeriodStarted => Kind::HomecomingPeriodStarted(pb::HomecomingPeriodStarted {}),
         E::HomecomingPeriodEnded => Kind::HomecomingPeriodEnded(pb::HomecomingPeriodEnded {}),
+        E::HomecomingPeriodWaived { reasons } => {
+            Kind::HomecomingPeriodWaived(pb::HomecomingPeriodWaived { reasons: reasons.clone() })
+        }
+        E::CustodyHolderMoved { custody_holder, to_municipality } => Kind::CustodyHolderMoved(pb::CustodyHolderMoved {
+            custody_holder: h(custody_holder),
+            to_municipality: to_municipality.clone(),
+        }),
+        E::CaseHandoverSent { to_municipality } => {
+            Kind::CaseHandoverSent(pb::CaseHandoverSent { to_municipality: to_municipality.clone() })
+        }
         E::ContactSuspended => Kind::ContactSuspended(pb::ContactSuspended {}),
         E::ContactResumed => Kind::ContactResumed(pb::ContactResumed {}),
         E::SectorContactAdded {
@@ -1060,6 +1087,28 @@ pub fn case_to_pb(case: &d::Case) -> pb::Case {
         correspondence: case.correspondence.iter().map(correspondence_to_pb).collect(),
         sector_plans: case.sector_plans.iter().map(sector_plan_to_pb).collect(),
         appointments: case.appointments.iter().map(appointment_to_pb).collect(),
+        homecoming_waivers: case
+            .homecoming_waivers
+            .iter()
+            .map(|w| pb::HomecomingWaiver { waived_on: Some(date_to_pb(w.waived_on)), reasons: w.reasons.clone() })
+            .collect(),
+        custody_holder_moves: case
+            .moves
+            .iter()
+            .map(|m| pb::CustodyHolderMove {
+                custody_holder: h(&m.custody_holder),
+                to_municipality: m.to_municipality.clone(),
+                moved_on: Some(date_to_pb(m.moved_on)),
+            })
+            .collect(),
+        handovers: case
+            .handovers
+            .iter()
+            .map(|t| pb::CaseHandover {
+                to_municipality: t.to_municipality.clone(),
+                sent_on: Some(date_to_pb(t.sent_on)),
+            })
+            .collect(),
     }
 }
 

@@ -1,5 +1,5 @@
-//! Legal date arithmetic: calendar months clamped to the month's end, and
-//! weeks of seven days.
+//! Legal date arithmetic: calendar months clamped to the month's end, weeks
+//! of seven days, and days.
 
 use bro_domain::Date;
 use chrono::{Days, Months};
@@ -14,7 +14,12 @@ pub fn add_months(date: Date, months: u32) -> Date {
 
 /// `date` plus `weeks` weeks of seven days, saturating like [`add_months`].
 pub fn add_weeks(date: Date, weeks: u32) -> Date {
-    date.checked_add_days(Days::new(7 * u64::from(weeks))).unwrap_or(Date::MAX)
+    add_days(date, 7 * weeks)
+}
+
+/// `date` plus `days` days, saturating like [`add_months`].
+pub fn add_days(date: Date, days: u32) -> Date {
+    date.checked_add_days(Days::new(u64::from(days))).unwrap_or(Date::MAX)
 }
 
 #[cfg(test)]
@@ -40,5 +45,12 @@ mod tests {
         assert_eq!(add_weeks(day("2025-09-01"), 8), day("2025-10-27"));
         assert_eq!(add_weeks(day("2028-01-10"), 8), day("2028-03-06"));
         assert_eq!(add_weeks(Date::MAX, 8), Date::MAX);
+    }
+
+    #[test]
+    fn days_cross_months_and_saturate() {
+        assert_eq!(add_days(day("2026-02-02"), 14), day("2026-02-16"));
+        assert_eq!(add_days(day("2028-02-20"), 14), day("2028-03-05"));
+        assert_eq!(add_days(Date::MAX, 1), Date::MAX);
     }
 }

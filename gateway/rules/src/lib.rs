@@ -48,7 +48,7 @@ mod testkit;
 
 use bro_domain::{Date, Event, PartyId, RecordedEvent};
 
-pub use dates::{add_months, add_weeks};
+pub use dates::{add_days, add_months, add_weeks};
 pub use model::{Advisory, AdvisoryId, Evaluation, Obligation, RuleId, Status};
 pub use render::render_json;
 pub use ruleset::RuleSet;

@@ -29,15 +29,19 @@ pub enum RuleId {
     Bl79Stk2,
     /// `bl79-3`: assess within 12 months whether to offer a revision (§ 79 stk. 3).
     Bl79Stk3,
+    /// `bl100-1`: decide on a homecoming period when a placement ends in a homecoming (§ 100).
+    Bl100Stk1,
     /// `bl100-3`: a homecoming period ends within 6 months (§ 100 stk. 3).
     Bl100Stk3,
     /// `bl103-2`: contact suspended at the child's request resumes within 8 weeks (§ 103 stk. 2).
     Bl103Stk2,
+    /// `bl132`: notify the new municipality when a custody holder moves (§ 132).
+    Bl132,
 }
 
 impl RuleId {
     /// Every rule id, in the order of the obligations table.
-    pub const ALL: [RuleId; 11] = [
+    pub const ALL: [RuleId; 13] = [
         RuleId::Bl75,
         RuleId::Bl75Approval,
         RuleId::Bl76,
@@ -47,8 +51,10 @@ impl RuleId {
         RuleId::Bl78Consent,
         RuleId::Bl79Stk2,
         RuleId::Bl79Stk3,
+        RuleId::Bl100Stk1,
         RuleId::Bl100Stk3,
         RuleId::Bl103Stk2,
+        RuleId::Bl132,
     ];
 
     /// The stable id, e.g. `bl77-2`.
@@ -63,8 +69,10 @@ impl RuleId {
             RuleId::Bl78Consent => "bl78-consent",
             RuleId::Bl79Stk2 => "bl79-2",
             RuleId::Bl79Stk3 => "bl79-3",
+            RuleId::Bl100Stk1 => "bl100-1",
             RuleId::Bl100Stk3 => "bl100-3",
             RuleId::Bl103Stk2 => "bl103-2",
+            RuleId::Bl132 => "bl132",
         }
     }
 
@@ -76,7 +84,7 @@ impl RuleId {
     /// Whether the duty is owed to each custody holder separately (the
     /// obligation names one) rather than being a duty of the case.
     pub fn is_per_custody_holder(self) -> bool {
-        matches!(self, RuleId::Bl75 | RuleId::Bl75Approval | RuleId::Bl32Consent | RuleId::Bl78Consent)
+        matches!(self, RuleId::Bl75 | RuleId::Bl75Approval | RuleId::Bl32Consent | RuleId::Bl78Consent | RuleId::Bl132)
     }
 }
 

@@ -340,6 +340,17 @@ fn repeated_placement() {
               "triggered_by": 6
             },
             {
+              "cites": "barnets lov § 100",
+              "due": "2026-03-02",
+              "duty": "decide on a homecoming period when the placement ends in a homecoming",
+              "met_by": 6,
+              "met_on": "2025-08-31",
+              "rule": "bl100-1",
+              "status": "met",
+              "trigger": "2026-03-02",
+              "triggered_by": 8
+            },
+            {
               "cites": "barnets lov § 75",
               "custody_holder": "parent-1",
               "due": "2026-09-14",

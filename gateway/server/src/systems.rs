@@ -331,6 +331,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "legal_basis_ended",
     "plan_coordinator_named",
     "plan_goals_updated",
+    "homecoming_period_waived",
+    "custody_holder_moved",
+    "case_handover_sent",
 ];
 
 #[cfg(test)]

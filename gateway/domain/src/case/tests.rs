@@ -187,3 +187,41 @@ fn a_holistic_plan_gets_a_coordinator_and_new_goals_for_the_parents_it_covers() 
     ]);
     assert!(err.unwrap_err().1.to_string().contains("goals[0].custody_holders[0]: the case has no custody holder"));
 }
+
+#[test]
+fn revision_2_events_keep_the_case_consistent() {
+    let placed =
+        || recorded(2, "2026-01-05", EventKind::PlacementStarted { basis: PlacementBasis::Bl46, site_kind: None });
+    let waived =
+        |sequence, on| recorded(sequence, on, EventKind::HomecomingPeriodWaived { reasons: "Ikke nødvendig".into() });
+    let err = replay(vec![waived(2, "2026-01-04")]).unwrap_err();
+    expect_test::expect![[r#"homecoming_period_waived: no placement is in progress on 2026-01-04; a homecoming period is waived while the child is placed"#]]
+        .assert_eq(&err.1.to_string());
+    let moved =
+        |to: &str| EventKind::CustodyHolderMoved { custody_holder: party("parent-1"), to_municipality: to.into() };
+    let err = replay(vec![placed(), recorded(3, "2026-02-02", moved("29189846"))]).unwrap_err();
+    expect_test::expect![[
+        r#"custody_holder_moved.to_municipality: is the placing municipality; record a move to another municipality"#
+    ]]
+    .assert_eq(&err.1.to_string());
+    let err = replay(vec![placed(), recorded(3, "2026-02-02", moved("2918"))]).unwrap_err();
+    expect_test::expect![[r#"custody_holder_moved.to_municipality: "2918" is not a CVR number (eight digits)"#]]
+        .assert_eq(&err.1.to_string());
+    let sent = EventKind::CaseHandoverSent { to_municipality: "10203040".into() };
+    let case = replay(vec![
+        placed(),
+        waived(3, "2026-02-01"),
+        recorded(4, "2026-02-02", moved("10203040")),
+        recorded(5, "2026-02-09", sent),
+    ])
+    .expect("a consistent history");
+    assert_eq!(
+        case.homecoming_waivers,
+        [HomecomingWaiver { waived_on: date("2026-02-01"), reasons: "Ikke nødvendig".into() }]
+    );
+    assert_eq!(
+        case.moves,
+        [Move { custody_holder: party("parent-1"), to_municipality: "10203040".into(), moved_on: date("2026-02-02") }]
+    );
+    assert_eq!(case.handovers, [Handover { to_municipality: "10203040".into(), sent_on: date("2026-02-09") }]);
+}

@@ -79,3 +79,30 @@ fn etags_round_trip_and_foreign_ones_are_refused() {
     assert!(version_from_etag("etag", "17").is_err());
     assert!(version_from_etag("etag", "\"x\"").is_err());
 }
+
+#[test]
+fn revision_2_events_round_trip_and_name_a_bad_municipality() {
+    let kinds = [
+        Kind::HomecomingPeriodWaived(pb::HomecomingPeriodWaived { reasons: "Barnet er hjemme hver weekend".into() }),
+        Kind::CustodyHolderMoved(pb::CustodyHolderMoved {
+            custody_holder: "parent-2".into(),
+            to_municipality: "10203040".into(),
+        }),
+        Kind::CaseHandoverSent(pb::CaseHandoverSent { to_municipality: "10203040".into() }),
+    ];
+    for kind in kinds {
+        let ev = pb::CaseEvent { occurred_on: date(2026, 2, 2), kind: Some(kind), ..Default::default() };
+        let domain = event_from_pb(&ev).unwrap();
+        assert_eq!(event_to_pb(&domain), ev);
+    }
+    let moved = pb::CaseEvent {
+        occurred_on: date(2026, 2, 2),
+        kind: Some(Kind::CustodyHolderMoved(pb::CustodyHolderMoved {
+            custody_holder: String::new(),
+            to_municipality: "1020".into(),
+        })),
+        ..Default::default()
+    };
+    let err = event_from_pb(&moved).unwrap_err().to_string();
+    assert!(err.contains("custody_holder_moved.custody_holder") && err.contains("to_municipality"), "{err}");
+}

@@ -1,11 +1,16 @@
 //! Barnets lov as in force from 1 January 2024: the obligations table of
-//! `shared/domain.md`, one function per rule, each citing its paragraph.
+//! `shared/domain.md` with its revision 2 amendments (an offer made in
+//! connection with a placement counts before its start; a § 78 plan replaces
+//! the parent plan only for the parents it covers; a parent plan per
+//! placement; § 79 stk. 3 only after a revision; the new duties `bl100-1` and
+//! `bl132`), one function per rule, each citing its paragraph.
 //!
 //! The rules read the case's events only; `case_opened` and the sector
 //! contact events are ignored by the obligations (the advisories read the
 //! sector contacts).
 
 pub(crate) mod advisories;
+mod moves;
 mod periods;
 mod plans;
 mod revisions;
@@ -83,6 +88,12 @@ pub(crate) static RULES: &[Rule] = &[
         find: revisions::assess_within_twelve_months,
     },
     Rule {
+        id: RuleId::Bl100Stk1,
+        cites: "barnets lov § 100",
+        duty: "decide on a homecoming period when the placement ends in a homecoming",
+        find: periods::homecoming_decision,
+    },
+    Rule {
         id: RuleId::Bl100Stk3,
         cites: "barnets lov § 100, stk. 3",
         duty: "end the homecoming period within 6 months",
@@ -93,5 +104,11 @@ pub(crate) static RULES: &[Rule] = &[
         cites: "barnets lov § 103, stk. 2",
         duty: "resume contact suspended at the child's request within 8 weeks",
         find: periods::contact_suspension,
+    },
+    Rule {
+        id: RuleId::Bl132,
+        cites: "barnets lov § 132 (\"uden ugrundet ophold\": due in 14 days, bro's convention)",
+        duty: "notify the new municipality and send the case material with a summary of the assessments",
+        find: moves::notify_new_municipality,
     },
 ];

@@ -1,7 +1,8 @@
-//! Periods with a legal maximum: the § 100 stk. 3 homecoming period and the
-//! § 103 stk. 2 suspension of contact at the child's request.
+//! Periods with a legal maximum — the § 100 stk. 3 homecoming period and the
+//! § 103 stk. 2 suspension of contact at the child's request — and the
+//! § 100 decision on whether a homecoming needs a homecoming period at all.
 
-use bro_domain::{Date, EventKind};
+use bro_domain::{Date, EventKind, PlacementBasis, PlacementEndReason};
 
 use crate::dates::{add_months, add_weeks};
 use crate::facts::{Facts, Finding, Outcome};
@@ -19,6 +20,41 @@ pub(crate) fn homecoming_period(facts: &Facts<'_>) -> Vec<Finding> {
         |kind| matches!(kind, EventKind::HomecomingPeriodEnded),
         |start| add_months(start, 6),
     )
+}
+
+/// `bl100-1` — barnets lov § 100: when a placement under § 46 or § 47 ends
+/// in a homecoming, the municipality must have decided on a homecoming
+/// period, unless special circumstances made one unnecessary (seed 002).
+///
+/// One case-level duty per such placement end, due the end's date. Met by a
+/// `homecoming_period_started` during the placement, or a
+/// `homecoming_period_waived` with reasons (blank reasons are none) dated in
+/// the placement, on or before its end; `violated` if the placement ended
+/// with neither (the homecoming has happened; nothing later can cure it).
+pub(crate) fn homecoming_decision(facts: &Facts<'_>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut placement = None;
+    for event in facts.iter() {
+        match event.kind {
+            EventKind::PlacementStarted { basis, .. } => placement = Some((event, *basis)),
+            EventKind::PlacementEnded { reason: PlacementEndReason::Homecoming } => {
+                let Some((start, basis)) = placement.take() else { continue };
+                if !matches!(basis, PlacementBasis::Bl46 | PlacementBasis::Bl47) {
+                    continue;
+                }
+                let decided = facts.iter().take(event.position).skip(start.position).find(|e| match e.kind {
+                    EventKind::HomecomingPeriodStarted => true,
+                    EventKind::HomecomingPeriodWaived { reasons } => !reasons.trim().is_empty(),
+                    _ => false,
+                });
+                let outcome = decided.map_or(Outcome::Violated { late: None }, Outcome::met_by);
+                findings.push(Finding::new(event, None, Some(event.on), outcome));
+            }
+            EventKind::PlacementEnded { .. } => placement = None,
+            _ => {}
+        }
+    }
+    findings
 }
 
 /// `bl103-2` — barnets lov § 103, stk. 2: contact with the parents may be

@@ -1,5 +1,6 @@
 //! § 79: revising the parent plan — the offer within 3 months of the
-//! placement, and the assessment at most every 12 months after a revision.
+//! placement, and the assessment at most every 12 months once a revision has
+//! been made.
 
 use bro_domain::EventKind;
 
@@ -44,16 +45,22 @@ pub(crate) fn offer_within_three_months(facts: &Facts<'_>) -> Vec<Finding> {
     findings
 }
 
-/// `bl79-3` — barnets lov § 79, stk. 3: after a revision, the municipality
-/// must assess at intervals of at most 12 months whether to offer a revision.
+/// `bl79-3` — barnets lov § 79, stk. 3: "har kommunalbestyrelsen foretaget en
+/// revision efter stk. 1 eller 2", it must assess at intervals of at most 12
+/// months whether to offer a revision.
 ///
-/// One case-level duty per `revision_made` and per `revision_assessed` (each
-/// assessment starts the next interval), due its date + 12 calendar months,
-/// met by the next `revision_made` or `revision_assessed` after it.
+/// The first interval starts at the first `revision_made`; after that, each
+/// `revision_made` and each `revision_assessed` starts the next. One
+/// case-level duty per such step, due its date + 12 calendar months, met by
+/// the next step after it. An assessment recorded before any revision starts
+/// nothing (revision 2, amendment 4).
 pub(crate) fn assess_within_twelve_months(facts: &Facts<'_>) -> Vec<Finding> {
     let is_step = |kind: &EventKind| matches!(kind, EventKind::RevisionMade | EventKind::RevisionAssessed);
+    let Some(first_revision) = facts.iter().find(|event| matches!(event.kind, EventKind::RevisionMade)) else {
+        return Vec::new();
+    };
     let mut findings = Vec::new();
-    for step in facts.iter().filter(|event| is_step(event.kind)) {
+    for step in facts.iter().skip(first_revision.position).filter(|event| is_step(event.kind)) {
         let next = facts.after(step.position).find(|event| is_step(event.kind));
         let outcome = next.map_or(Outcome::Pending, Outcome::met_by);
         findings.push(Finding::new(step, None, Some(add_months(step.on, 12)), outcome));

@@ -18,25 +18,35 @@ fn calls_for_support_person(basis: PlacementBasis) -> bool {
 /// starts, the municipality must decide on offering each custody holder a
 /// support person.
 ///
-/// One duty per placement start and custody holder, due the start date, met
-/// by the first `support_person_offered` to that custody holder dated on or
-/// after the start (an offer listed before the start on the same day counts:
-/// it is the same day). A late offer still meets it, on its date.
+/// One duty per placement start and custody holder, due the start date. The
+/// offer is made "i forbindelse med" the placement (seed 002: municipalities
+/// offer a support person from when they start considering placement), so it
+/// is met by the first `support_person_offered` to that custody holder made
+/// after the previous placement of the case ended (at any time, for the first
+/// placement) and before this placement ends: before, on or after the start,
+/// with its own date as `met_on` (revision 2, amendment 1). A late offer
+/// still meets it, on its date.
 pub(crate) fn offer(facts: &Facts<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
+    // Where the current placement's window begins: just after the previous end.
+    let mut window_start = 0;
     for start in facts.iter() {
-        let EventKind::PlacementStarted { basis, .. } = start.kind else {
-            continue;
-        };
-        if !calls_for_support_person(*basis) {
-            continue;
-        }
-        for holder in facts.custody_holders {
-            let offered = facts.on_or_after(start.on).find(|event| {
-                matches!(event.kind, EventKind::SupportPersonOffered { custody_holder } if custody_holder == holder)
-            });
-            let outcome = offered.map_or(Outcome::Pending, Outcome::met_by);
-            findings.push(Finding::new(start, Some(holder.clone()), Some(start.on), outcome));
+        match start.kind {
+            EventKind::PlacementEnded { .. } => window_start = start.position + 1,
+            EventKind::PlacementStarted { basis, .. } if calls_for_support_person(*basis) => {
+                let window_end = facts
+                    .after(start.position)
+                    .find(|event| matches!(event.kind, EventKind::PlacementEnded { .. }))
+                    .map_or(facts.events.len(), |end| end.position);
+                for holder in facts.custody_holders {
+                    let offered = facts.iter().take(window_end).skip(window_start).find(|event| {
+                        matches!(event.kind, EventKind::SupportPersonOffered { custody_holder } if custody_holder == holder)
+                    });
+                    let outcome = offered.map_or(Outcome::Pending, Outcome::met_by);
+                    findings.push(Finding::new(start, Some(holder.clone()), Some(start.on), outcome));
+                }
+            }
+            _ => {}
         }
     }
     findings

@@ -33,14 +33,33 @@ fn bl75_is_owed_to_each_custody_holder_for_every_basis() {
 }
 
 #[test]
-fn bl75_counts_an_offer_listed_before_the_start_on_the_same_day_but_not_the_day_before() {
+fn bl75_counts_an_offer_made_in_connection_with_the_placement_before_its_start() {
+    // Revision 2, amendment 1: an offer before the start meets the duty, on its own date.
     let history =
         History::default().on("2026-01-14", offered(P2)).on("2026-01-15", offered(P1)).on("2026-01-15", placed(Bl47));
     let evaluation = history.evaluate(&[P1, P2], "2026-01-15");
     let duties = of(&evaluation, RuleId::Bl75);
     assert_eq!((duties[0].status, duties[0].met_on, duties[0].met_by), (Status::Met, Some(day("2026-01-15")), Some(1)));
-    // On the due date itself an unmet duty is still open.
-    assert_eq!(duties[1].status, Status::Open);
+    assert_eq!((duties[1].status, duties[1].met_on, duties[1].met_by), (Status::Met, Some(day("2026-01-14")), Some(0)));
+}
+
+#[test]
+fn bl75_an_offer_of_the_previous_placement_does_not_count_for_the_next() {
+    let history = History::default()
+        .on("2025-06-01", placed(Bl46))
+        .on("2025-06-01", offered(P1))
+        .on("2025-12-01", EventKind::PlacementEnded { reason: PlacementEndReason::Homecoming })
+        .on("2026-01-10", offered(P2))
+        .on("2026-02-01", placed(Bl47));
+    let evaluation = history.evaluate(&[P1, P2], "2026-02-01");
+    let duties = of(&evaluation, RuleId::Bl75);
+    let of_second: Vec<_> = duties.iter().filter(|d| d.trigger == day("2026-02-01")).collect();
+    // parent-1's offer was made in the first placement; on the due date the duty is open.
+    assert_eq!((of_second[0].status, of_second[0].met_on), (Status::Open, None));
+    // parent-2 was offered after the first placement ended, before the second started.
+    assert_eq!((of_second[1].status, of_second[1].met_on), (Status::Met, Some(day("2026-01-10"))));
+    let of_first: Vec<_> = duties.iter().filter(|d| d.trigger == day("2025-06-01")).collect();
+    assert_eq!(of_first[1].status, Status::Overdue, "the offer after the first placement ended is the second's");
 }
 
 #[test]

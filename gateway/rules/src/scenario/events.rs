@@ -66,7 +66,9 @@ fn fields_of(type_name: &str) -> Option<&'static [&'static str]> {
         "support_started" => &["at", "type", "measure", "custody_holder"],
         "consent_given" | "consent_withdrawn" => &["at", "type", "custody_holder", "scope"],
         "plan_prepared" => &["at", "type", "kind", "covers"],
-        "plan_omitted" => &["at", "type", "reasons"],
+        "plan_omitted" | "homecoming_period_waived" => &["at", "type", "reasons"],
+        "custody_holder_moved" => &["at", "type", "custody_holder", "to_municipality"],
+        "case_handover_sent" => &["at", "type", "to_municipality"],
         "revision_offered"
         | "revision_made"
         | "revision_assessed"
@@ -117,6 +119,13 @@ fn parse_event(value: &Value, index: usize, known: &[PartyId]) -> Result<Event, 
     // A field naming one of the scenario's custody holders.
     let holder = |name: &str| -> Result<PartyId, ScenarioError> {
         known_holder(fields.string(name)?, &fields.path_of(name), known)
+    };
+    // A field holding a municipality's CVR number.
+    let municipality = |name: &str| -> Result<String, ScenarioError> {
+        let path = fields.path_of(name);
+        let cvr = fields.string(name)?;
+        bro_domain::check_cvr(&path, cvr).map_err(|violations| ScenarioError::from_violations(&path, &violations))?;
+        Ok(cvr.to_owned())
     };
     let kind = match type_name {
         "placement_recommended" => EventKind::PlacementRecommended {
@@ -182,14 +191,23 @@ fn parse_event(value: &Value, index: usize, known: &[PartyId]) -> Result<Event, 
                     ));
                 }
                 (PlanKind::Bl77, None) => Vec::new(),
-                (PlanKind::Bl78, Some(list)) => as_array(list, &covers_path)?
-                    .iter()
-                    .enumerate()
-                    .map(|(at, item)| {
-                        let item_path = format!("{covers_path}[{at}]");
-                        known_holder(as_str(item, &item_path)?, &item_path, known)
-                    })
-                    .collect::<Result<_, _>>()?,
+                (PlanKind::Bl78, Some(list)) => {
+                    let items = as_array(list, &covers_path)?;
+                    if items.is_empty() {
+                        return Err(ScenarioError::invalid(
+                            &covers_path,
+                            "a bl78 holistic plan covers one or both custody holders; the list is empty",
+                        ));
+                    }
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(at, item)| {
+                            let item_path = format!("{covers_path}[{at}]");
+                            known_holder(as_str(item, &item_path)?, &item_path, known)
+                        })
+                        .collect::<Result<_, _>>()?
+                }
             };
             EventKind::PlanPrepared {
                 plan_id: format!("plan-{}", index.saturating_add(1)),
@@ -204,6 +222,14 @@ fn parse_event(value: &Value, index: usize, known: &[PartyId]) -> Result<Event, 
         "revision_assessed" => EventKind::RevisionAssessed,
         "homecoming_period_started" => EventKind::HomecomingPeriodStarted,
         "homecoming_period_ended" => EventKind::HomecomingPeriodEnded,
+        "homecoming_period_waived" => {
+            EventKind::HomecomingPeriodWaived { reasons: fields.string("reasons")?.to_owned() }
+        }
+        "custody_holder_moved" => EventKind::CustodyHolderMoved {
+            custody_holder: holder("custody_holder")?,
+            to_municipality: municipality("to_municipality")?,
+        },
+        "case_handover_sent" => EventKind::CaseHandoverSent { to_municipality: municipality("to_municipality")? },
         "contact_suspended" => EventKind::ContactSuspended,
         "contact_resumed" => EventKind::ContactResumed,
         // `fields_of` knows exactly the types above.

@@ -70,6 +70,23 @@ fn errors_name_the_event_and_the_problem() {
             r#"{"at": "2026-01-01", "type": "placement_recommended", "basis": "bl47", "siblings_under_18_in_household": "yes", "reason": "neglect"}"#.to_owned(),
             "events[0].siblings_under_18_in_household: expected true or false, found a string",
         ),
+        // Revision 2: a holistic plan covers someone; moves and handovers name a municipality.
+        (
+            r#"{"at": "2026-01-01", "type": "plan_prepared", "kind": "bl78", "covers": []}"#.to_owned(),
+            "events[0].covers: a bl78 holistic plan covers one or both custody holders; the list is empty",
+        ),
+        (
+            r#"{"at": "2026-01-01", "type": "custody_holder_moved", "custody_holder": "parent-1", "to_municipality": "1020304"}"#.to_owned(),
+            r#"events[0].to_municipality: "1020304" is not a CVR number (eight digits)"#,
+        ),
+        (
+            r#"{"at": "2026-01-01", "type": "case_handover_sent"}"#.to_owned(),
+            "events[0].to_municipality: is required",
+        ),
+        (
+            r#"{"at": "2026-01-01", "type": "homecoming_period_waived", "reason": "x"}"#.to_owned(),
+            "events[0].reason: unknown field (expected at, type, reasons)",
+        ),
     ];
     for (events, expected) in cases {
         assert_eq!(event_error(&events), expected, "for {events}");
@@ -105,7 +122,7 @@ fn errors_in_the_rest_of_the_file() {
     let expect = |entry: &str| error(&format!(r#"{{{base}, {holders}, "expect": [{entry}]}}"#));
     assert_eq!(
         expect(r#"{"rule": "bl99"}"#),
-        r#"expect[0].rule: unknown rule "bl99" (expected bl75, bl75-approval, bl76, bl32-consent, bl77, bl77-2, bl78-consent, bl79-2, bl79-3, bl100-3, bl103-2)"#
+        r#"expect[0].rule: unknown rule "bl99" (expected bl75, bl75-approval, bl76, bl32-consent, bl77, bl77-2, bl78-consent, bl79-2, bl79-3, bl100-1, bl100-3, bl103-2, bl132)"#
     );
     assert_eq!(
         expect(r#"{"rule": "bl75"}"#),
