@@ -639,9 +639,12 @@ impl Case {
                 p.end_date = Some(on);
             }
             EventKind::HomecomingPeriodWaived { reasons } => {
-                if self.current_placement().is_none() {
+                // While the child is placed, or on the day the placement ended.
+                let ended_today = self.placements.last().is_some_and(|p| p.end_date == Some(on));
+                if self.current_placement().is_none() && !ended_today {
                     return fail_event(format!(
-                        "no placement is in progress on {on}; a homecoming period is waived while the child is placed"
+                        "no placement is in progress on {on}; a homecoming period is waived while the child is placed \
+                         (or on the day the placement ends)"
                     ));
                 }
                 self.homecoming_waivers.push(HomecomingWaiver { waived_on: on, reasons: reasons.clone() });

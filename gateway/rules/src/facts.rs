@@ -67,6 +67,43 @@ impl<'a> Facts<'a> {
     }
 }
 
+/// One placement's part of the case: from just after the previous placement
+/// ended (or the first event) to the end of this placement, its end
+/// included (or the last event). Plans, support and recommendations belong
+/// to the part they fall in.
+pub(crate) struct Window {
+    /// First position.
+    pub start: usize,
+    /// One past the last position.
+    pub end: usize,
+    /// Whether a placement starts in it (a case that was never placed is one
+    /// part, and counts as placed: its support owes a plan all the same).
+    pub placed: bool,
+}
+
+/// The case cut into placements' parts.
+pub(crate) fn placement_windows(facts: &Facts<'_>) -> Vec<Window> {
+    let mut windows = Vec::new();
+    let mut start = 0;
+    let mut placed = false;
+    for event in facts.iter() {
+        match event.kind {
+            EventKind::PlacementStarted { .. } => placed = true,
+            EventKind::PlacementEnded { .. } => {
+                windows.push(Window { start, end: event.position + 1, placed });
+                start = event.position + 1;
+                placed = false;
+            }
+            _ => {}
+        }
+    }
+    let never_placed = windows.is_empty() && !placed;
+    if start < facts.events.len() || windows.is_empty() {
+        windows.push(Window { start, end: facts.events.len(), placed: placed || never_placed });
+    }
+    windows
+}
+
 /// One event with where it sits.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Positioned<'a> {

@@ -333,6 +333,8 @@ pub enum Recorder {
     Sector(Sector),
     /// A system bound to neither: sector items only.
     Unbound,
+    /// A system whose binding the law does not know: nothing.
+    Nobody,
 }
 
 /// One event a message asks to record, as the law looks at it before the
@@ -358,6 +360,9 @@ pub fn may_record(recorder: Recorder, events: &[Option<Submitted<'_>>]) -> Resul
     }
     for (i, event) in events.iter().enumerate() {
         let Some(event) = event else { continue };
+        if recorder == Recorder::Nobody {
+            return Err(format!("events[{i}]: this system may record nothing"));
+        }
         if ITEM_CHANGE_TYPES.contains(&event.event_type) {
             continue;
         }

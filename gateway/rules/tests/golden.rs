@@ -370,15 +370,6 @@ fn repeated_placement() {
               "status": "overdue",
               "trigger": "2026-09-14",
               "triggered_by": 9
-            },
-            {
-              "cites": "barnets lov § 79, stk. 2",
-              "due": "2026-12-14",
-              "duty": "offer a revision of the plan within 3 months of the placement",
-              "rule": "bl79-2",
-              "status": "open",
-              "trigger": "2026-09-14",
-              "triggered_by": 9
             }
           ],
           "ruleset": "barnets-lov-2024-01-01",

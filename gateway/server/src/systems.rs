@@ -138,7 +138,7 @@ impl SystemConfig {
         match &self.access {
             SystemAccess::Municipal { .. } => Recorder::Municipality,
             SystemAccess::Sector { sector, .. } => {
-                bro_api::convert::sector_from_pb(*sector).map_or(Recorder::Unbound, Recorder::Sector)
+                bro_api::convert::sector_from_pb(*sector).map_or(Recorder::Nobody, Recorder::Sector)
             }
             SystemAccess::SendOnly => Recorder::Unbound,
         }

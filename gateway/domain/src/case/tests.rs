@@ -195,7 +195,7 @@ fn revision_2_events_keep_the_case_consistent() {
     let waived =
         |sequence, on| recorded(sequence, on, EventKind::HomecomingPeriodWaived { reasons: "Ikke nødvendig".into() });
     let err = replay(vec![waived(2, "2026-01-04")]).unwrap_err();
-    expect_test::expect![[r#"homecoming_period_waived: no placement is in progress on 2026-01-04; a homecoming period is waived while the child is placed"#]]
+    expect_test::expect![[r#"homecoming_period_waived: no placement is in progress on 2026-01-04; a homecoming period is waived while the child is placed (or on the day the placement ends)"#]]
         .assert_eq(&err.1.to_string());
     let moved =
         |to: &str| EventKind::CustodyHolderMoved { custody_holder: party("parent-1"), to_municipality: to.into() };
@@ -224,4 +224,15 @@ fn revision_2_events_keep_the_case_consistent() {
         [Move { custody_holder: party("parent-1"), to_municipality: "10203040".into(), moved_on: date("2026-02-02") }]
     );
     assert_eq!(case.handovers, [Handover { to_municipality: "10203040".into(), sent_on: date("2026-02-09") }]);
+    let ended = recorded(3, "2026-03-02", EventKind::PlacementEnded { reason: PlacementEndReason::Homecoming });
+    let case = replay(vec![placed(), ended, waived(4, "2026-03-02")]).expect("waived on the day of the end");
+    assert_eq!(case.homecoming_waivers.len(), 1);
+    assert!(
+        replay(vec![
+            placed(),
+            recorded(3, "2026-03-02", EventKind::PlacementEnded { reason: PlacementEndReason::Homecoming }),
+            waived(4, "2026-03-03")
+        ])
+        .is_err()
+    );
 }

@@ -28,9 +28,10 @@ pub(crate) fn homecoming_period(facts: &Facts<'_>) -> Vec<Finding> {
 ///
 /// One case-level duty per such placement end, due the end's date. Met by a
 /// `homecoming_period_started` during the placement, or a
-/// `homecoming_period_waived` with reasons (blank reasons are none) dated in
-/// the placement, on or before its end; `violated` if the placement ended
-/// with neither (the homecoming has happened; nothing later can cure it).
+/// `homecoming_period_waived` with reasons (blank reasons are none) recorded
+/// in the placement and dated on or before its end (on the day of the end,
+/// before or after it); `violated` if the placement ended with neither (the
+/// homecoming has happened; nothing later can cure it).
 pub(crate) fn homecoming_decision(facts: &Facts<'_>) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut placement = None;
@@ -42,9 +43,15 @@ pub(crate) fn homecoming_decision(facts: &Facts<'_>) -> Vec<Finding> {
                 if !matches!(basis, PlacementBasis::Bl46 | PlacementBasis::Bl47) {
                     continue;
                 }
-                let decided = facts.iter().take(event.position).skip(start.position).find(|e| match e.kind {
-                    EventKind::HomecomingPeriodStarted => true,
-                    EventKind::HomecomingPeriodWaived { reasons } => !reasons.trim().is_empty(),
+                // A waiver counts by its date (on the day of the end, in any order that
+                // day), until the next placement starts.
+                let next_start = facts
+                    .after(event.position)
+                    .find(|e| matches!(e.kind, EventKind::PlacementStarted { .. }))
+                    .map_or(facts.events.len(), |e| e.position);
+                let decided = facts.iter().take(next_start).skip(start.position + 1).find(|e| match e.kind {
+                    EventKind::HomecomingPeriodStarted => e.position < event.position,
+                    EventKind::HomecomingPeriodWaived { reasons } => !reasons.trim().is_empty() && e.on <= event.on,
                     _ => false,
                 });
                 let outcome = decided.map_or(Outcome::Violated { late: None }, Outcome::met_by);

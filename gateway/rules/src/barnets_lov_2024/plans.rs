@@ -5,27 +5,28 @@ use std::collections::HashSet;
 
 use bro_domain::{EventKind, PartyId, PlacementBasis, PlanKind, RecommendationReason};
 
-use crate::facts::{BL78_SCOPE, Facts, Finding, Outcome, Positioned, gives_consent};
+use crate::facts::{BL78_SCOPE, Facts, Finding, Outcome, Positioned, Window, gives_consent, placement_windows};
 
 /// `bl77` — barnets lov § 77, stk. 1: when support under § 75 or § 76 is
 /// initiated, the municipality must prepare a parent action plan.
 ///
 /// One case-level duty per placement, triggered by the first
 /// `support_started` (any measure: the support person or a § 76 measure) in
-/// that placement's part of the case ([`placement_windows`]: a new placement
-/// after a homecoming owes a plan again, revision 2, amendment 3), due that
+/// that placement's part of the case ([`placement_windows`](crate::facts::placement_windows): a new placement
+/// after a homecoming owes a plan again, revision 2, amendment 3) — or by
+/// the placement's start, when the support started before it — due that
 /// date, met as described on [`plan_timeline`] by a plan of the same part.
 pub(crate) fn parent_plan(facts: &Facts<'_>) -> Vec<Finding> {
     placement_windows(facts)
         .into_iter()
         .filter(|window| window.placed)
         .filter_map(|window| {
-            let start = facts
-                .iter()
-                .take(window.end)
-                .skip(window.start)
-                .find(|event| matches!(event.kind, EventKind::SupportStarted { .. }))?;
-            Some(plan_timeline(facts, &window).finding(start))
+            let in_window = || facts.iter().take(window.end).skip(window.start);
+            let support = in_window().find(|event| matches!(event.kind, EventKind::SupportStarted { .. }))?;
+            // Support started before the placement it belongs to: the duty arises with the placement.
+            let placed = in_window().find(|event| matches!(event.kind, EventKind::PlacementStarted { .. }));
+            let trigger = placed.filter(|start| start.position > support.position).unwrap_or(support);
+            Some(plan_timeline(facts, &window).finding(trigger))
         })
         .collect()
 }
@@ -55,43 +56,6 @@ pub(crate) fn parent_plan_on_recommendation(facts: &Facts<'_>) -> Vec<Finding> {
             Some(plan_timeline(facts, window).finding(recommendation))
         })
         .collect()
-}
-
-/// One placement's part of the case: from just after the previous placement
-/// ended (or the first event) to the end of this placement, its end
-/// included (or the last event). Plans, support and recommendations belong
-/// to the part they fall in.
-struct Window {
-    /// First position.
-    start: usize,
-    /// One past the last position.
-    end: usize,
-    /// Whether a placement starts in it (a case that was never placed is one
-    /// part, and counts as placed: its support owes a plan all the same).
-    placed: bool,
-}
-
-/// The case cut into placements' parts.
-fn placement_windows(facts: &Facts<'_>) -> Vec<Window> {
-    let mut windows = Vec::new();
-    let mut start = 0;
-    let mut placed = false;
-    for event in facts.iter() {
-        match event.kind {
-            EventKind::PlacementStarted { .. } => placed = true,
-            EventKind::PlacementEnded { .. } => {
-                windows.push(Window { start, end: event.position + 1, placed });
-                start = event.position + 1;
-                placed = false;
-            }
-            _ => {}
-        }
-    }
-    let never_placed = windows.is_empty() && !placed;
-    if start < facts.events.len() || windows.is_empty() {
-        windows.push(Window { start, end: facts.events.len(), placed: placed || never_placed });
-    }
-    windows
 }
 
 /// `bl78-consent` — barnets lov § 78: the holistic plan may replace the
@@ -136,34 +100,42 @@ struct PlanTimeline<'a> {
 
 /// Walks the events up to the end of `window` and records when a parent
 /// plan of that window is in place (plans of earlier placements do not
-/// count; consents given earlier do). A plan is in place once:
+/// count; consents given earlier do). A plan is in place once some plan
+/// exists and every custody holder whose support under §§ 75–76 has started
+/// in the window has one:
 ///
-/// - a `bl77` plan is prepared, or a plan is omitted with reasons (§ 77
-///   stk. 3; blank reasons are no reasons), which stays in place; or
-/// - a `bl78` holistic plan exists whose covered custody holders all have a
-///   `bl78` consent that holds, and which covers every custody holder whose
-///   support under §§ 75–76 has started in the window (§ 78 allows a plan
-///   for one parent, but it replaces the separate plan only for the parent
-///   it covers: revision 2, amendment 2), for as long as that lasts.
+/// - a `bl77` plan, or a plan omitted with reasons (§ 77 stk. 3; blank
+///   reasons are no reasons), is every custody holder's separate plan; or
+/// - a `bl78` holistic plan whose covered custody holders all have a `bl78`
+///   consent that holds (§ 78) is the plan of the parents it covers, for as
+///   long as that lasts.
 ///
-/// When a holistic plan comes to suffice it replaces the separate plan, so
-/// when its consent is later withdrawn, or support starts for a parent it
-/// does not cover, the case has no plan again until a new one is prepared, an
-/// omission with reasons is recorded, or the holistic plan suffices again
-/// ("a separate plan again", the `bl77` reopened row).
+/// § 78 allows a holistic plan for one parent or both, and it replaces the
+/// separate plan only for the parents it covers (revision 2, amendment 2):
+/// when a holistic plan comes into force for a parent, that parent's
+/// separate plan is gone, so when the consent is later withdrawn the parent
+/// has no plan again until a new one is prepared, an omission with reasons
+/// is recorded, or the holistic plan is in force again ("a separate plan
+/// again", the `bl77` reopened row); the other parent keeps the separate
+/// plan.
 fn plan_timeline<'a>(facts: &Facts<'a>, window: &Window) -> PlanTimeline<'a> {
     let mut stretches = Vec::new();
-    let mut separate_plan = false;
-    let mut holistic_suffices = false;
     let mut holistic_plans: Vec<&'a [PartyId]> = Vec::new();
     let mut consenting: HashSet<&'a PartyId> = HashSet::new();
     let mut supported: HashSet<&'a PartyId> = HashSet::new();
+    // The parents a separate plan is in place for, and those a holistic plan in force covers.
+    let mut separate: HashSet<&'a PartyId> = HashSet::new();
+    let mut covered: HashSet<&'a PartyId> = HashSet::new();
     let mut current: Option<Positioned<'a>> = None;
     for event in facts.iter().take(window.end) {
         let in_window = event.position >= window.start;
         match event.kind {
-            EventKind::PlanPrepared { kind: PlanKind::Bl77, .. } if in_window => separate_plan = true,
-            EventKind::PlanOmitted { reasons } if in_window && !reasons.trim().is_empty() => separate_plan = true,
+            EventKind::PlanPrepared { kind: PlanKind::Bl77, .. } if in_window => {
+                separate = facts.custody_holders.iter().collect();
+            }
+            EventKind::PlanOmitted { reasons } if in_window && !reasons.trim().is_empty() => {
+                separate = facts.custody_holders.iter().collect();
+            }
             EventKind::PlanPrepared { kind: PlanKind::Bl78, covers, .. } if in_window => holistic_plans.push(covers),
             EventKind::SupportStarted { custody_holder, .. } if in_window => {
                 supported.insert(custody_holder);
@@ -176,17 +148,18 @@ fn plan_timeline<'a>(facts: &Facts<'a>, window: &Window) -> PlanTimeline<'a> {
             }
             _ => continue,
         }
-        let now_suffices = holistic_plans.iter().any(|covers| {
-            !covers.is_empty()
-                && covers.iter().all(|holder| consenting.contains(holder))
-                && supported.iter().all(|holder| covers.contains(holder))
-        });
-        if now_suffices && !holistic_suffices {
-            // The holistic plan replaces the separate one from here on.
-            separate_plan = false;
+        let now_covered: HashSet<&'a PartyId> = holistic_plans
+            .iter()
+            .filter(|covers| !covers.is_empty() && covers.iter().all(|holder| consenting.contains(holder)))
+            .flat_map(|covers| covers.iter())
+            .collect();
+        // A holistic plan coming into force replaces the separate plan of the parents it covers.
+        for holder in now_covered.difference(&covered) {
+            separate.remove(holder);
         }
-        holistic_suffices = now_suffices;
-        let in_place = separate_plan || holistic_suffices;
+        covered = now_covered;
+        let any_plan = !separate.is_empty() || !covered.is_empty();
+        let in_place = any_plan && supported.iter().all(|holder| separate.contains(holder) || covered.contains(holder));
         match (current, in_place) {
             (None, true) => current = Some(event),
             (Some(from), false) => {

@@ -5,16 +5,18 @@
 use bro_domain::EventKind;
 
 use crate::dates::add_months;
-use crate::facts::{Facts, Finding, Outcome};
+use crate::facts::{Facts, Finding, Outcome, placement_windows};
 
 /// `bl79-2` — barnets lov § 79, stk. 2: no later than 3 months after the
 /// child was placed, the municipality must offer a revision of the parent
 /// plan or of the relevant parts of the holistic plan.
 ///
 /// One case-level duty per placement that has a plan (`bl77` or `bl78`): one
-/// prepared while the placement is in progress, or one prepared before it
-/// started (e.g. on a § 77 stk. 2 recommendation). The trigger is the first
-/// plan prepared in the placement, or the placement start when a plan already
+/// prepared while the placement is in progress, or one prepared for it
+/// before it started (e.g. on a § 77 stk. 2 recommendation), after the
+/// previous placement ended — a plan of an earlier placement is not this
+/// placement's plan (revision 2, amendment 3). The trigger is the first plan
+/// prepared in the placement, or the placement start when a plan already
 /// existed; a plan prepared after the placement ended does not count. Due the
 /// placement start + 3 calendar months (clamped to the month's end); met by
 /// the first `revision_offered` dated on or after the trigger, a late offer
@@ -31,7 +33,13 @@ pub(crate) fn offer_within_three_months(facts: &Facts<'_>) -> Vec<Finding> {
             .after(start.position)
             .find(|event| matches!(event.kind, EventKind::PlacementEnded { .. } | EventKind::PlacementStarted { .. }))
             .map_or(facts.events.len(), |event| event.position);
-        let plan_before = facts.iter().take(start.position).any(|event| is_plan(event.kind));
+        // A plan prepared for this placement before it started (after the previous one
+        // ended): a plan of an earlier placement is not this one's (revision 2, amendment 3).
+        let window_start = placement_windows(facts)
+            .into_iter()
+            .find(|window| (window.start..window.end).contains(&start.position))
+            .map_or(0, |window| window.start);
+        let plan_before = facts.iter().take(start.position).skip(window_start).any(|event| is_plan(event.kind));
         let trigger = if plan_before {
             Some(start)
         } else {

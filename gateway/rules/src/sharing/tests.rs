@@ -309,6 +309,7 @@ fn what_each_recorder_may_record() {
         ("jobcentre", Recorder::Sector(Sector::Jobcentre)),
         ("psychiatry", Recorder::Sector(Sector::Psychiatry)),
         ("unbound", Recorder::Unbound),
+        ("nobody", Recorder::Nobody),
     ];
     let submitted = [
         ("appointment_scheduled", Some(Sector::Jobcentre)),

@@ -3,7 +3,8 @@
 //! when a token names a key it does not hold, so keys can rotate), then the
 //! issuer, audience, and — by the gateway's [`Clock`] — expiry and
 //! not-before; the claims give the subject, the municipality (CVR), the roles
-//! and the NSIS assurance level.
+//! and the NSIS assurance level. (How old the cached key set is, is measured
+//! on the monotonic clock, so a clock stepping back cannot stop refetches.)
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use serde_json::{Map, Value};
 use tokio::sync::RwLock;
 
 use super::{Assurance, Person, Role};
-use crate::clock::Clock;
+use crate::clock::{Clock, Stopwatch};
 
 /// Where the identity provider's public keys are.
 #[derive(Clone, Debug)]
@@ -131,7 +132,8 @@ const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 struct KeyCache {
     keys: JwkSet,
-    fetched: bro_domain::Timestamp,
+    /// Since the keys were fetched (monotonic: a clock stepping back must not stop refetches).
+    fetched: Stopwatch,
 }
 
 /// Verifies bearer tokens.
@@ -146,13 +148,7 @@ impl JwtVerifier {
     /// configuration fails at start-up.
     pub async fn new(settings: JwtSettings, clock: Arc<dyn Clock>) -> Result<JwtVerifier, TokenError> {
         let keys = load(&settings.jwks).await?;
-        let fetched = clock.now();
-        Ok(JwtVerifier { settings, clock, cache: RwLock::new(KeyCache { keys, fetched }) })
-    }
-
-    /// How long ago the cached key set was fetched (zero if the clock stepped back).
-    fn key_age(&self, cache: &KeyCache) -> Duration {
-        (self.clock.now() - cache.fetched).to_std().unwrap_or_default()
+        Ok(JwtVerifier { settings, clock, cache: RwLock::new(KeyCache { keys, fetched: Stopwatch::start() }) })
     }
 
     /// The settings.
@@ -170,17 +166,17 @@ impl JwtVerifier {
         };
         {
             let cache = self.cache.read().await;
-            let fresh = self.key_age(&cache) < MAX_KEY_AGE;
+            let fresh = cache.fetched.elapsed() < MAX_KEY_AGE;
             if fresh && let Some(key) = find(&cache.keys) {
                 return Ok(key);
             }
         }
         let mut cache = self.cache.write().await;
-        if self.key_age(&cache) >= self.settings.refetch_after {
+        if cache.fetched.elapsed() >= self.settings.refetch_after {
             match load(&self.settings.jwks).await {
                 Ok(keys) => {
                     cache.keys = keys;
-                    cache.fetched = self.clock.now();
+                    cache.fetched = Stopwatch::start();
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot refresh the identity provider's key set; keeping the cached one")

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use bro_api::convert;
 use bro_api::v1 as pb;
+use bro_api::v1::case_event::Kind;
 use bro_domain::{Case, PartyId, RecordedEvent, Timestamp};
 use bro_rules::coordination::CoordinationPolicy;
 use bro_rules::sharing::{self, Share};
@@ -92,12 +93,29 @@ pub fn event_batch(
         return None;
     }
     let parties = share.parties(case, chosen.iter().map(|(e, _)| &e.event.kind));
+    let mut events: Vec<pb::CaseEvent> = chosen.into_iter().map(|(_, w)| w.clone()).collect();
+    if matches!(share, Share::Sector(_)) {
+        letters_name_only_their_parent(&mut events);
+    }
     Some(pb::AdapterBatch {
         case: case.id.resource_name(),
         parties: parties.into_iter().map(convert::party_to_pb).collect(),
-        events: chosen.into_iter().map(|(_, w)| w.clone()).collect(),
+        events,
         ..Default::default()
     })
+}
+
+/// For another sector: a letter names no person but the custody holder it
+/// is about (the codec fills in that parent's identifier), whatever person
+/// its source recorded.
+fn letters_name_only_their_parent(events: &mut [pb::CaseEvent]) {
+    for event in events {
+        if let Some(Kind::CorrespondenceRecorded(c)) = event.kind.as_mut()
+            && let Some(letter) = c.correspondence.as_mut()
+        {
+            letter.person = None;
+        }
+    }
 }
 
 /// A queued canonical batch cut down to what `system` may still be sent,
@@ -137,9 +155,99 @@ pub fn still_sendable(
         return Ok(None);
     }
     let parties = share.parties(case, kept.iter().map(|(kind, _)| kind));
-    Ok(Some(pb::AdapterBatch {
-        parties: parties.into_iter().map(convert::party_to_pb).collect(),
-        events: kept.into_iter().map(|(_, event)| event).collect(),
-        ..batch
-    }))
+    let mut events: Vec<pb::CaseEvent> = kept.into_iter().map(|(_, event)| event).collect();
+    letters_name_only_their_parent(&mut events);
+    Ok(Some(pb::AdapterBatch { parties: parties.into_iter().map(convert::party_to_pb).collect(), events, ..batch }))
+}
+
+#[cfg(test)]
+mod tests {
+    use bro_domain::{
+        CaseId, Child, ConsentScope, Correspondence, CorrespondenceActivity, CorrespondenceEntry, Event, EventKind,
+        Organisation, Party, PersonId, PersonIdKind, Sector,
+    };
+
+    use super::*;
+    use crate::pipeline::subjects;
+    use crate::systems::{SystemAccess, Transport};
+
+    const PARENT: &str = "0101901234";
+    const SOMEONE_ELSE: &str = "2207921238";
+
+    fn cpr(value: &str) -> PersonId {
+        PersonId::parse("p", PersonIdKind::Cpr, value).expect("cpr")
+    }
+
+    fn recorded(sequence: u64, kind: EventKind) -> RecordedEvent {
+        RecordedEvent {
+            sequence,
+            record_time: Timestamp::default(),
+            request_id: String::new(),
+            event: Event { occurred_on: "2026-02-01".parse().expect("date"), kind, source: None },
+        }
+    }
+
+    /// A case whose parent shares with psychiatry, and a psychiatry letter
+    /// about that parent whose source recorded another person.
+    fn case_and_letter() -> (Case, Vec<RecordedEvent>) {
+        let parent = PartyId::parse("p", "parent-1").expect("id");
+        let opened = EventKind::CaseOpened {
+            child: Child { identifier: None, journal_reference: "j".into() },
+            custody_holders: vec![Party {
+                party_id: parent.clone(),
+                identifier: Some(cpr(PARENT)),
+                display_name: String::new(),
+            }],
+            placing_municipality: Organisation { cvr: "12345678".into(), ..Default::default() },
+        };
+        let consent = EventKind::ConsentGiven {
+            custody_holder: parent.clone(),
+            scope: ConsentScope::parse("s", "share:psychiatry").expect("scope"),
+        };
+        let letter = EventKind::CorrespondenceRecorded {
+            correspondence: Box::new(Correspondence {
+                message_id: "m-1".into(),
+                thread_id: String::new(),
+                in_reply_to: String::new(),
+                activity: CorrespondenceActivity::New,
+                sector: Sector::Psychiatry,
+                sender: Organisation { display_name: "Psykiatrien".into(), ..Default::default() },
+                receiver: Organisation { display_name: "Kommunen".into(), ..Default::default() },
+                custody_holder: parent,
+                person: Some(cpr(SOMEONE_ELSE)),
+                episode_of_care: None,
+                priority: Default::default(),
+                category: String::new(),
+                subject: "Brev".into(),
+                entries: vec![CorrespondenceEntry { text: "Tekst".into(), ..Default::default() }],
+                send_time: None,
+            }),
+        };
+        let history = vec![recorded(1, opened), recorded(2, consent), recorded(3, letter)];
+        let case = Case::replay(CaseId::parse("c", "c1").expect("id"), &history).expect("replays");
+        (case, history[2..].to_vec())
+    }
+
+    fn person_sent(system: &SystemConfig) -> Option<String> {
+        let (case, events) = case_and_letter();
+        let wire: Vec<pb::CaseEvent> = events.iter().map(convert::recorded_event_to_pb).collect();
+        let queued = event_batch(system, &case, &events, &wire).expect("a batch");
+        let sent = subjects::encode(still_sendable(system, &case, queued).expect("readable").expect("sendable"));
+        match &sent.events[0].kind {
+            Some(Kind::CorrespondenceRecorded(c)) => {
+                c.correspondence.as_ref()?.person.as_ref().map(|p| p.value.clone())
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_sector_is_sent_only_the_parents_own_identifier_on_a_letter() {
+        let psychiatry = SystemConfig::new("psykiatri", "a", "t", &["correspondence_recorded"], Transport::Pull)
+            .with_access(SystemAccess::Sector { sector: pb::Sector::Psychiatry, scope: "share:psychiatry".into() });
+        assert_eq!(person_sent(&psychiatry).as_deref(), Some(PARENT));
+        let journal = SystemConfig::new("journal", "a", "t", &["correspondence_recorded"], Transport::Pull)
+            .with_access(SystemAccess::Municipal { cvr: "12345678".into() });
+        assert_eq!(person_sent(&journal).as_deref(), Some(SOMEONE_ELSE), "the municipality's own system: as recorded");
+    }
 }

@@ -30,6 +30,7 @@ pub fn custody_holder_mut(kind: &mut Kind) -> Option<&mut String> {
         Kind::LegalBasisRecorded(e) => &mut e.custody_holder,
         Kind::LegalBasisEnded(e) => &mut e.custody_holder,
         Kind::SectorContactAdded(e) => &mut e.custody_holder,
+        Kind::CustodyHolderMoved(e) => &mut e.custody_holder,
         Kind::CorrespondenceRecorded(e) => &mut e.correspondence.as_mut()?.custody_holder,
         Kind::SectorPlanRecorded(e) => &mut e.plan.as_mut()?.custody_holder,
         Kind::AppointmentScheduled(e) => &mut e.appointment.as_mut()?.custody_holder,
