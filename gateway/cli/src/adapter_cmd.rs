@@ -8,15 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use bro_plugin_host::package::{self, Package, TrustPolicy};
+use bro_plugin_host::package::{self, Package, TrustPolicy, TrustedVendor};
 use bro_plugin_host::{AdapterEngine, AdapterLimits, CallReport, EngineOptions, HostError, LoadedAdapter, Message};
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
+
+/// The party `bro adapter` calls are made for (in the host's health figures).
+const PARTY: &str = "bro-adapter-cli";
 
 /// Limits a vendor can set on the command line (defaults: production's).
 #[derive(Clone, Debug, clap::Args)]
 pub struct LimitArgs {
-    /// Deadline per call, in milliseconds.
-    #[arg(long, default_value_t = 100)]
+    /// Wall-clock backstop per call, in milliseconds (fuel is the CPU limit).
+    #[arg(long, default_value_t = 2000)]
     pub deadline_ms: u64,
     /// Memory limit, in MiB.
     #[arg(long, default_value_t = 64)]
@@ -74,19 +77,18 @@ fn load_component(engine: &Arc<AdapterEngine>, path: &Path, limits: AdapterLimit
     Ok(LoadedAdapter::load(engine.clone(), &name, &component, limits, package::sha256_hex(&wasm))?)
 }
 
-fn fuel_engine() -> anyhow::Result<Arc<AdapterEngine>> {
+/// An engine that never quarantines or throttles: a vendor's tool shows every verdict.
+fn tool_engine() -> anyhow::Result<Arc<AdapterEngine>> {
     Ok(Arc::new(AdapterEngine::new(EngineOptions {
-        fuel: true,
         quarantine_after: u32::MAX,
+        throttle_after: u32::MAX,
         ..EngineOptions::default()
     })?))
 }
 
 fn print_figures(report: &CallReport, limits: &AdapterLimits) {
     println!("--- figures (production limits)");
-    if let Some(fuel) = report.fuel_used {
-        println!("fuel         {fuel:>14} of {:>14}", limits.fuel);
-    }
+    println!("fuel         {:>14} of {:>14}", report.fuel_used, limits.fuel);
     println!("peak memory  {:>14} of {:>14} bytes", report.peak_memory_bytes, limits.memory_bytes);
     println!("wall time    {:>14?} of {:>14?}", report.wall_time, limits.deadline);
     println!(
@@ -109,7 +111,7 @@ pub fn run(
     content_type: Option<&str>,
     limits: &LimitArgs,
 ) -> anyhow::Result<bool> {
-    let engine = fuel_engine()?;
+    let engine = tool_engine()?;
     let loaded = load_component(&engine, adapter, limits.limits())?;
     let body = std::fs::read(input).with_context(|| format!("cannot read {}", input.display()))?;
     let outcome = match op {
@@ -122,7 +124,7 @@ pub fn run(
                     input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
                 )],
             };
-            loaded.to_canonical(&message).map(|t| {
+            loaded.to_canonical(PARTY, &message).map(|t| {
                 let shown = t.result.as_ref().map_err(bro_plugin_host::describe_error).and_then(|bytes| {
                     batch_to_json(bytes)
                         .map_err(|e| format!("{e:#}"))
@@ -135,7 +137,7 @@ pub fn run(
             let text = String::from_utf8(body).context("the canonical input must be JSON text")?;
             let batch = batch_from_json(&text)?;
             let target = target.context("--target is required for from-canonical")?;
-            loaded.from_canonical(&batch, target).map(|t| {
+            loaded.from_canonical(PARTY, &batch, target).map(|t| {
                 let shown = t
                     .result
                     .as_ref()
@@ -216,7 +218,7 @@ fn diff(expected: &str, actual: &str) -> String {
 
 /// `bro adapter test`: every fixture in `dir`; false if any fails.
 pub fn test(adapter: &Path, dir: &Path, bless: bool, limits: &LimitArgs) -> anyhow::Result<bool> {
-    let engine = fuel_engine()?;
+    let engine = tool_engine()?;
     let loaded = load_component(&engine, adapter, limits.limits())?;
     let fixtures = fixtures(dir)?;
     if fixtures.is_empty() {
@@ -257,7 +259,7 @@ fn run_fixture(adapter: &LoadedAdapter, f: &Fixture, bless: bool) -> anyhow::Res
             body,
             metadata: vec![("message-id".into(), f.name.clone())],
         };
-        let t = adapter.to_canonical(&message).map_err(|e: HostError| anyhow::anyhow!(e))?;
+        let t = adapter.to_canonical(PARTY, &message).map_err(|e: HostError| anyhow::anyhow!(e))?;
         let text = match t.result {
             Ok(bytes) => serde_json::to_string_pretty(&batch_to_json(&bytes)?)? + "\n",
             Err(e) => format!("{{\"error\": {}}}\n", serde_json::to_string(&bro_plugin_host::describe_error(&e))?),
@@ -267,7 +269,7 @@ fn run_fixture(adapter: &LoadedAdapter, f: &Fixture, bless: bool) -> anyhow::Res
         let target_file = f.input.with_file_name(format!("{}.target", f.name));
         let target = std::fs::read_to_string(&target_file).map(|t| t.trim().to_owned()).unwrap_or_default();
         let batch = batch_from_json(&String::from_utf8(body)?)?;
-        let t = adapter.from_canonical(&batch, &target).map_err(|e: HostError| anyhow::anyhow!(e))?;
+        let t = adapter.from_canonical(PARTY, &batch, &target).map_err(|e: HostError| anyhow::anyhow!(e))?;
         match t.result {
             // Compared byte for byte: a legacy format's encoding is part of the output.
             Ok(m) => m.body,
@@ -292,7 +294,7 @@ fn run_fixture(adapter: &LoadedAdapter, f: &Fixture, bless: bool) -> anyhow::Res
 
 /// `bro adapter check`: the component against the world and the limits.
 pub fn check(adapter: &Path, limits: &LimitArgs) -> anyhow::Result<bool> {
-    let engine = fuel_engine()?;
+    let engine = tool_engine()?;
     match load_component(&engine, adapter, limits.limits()) {
         Ok(loaded) => {
             let info = loaded.info();
@@ -343,15 +345,33 @@ pub fn keygen(prefix: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `bro adapter sign`: writes adapter.toml and adapter.sig beside the component.
-pub fn sign(component: &Path, key: &Path, name: Option<&str>, version: Option<&str>) -> anyhow::Result<()> {
+/// `bro adapter sign`: writes adapter.toml and adapter.sig beside the
+/// component, with the probe message (copied beside it) if one is given.
+pub fn sign(
+    component: &Path,
+    key: &Path,
+    name: Option<&str>,
+    version: Option<&str>,
+    probe: Option<(&Path, Option<&str>)>,
+) -> anyhow::Result<()> {
     let dir = component.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let file = component.file_name().context("the component path names a file")?.to_string_lossy().into_owned();
-    let engine = fuel_engine()?;
+    let engine = tool_engine()?;
     let loaded = load_component(&engine, component, AdapterLimits::default())?;
     let name = name.map(str::to_owned).unwrap_or_else(|| loaded.info().name.clone());
     let version = version.map(str::to_owned).unwrap_or_else(|| loaded.info().version.clone());
     package::write_manifest(dir, &name, &version, &file)?;
+    if let Some((probe, content_type)) = probe {
+        let probe_file = probe.file_name().context("the probe path names a file")?.to_string_lossy().into_owned();
+        let beside = dir.join(&probe_file);
+        if std::fs::canonicalize(probe).ok() != std::fs::canonicalize(&beside).ok() {
+            std::fs::copy(probe, &beside).with_context(|| format!("cannot copy {}", probe.display()))?;
+        }
+        let content_type = content_type.unwrap_or_else(|| content_type_of(probe));
+        package::add_probe(dir, &probe_file, content_type)?;
+        let message = Package::read(dir)?.probe_message().context("the probe was just added")?;
+        loaded.with_probe(message)?;
+    }
     let secret = std::fs::read_to_string(key).with_context(|| format!("cannot read {}", key.display()))?;
     let key = package::parse_secret_key(&secret).map_err(anyhow::Error::msg)?;
     let manifest = package::sign(dir, &key)?;
@@ -361,11 +381,13 @@ pub fn sign(component: &Path, key: &Path, name: Option<&str>, version: Option<&s
 
 /// `bro adapter verify`: a package against trusted public keys.
 pub fn verify(dir: &Path, keys: &[PathBuf]) -> anyhow::Result<bool> {
+    // Each key given is trusted for the package's own name: this checks the signature.
+    let named = Package::read(dir).map(|p| p.manifest.name).unwrap_or_default();
     let mut trust = TrustPolicy::default();
     for k in keys {
         let text = std::fs::read_to_string(k).with_context(|| format!("cannot read {}", k.display()))?;
         let key = package::parse_public_key(&text).map_err(|e| anyhow::anyhow!("{}: {e}", k.display()))?;
-        trust.keys.push((k.display().to_string(), key));
+        trust.keys.push(TrustedVendor { vendor: k.display().to_string(), key, adapters: vec![named.clone()] });
     }
     match Package::read(dir).and_then(|p| p.verify(&trust).map(|signer| (p, signer))) {
         Ok((p, signer)) => {

@@ -22,6 +22,10 @@ const VENDORED: &[(&str, &str)] = &[
     ("bro-adapter-sdk/src/time.rs", include_str!("../../../plugins/sdk/src/time.rs")),
     ("bro-adapter-sdk/vendor/wit/adapter.wit", include_str!("../../../plugins/wit/adapter.wit")),
     ("bro-adapter-sdk/vendor/proto/bro/v1/adapter.proto", include_str!("../../../proto/bro/v1/adapter.proto")),
+    (
+        "bro-adapter-sdk/vendor/proto/bro/v1/adapter_service.proto",
+        include_str!("../../../proto/bro/v1/adapter_service.proto"),
+    ),
     ("bro-adapter-sdk/vendor/proto/bro/v1/audit.proto", include_str!("../../../proto/bro/v1/audit.proto")),
     ("bro-adapter-sdk/vendor/proto/bro/v1/case.proto", include_str!("../../../proto/bro/v1/case.proto")),
     (

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bro_plugin_host::cache::CompiledCache;
-use bro_plugin_host::package::{self, TrustPolicy};
+use bro_plugin_host::package::{self, TrustPolicy, TrustedVendor};
 use bro_plugin_host::{AdapterEngine, AdapterLimits, AdapterRegistry, EngineOptions};
 use serde::Deserialize;
 
@@ -18,7 +18,9 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsConfig {
-    /// Deadline per call, in milliseconds.
+    /// Fuel (instruction budget) per call: the CPU limit.
+    pub fuel: Option<u64>,
+    /// Wall-clock backstop per call, in milliseconds (well above what the fuel takes).
     pub deadline_ms: Option<u64>,
     /// Memory, in MiB.
     pub memory_mib: Option<usize>,
@@ -28,10 +30,24 @@ pub struct LimitsConfig {
     pub max_output_kib: Option<usize>,
     /// Log bytes per call, in KiB.
     pub max_log_kib: Option<usize>,
+    /// Calls of the adapter that may run at the same time.
+    pub max_concurrent_calls: Option<u32>,
+    /// How long a call may wait for a free slot, in milliseconds, before it
+    /// is answered busy (`UNAVAILABLE` with a retry delay).
+    pub queue_timeout_ms: Option<u64>,
 }
 
 impl LimitsConfig {
     fn apply(&self, mut limits: AdapterLimits) -> AdapterLimits {
+        if let Some(fuel) = self.fuel {
+            limits.fuel = fuel;
+        }
+        if let Some(n) = self.max_concurrent_calls {
+            limits.max_concurrent_calls = n;
+        }
+        if let Some(ms) = self.queue_timeout_ms {
+            limits.queue_timeout = Duration::from_millis(ms);
+        }
         if let Some(ms) = self.deadline_ms {
             limits.deadline = Duration::from_millis(ms);
         }
@@ -51,6 +67,16 @@ impl LimitsConfig {
     }
 }
 
+/// `[adapters.vendors.NAME]`: a vendor's key and the adapters it may sign.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VendorConfig {
+    /// The vendor's public key (base64 ed25519).
+    pub key: String,
+    /// The adapter names this key's signature is accepted for.
+    pub adapters: Vec<String>,
+}
+
 /// `[adapters]` in the configuration file.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -59,20 +85,30 @@ pub struct AdaptersConfig {
     pub directory: Option<PathBuf>,
     /// Where compiled code is cached (default: `<data_dir>/adapter-cache`).
     pub cache_dir: Option<PathBuf>,
-    /// Trusted vendor public keys (base64 ed25519), by vendor name.
+    /// Trusted vendors, by name: each key signs only the adapters listed for it.
     #[serde(default)]
-    pub trusted_keys: BTreeMap<String, String>,
+    pub vendors: BTreeMap<String, VendorConfig>,
+    /// The former list of keys trusted for every name; refused with a pointer to `vendors`.
+    pub trusted_keys: Option<BTreeMap<String, String>>,
     /// Load unsigned packages. Development only.
     #[serde(default)]
     pub allow_unsigned: bool,
+    /// Load a lower version than the one in service (an explicit rollback).
+    #[serde(default)]
+    pub allow_downgrade: bool,
     /// Default limits of every adapter.
     #[serde(default)]
     pub limits: LimitsConfig,
     /// Limits of one adapter, by name, over the defaults.
     #[serde(default)]
     pub limits_by_adapter: BTreeMap<String, LimitsConfig>,
-    /// Consecutive failures before quarantine.
+    /// Consecutive failures of an adapter's own before it is quarantined.
     pub quarantine_after: Option<u32>,
+    /// Consecutive limit-breaking messages of one sender or receiver before
+    /// that party alone is throttled.
+    pub throttle_after: Option<u32>,
+    /// Calls of all adapters that may run at the same time (below the pool's 64 instances).
+    pub max_running_calls: Option<u32>,
 }
 
 impl AdaptersConfig {
@@ -82,13 +118,40 @@ impl AdaptersConfig {
     }
 
     fn trust(&self) -> anyhow::Result<TrustPolicy> {
-        let mut trust = TrustPolicy { allow_unsigned: self.allow_unsigned, ..TrustPolicy::default() };
-        for (vendor, key) in &self.trusted_keys {
-            let key =
-                package::parse_public_key(key).map_err(|e| anyhow::anyhow!("adapters.trusted_keys.{vendor}: {e}"))?;
-            trust.keys.push((vendor.clone(), key));
+        if self.trusted_keys.is_some() {
+            anyhow::bail!(
+                "adapters.trusted_keys trusted a key for every adapter name and is no longer read: \
+                 list each vendor as [adapters.vendors.NAME] with key = \"…\" and adapters = [\"…\"]"
+            );
+        }
+        let mut trust = TrustPolicy {
+            allow_unsigned: self.allow_unsigned,
+            allow_downgrade: self.allow_downgrade,
+            ..TrustPolicy::default()
+        };
+        for (vendor, config) in &self.vendors {
+            let key = package::parse_public_key(&config.key)
+                .map_err(|e| anyhow::anyhow!("adapters.vendors.{vendor}.key: {e}"))?;
+            if config.adapters.is_empty() {
+                anyhow::bail!("adapters.vendors.{vendor}.adapters is empty: name the adapters its key may sign");
+            }
+            trust.keys.push(TrustedVendor { vendor: vendor.clone(), key, adapters: config.adapters.clone() });
         }
         Ok(trust)
+    }
+
+    fn engine_options(&self) -> EngineOptions {
+        let mut options = EngineOptions::default();
+        if let Some(n) = self.quarantine_after {
+            options.quarantine_after = n;
+        }
+        if let Some(n) = self.throttle_after {
+            options.throttle_after = n;
+        }
+        if let Some(n) = self.max_running_calls {
+            options.max_running_calls = n;
+        }
+        options
     }
 }
 
@@ -102,11 +165,7 @@ pub struct Adapters {
 impl Adapters {
     /// Builds the engine, the cache and the registry, and loads every package.
     pub fn start(config: &AdaptersConfig, data_dir: &Path) -> anyhow::Result<Adapters> {
-        let mut options = EngineOptions::default();
-        if let Some(n) = config.quarantine_after {
-            options.quarantine_after = n;
-        }
-        let engine = Arc::new(AdapterEngine::new(options)?);
+        let engine = Arc::new(AdapterEngine::new(config.engine_options())?);
         let cache_dir = config.cache_dir.clone().unwrap_or_else(|| data_dir.join("adapter-cache"));
         let cache =
             CompiledCache::open(&cache_dir).with_context(|| format!("adapter cache in {}", cache_dir.display()))?;

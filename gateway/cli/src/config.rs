@@ -482,13 +482,19 @@ mod tests {
         std::fs::write(
             &path,
             "[adapters]\ndirectory = \"/etc/bro/adapters\"\nallow_unsigned = true\n\
-             [adapters.trusted_keys]\nacme = \"AAAA\"\n[adapters.limits_by_adapter.medcom]\ndeadline_ms = 250\n",
+             [adapters.vendors.acme]\nkey = \"AAAA\"\nadapters = [\"acme-journal\"]\n\
+             [adapters.limits_by_adapter.medcom]\ndeadline_ms = 250\nfuel = 500000000\nmax_concurrent_calls = 4\n",
         )
         .unwrap();
         let s = Overrides { config: Some(path), ..Default::default() }.resolve().unwrap();
         assert_eq!(s.adapters.directory, Some(PathBuf::from("/etc/bro/adapters")));
         assert!(s.adapters.allow_unsigned);
-        assert_eq!(s.adapters.limits_by_adapter["medcom"].deadline_ms, Some(250));
+        assert_eq!(s.adapters.vendors["acme"].adapters, ["acme-journal"]);
+        let medcom = &s.adapters.limits_by_adapter["medcom"];
+        assert_eq!(
+            (medcom.deadline_ms, medcom.fuel, medcom.max_concurrent_calls),
+            (Some(250), Some(500_000_000), Some(4))
+        );
     }
 
     #[test]

@@ -173,6 +173,13 @@ enum AdapterCommand {
         /// Version in the manifest (default: what the adapter describes).
         #[arg(long = "package-version")]
         package_version: Option<String>,
+        /// A known-good message (synthetic data) the adapter must translate:
+        /// copied into the package, tried at load and after a crash.
+        #[arg(long)]
+        probe: Option<PathBuf>,
+        /// The probe's content type (default: from its extension).
+        #[arg(long = "probe-content-type", requires = "probe")]
+        probe_content_type: Option<String>,
     },
     /// Verify a package directory against trusted public keys.
     Verify {
@@ -197,8 +204,9 @@ fn adapter_command(command: &AdapterCommand) -> anyhow::Result<bool> {
         AdapterCommand::Test { adapter, dir, bless, limits } => adapter_cmd::test(adapter, dir, *bless, limits),
         AdapterCommand::Check { adapter, limits } => adapter_cmd::check(adapter, limits),
         AdapterCommand::Keygen { prefix } => adapter_cmd::keygen(prefix).map(|()| true),
-        AdapterCommand::Sign { adapter, key, name, package_version } => {
-            adapter_cmd::sign(adapter, key, name.as_deref(), package_version.as_deref()).map(|()| true)
+        AdapterCommand::Sign { adapter, key, name, package_version, probe, probe_content_type } => {
+            let probe = probe.as_deref().map(|p| (p, probe_content_type.as_deref()));
+            adapter_cmd::sign(adapter, key, name.as_deref(), package_version.as_deref(), probe).map(|()| true)
         }
         AdapterCommand::Verify { dir, keys } => adapter_cmd::verify(dir, keys),
     }

@@ -248,6 +248,8 @@ fn the_gateway_loads_signed_adapters_from_its_configuration_and_reloads_on_sighu
         assert!(out.status.success(), "{}", text(&out));
     };
     package("trivial");
+    // A package acme signed but is not trusted for must not load.
+    package("fhir");
     // An unsigned package next to it must not load.
     let unsigned = adapters.join("hostile");
     std::fs::create_dir_all(&unsigned).expect("mkdir");
@@ -267,7 +269,8 @@ fn the_gateway_loads_signed_adapters_from_its_configuration_and_reloads_on_sighu
             dir.path(),
             &format!(
                 "data_dir = \"{}\"\nlisten = \"127.0.0.1:{grpc}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\
-                 [adapters]\ndirectory = \"{}\"\n[adapters.trusted_keys]\nacme = \"{}\"\n",
+                 [adapters]\ndirectory = \"{}\"\n\
+                 [adapters.vendors.acme]\nkey = \"{}\"\nadapters = [\"trivial\", \"scenario\"]\n",
                 dir.path().join("data").display(),
                 adapters.display(),
                 public.trim()
@@ -288,6 +291,8 @@ fn the_gateway_loads_signed_adapters_from_its_configuration_and_reloads_on_sighu
     assert!(!metrics().contains("adapter=\"hostile\""), "the unsigned package must not load");
     let logs = std::fs::read_to_string(dir.path().join("serve.log")).expect("log");
     assert!(logs.contains("unsigned"), "the refusal is logged: {logs}");
+    assert!(!metrics().contains("adapter=\"fhir\""), "acme's key does not sign fhir here");
+    assert!(logs.contains("package fhir: signed by vendor") && logs.contains("trusted only for"), "{logs}");
 
     // Hot reload: a new signed package appears, SIGHUP loads it.
     package("scenario");

@@ -122,7 +122,7 @@ async fn deliveries_in_flight_survive_sigkill_and_arrive_once_per_key() {
         .config_file(
             dir.path(),
             &format!(
-                "data_dir = \"{}\"\n[adapters]\ndirectory = \"{}\"\n[adapters.trusted_keys]\nops = \"{public}\"\n\
+                "data_dir = \"{}\"\n[adapters]\ndirectory = \"{}\"\n[adapters.vendors.ops]\nkey = \"{public}\"\nadapters = [\"medcom\"]\n\
                  [[systems]]\nname = \"psykiatri\"\nadapter = \"medcom\"\ntarget = \"xdis91\"\nsector = \"psychiatry\"\n\
                  subscribe = [\"correspondence_recorded\"]\ntransport = {{ kind = \"http\", url = \"{}\" }}\n\
                  backoff_base_ms = 50\nbackoff_max_ms = 500\nmax_attempts = 100\n",
@@ -233,7 +233,7 @@ async fn bro_ingest_and_bro_deliveries_drive_a_running_gateway() {
             dir.path(),
             &format!(
                 "data_dir = \"{}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\
-                 [adapters]\ndirectory = \"{}\"\n[adapters.trusted_keys]\nops = \"{public}\"\n\
+                 [adapters]\ndirectory = \"{}\"\n[adapters.vendors.ops]\nkey = \"{public}\"\nadapters = [\"medcom\"]\n\
                  [[systems]]\nname = \"psykiatri\"\nadapter = \"medcom\"\nsector = \"psychiatry\"\nclient_id = \"psykiatri\"\n\
                  [[systems]]\nname = \"sundhed\"\nadapter = \"medcom\"\ntarget = \"fhir+xml\"\nmunicipality = \"29189846\"\n\
                  subscribe = [\"correspondence_recorded\"]\ntransport = {{ kind = \"file\", dir = \"{}\" }}\n",

@@ -63,6 +63,18 @@ pub enum ApiError {
         /// What is unavailable.
         message: String,
     },
+    /// A part the call needs is busy or resting for a known while (an
+    /// adapter's slots full, the adapter quarantined, the sender throttled):
+    /// `UNAVAILABLE` with a `RetryInfo` saying when to try again.
+    #[error("{message}")]
+    RetryLater {
+        /// A stable reason.
+        reason: &'static str,
+        /// What is busy, and why.
+        message: String,
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
     /// The gateway failed in a way the caller cannot mend (a call's task died).
     #[error("{0}")]
     Internal(String),
@@ -132,6 +144,13 @@ impl From<ApiError> for Status {
                 with_info(Code::FailedPrecondition, message, reason, vec![])
             }
             ApiError::Unavailable { reason, message } => with_info(Code::Unavailable, message, reason, vec![]),
+            ApiError::RetryLater { reason, message, retry_after } => {
+                let mut details = ErrorDetails::new();
+                let millis = retry_after.as_millis().to_string();
+                let metadata = std::collections::HashMap::from([("retry_after_ms".to_owned(), millis)]);
+                details.set_error_info(reason, ERROR_DOMAIN, metadata).set_retry_info(Some(retry_after));
+                Status::with_error_details(Code::Unavailable, message, details)
+            }
             ApiError::Unauthenticated(message) => with_info(Code::Unauthenticated, message, "UNAUTHENTICATED", vec![]),
             ApiError::PermissionDenied(message) => {
                 with_info(Code::PermissionDenied, message, "PERMISSION_DENIED", vec![])

@@ -28,6 +28,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bro_api::v1::adapter_service_server::AdapterServiceServer;
 use bro_api::v1::audit_service_server::AuditServiceServer;
 use bro_api::v1::case_service_server::CaseServiceServer;
 use bro_api::v1::delivery_service_server::DeliveryServiceServer;
@@ -246,6 +247,7 @@ pub async fn run(
                 .max_encoding_message_size(MAX_ANSWER_BYTES),
         )
         .add_service(AuditServiceServer::new(services::audit::AuditApi::new(ctx.clone())))
+        .add_service(AdapterServiceServer::new(services::adapters::AdapterApi::new(ctx.clone())))
         .add_service(
             PlanServiceServer::new(plans)
                 .max_decoding_message_size(max_request)

@@ -160,20 +160,45 @@ fn render_adapter_stats(adapters: &bro_plugin_host::AdapterRegistry) -> String {
         adapters.names().into_iter().filter_map(|n| adapters.get(&n).ok().map(|a| (n, a.stats()))).collect();
     let mut out = String::new();
     type Counter = (&'static str, &'static str, fn(&bro_plugin_host::AdapterStats) -> u64);
-    let counters: [Counter; 6] = [
-        ("bro_adapter_calls", "Adapter calls", |s| s.calls),
-        ("bro_adapter_errors", "Adapter calls answered with an adapter error", |s| s.adapter_errors),
-        ("bro_adapter_failures", "Adapter calls that trapped, timed out or breached a limit", |s| s.failures),
-        ("bro_adapter_traps", "Adapter calls that trapped", |s| s.traps),
-        ("bro_adapter_timeouts", "Adapter calls stopped at their deadline", |s| s.timeouts),
+    let counters: [Counter; 12] = [
+        ("bro_adapter_calls", "Adapter calls that ran", |s| s.calls),
+        ("bro_adapter_errors", "Adapter calls answered with the adapter's own refusal", |s| s.adapter_errors),
+        ("bro_adapter_failures", "Adapter calls that crashed, broke a limit or were stopped", |s| s.failures),
+        ("bro_adapter_input_failures", "Adapter call failures that were the message's fault", |s| s.input_failures),
+        ("bro_adapter_traps", "Adapter calls that crashed", |s| s.traps),
+        ("bro_adapter_broken", "Adapter crashes its known-good checks repeated", |s| s.broken),
+        ("bro_adapter_out_of_fuel", "Adapter calls that used up their fuel", |s| s.out_of_fuel),
+        ("bro_adapter_memory_limits", "Adapter calls that hit the memory limit", |s| s.memory_limits),
+        ("bro_adapter_timeouts", "Adapter calls stopped by the wall-clock backstop", |s| s.timeouts),
         ("bro_adapter_quarantined_refusals", "Calls refused while the adapter was quarantined", |s| {
             s.quarantined_refusals
         }),
+        ("bro_adapter_busy_refusals", "Calls refused because no call slot came free in time", |s| s.busy_refusals),
+        ("bro_adapter_throttled_refusals", "Calls refused because their party was throttled", |s| s.throttled_refusals),
     ];
     for (name, help, get) in counters {
         let _ = writeln!(out, "# HELP {name} {help}.\n# TYPE {name} counter");
         for (adapter, s) in &stats {
             let _ = writeln!(out, "{name}_total{{adapter=\"{adapter}\"}} {}", get(s));
+        }
+    }
+    type Gauge = (&'static str, &'static str, fn(&bro_plugin_host::AdapterStats) -> u64);
+    let gauges: [Gauge; 4] = [
+        ("bro_adapter_quarantined", "1 while the adapter is quarantined", |s| {
+            u64::from(matches!(s.state, bro_plugin_host::AdapterState::Quarantined { .. }))
+        }),
+        ("bro_adapter_consecutive_failures", "Failures in the adapter's current streak", |s| {
+            u64::from(s.consecutive_failures)
+        }),
+        ("bro_adapter_in_flight", "Adapter calls running now", |s| u64::from(s.in_flight)),
+        ("bro_adapter_throttled_parties", "Parties whose calls to the adapter are throttled now", |s| {
+            s.throttled.len() as u64
+        }),
+    ];
+    for (name, help, get) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}.\n# TYPE {name} gauge");
+        for (adapter, s) in &stats {
+            let _ = writeln!(out, "{name}{{adapter=\"{adapter}\"}} {}", get(s));
         }
     }
     let _ = writeln!(

@@ -72,7 +72,7 @@ fn main() {
     let trivial = load("trivial");
     let tiny = Message { content_type: "text/plain".into(), body: b"x".to_vec(), metadata: vec![] };
     let (calls, per_call) = measure(budget, || {
-        black_box(trivial.to_canonical(&tiny).expect("runs"));
+        black_box(trivial.to_canonical("bench", &tiny).expect("runs"));
     });
 
     println!("| benchmark | iterations | time per iteration | per second |");
@@ -90,11 +90,11 @@ fn main() {
             body: body.clone(),
             metadata: vec![("message-id".into(), "bench".into())],
         };
-        let wasm_bytes = adapter.to_canonical(&message).expect("runs").result.expect("translates");
+        let wasm_bytes = adapter.to_canonical("bench", &message).expect("runs").result.expect("translates");
         let native_bytes = scenario::translate(&body, "bench").expect("translates").encode_to_vec();
         assert_eq!(wasm_bytes, native_bytes, "the component and the native build agree");
         let (wasm_n, wasm_t) = measure(budget, || {
-            black_box(adapter.to_canonical(&message).expect("runs"));
+            black_box(adapter.to_canonical("bench", &message).expect("runs"));
         });
         let (native_n, native_t) = measure(budget, || {
             black_box(scenario::translate(black_box(&body), "bench").expect("translates").encode_to_vec());

@@ -70,11 +70,11 @@ fn main() {
     for (what, file, content_type) in samples {
         let body = sample(file);
         let message = Message { content_type: content_type.into(), body: body.clone(), metadata: meta.clone() };
-        let wasm_bytes = adapter.to_canonical(&message).expect("runs").result.expect("translates");
+        let wasm_bytes = adapter.to_canonical("bench", &message).expect("runs").result.expect("translates");
         let native = medcom::translate(&body, &meta).expect("translates");
         assert_eq!(wasm_bytes, native.encode_to_vec(), "the component and the native build agree on {file}");
         let wasm = measure(budget, || {
-            black_box(adapter.to_canonical(&message).expect("runs"));
+            black_box(adapter.to_canonical("bench", &message).expect("runs"));
         });
         let native_t = measure(budget, || {
             black_box(medcom::translate(black_box(&body), &meta).expect("translates").encode_to_vec());
@@ -86,11 +86,11 @@ fn main() {
     let reply = &batches[2];
     let reply_bytes = reply.encode_to_vec();
     for target in ["fhir+json", "fhir+xml"] {
-        let rendered = adapter.from_canonical(&reply_bytes, target).expect("runs").result.expect("renders");
+        let rendered = adapter.from_canonical("bench", &reply_bytes, target).expect("runs").result.expect("renders");
         let native = medcom::render(reply, target).expect("renders");
         assert_eq!(rendered.body, native.body, "the component and the native build agree on {target}");
         let wasm = measure(budget, || {
-            black_box(adapter.from_canonical(&reply_bytes, target).expect("runs"));
+            black_box(adapter.from_canonical("bench", &reply_bytes, target).expect("runs"));
         });
         let native_t = measure(budget, || {
             let batch =
@@ -102,7 +102,7 @@ fn main() {
     let letter = &batches[0];
     let letter_bytes = letter.encode_to_vec();
     let wasm = measure(budget, || {
-        black_box(adapter.from_canonical(&letter_bytes, "xdis91").expect("runs"));
+        black_box(adapter.from_canonical("bench", &letter_bytes, "xdis91").expect("runs"));
     });
     let native_t = measure(budget, || {
         let batch = bro_adapter_sdk::proto::AdapterBatch::decode(black_box(letter_bytes.as_slice())).expect("decodes");

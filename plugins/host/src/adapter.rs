@@ -1,74 +1,32 @@
-//! A loaded adapter: its `InstancePre`, its limits, its health, and the calls.
+//! A loaded adapter: its `InstancePre`, its limits, its slots, its health,
+//! and the calls — admitted, run, blamed, masked and counted.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use wasmtime::Store;
 use wasmtime::component::Component;
-use wasmtime::{Store, Trap};
 
+use crate::admission::{Permit, Slots};
 use crate::bindings::{self, AdapterPre};
-use crate::engine::{AdapterEngine, AdapterLimits, CallState, HostError, LogLine};
-use crate::{AdapterError, AdapterInfo, Message};
-
-/// What one call cost, against the limits production enforces.
-#[derive(Clone, Debug, Default)]
-pub struct CallReport {
-    /// Wall time of instantiate + call.
-    pub wall_time: Duration,
-    /// Fuel used, on a fuel-metered engine.
-    pub fuel_used: Option<u64>,
-    /// Peak linear memory, in bytes.
-    pub peak_memory_bytes: usize,
-    /// Bytes logged (kept).
-    pub log_bytes: usize,
-    /// Bytes of log dropped over the cap.
-    pub log_dropped_bytes: usize,
-    /// What the adapter logged.
-    pub log: Vec<LogLine>,
-}
+use crate::call::{self, CallReport, CallSpec, CallState, LogLine, Stopped};
+use crate::engine::AdapterEngine;
+use crate::error::{BusyScope, HostError};
+use crate::health::{AdapterStats, Health, Outcome};
+use crate::limits::AdapterLimits;
+use crate::mask::Masker;
+use crate::{AdapterError, AdapterInfo, Message, describe_error};
 
 /// The outcome of a call that ran to completion: the adapter's own answer
-/// (which may be an [`AdapterError`] it chose to return) and its costs.
+/// (which may be an [`AdapterError`] it chose to return: deliberate text,
+/// written with the SDK's echo masking, and masked for digit runs again by
+/// the gateway before it is stored) and its costs.
 #[derive(Clone, Debug)]
 pub struct Translation<T> {
     /// The adapter's answer.
     pub result: Result<T, AdapterError>,
     /// What it cost.
     pub report: CallReport,
-}
-
-/// Per-adapter counters and latency percentiles.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct AdapterStats {
-    /// Calls made (refused quarantined calls not counted).
-    pub calls: u64,
-    /// Calls that returned an adapter error (bad input, unsupported type).
-    pub adapter_errors: u64,
-    /// Calls that trapped, timed out or breached a limit.
-    pub failures: u64,
-    /// Of those, traps (including panics).
-    pub traps: u64,
-    /// Of those, timeouts.
-    pub timeouts: u64,
-    /// Calls refused while quarantined.
-    pub quarantined_refusals: u64,
-    /// Median latency of recent calls.
-    pub p50: Duration,
-    /// 99th percentile latency of recent calls.
-    pub p99: Duration,
-}
-
-/// Recent latencies kept for percentiles.
-const LATENCY_WINDOW: usize = 1024;
-
-#[derive(Default)]
-struct Health {
-    stats: AdapterStats,
-    latencies: Vec<Duration>,
-    next_latency: usize,
-    consecutive_failures: u32,
-    quarantined_until: Option<Instant>,
-    backoff: Duration,
 }
 
 /// A loaded, checked adapter, ready to be called from many threads.
@@ -79,7 +37,9 @@ pub struct LoadedAdapter {
     limits: AdapterLimits,
     info: AdapterInfo,
     sha256: String,
-    health: Mutex<Health>,
+    probe: Option<Message>,
+    slots: Slots,
+    health: Health,
 }
 
 impl std::fmt::Debug for LoadedAdapter {
@@ -112,16 +72,34 @@ impl LoadedAdapter {
         };
         let mut adapter = LoadedAdapter {
             name: name.into(),
+            slots: Slots::new(limits.max_concurrent_calls.min(engine.options.max_running_calls)),
             engine,
             pre,
             limits,
             info: placeholder,
             sha256,
-            health: Mutex::new(Health { backoff: Duration::ZERO, ..Health::default() }),
+            probe: None,
+            health: Health::default(),
         };
-        let (info, _) = adapter.call("describe", |instance, store| instance.call_describe(store))?;
-        adapter.info = info;
+        adapter.info = adapter.describe().map_err(|detail| HostError::InvalidComponent {
+            adapter: name.to_owned(),
+            reason: format!("describe() does not answer: {detail}"),
+        })?;
         Ok(adapter)
+    }
+
+    /// Gives the adapter a known-good message (its package's probe): it must
+    /// translate now, and after a crash it is tried again to tell a message
+    /// that crashes the adapter from an adapter that crashes on anything.
+    pub fn with_probe(mut self, probe: Message) -> Result<LoadedAdapter, HostError> {
+        if let Err(detail) = self.run_probe(&probe) {
+            return Err(HostError::Package {
+                adapter: self.name.to_string(),
+                reason: format!("the adapter fails its own probe message: {detail}"),
+            });
+        }
+        self.probe = Some(probe);
+        Ok(self)
     }
 
     /// The adapter's name as configured.
@@ -144,208 +122,173 @@ impl LoadedAdapter {
         &self.sha256
     }
 
-    /// Counters and latency percentiles (computed here, not on every call).
+    /// Whether it has a probe message.
+    pub fn has_probe(&self) -> bool {
+        self.probe.is_some()
+    }
+
+    /// Counters, state and latency percentiles.
     pub fn stats(&self) -> AdapterStats {
-        let Ok(h) = self.health.lock() else { return AdapterStats::default() };
-        let mut stats = h.stats.clone();
-        let mut sorted = h.latencies.clone();
-        drop(h);
-        sorted.sort_unstable();
-        if let Some(last) = sorted.len().checked_sub(1) {
-            stats.p50 = sorted[sorted.len() / 2];
-            stats.p99 = sorted[(sorted.len() * 99 / 100).min(last)];
-        }
-        stats
+        self.health.stats(Instant::now())
     }
 
-    /// Translates an external message to a canonical batch (protobuf bytes).
-    pub fn to_canonical(&self, message: &Message) -> Result<Translation<Vec<u8>>, HostError> {
-        if message.body.len() > self.limits.max_input_bytes {
-            return Err(HostError::InputTooLarge {
-                adapter: self.name.to_string(),
-                size: message.body.len(),
-                limit: self.limits.max_input_bytes,
-            });
-        }
-        let out = self.guarded("to-canonical", |instance, store| instance.call_to_canonical(store, message))?;
-        if let Ok(bytes) = &out.result {
-            self.check_output("to-canonical", bytes.len())?;
-        }
-        Ok(out)
+    /// Translates an external message from `party` (its sender) to a
+    /// canonical batch (protobuf bytes).
+    pub fn to_canonical(&self, party: &str, message: &Message) -> Result<Translation<Vec<u8>>, HostError> {
+        let masker = Masker::new(&message.body, &message.content_type);
+        self.guarded("to-canonical", party, message.body.len(), &masker, Vec::len, |instance, store| {
+            instance.call_to_canonical(store, message)
+        })
     }
 
-    /// Translates a canonical batch (protobuf bytes) to a message for `target`.
-    pub fn from_canonical(&self, batch: &[u8], target: &str) -> Result<Translation<Message>, HostError> {
-        if batch.len() > self.limits.max_input_bytes {
-            return Err(HostError::InputTooLarge {
-                adapter: self.name.to_string(),
-                size: batch.len(),
-                limit: self.limits.max_input_bytes,
-            });
-        }
-        let out =
-            self.guarded("from-canonical", |instance, store| instance.call_from_canonical(store, batch, target))?;
-        if let Ok(message) = &out.result {
-            self.check_output("from-canonical", message.body.len())?;
-        }
-        Ok(out)
+    /// Translates a canonical batch (protobuf bytes) to a message for
+    /// `target`, on behalf of `party` (its receiver).
+    pub fn from_canonical(&self, party: &str, batch: &[u8], target: &str) -> Result<Translation<Message>, HostError> {
+        let masker = Masker::new(batch, "application/x-protobuf");
+        let size = |m: &Message| m.body.len();
+        self.guarded("from-canonical", party, batch.len(), &masker, size, |instance, store| {
+            instance.call_from_canonical(store, batch, target)
+        })
     }
 
-    fn check_output(&self, op: &'static str, size: usize) -> Result<(), HostError> {
-        if size > self.limits.max_output_bytes {
-            self.failed(false, false);
-            return Err(HostError::OutputTooLarge {
-                adapter: self.name.to_string(),
-                op,
-                size,
-                limit: self.limits.max_output_bytes,
-            });
-        }
-        Ok(())
+    fn options(&self) -> &crate::EngineOptions {
+        &self.engine.options
     }
 
-    /// A call that honours quarantine and updates health.
+    /// A call that is admitted (health, then the adapter's slot, then the
+    /// engine's), run, blamed, masked and counted. An answer bigger than the
+    /// output cap is the message's fault: the adapter answered it, at a size
+    /// the gateway does not take.
     fn guarded<T>(
         &self,
         op: &'static str,
+        party: &str,
+        input_len: usize,
+        masker: &Masker<'_>,
+        output_len: impl Fn(&T) -> usize,
         f: impl FnOnce(&bindings::Adapter, &mut Store<CallState>) -> wasmtime::Result<Result<T, AdapterError>>,
     ) -> Result<Translation<T>, HostError> {
-        self.admit()?;
-        let started = Instant::now();
-        let outcome = self.call(op, f);
-        let elapsed = started.elapsed();
-        let mut h = self.health.lock().map_err(|_| self.host_error("health lock poisoned"))?;
-        h.stats.calls += 1;
-        if h.latencies.len() < LATENCY_WINDOW {
-            h.latencies.push(elapsed);
-        } else {
-            let at = h.next_latency;
-            h.latencies[at] = elapsed;
+        let arrived = Instant::now();
+        self.health.admit(&self.name, party, arrived)?;
+        if input_len > self.limits.max_input_bytes {
+            let (adapter, limit) = (self.name.to_string(), self.limits.max_input_bytes);
+            let error = HostError::InputTooLarge { adapter, size: input_len, limit };
+            self.health.record(&self.name, party, None, Outcome::Failed(&error), self.options(), arrived);
+            return Err(error);
         }
-        h.next_latency = (h.next_latency + 1) % LATENCY_WINDOW;
-        match outcome {
-            Ok((result, report)) => {
-                if result.is_err() {
-                    h.stats.adapter_errors += 1;
-                }
-                h.consecutive_failures = 0;
-                h.backoff = Duration::ZERO;
-                Ok(Translation { result, report })
-            }
-            Err(e) => {
-                drop(h);
-                let trap = matches!(e, HostError::Trap { .. } | HostError::StackOverflow { .. });
-                self.failed(trap, matches!(e, HostError::Timeout { .. }));
-                Err(e)
-            }
-        }
-    }
-
-    /// Refuses calls while quarantined; lets one trial call through after.
-    fn admit(&self) -> Result<(), HostError> {
-        let mut h = self.health.lock().map_err(|_| self.host_error("health lock poisoned"))?;
-        if let Some(until) = h.quarantined_until {
-            let now = Instant::now();
-            if now < until {
-                h.stats.quarantined_refusals += 1;
-                return Err(HostError::Quarantined {
-                    adapter: self.name.to_string(),
-                    failures: h.consecutive_failures,
-                    retry_in: until - now,
-                });
-            }
-            // Half-open: this call is the trial; a failure re-quarantines at once.
-            h.quarantined_until = None;
-        }
-        Ok(())
-    }
-
-    fn failed(&self, trap: bool, timeout: bool) {
-        let Ok(mut h) = self.health.lock() else { return };
-        let options = self.engine.options();
-        h.stats.failures += 1;
-        h.stats.traps += u64::from(trap);
-        h.stats.timeouts += u64::from(timeout);
-        h.consecutive_failures += 1;
-        if h.consecutive_failures >= options.quarantine_after {
-            h.backoff =
-                if h.backoff.is_zero() { options.initial_backoff } else { (h.backoff * 2).min(options.max_backoff) };
-            h.quarantined_until = Some(Instant::now() + h.backoff);
-            tracing::warn!(adapter = %self.name, failures = h.consecutive_failures, backoff = ?h.backoff, "adapter quarantined");
-        }
-    }
-
-    fn host_error(&self, reason: &str) -> HostError {
-        HostError::Host { adapter: self.name.to_string(), reason: reason.to_owned() }
-    }
-
-    /// Instantiates in a fresh store and runs `f` under the limits.
-    fn call<T>(
-        &self,
-        op: &'static str,
-        f: impl FnOnce(&bindings::Adapter, &mut Store<CallState>) -> wasmtime::Result<T>,
-    ) -> Result<(T, CallReport), HostError> {
-        let started = Instant::now();
-        let engine = &self.engine;
-        let mut store = Store::new(&engine.engine, CallState::new(self.name.clone(), &self.limits));
-        store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(engine.deadline_ticks(self.limits.deadline));
-        store.epoch_deadline_trap();
-        if engine.options.fuel {
-            store.set_fuel(self.limits.fuel).map_err(|e| self.host_error(&format!("{e:#}")))?;
-        }
-        let result = self.pre.instantiate(&mut store).and_then(|instance| f(&instance, &mut store));
-        store.data_mut().drain_stdio();
-        let fuel_used =
-            if engine.options.fuel { store.get_fuel().ok().map(|left| self.limits.fuel - left) } else { None };
-        let state = store.data();
-        let report = CallReport {
-            wall_time: started.elapsed(),
-            fuel_used,
-            peak_memory_bytes: state.limiter.peak,
-            log_bytes: state.log_bytes,
-            log_dropped_bytes: state.log_dropped,
-            log: state.log.clone(),
+        let _permits = self.admit(arrived)?;
+        self.health.started();
+        let ran = call::run(&self.spec(op), f);
+        let report = self.masked_report(ran.report, masker);
+        let wall_time = report.wall_time;
+        let outcome = match ran.result {
+            Ok(Ok(value)) if output_len(&value) > self.limits.max_output_bytes => Err(HostError::OutputTooLarge {
+                adapter: self.name.to_string(),
+                op,
+                size: output_len(&value),
+                limit: self.limits.max_output_bytes,
+            }),
+            Ok(Ok(value)) => Ok(Translation { result: Ok(value), report }),
+            Ok(Err(refusal)) => Ok(Translation { result: Err(refusal), report }),
+            Err(stopped) => Err(self.blamed(op, stopped, masker)),
         };
-        match result {
-            Ok(value) => Ok((value, report)),
-            Err(e) => Err(self.classify(op, &e, state)),
+        let recorded = match &outcome {
+            Ok(t) => Outcome::Completed { refused: t.result.is_err() },
+            Err(e) => Outcome::Failed(e),
+        };
+        self.health.record(&self.name, party, Some(wall_time), recorded, self.options(), Instant::now());
+        if let Err(e) = &outcome {
+            tracing::warn!(adapter = %self.name, party, error = %e, "adapter call failed");
+        }
+        outcome
+    }
+
+    /// Waits for the adapter's slot, then the engine's, within the queue timeout.
+    fn admit(&self, arrived: Instant) -> Result<(Permit<'_>, Permit<'_>), HostError> {
+        let until = arrived + self.limits.queue_timeout;
+        let busy = |scope: BusyScope, slots: u32| {
+            self.health.refused_busy();
+            HostError::Busy {
+                adapter: self.name.to_string(),
+                scope,
+                slots,
+                waited: arrived.elapsed(),
+                retry_after: self.limits.queue_timeout.max(Duration::from_secs(1)),
+            }
+        };
+        let own = self.slots.acquire_until(until).ok_or_else(|| busy(BusyScope::Adapter, self.slots.capacity()))?;
+        let shared = self
+            .engine
+            .slots
+            .acquire_until(until)
+            .ok_or_else(|| busy(BusyScope::Engine, self.engine.slots.capacity()))?;
+        Ok((own, shared))
+    }
+
+    fn spec(&self, op: &'static str) -> CallSpec<'_> {
+        CallSpec { engine: &self.engine, pre: &self.pre, adapter: &self.name, limits: &self.limits, op }
+    }
+
+    /// The error for a call that was stopped, blamed on the message or on the
+    /// adapter: a crash is the adapter's only if it fails its known-good
+    /// checks too (run now, in fresh instances, under the permits held).
+    fn blamed(&self, op: &'static str, stopped: Stopped, masker: &Masker<'_>) -> HostError {
+        let adapter = self.name.to_string();
+        match stopped {
+            Stopped::Limit(error) => error,
+            Stopped::Instantiate(reason) => HostError::Host { adapter, reason: masker.mask(&reason) },
+            Stopped::Crash(detail) => {
+                let detail = masker.mask(&detail);
+                let check = self.describe().err().map(|why| format!("describe() fails too: {why}")).or_else(|| {
+                    let probe = self.probe.as_ref()?;
+                    self.run_probe(probe).err().map(|why| format!("its probe message fails too: {why}"))
+                });
+                match check {
+                    Some(check) => HostError::Broken { adapter, op, detail: format!("{detail}; {check}") },
+                    None => HostError::Trap { adapter, op, detail },
+                }
+            }
         }
     }
 
-    /// Names what went wrong in a failed call.
-    fn classify(&self, op: &'static str, error: &wasmtime::Error, state: &CallState) -> HostError {
-        let adapter = self.name.to_string();
-        if state.limiter.hit {
-            return HostError::MemoryLimit { adapter, op, limit: self.limits.memory_bytes };
+    /// Calls `describe` in a fresh instance.
+    fn describe(&self) -> Result<AdapterInfo, String> {
+        let ran = call::run(&self.spec("describe"), |instance, store| instance.call_describe(store));
+        ran.result.map_err(|stopped| stopped_text(stopped, &Masker::new(b"", "")))
+    }
+
+    /// Translates the probe message in a fresh instance; it must succeed.
+    fn run_probe(&self, probe: &Message) -> Result<(), String> {
+        let masker = Masker::new(&probe.body, &probe.content_type);
+        let ran = call::run(&self.spec("probe"), |instance, store| instance.call_to_canonical(store, probe));
+        match ran.result {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(refusal)) => Err(masker.mask(&describe_error(&refusal))),
+            Err(stopped) => Err(stopped_text(stopped, &masker)),
         }
-        match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => HostError::Timeout { adapter, op, deadline: self.limits.deadline },
-            Some(Trap::OutOfFuel) => HostError::OutOfFuel { adapter, op, fuel: self.limits.fuel },
-            Some(Trap::StackOverflow) => {
-                HostError::StackOverflow { adapter, op, limit: self.engine.options.max_wasm_stack }
-            }
-            trap => {
-                // A Rust panic prints its message to stderr before it aborts.
-                let last = state.log.iter().rev().find(|l| l.level == "warn" || l.level == "error");
-                let mut detail = match trap {
-                    Some(Trap::MemoryOutOfBounds) => {
-                        "out-of-bounds memory access (its own stack or heap ran out)".to_owned()
-                    }
-                    Some(trap) => trap.to_string(),
-                    None => error.to_string(),
-                };
-                if let Some(line) = last {
-                    let said: Vec<&str> = line.message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-                    let said = said.join(" ");
-                    let mut cut = said.len().min(300);
-                    while !said.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    detail.push_str(&format!(" (adapter said: {})", &said[..cut]));
-                }
-                HostError::Trap { adapter, op, detail }
-            }
+    }
+
+    /// The report with its log masked, and the log written to tracing.
+    fn masked_report(&self, mut report: CallReport, masker: &Masker<'_>) -> CallReport {
+        for line in &mut report.log {
+            line.message = masker.mask(&line.message);
+            tracing::event!(target: "bro::adapter", tracing::Level::DEBUG, adapter = %self.name, level = line.level, "{}", line.message);
         }
+        report
+    }
+}
+
+/// A stopped call's text, masked.
+fn stopped_text(stopped: Stopped, masker: &Masker<'_>) -> String {
+    match stopped {
+        Stopped::Limit(e) => e.to_string(),
+        Stopped::Crash(detail) | Stopped::Instantiate(detail) => masker.mask(&detail),
+    }
+}
+
+/// A log line's text, for callers that show it.
+impl std::fmt::Display for LogLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.level, self.message)
     }
 }

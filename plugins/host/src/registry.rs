@@ -16,12 +16,20 @@ pub struct AdapterRegistry {
     cache: Option<CompiledCache>,
     trust: TrustPolicy,
     adapters: RwLock<HashMap<String, Arc<LoadedAdapter>>>,
+    /// The package version in service, by adapter name.
+    versions: RwLock<HashMap<String, String>>,
 }
 
 impl AdapterRegistry {
     /// An empty registry.
     pub fn new(engine: Arc<AdapterEngine>, cache: Option<CompiledCache>, trust: TrustPolicy) -> Self {
-        AdapterRegistry { engine, cache, trust, adapters: RwLock::new(HashMap::new()) }
+        AdapterRegistry {
+            engine,
+            cache,
+            trust,
+            adapters: RwLock::new(HashMap::new()),
+            versions: RwLock::new(HashMap::new()),
+        }
     }
 
     /// The engine.
@@ -30,23 +38,28 @@ impl AdapterRegistry {
     }
 
     /// Loads (or reloads) the package in `dir`: reads it, verifies its
-    /// signature, compiles or fetches its code, checks it, then swaps it in.
-    /// On any failure the version already loaded stays in service.
+    /// signature, refuses a lower version than the one in service unless
+    /// the policy allows a rollback, compiles or fetches its code, checks it
+    /// (and its probe message), then swaps it in. On any failure the version
+    /// already loaded stays in service.
     pub fn load_package(&self, dir: &Path, limits: AdapterLimits) -> Result<Arc<LoadedAdapter>, HostError> {
         let package = Package::read(dir)?;
         let signer = package.verify(&self.trust)?;
         let name = package.manifest.name.clone();
+        let running = self.versions.read().ok().and_then(|v| v.get(&name).cloned());
+        if let Some(running) = running {
+            self.check_version(&name, &running, &package.manifest.version)?;
+        }
         let component = match &self.cache {
             Some(cache) => cache.load_or_compile(&self.engine, &name, &package.wasm)?.0,
             None => self.engine.compile(&name, &package.wasm)?,
         };
-        let loaded = Arc::new(LoadedAdapter::load(
-            self.engine.clone(),
-            &name,
-            &component,
-            limits,
-            package.manifest.sha256.clone(),
-        )?);
+        let mut loaded =
+            LoadedAdapter::load(self.engine.clone(), &name, &component, limits, package.manifest.sha256.clone())?;
+        if let Some(probe) = package.probe_message() {
+            loaded = loaded.with_probe(probe)?;
+        }
+        let loaded = Arc::new(loaded);
         if loaded.info().name != name {
             return Err(HostError::Package {
                 adapter: name.clone(),
@@ -58,6 +71,9 @@ impl AdapterRegistry {
             .write()
             .map_err(|_| HostError::Host { adapter: name.clone(), reason: "registry lock poisoned".into() })?
             .insert(name.clone(), loaded.clone());
+        if let Ok(mut versions) = self.versions.write() {
+            versions.insert(name.clone(), package.manifest.version.clone());
+        }
         tracing::info!(
             adapter = %name,
             version = %package.manifest.version,
@@ -66,6 +82,21 @@ impl AdapterRegistry {
             "adapter loaded"
         );
         Ok(loaded)
+    }
+
+    /// Refuses `candidate` if it is lower than `running` and rollbacks are not allowed.
+    fn check_version(&self, name: &str, running: &str, candidate: &str) -> Result<(), HostError> {
+        let parse = |v: &str| semver::Version::parse(v).ok();
+        let (Some(old), Some(new)) = (parse(running), parse(candidate)) else { return Ok(()) };
+        if new < old && !self.trust.allow_downgrade {
+            return Err(HostError::Package {
+                adapter: name.to_owned(),
+                reason: format!(
+                    "version {new} is lower than {old} in service; a rollback needs the setting adapters.allow_downgrade"
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Adds an adapter loaded by the caller (embedding and tests), replacing

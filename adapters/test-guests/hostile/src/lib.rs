@@ -1,6 +1,8 @@
 //! A hostile adapter: the message's content type picks the misbehaviour —
-//! loop forever, allocate without bound, recurse until the stack overflows,
-//! trap, panic, return an oversized output, or flood the log.
+//! loop forever, spin for a while (holding its slot) and then answer,
+//! allocate without bound, recurse until the stack overflows, trap, panic
+//! (optionally echoing the message), return an oversized output, or flood
+//! the log.
 
 use std::hint::black_box;
 
@@ -33,6 +35,16 @@ impl Adapter for Hostile {
                     x = black_box(x.wrapping_add(1));
                 }
             }
+            "spin" => {
+                // The body is the number of iterations: a slow but finite call.
+                let n: u64 = String::from_utf8_lossy(&message.body).trim().parse().unwrap_or(1_000_000);
+                let mut x = 0u64;
+                for i in 0..n {
+                    x = black_box(x.wrapping_add(i));
+                }
+                Ok(proto::AdapterBatch { source_message_id: format!("spun {}", x % 2), ..Default::default() })
+            }
+            "panic-echo" => panic!("cannot read {}", String::from_utf8_lossy(&message.body)),
             "alloc" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {

@@ -53,11 +53,13 @@ pub enum Rpc {
     ListPlanConflicts,
     ListHolisticPlanVersions,
     CreatePlanLink,
+    ListAdapters,
+    GetAdapter,
 }
 
 impl Rpc {
     /// Every RPC, with its service.
-    pub const ALL: [(Rpc, &'static str); 30] = [
+    pub const ALL: [(Rpc, &'static str); 32] = [
         (Rpc::CreateCase, "CaseService"),
         (Rpc::GetCase, "CaseService"),
         (Rpc::ListCases, "CaseService"),
@@ -88,6 +90,8 @@ impl Rpc {
         (Rpc::ListPlanConflicts, "PlanService"),
         (Rpc::ListHolisticPlanVersions, "PlanService"),
         (Rpc::CreatePlanLink, "PlanService"),
+        (Rpc::ListAdapters, "AdapterService"),
+        (Rpc::GetAdapter, "AdapterService"),
     ];
 
     /// Whether the RPC is one of `PlanService`'s (each concerns one case).
@@ -130,6 +134,7 @@ impl Rpc {
             | ListPlanConflicts
             | ListHolisticPlanVersions => "holistic plan",
             CreatePlanLink => "holistic plan link",
+            ListAdapters | GetAdapter => "adapters",
         }
     }
 
@@ -167,7 +172,7 @@ pub fn purposes(rpc: Rpc) -> &'static [Purpose] {
         ListUnmatchedMessages | ResolveUnmatchedMessage | DiscardUnmatchedMessage | ListRejections => {
             &[CaseHandling, Operations]
         }
-        ListDeliveries | GetDelivery | RetryDelivery | ReplayDelivery => &[Operations],
+        ListDeliveries | GetDelivery | RetryDelivery | ReplayDelivery | ListAdapters | GetAdapter => &[Operations],
         GetAccessReport => &[CitizenRequest, Supervision],
         ListAuditRecords => &[Supervision],
         ProposeHolisticPlan | GetHolisticPlan | ListHolisticPlans | ListPlanConflicts | ListHolisticPlanVersions => {
@@ -314,7 +319,9 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
             | ReplayDelivery
             | ListUnmatchedMessages
             | DiscardUnmatchedMessage
-            | ListRejections => Ok(Grant::Full),
+            | ListRejections
+            | ListAdapters
+            | GetAdapter => Ok(Grant::Full),
             _ => refuse("an administrator (who reads no case content)"),
         },
         Actor::System(system) => match rpc {

@@ -7,11 +7,13 @@
 //! refused message is half-applied: its events are appended in one
 //! transaction or not at all.
 
+use std::time::Duration;
+
 use bro_api::convert;
 use bro_api::v1 as pb;
 use bro_api::v1::case_event::Kind;
 use bro_domain::{CaseId, PartyId, PersonId, Violations};
-use bro_plugin_host::Message;
+use bro_plugin_host::{HostError, Message};
 use bro_rules::sharing::{self, Submitted};
 use bro_store::{
     AppendEvents, Committed, InboxEntry, InboxKind, InboxPut, InboxState, LedgerError, OpenCase, SourceKey,
@@ -266,7 +268,8 @@ impl<'a> Ingestion<'a> {
         metadata.sort();
         let input =
             Message { content_type: self.message.content_type.clone(), body: self.message.body.clone(), metadata };
-        let translated = tokio::task::spawn_blocking(move || adapter.to_canonical(&input))
+        let sender = self.system.name.clone();
+        let translated = tokio::task::spawn_blocking(move || adapter.to_canonical(&sender, &input))
             .await
             .map_err(|e| ApiError::Unavailable { reason: "ADAPTER_FAILED", message: e.to_string() })?;
         let bytes = match translated {
@@ -274,10 +277,11 @@ impl<'a> Ingestion<'a> {
                 Ok(bytes) => bytes,
                 Err(e) => return Err(self.reject(bro_plugin_host::describe_error(&e)).await),
             },
-            // Not this message's fault: the sender retries later, nothing is stored.
-            Err(e) if e.is_transient() => {
-                return Err(ApiError::Unavailable { reason: "ADAPTER_UNAVAILABLE", message: e.to_string() });
-            }
+            // Not this message's fault (a busy, quarantined or broken adapter,
+            // the sender throttled): it retries later, nothing is stored.
+            Err(e) if e.is_transient() => return Err(retry_later(&e)),
+            // This message's fault (a limit it broke, a crash on it): a
+            // stored rejection naming the limit, so retries stop.
             Err(e) => return Err(self.reject(e.to_string()).await),
         };
         match pb::AdapterBatch::decode(bytes.as_slice()) {
@@ -524,4 +528,16 @@ impl<'a> Ingestion<'a> {
             _ => Err(rejected),
         }
     }
+}
+
+/// `UNAVAILABLE` with a retry delay for an adapter failure that is not the message's.
+fn retry_later(e: &HostError) -> ApiError {
+    let reason = match e {
+        HostError::Busy { .. } => "ADAPTER_BUSY",
+        HostError::Quarantined { .. } => "ADAPTER_QUARANTINED",
+        HostError::Throttled { .. } => "SENDER_THROTTLED",
+        _ => "ADAPTER_UNAVAILABLE",
+    };
+    let retry_after = e.retry_after().unwrap_or(Duration::from_secs(1));
+    ApiError::RetryLater { reason, message: e.to_string(), retry_after }
 }

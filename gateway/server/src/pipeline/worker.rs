@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bro_api::v1 as pb;
+use bro_plugin_host::Blame;
 use bro_store::{Delivery, DeliveryState, DeliveryUpdate, LedgerError, StoreError};
 use prost::Message as _;
 use tokio::sync::Notify;
@@ -35,6 +36,10 @@ enum Outcome {
     Done { to: DeliveryState, rendered: (String, Vec<u8>) },
     /// Worth another attempt later.
     Retry(String),
+    /// Not attempted: the adapter was busy, resting or throttled for this
+    /// receiver. Tried again after `retry_after` without counting an attempt,
+    /// so a busy adapter never dead-letters a delivery.
+    Wait { why: String, retry_after: Duration },
     /// Never going to work without a person (an adapter refusal, a 4xx).
     Dead(String),
 }
@@ -179,6 +184,13 @@ impl DeliveryWorker {
                 update.last_error = why;
                 tracing::warn!(delivery = %delivery.new.delivery_id, system = %delivery.new.system, "delivery dead-lettered; see its last_error");
             }
+            Outcome::Wait { why, retry_after } => {
+                update.attempts = delivery.attempts;
+                update.last_error = why;
+                let delay = chrono::Duration::from_std(retry_after).unwrap_or(chrono::Duration::minutes(5));
+                update.next_attempt_time = now.checked_add_signed(delay).unwrap_or(now + chrono::Duration::minutes(5));
+                tracing::info!(delivery = %delivery.new.delivery_id, retry_in_ms = delay.num_milliseconds(), "adapter not available; delivery waits");
+            }
             Outcome::Retry(why) => {
                 let max = system.map_or(1, |s| s.max_attempts);
                 update.last_error = why;
@@ -241,7 +253,8 @@ impl DeliveryWorker {
 
     async fn translate_and_send(&self, system: &SystemConfig, delivery: &Delivery) -> Outcome {
         let Some(adapter) = self.ctx.adapters.as_ref().and_then(|r| r.get(&system.adapter).ok()) else {
-            return Outcome::Retry(format!("adapter {:?} is not loaded", system.adapter));
+            let why = format!("adapter {:?} is not loaded", system.adapter);
+            return Outcome::Wait { why, retry_after: Duration::from_secs(30) };
         };
         let batch = match self.sendable_batch(system, delivery).await {
             Ok(batch) => batch,
@@ -251,9 +264,15 @@ impl DeliveryWorker {
         // The last step before the adapter: people as `subjects/N`.
         let payload = subjects::encode(batch).encode_to_vec();
         let target = system.target.clone();
-        let translated = tokio::task::spawn_blocking(move || adapter.from_canonical(&payload, &target)).await;
+        let receiver = system.name.clone();
+        let translated =
+            tokio::task::spawn_blocking(move || adapter.from_canonical(&receiver, &payload, &target)).await;
         let message = match translated {
             Err(e) => return Outcome::Retry(format!("adapter task failed: {e}")),
+            Ok(Err(e)) if e.blame() == Blame::Moment => {
+                let retry_after = e.retry_after().unwrap_or(Duration::from_secs(1));
+                return Outcome::Wait { why: e.to_string(), retry_after };
+            }
             Ok(Err(e)) if e.is_transient() => return Outcome::Retry(e.to_string()),
             Ok(Err(e)) => return Outcome::Dead(e.to_string()),
             Ok(Ok(t)) => match t.result {

@@ -1,10 +1,11 @@
 //! The gRPC services, one file each: [`cases`] (`CaseService`),
 //! [`obligations`] (`ObligationService`, the worklist), [`plans`]
 //! (`PlanService`), [`ingest`] (`IngestService` and its inbox),
-//! [`deliveries`] (`DeliveryService` and the pull transport) and [`audit`]
-//! (`AuditService`). Each handler runs through `Context::handle`, asks the
+//! [`deliveries`] (`DeliveryService` and the pull transport), [`audit`]
+//! (`AuditService`) and [`adapters`] (`AdapterService`, the adapters' health). Each handler runs through `Context::handle`, asks the
 //! policy about what it touches, and leaves the work to the layers below.
 
+pub mod adapters;
 pub mod audit;
 pub mod cases;
 pub mod deliveries;
