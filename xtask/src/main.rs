@@ -206,11 +206,12 @@ fn test() -> anyhow::Result<()> {
         .args(["--package", "medcom", "--package", "sdi", "--package", "jobcenter"])
         .args(["--package", "fhir", "--package", "scenario"])
         .env("CARGO_TARGET_DIR", &target))?;
-    // The guest SDK's own tests (its calendar and id helpers), natively.
+    // The guest SDK's own tests (its calendar and id helpers, JSON caps, XML), natively.
     run(cargo()
         .arg("test")
         .arg("--manifest-path")
         .arg(root().join("plugins/sdk/Cargo.toml"))
+        .arg("--all-features")
         .env("CARGO_TARGET_DIR", &target))?;
     run(cargo().args(["build", "--package", "bro-cli"]))?;
     let python = python_env(&target)?;

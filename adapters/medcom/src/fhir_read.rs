@@ -9,6 +9,7 @@
 
 use base64::Engine as _;
 use bro_adapter_sdk::proto::{self, PersonIdentifierKind as Kind};
+use bro_adapter_sdk::xml::{Document, Node as XmlNode};
 use bro_adapter_sdk::{AdapterError, invalid, malformed};
 use serde_json::Value;
 
@@ -42,7 +43,7 @@ pub const EXT_CONTACT: &str = "http://medcomfhir.dk/ig/core/StructureDefinition/
 #[derive(Clone, Copy)]
 enum Node<'a, 'i> {
     Json(&'a Value),
-    Xml(roxmltree::Node<'a, 'i>),
+    Xml(XmlNode<'a, 'i>),
 }
 
 impl<'a, 'i> Node<'a, 'i> {
@@ -161,6 +162,7 @@ impl<'a, 'i> Bundle<'a, 'i> {
 
 /// Reads a CareCommunication from FHIR JSON bytes.
 pub fn read_json(body: &[u8]) -> Result<Read, AdapterError> {
+    bro_adapter_sdk::json::within_caps(body, &bro_adapter_sdk::json::CAPS)?;
     let root: Value = serde_json::from_slice(body)
         .map_err(|e| malformed(format!("{}:{}", e.line(), e.column()), format!("not JSON: {e}")))?;
     let kind = root.get("resourceType").and_then(Value::as_str).unwrap_or("JSON without a resourceType");
@@ -168,7 +170,7 @@ pub fn read_json(body: &[u8]) -> Result<Read, AdapterError> {
 }
 
 /// Reads a CareCommunication from a parsed FHIR XML document.
-pub fn read_xml(doc: &roxmltree::Document<'_>) -> Result<Read, AdapterError> {
+pub fn read_xml(doc: &Document<'_>) -> Result<Read, AdapterError> {
     let root = doc.root_element();
     read(Node::Xml(root), root.tag_name().name())
 }

@@ -8,21 +8,22 @@
 //! Fields are rendered in the order they were added, which the writer keeps
 //! to FHIR's element order, as XML requires.
 
-use std::fmt::Write as _;
-
-use crate::xml::escape;
+use bro_adapter_sdk::xml::{XmlWriter, escape_attribute};
 
 /// The FHIR namespace.
 pub const FHIR_NS: &str = "http://hl7.org/fhir";
 
-/// A value: a primitive, an object, or narrative XHTML (already well formed).
+/// The XHTML namespace of a narrative.
+const XHTML_NS: &str = "http://www.w3.org/1999/xhtml";
+
+/// A value: a primitive, an object, or a narrative.
 pub enum V {
     /// A primitive (code, string, uri, dateTime, base64Binary…).
     S(String),
     /// A complex element or a resource.
     O(Obj),
-    /// A narrative `div`.
-    Xhtml(String),
+    /// A narrative: one paragraph of text in an XHTML `div`.
+    Narrative(String),
 }
 
 /// A complex element or, with `resource_type`, a resource.
@@ -82,9 +83,9 @@ impl Obj {
         self
     }
 
-    /// Adds narrative XHTML as the field `div`.
-    pub fn xhtml(mut self, div: String) -> Self {
-        self.fields.push(("div", vec![V::Xhtml(div)], false));
+    /// Adds a narrative (one paragraph of text) as the field `div`.
+    pub fn narrative(mut self, text: &str) -> Self {
+        self.fields.push(("div", vec![V::Narrative(text.to_owned())], false));
         self
     }
 
@@ -96,14 +97,18 @@ impl Obj {
         out
     }
 
-    /// Renders the tree (a resource) as FHIR XML in UTF-8, indented by two spaces.
+    /// Renders the tree (a resource) as FHIR XML in UTF-8, indented by two
+    /// spaces, with the SDK's `quick-xml` writer.
     pub fn to_xml(&self) -> String {
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let mut w = XmlWriter::new();
+        w.declaration("UTF-8");
+        w.newline(0);
         let name = self.resource_type.unwrap_or("Bundle");
-        let _ = writeln!(out, "<{name} xmlns=\"{FHIR_NS}\">");
-        xml_fields(self, 1, &mut out);
-        let _ = writeln!(out, "</{name}>");
-        out
+        w.start(name, &[("xmlns", FHIR_NS)]);
+        xml_fields(self, 1, &mut w);
+        w.newline(0);
+        w.end(name);
+        w.finish() + "\n"
     }
 }
 
@@ -120,9 +125,25 @@ fn json_str(text: &str, out: &mut String) {
 
 fn json_value(v: &V, depth: usize, out: &mut String) {
     match v {
-        V::S(s) | V::Xhtml(s) => json_str(s, out),
+        V::S(s) => json_str(s, out),
+        V::Narrative(text) => {
+            let mut w = XmlWriter::new();
+            narrative_div(text, &mut w);
+            json_str(&w.finish(), out);
+        }
         V::O(o) => json_obj(o, depth, out),
     }
+}
+
+/// `<div xmlns="…xhtml"><p>text</p></div>`. The text is escaped as an
+/// attribute value is (line breaks as character references), so a narrative
+/// reads the same in FHIR XML and in the XHTML string of FHIR JSON.
+fn narrative_div(text: &str, w: &mut XmlWriter) {
+    w.start("div", &[("xmlns", XHTML_NS)]);
+    w.start("p", &[]);
+    w.escaped(&escape_attribute(text));
+    w.end("p");
+    w.end("div");
 }
 
 fn json_obj(o: &Obj, depth: usize, out: &mut String) {
@@ -164,43 +185,33 @@ fn json_obj(o: &Obj, depth: usize, out: &mut String) {
     out.push('}');
 }
 
-fn xml_fields(o: &Obj, depth: usize, out: &mut String) {
+fn xml_fields(o: &Obj, depth: usize, w: &mut XmlWriter) {
     for (name, values, _) in &o.fields {
         for v in values {
-            indent(depth, out);
+            w.newline(depth);
             match v {
-                V::S(s) => {
-                    let _ = writeln!(out, "<{name} value=\"{}\"/>", escape(s));
-                }
-                V::Xhtml(div) => {
-                    out.push_str(div);
-                    out.push('\n');
-                }
+                V::S(s) => w.empty(name, &[("value", s)]),
+                V::Narrative(text) => narrative_div(text, w),
                 V::O(child) => match child.resource_type {
                     // A contained resource: <resource><Patient>…</Patient></resource>.
                     Some(t) => {
-                        let _ = writeln!(out, "<{name}>");
-                        indent(depth + 1, out);
-                        let _ = writeln!(out, "<{t}>");
-                        xml_fields(child, depth + 2, out);
-                        indent(depth + 1, out);
-                        let _ = writeln!(out, "</{t}>");
-                        indent(depth, out);
-                        let _ = writeln!(out, "</{name}>");
+                        w.start(name, &[]);
+                        w.newline(depth + 1);
+                        w.start(t, &[]);
+                        xml_fields(child, depth + 2, w);
+                        w.newline(depth + 1);
+                        w.end(t);
+                        w.newline(depth);
+                        w.end(name);
                     }
                     None => {
                         match &child.url {
-                            Some(url) => {
-                                let _ = write!(out, "<{name} url=\"{}\">", escape(url));
-                            }
-                            None => {
-                                let _ = write!(out, "<{name}>");
-                            }
+                            Some(url) => w.start(name, &[("url", url)]),
+                            None => w.start(name, &[]),
                         }
-                        out.push('\n');
-                        xml_fields(child, depth + 1, out);
-                        indent(depth, out);
-                        let _ = writeln!(out, "</{name}>");
+                        xml_fields(child, depth + 1, w);
+                        w.newline(depth);
+                        w.end(name);
                     }
                 },
             }
@@ -221,12 +232,7 @@ mod tests {
                     Obj::resource("Patient")
                         .s("id", "p1")
                         .list("extension", vec![Obj::extension("http://x").s("valueString", "a\nb")])
-                        .o(
-                            "text",
-                            Obj::new()
-                                .s("status", "generated")
-                                .xhtml("<div xmlns=\"http://www.w3.org/1999/xhtml\">P</div>".into()),
-                        )
+                        .o("text", Obj::new().s("status", "generated").narrative("P"))
                         .strings("given", vec!["Æ".into()]),
                 ),
             ],
@@ -251,8 +257,8 @@ mod tests {
         assert!(xml.contains("<Bundle xmlns=\"http://hl7.org/fhir\">"));
         assert!(xml.contains("<resource>\n      <Patient>"));
         assert!(xml.contains("<extension url=\"http://x\">\n          <valueString value=\"a&#10;b\"/>"));
-        assert!(xml.contains("<div xmlns=\"http://www.w3.org/1999/xhtml\">P</div>"));
-        let doc = roxmltree::Document::parse(&xml);
+        assert!(xml.contains("<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>P</p></div>"));
+        let doc = bro_adapter_sdk::xml::parse(&xml, &bro_adapter_sdk::xml::CAPS, "a test");
         assert!(doc.is_ok());
     }
 }

@@ -17,7 +17,6 @@ use crate::fhir_read::{
 use crate::fhir_tree::Obj;
 use crate::ids::{fhir_id, name_uuid, uuid_of};
 use crate::time::format_fhir_datetime;
-use crate::xml::escape;
 use crate::{NAME_NOT_KNOWN, Outgoing, invalid_at};
 
 const BASE: &str = "https://medcomfhir.dk/ig/carecommunication/";
@@ -75,9 +74,7 @@ fn meta(profile: String) -> Obj {
 
 /// A short generated narrative (MedCom requires one in every resource).
 fn narrative(summary: &str) -> Obj {
-    Obj::new()
-        .s("status", "generated")
-        .xhtml(format!("<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>{}</p></div>", escape(summary)))
+    Obj::new().s("status", "generated").narrative(summary)
 }
 
 fn urn(id: &str) -> String {

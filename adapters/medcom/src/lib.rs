@@ -85,7 +85,7 @@ fn read(body: &[u8]) -> Result<Read, AdapterError> {
             let root = doc.root_element();
             match root.tag_name().namespace() {
                 Some(fhir_tree::FHIR_NS) => fhir_read::read_xml(&doc),
-                Some(ns) if ns.starts_with(oioxml::OIO_NS_PREFIX) => oioxml::read(&doc),
+                Some(ns) if oioxml::schema_version(ns).is_some() => oioxml::read(&doc),
                 ns => Err(AdapterError::Unsupported(format!(
                     "XML {} in namespace {:?} is not a MedCom message; the medcom adapter reads XDIS91 (OIOXML) and CareCommunication (FHIR)",
                     xml::echo(root.tag_name().name(), 40),

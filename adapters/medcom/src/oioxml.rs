@@ -8,17 +8,35 @@
 //! letter identifier alone (XDIS91 has no conversations: each letter is its own).
 
 use bro_adapter_sdk::proto::{self, PersonIdentifierKind as Kind};
+use bro_adapter_sdk::xml::{Document, Node};
 use bro_adapter_sdk::{AdapterError, invalid};
-use roxmltree::{Document, Node};
 
 use crate::time;
 use crate::xml::echo;
 use crate::{Read, normalise_cpr};
 
-/// The namespace prefix of every MedCom OIOXML schema version.
+/// The namespace prefix of MedCom OIOXML schema versions since 2005 (what this adapter writes).
 pub const OIO_NS_PREFIX: &str = "http://rep.oio.dk/sundcom.dk/medcom.dk/xml/schemas/";
+/// The namespace prefixes of every generation of MedCom OIOXML: the current
+/// one, and the older `rep.oio.dk/medcom.dk` one.
+const OIO_NS_PREFIXES: &[&str] = &[OIO_NS_PREFIX, "http://rep.oio.dk/medcom.dk/xml/schemas/"];
 /// The schema version this reader knows.
 pub const XDIS91_VERSION: &str = "2006/07/01";
+
+/// The schema version (`2006/07/01`) of a MedCom OIOXML namespace of any
+/// generation; `None` for any other namespace.
+pub fn schema_version(namespace: &str) -> Option<&str> {
+    OIO_NS_PREFIXES.iter().find_map(|p| namespace.strip_prefix(p)).map(|v| v.trim_end_matches('/'))
+}
+
+/// The message's type code (`XDIS91`, `XBIN01`, `XREF07`…): the first
+/// `TypeCode` element of the body, wherever that message type keeps it.
+fn type_code(body: Node<'_, '_>) -> Option<String> {
+    let code = body.descendants().find(|d| d.is_element() && d.tag_name().name() == "TypeCode")?;
+    let text: String = code.descendants().filter(|d| d.is_text()).filter_map(|d| d.text()).collect();
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
 
 /// The first child element of `node` with local name `name`.
 fn el<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
@@ -39,12 +57,11 @@ fn text_at(node: Node<'_, '_>, path: &[&str]) -> Option<String> {
 /// Reads an `Emessage` document.
 pub fn read(doc: &Document<'_>) -> Result<Read, AdapterError> {
     let root = doc.root_element();
-    let version = root.tag_name().namespace().and_then(|ns| ns.strip_prefix(OIO_NS_PREFIX)).unwrap_or_default();
-    let version = version.trim_end_matches('/');
-    // The body is the element after the Envelope: ClinicalEmail, HospitalReferral, …
+    let version = root.tag_name().namespace().and_then(schema_version).unwrap_or_default();
+    // The body is the element after the Envelope: ClinicalEmail, HospitalReferral, BinaryObject…
     let body = root.children().filter(|c| c.is_element()).find(|c| c.tag_name().name() != "Envelope");
     let body_name = body.map(|b| b.tag_name().name()).unwrap_or("no body");
-    let type_code = body.and_then(|b| text_at(b, &["Letter", "TypeCode"])).unwrap_or_default();
+    let type_code = body.and_then(type_code).unwrap_or_default();
     let type_code =
         if !type_code.is_empty() && type_code.len() <= 16 && type_code.bytes().all(|b| b.is_ascii_alphanumeric()) {
             echo(&type_code, 16)
@@ -285,7 +302,7 @@ mod tests {
     use super::*;
 
     fn flat(xml: &str) -> String {
-        let doc = roxmltree::Document::parse(xml);
+        let doc = bro_adapter_sdk::xml::parse(xml, &bro_adapter_sdk::xml::CAPS, "a test");
         doc.map(|d| formatted_text(d.root_element())).unwrap_or_default()
     }
 
@@ -294,6 +311,14 @@ mod tests {
         assert_eq!(flat("<T>a<Break/>b<Bold>c</Bold><Space/>d</T>"), "a\nbc d");
         assert_eq!(flat("<T>Hej <FixedFont><Break/>x</FixedFont>&quot;y&quot;</T>"), "Hej \nx\"y\"");
         assert_eq!(flat("<T><Underline>u<Break/></Underline><Italic>i</Italic></T>"), "u\ni");
+    }
+
+    #[test]
+    fn every_generation_of_the_namespace_has_a_schema_version() {
+        let old = "http://rep.oio.dk/medcom.dk/xml/schemas/2004/06/01/";
+        assert_eq!(schema_version(old), Some("2004/06/01"));
+        assert_eq!(schema_version(&format!("{OIO_NS_PREFIX}2006/07/01/")), Some("2006/07/01"));
+        assert_eq!(schema_version("http://hl7.org/fhir"), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 use bro_adapter_sdk::AdapterError;
 use bro_adapter_sdk::proto::{self, PersonIdentifierKind as Kind};
+use bro_adapter_sdk::xml::XmlWriter;
 use encoding_rs::WINDOWS_1252;
 
 use crate::ids::{is_oio_identifier, oio_identifier};
@@ -21,57 +22,55 @@ use crate::{NAME_NOT_KNOWN, Outgoing, invalid_at};
 /// OIOXML's episode-of-care status codes (`EpisodeOfCareStatusCode01Type`).
 const EPISODE_CODES: &[&str] = &["inaktiv", "indlagt", "ambulant", "doed", "ambulant_roentgen"];
 
-/// Escapes element content: markup characters and characters XML cannot carry.
-fn content(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\r' => {}
-            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The first `max` characters (OIOXML's `String_1_35` and friends).
 fn clip(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
 }
 
+/// Indented XML, written with the SDK's `quick-xml` writer: one element per
+/// line, two spaces per level.
 struct Writer {
-    out: String,
+    xml: XmlWriter,
     depth: usize,
 }
 
 impl Writer {
+    /// A new line at the current depth.
+    fn begin(&mut self) {
+        self.xml.newline(self.depth);
+    }
+
     fn open(&mut self, name: &str) {
-        self.line(&format!("<{name}>"));
+        self.begin();
+        self.xml.start(name, &[]);
         self.depth += 1;
     }
 
     fn close(&mut self, name: &str) {
         self.depth = self.depth.saturating_sub(1);
-        self.line(&format!("</{name}>"));
-    }
-
-    fn line(&mut self, text: &str) {
-        for _ in 0..self.depth {
-            self.out.push_str("  ");
-        }
-        self.out.push_str(text);
-        self.out.push('\n');
+        self.begin();
+        self.xml.end(name);
     }
 
     /// `<name>text</name>`, skipped when the text is empty.
     fn leaf(&mut self, name: &str, text: &str) {
         if !text.is_empty() {
-            self.line(&format!("<{name}>{}</{name}>", content(text)));
+            self.begin();
+            self.xml.leaf(name, text);
         }
+    }
+
+    /// OIOXML formatted text: a line break is `<Break/>`.
+    fn formatted(&mut self, name: &str, text: &str) {
+        self.begin();
+        self.xml.start(name, &[]);
+        for (i, line) in text.split('\n').enumerate() {
+            if i > 0 {
+                self.xml.empty("Break", &[]);
+            }
+            self.xml.text(line);
+        }
+        self.xml.end(name);
     }
 
     fn date_time(&mut self, name: &str, t: &prost_types::Timestamp) {
@@ -146,8 +145,10 @@ pub fn write(out: &Outgoing<'_>) -> Result<Vec<u8>, AdapterError> {
     let letter = letter_identifier(&c.message_id, &out.sender.ean);
     let envelope = oio_identifier(&format!("{}#envelope", c.message_id));
 
-    let mut w = Writer { out: String::from("<?xml version=\"1.0\" encoding=\"windows-1252\"?>\n"), depth: 0 };
-    w.line(&format!("<Emessage xmlns=\"{OIO_NS_PREFIX}{XDIS91_VERSION}/\">"));
+    let mut w = Writer { xml: XmlWriter::new(), depth: 0 };
+    w.xml.declaration("windows-1252");
+    w.begin();
+    w.xml.start("Emessage", &[("xmlns", &format!("{OIO_NS_PREFIX}{XDIS91_VERSION}/"))]);
     w.depth = 1;
     w.open("Envelope");
     w.date_time("Sent", &out.send_time);
@@ -187,13 +188,13 @@ pub fn write(out: &Outgoing<'_>) -> Result<Vec<u8>, AdapterError> {
     w.leaf("Subject", &clip(&c.subject, 70));
     w.close("AdditionalInformation");
     w.open("ClinicalInformation");
-    let text = content(&texts.join("\n\n")).replace('\n', "<Break/>");
-    w.line(&format!("<Text01>{text}</Text01>"));
+    // A carriage return is not a line of its own: CRLF is one break.
+    w.formatted("Text01", &texts.join("\n\n").replace('\r', ""));
     w.close("ClinicalInformation");
     w.close("ClinicalEmail");
-    w.depth = 0;
-    w.line("</Emessage>");
+    w.close("Emessage");
+    let text = w.xml.finish() + "\n";
     // encoding_rs writes characters windows-1252 lacks as decimal character references.
-    let (bytes, _, _) = WINDOWS_1252.encode(&w.out);
+    let (bytes, _, _) = WINDOWS_1252.encode(&text);
     Ok(bytes.into_owned())
 }

@@ -51,28 +51,56 @@ fn billion_laughs_never_expands() {
 }
 
 #[test]
-fn deeply_nested_xml_does_not_overflow_the_stack() {
-    // 50 000 levels of markup inside a real letter's text: flattened without recursion.
+fn deeply_nested_xml_is_refused_at_the_depth_cap_as_it_streams() {
+    // 50 000 levels of markup inside a real letter's text: refused at the
+    // SDK's depth cap, naming it, before any tree or stack could grow.
     let depth = 50_000;
     let nested = format!("<Text01>{}x{}Hej ", "<Bold>".repeat(depth), "</Bold>".repeat(depth));
     let letter = replace(&fixture("korr_x9134.in.xml"), "<Text01>Hej ", &nested);
-    let b = medcom::translate(&letter, &[]);
-    let text = b.map(|b| common::correspondence(&b).entries.first().map(|e| e.text.clone()).unwrap_or_default());
-    assert!(text.as_ref().is_ok_and(|t| t.starts_with("xHej \n")), "{:?}", text.map_err(|e| common::describe(&e)));
+    let e = translate(&letter);
+    assert!(e.starts_with("malformed input at 58:") && e.contains("(cap: depth)"), "{e}");
     let fhir = format!(
         "<Bundle xmlns=\"http://hl7.org/fhir\">{}{}</Bundle>",
         "<entry>".repeat(depth),
         "</entry>".repeat(depth)
     );
-    let e = translate(fhir.as_bytes());
-    assert!(e.starts_with("unsupported message type: a FHIR Bundle without a type"), "{e}");
+    assert!(translate(fhir.as_bytes()).contains("(cap: depth)"));
+    // Markup within the cap is flattened to its text, as before.
+    let shallow = replace(&fixture("korr_x9134.in.xml"), "<Text01>Hej ", "<Text01><Bold><Italic>x</Italic></Bold>Hej ");
+    let b = medcom::translate(&shallow, &[]);
+    let text = b.map(|b| common::correspondence(&b).entries.first().map(|e| e.text.clone()).unwrap_or_default());
+    assert!(text.as_ref().is_ok_and(|t| t.starts_with("xHej \n")), "{:?}", text.map_err(|e| common::describe(&e)));
 }
 
 #[test]
-fn deeply_nested_json_is_refused_by_the_parser() {
+fn deeply_nested_json_is_refused_at_the_depth_cap_before_it_is_parsed() {
     let json = format!("{{\"resourceType\":\"Bundle\",\"x\":{}1{}}}", "[".repeat(100_000), "]".repeat(100_000));
     let e = translate(json.as_bytes());
-    assert!(e.starts_with("malformed input at 1:") && e.contains("recursion limit"), "{e}");
+    assert!(e.starts_with("malformed input at 1:93") && e.contains("(cap: depth)"), "{e}");
+}
+
+#[test]
+fn a_refused_oioxml_message_is_named_by_its_type_code_in_every_namespace_generation() {
+    for namespace in [
+        "http://rep.oio.dk/medcom.dk/xml/schemas/2004/06/01/",
+        "http://rep.oio.dk/sundcom.dk/medcom.dk/xml/schemas/2006/07/01/",
+    ] {
+        let binary = format!(
+            "<Emessage xmlns=\"{namespace}\"><Envelope/><BinaryObject><BinaryObjectHeader>\
+             <TypeCode>XBIN01</TypeCode></BinaryObjectHeader></BinaryObject></Emessage>"
+        );
+        let e = translate(binary.as_bytes());
+        assert!(e.contains("XBIN01 (MedCom OIOXML BinaryObject) is not a correspondence message"), "{namespace}: {e}");
+        let referral = format!(
+            "<Emessage xmlns=\"{namespace}\"><Envelope/><HospitalReferral><Letter><TypeCode>XREF07</TypeCode>\
+             </Letter></HospitalReferral></Emessage>"
+        );
+        assert!(translate(referral.as_bytes()).contains("XREF07 (MedCom OIOXML HospitalReferral)"), "{namespace}");
+    }
+    // An XDIS91 of the older generation is refused by its schema version.
+    let old = "<Emessage xmlns=\"http://rep.oio.dk/medcom.dk/xml/schemas/2004/06/01/\"><Envelope/>\
+               <ClinicalEmail><Letter><TypeCode>XDIS91</TypeCode></Letter></ClinicalEmail></Emessage>";
+    assert!(translate(old.as_bytes()).contains("XDIS91 (MedCom OIOXML ClinicalEmail) in schema version 2004/06/01"));
 }
 
 #[test]

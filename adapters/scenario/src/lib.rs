@@ -158,6 +158,7 @@ fn kind(event: &Map<String, Value>, path: &str) -> Result<Kind, AdapterError> {
 
 /// Translates scenario JSON text to a canonical batch.
 pub fn translate(body: &[u8], message_id: &str) -> Result<proto::AdapterBatch, AdapterError> {
+    bro_adapter_sdk::json::within_caps(body, &bro_adapter_sdk::json::CAPS)?;
     let root: Value = serde_json::from_slice(body)
         .map_err(|e| malformed(format!("{}:{}", e.line(), e.column()), format!("not JSON: {e}")))?;
     let events = root

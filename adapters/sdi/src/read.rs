@@ -5,8 +5,8 @@
 //! 1-based positions (`Beskeddata.Sag.Sagshaendelse[2].Hjemmel`).
 
 use bro_adapter_sdk::proto::{self, PersonIdentifierKind, case_event::Kind};
+use bro_adapter_sdk::xml::Node;
 use bro_adapter_sdk::{AdapterError, invalid, malformed};
-use roxmltree::Node;
 
 use crate::codes::{self, Codes, Role, Type};
 use crate::time::{self, Offset};

@@ -13,7 +13,9 @@ use bro_adapter_sdk::{AdapterError, Level, invalid, log};
 
 use crate::codes::{self, Codes, Role, Type};
 use crate::time::{self, Ymd};
-use crate::xml::{escape, quoted};
+use bro_adapter_sdk::xml::XmlWriter;
+
+use crate::xml::quoted;
 use crate::{
     BESKEDTYPE, CPR_URN, CVR_URN, FOELSOMHED, KLE_URN, KUVERT_NS, OBJEKTTYPE_PERSON, OBJEKTTYPE_SAG, SAG_NS, SAGDOK_NS,
     SIKKERHEDSKLASSIFICERING, ids, is_id, is_kle, normalise_cpr,
@@ -184,41 +186,51 @@ fn people(
     Ok((child, holders))
 }
 
-/// Indented XML text.
+/// Indented XML, written with the SDK's `quick-xml` writer: one element
+/// per line, two spaces per level.
 struct Writer {
-    out: String,
+    xml: XmlWriter,
     depth: usize,
 }
 
 impl Writer {
-    fn line(&mut self, text: &str) {
-        for _ in 0..self.depth {
-            self.out.push_str("  ");
-        }
-        self.out.push_str(text);
-        self.out.push('\n');
+    /// A new line at the current depth.
+    fn begin(&mut self) {
+        self.xml.newline(self.depth);
     }
 
     fn open(&mut self, name: &str) {
-        self.line(&format!("<{name}>"));
+        self.begin();
+        self.xml.start(name, &[]);
         self.depth += 1;
     }
 
     fn close(&mut self, name: &str) {
         self.depth = self.depth.saturating_sub(1);
-        self.line(&format!("</{name}>"));
+        self.begin();
+        self.xml.end(name);
     }
 
     /// `<name>text</name>`, skipped when the text is empty.
     fn leaf(&mut self, name: &str, text: &str) {
         if !text.is_empty() {
-            self.line(&format!("<{name}>{}</{name}>", escape(text)));
+            self.begin();
+            self.xml.leaf(name, text);
         }
+    }
+
+    /// `<name>text</name>`, even when the text is empty.
+    fn leaf_always(&mut self, name: &str, text: &str) {
+        self.begin();
+        self.xml.leaf(name, text);
     }
 
     /// An OIO UnikId: `<name><sagdok:KIND>value</sagdok:KIND></name>`.
     fn unik(&mut self, name: &str, kind: &str, value: &str) {
-        self.line(&format!("<{name}><sagdok:{kind}>{}</sagdok:{kind}></{name}>", escape(value)));
+        self.begin();
+        self.xml.start(name, &[]);
+        self.xml.leaf(&format!("sagdok:{kind}"), value);
+        self.xml.end(name);
     }
 
     fn urn(&mut self, name: &str, value: &str) {
@@ -230,10 +242,7 @@ impl Writer {
     }
 
     fn instant(&mut self, name: &str, t: &prost_types::Timestamp) {
-        self.line(&format!(
-            "<{name}><sagdok:TidsstempelDatoTid>{}</sagdok:TidsstempelDatoTid></{name}>",
-            time::format_datetime(t)
-        ));
+        self.unik(name, "TidsstempelDatoTid", &time::format_datetime(t));
     }
 
     /// A coded value from a table; refused when the canonical value has no code.
@@ -352,10 +361,11 @@ pub fn write(batch: &proto::AdapterBatch) -> Result<Vec<u8>, AdapterError> {
         .max_by_key(|t| (t.seconds, t.nanos))
         .unwrap_or_else(|| time::copenhagen_midnight(latest));
 
-    let mut w = Writer { out: String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"), depth: 0 };
-    w.line(&format!(
-        "<kuvert:Haendelsesbesked xmlns:kuvert=\"{KUVERT_NS}\" xmlns:sagdok=\"{SAGDOK_NS}\" xmlns:sag=\"{SAG_NS}\">"
-    ));
+    let mut w = Writer { xml: XmlWriter::new(), depth: 0 };
+    w.xml.declaration("UTF-8");
+    w.begin();
+    let namespaces = [("xmlns:kuvert", KUVERT_NS), ("xmlns:sagdok", SAGDOK_NS), ("xmlns:sag", SAG_NS)];
+    w.xml.start("kuvert:Haendelsesbesked", &namespaces);
     w.depth = 1;
     w.uuid("kuvert:BeskedId", &besked_id);
     w.leaf("kuvert:BeskedVersion", "1.0");
@@ -420,16 +430,18 @@ pub fn write(batch: &proto::AdapterBatch) -> Result<Vec<u8>, AdapterError> {
         // In effect from midnight of the legal date, with no end.
         w.open("sagdok:Virkning");
         w.instant("sagdok:FraTidspunkt", &time::copenhagen_midnight(e.date));
-        w.line("<sagdok:TilTidspunkt><sagdok:GraenseIndikator>true</sagdok:GraenseIndikator></sagdok:TilTidspunkt>");
+        w.begin();
+        w.xml.start("sagdok:TilTidspunkt", &[]);
+        w.xml.leaf("sagdok:GraenseIndikator", "true");
+        w.xml.end("sagdok:TilTidspunkt");
         w.close("sagdok:Virkning");
         fields(&mut w, e, batch, &holders)?;
         w.close("sag:Sagshaendelse");
     }
     w.close("sag:Sag");
     w.close("kuvert:Beskeddata");
-    w.depth = 0;
-    w.line("</kuvert:Haendelsesbesked>");
-    Ok(w.out.into_bytes())
+    w.close("kuvert:Haendelsesbesked");
+    Ok((w.xml.finish() + "\n").into_bytes())
 }
 
 /// The camelCase name of an event kind, as in the batch's JSON.
@@ -527,7 +539,7 @@ fn fields(w: &mut Writer, e: &Entry<'_>, batch: &proto::AdapterBatch, holders: &
                     w.code("sag:Sigte", codes::AIMS, g.aim(), &at(&format!("planPrepared.goals[{j}].aim")))?;
                 }
                 for s in &g.sub_goals {
-                    w.line(&format!("<sag:Delmaal>{}</sag:Delmaal>", escape(s)));
+                    w.leaf_always("sag:Delmaal", s);
                 }
                 if g.owner_sector() != proto::Sector::Unspecified {
                     w.code(

@@ -20,6 +20,7 @@ const VENDORED: &[(&str, &str)] = &[
     ("bro-adapter-sdk/src/subjects.rs", include_str!("../../../plugins/sdk/src/subjects.rs")),
     ("bro-adapter-sdk/src/testing.rs", include_str!("../../../plugins/sdk/src/testing.rs")),
     ("bro-adapter-sdk/src/time.rs", include_str!("../../../plugins/sdk/src/time.rs")),
+    ("bro-adapter-sdk/src/xml.rs", include_str!("../../../plugins/sdk/src/xml.rs")),
     ("bro-adapter-sdk/vendor/wit/adapter.wit", include_str!("../../../plugins/wit/adapter.wit")),
     ("bro-adapter-sdk/vendor/proto/bro/v1/adapter.proto", include_str!("../../../proto/bro/v1/adapter.proto")),
     (

@@ -1,19 +1,23 @@
 //! Benchmarks of the adapter host, in one run:
 //!
-//! 1. per-call overhead for a trivial adapter: a fresh store, instantiation
-//!    from the `InstancePre`, the call, and dropping it all;
-//! 2. one real translation — the `scenario` adapter turning a scenario file
-//!    of canonical-case events into a `bro.v1.AdapterBatch` — run as a WASM
-//!    component and as the same Rust code compiled natively; the ratio is
-//!    the claim.
+//! 1. the cost of a call to a trivial adapter — admission, a fresh store,
+//!    instantiation from the `InstancePre`, the call, and dropping it all —
+//!    each call timed on its own, for p50 and p99;
+//! 2. the same while another adapter holds all of its call slots with slow
+//!    calls (isolation: the figures should not move beyond noise);
+//! 3. one real translation — the `scenario` adapter turning a scenario file
+//!    into a `bro.v1.AdapterBatch` — as a WASM component and as the same Rust
+//!    code compiled natively, interleaved round by round; the median of the
+//!    rounds' ratios is the claim.
 //!
 //! `cargo xtask build-adapters && cargo bench -p bro-plugin-host --bench adapters`
-//! (`-- --quick` for a short run).
+//! (`-- --quick` for a short run; `-- --no-saturation` skips section 2).
 #![allow(clippy::print_stdout)] // A benchmark prints its results.
 
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bro_adapter_sdk::prost::Message as _;
@@ -26,20 +30,63 @@ fn guest(name: &str) -> Vec<u8> {
     std::fs::read(dir.join(format!("{name}.wasm"))).expect("run `cargo xtask build-adapters` first")
 }
 
-/// Runs `f` repeatedly for about `budget`; returns (iterations, time per iteration).
-fn measure(budget: Duration, mut f: impl FnMut()) -> (u64, Duration) {
-    for _ in 0..20 {
+/// Each call timed alone for about `budget`, after a warm-up: (calls, p50, p99).
+fn percentiles(budget: Duration, mut f: impl FnMut()) -> (usize, Duration, Duration) {
+    for _ in 0..200 {
         f();
     }
+    let mut samples = Vec::new();
     let started = Instant::now();
-    let mut n = 0u64;
     while started.elapsed() < budget {
-        for _ in 0..10 {
-            f();
-        }
-        n += 10;
+        let t = Instant::now();
+        f();
+        samples.push(t.elapsed());
     }
-    (n, started.elapsed() / n as u32)
+    samples.sort_unstable();
+    let at = |q: usize| samples[(samples.len() * q / 100).min(samples.len() - 1)];
+    (samples.len(), at(50), at(99))
+}
+
+/// `wasm` and `native` interleaved, `per` calls each per round, for about
+/// `budget`: (rounds, median WASM time per call, median native time per
+/// call, median of the rounds' ratios).
+fn interleaved(budget: Duration, per: u32, mut wasm: impl FnMut(), mut native: impl FnMut()) -> Compared {
+    for _ in 0..per {
+        wasm();
+        native();
+    }
+    let (mut w, mut n, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    let started = Instant::now();
+    while started.elapsed() < budget || w.len() < 5 {
+        let t = Instant::now();
+        for _ in 0..per {
+            wasm();
+        }
+        let wt = t.elapsed() / per;
+        let t = Instant::now();
+        for _ in 0..per {
+            native();
+        }
+        let nt = t.elapsed() / per;
+        r.push(wt.as_secs_f64() / nt.as_secs_f64());
+        w.push(wt);
+        n.push(nt);
+    }
+    w.sort_unstable();
+    n.sort_unstable();
+    r.sort_by(f64::total_cmp);
+    Compared { rounds: w.len(), wasm: w[w.len() / 2], native: n[n.len() / 2], ratio: r[r.len() / 2] }
+}
+
+struct Compared {
+    rounds: usize,
+    wasm: Duration,
+    native: Duration,
+    ratio: f64,
+}
+
+fn row(what: &str, c: &Compared) {
+    println!("| {what} | {} rounds | {:?} | {:?} | **{:.2}×** |", c.rounds, c.wasm, c.native, c.ratio);
 }
 
 /// A scenario file with `n` events.
@@ -60,29 +107,60 @@ fn scenario(n: usize) -> Vec<u8> {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let saturation = !args.iter().any(|a| a == "--no-saturation");
     let budget = if quick { Duration::from_millis(500) } else { Duration::from_secs(3) };
     let engine = Arc::new(AdapterEngine::new(EngineOptions::default()).expect("engine"));
-    let load = |name: &str| {
+    let load = |name: &str, limits: AdapterLimits| {
         let wasm = guest(name);
         let component = engine.compile(name, &wasm).expect("compiles");
-        LoadedAdapter::load(engine.clone(), name, &component, AdapterLimits::default(), String::new()).expect("loads")
+        LoadedAdapter::load(engine.clone(), name, &component, limits, String::new()).expect("loads")
     };
 
-    let trivial = load("trivial");
+    let trivial = load("trivial", AdapterLimits::default());
     let tiny = Message { content_type: "text/plain".into(), body: b"x".to_vec(), metadata: vec![] };
-    let (calls, per_call) = measure(budget, || {
+    let call = || {
         black_box(trivial.to_canonical("bench", &tiny).expect("runs"));
-    });
-
-    println!("| benchmark | iterations | time per iteration | per second |");
+    };
+    println!("| trivial adapter, one call (admission, fresh store, instantiate, call, drop) | calls | p50 | p99 |");
     println!("|---|---:|---:|---:|");
-    println!(
-        "| trivial adapter: fresh store + instantiate + call + drop | {calls} | {per_call:?} | {:.0} |",
-        1.0 / per_call.as_secs_f64()
-    );
+    let (n, p50, p99) = percentiles(budget, call);
+    println!("| alone | {n} | {p50:?} | {p99:?} |");
 
-    let adapter = load("scenario");
+    if saturation {
+        // Another adapter's four slots kept full with slow (about 5 ms) calls by eight callers.
+        let limits =
+            AdapterLimits { max_concurrent_calls: 4, queue_timeout: Duration::from_millis(20), ..Default::default() };
+        let hostile = Arc::new(load("hostile", limits));
+        let stop = Arc::new(AtomicBool::new(false));
+        let hogs: Vec<_> = (0..8)
+            .map(|_| {
+                let (hostile, stop) = (hostile.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let slow = Message { content_type: "spin".into(), body: b"2000000".to_vec(), metadata: vec![] };
+                    while !stop.load(Ordering::Relaxed) {
+                        let _ = black_box(hostile.to_canonical("hog", &slow));
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        let (n, p50, p99) = percentiles(budget, call);
+        stop.store(true, Ordering::Relaxed);
+        for hog in hogs {
+            let _ = hog.join();
+        }
+        let busy = hostile.stats().busy_refusals;
+        println!(
+            "| while another adapter holds all its slots ({busy} of its calls refused busy) | {n} | {p50:?} | {p99:?} |"
+        );
+    }
+
+    println!();
+    println!("| translation | interleaved | WASM per call | native per call | WASM / native |");
+    println!("|---|---:|---:|---:|---:|");
+    let adapter = load("scenario", AdapterLimits::default());
     for events in [10usize, 200] {
         let body = scenario(events);
         let message = Message {
@@ -93,24 +171,16 @@ fn main() {
         let wasm_bytes = adapter.to_canonical("bench", &message).expect("runs").result.expect("translates");
         let native_bytes = scenario::translate(&body, "bench").expect("translates").encode_to_vec();
         assert_eq!(wasm_bytes, native_bytes, "the component and the native build agree");
-        let (wasm_n, wasm_t) = measure(budget, || {
-            black_box(adapter.to_canonical("bench", &message).expect("runs"));
-        });
-        let (native_n, native_t) = measure(budget, || {
-            black_box(scenario::translate(black_box(&body), "bench").expect("translates").encode_to_vec());
-        });
-        println!(
-            "| scenario → canonical, {events} events, {} bytes: WASM component | {wasm_n} | {wasm_t:?} | {:.0} |",
-            body.len(),
-            1.0 / wasm_t.as_secs_f64()
+        let compared = interleaved(
+            budget,
+            if events > 100 { 5 } else { 50 },
+            || {
+                black_box(adapter.to_canonical("bench", &message).expect("runs"));
+            },
+            || {
+                black_box(scenario::translate(black_box(&body), "bench").expect("translates").encode_to_vec());
+            },
         );
-        println!(
-            "| scenario → canonical, {events} events: same code native | {native_n} | {native_t:?} | {:.0} |",
-            1.0 / native_t.as_secs_f64()
-        );
-        println!(
-            "| **ratio WASM / native, {events} events** | | **{:.2}×** | |",
-            wasm_t.as_secs_f64() / native_t.as_secs_f64()
-        );
+        row(&format!("scenario → canonical, {events} events, {} bytes", body.len()), &compared);
     }
 }

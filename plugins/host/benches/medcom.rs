@@ -1,8 +1,9 @@
 //! The WASM-versus-native ratio on the real `medcom` adapter, in one run:
 //! each public MedCom sample translated to canonical events, and canonical
-//! correspondence rendered to each target, once by the component through the
-//! host (fresh store and instance per call, as in production) and once by the
-//! same Rust code compiled natively.
+//! correspondence rendered to each target, by the component through the host
+//! (admission, fresh store and instance per call, fuel metered, as in
+//! production) and by the same Rust code compiled natively, interleaved
+//! round by round; the median of the rounds' ratios is the claim.
 //!
 //! `cargo xtask build-adapters && cargo bench -p bro-plugin-host --bench medcom`
 //! (`-- --quick` for a short run).
@@ -28,26 +29,39 @@ fn sample(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Runs `f` repeatedly for about `budget`; returns (iterations, time per iteration).
-fn measure(budget: Duration, mut f: impl FnMut()) -> (u64, Duration) {
-    for _ in 0..20 {
-        f();
+/// `wasm` and `native` interleaved, `per` calls each per round, for about
+/// `budget`: rounds, median times per call, median of the rounds' ratios.
+fn interleaved(budget: Duration, per: u32, mut wasm: impl FnMut(), mut native: impl FnMut()) -> String {
+    for _ in 0..per {
+        wasm();
+        native();
     }
+    let (mut w, mut n, mut r) = (Vec::new(), Vec::new(), Vec::new());
     let started = Instant::now();
-    let mut n = 0u64;
-    while started.elapsed() < budget {
-        for _ in 0..10 {
-            f();
+    while started.elapsed() < budget || w.len() < 5 {
+        let t = Instant::now();
+        for _ in 0..per {
+            wasm();
         }
-        n += 10;
+        let wt = t.elapsed() / per;
+        let t = Instant::now();
+        for _ in 0..per {
+            native();
+        }
+        let nt = t.elapsed() / per;
+        r.push(wt.as_secs_f64() / nt.as_secs_f64());
+        w.push(wt);
+        n.push(nt);
     }
-    (n, started.elapsed() / n as u32)
+    w.sort_unstable();
+    n.sort_unstable();
+    r.sort_by(f64::total_cmp);
+    let mid = w.len() / 2;
+    format!("{} rounds | {:?} | {:?} | **{:.2}×**", w.len(), w[mid], n[mid], r[mid])
 }
 
-fn row(what: &str, (wasm_n, wasm_t): (u64, Duration), (native_n, native_t): (u64, Duration)) {
-    println!("| {what}: WASM component | {wasm_n} | {wasm_t:?} | {:.0} |", 1.0 / wasm_t.as_secs_f64());
-    println!("| {what}: same code native | {native_n} | {native_t:?} | {:.0} |", 1.0 / native_t.as_secs_f64());
-    println!("| **ratio WASM / native, {what}** | | **{:.2}×** | |", wasm_t.as_secs_f64() / native_t.as_secs_f64());
+fn row(what: &str, figures: String) {
+    println!("| {what} | {figures} |");
 }
 
 fn main() {
@@ -58,8 +72,8 @@ fn main() {
     let component = engine.compile("medcom", &wasm).expect("compiles");
     let adapter = LoadedAdapter::load(engine.clone(), "medcom", &component, AdapterLimits::default(), String::new())
         .expect("loads");
-    println!("| benchmark | iterations | time per iteration | per second |");
-    println!("|---|---:|---:|---:|");
+    println!("| translation | interleaved | WASM per call | native per call | WASM / native |");
+    println!("|---|---:|---:|---:|---:|");
     let samples = [
         ("XDIS91 letter (windows-1252)", "DIS91_1.in.xml", "application/xml"),
         ("CareCommunication new message, JSON", "cc-add5e7e2-new-message.in.json", "application/fhir+json"),
@@ -73,13 +87,18 @@ fn main() {
         let wasm_bytes = adapter.to_canonical("bench", &message).expect("runs").result.expect("translates");
         let native = medcom::translate(&body, &meta).expect("translates");
         assert_eq!(wasm_bytes, native.encode_to_vec(), "the component and the native build agree on {file}");
-        let wasm = measure(budget, || {
-            black_box(adapter.to_canonical("bench", &message).expect("runs"));
-        });
-        let native_t = measure(budget, || {
-            black_box(medcom::translate(black_box(&body), &meta).expect("translates").encode_to_vec());
-        });
-        row(&format!("{what}, {} bytes → canonical", body.len()), wasm, native_t);
+        let per = if body.len() > 50_000 { 5 } else { 50 };
+        let figures = interleaved(
+            budget,
+            per,
+            || {
+                black_box(adapter.to_canonical("bench", &message).expect("runs"));
+            },
+            || {
+                black_box(medcom::translate(black_box(&body), &meta).expect("translates").encode_to_vec());
+            },
+        );
+        row(&format!("{what}, {} bytes → canonical", body.len()), figures);
         batches.push(native);
     }
     // The reply (with its PDF) rendered back, to each target that carries attachments.
@@ -89,24 +108,33 @@ fn main() {
         let rendered = adapter.from_canonical("bench", &reply_bytes, target).expect("runs").result.expect("renders");
         let native = medcom::render(reply, target).expect("renders");
         assert_eq!(rendered.body, native.body, "the component and the native build agree on {target}");
-        let wasm = measure(budget, || {
-            black_box(adapter.from_canonical("bench", &reply_bytes, target).expect("runs"));
-        });
-        let native_t = measure(budget, || {
-            let batch =
-                bro_adapter_sdk::proto::AdapterBatch::decode(black_box(reply_bytes.as_slice())).expect("decodes");
-            black_box(medcom::render(&batch, target).expect("renders"));
-        });
-        row(&format!("canonical reply + PDF → {target}"), wasm, native_t);
+        let figures = interleaved(
+            budget,
+            5,
+            || {
+                black_box(adapter.from_canonical("bench", &reply_bytes, target).expect("runs"));
+            },
+            || {
+                let batch =
+                    bro_adapter_sdk::proto::AdapterBatch::decode(black_box(reply_bytes.as_slice())).expect("decodes");
+                black_box(medcom::render(&batch, target).expect("renders"));
+            },
+        );
+        row(&format!("canonical reply + PDF → {target}"), figures);
     }
     let letter = &batches[0];
     let letter_bytes = letter.encode_to_vec();
-    let wasm = measure(budget, || {
-        black_box(adapter.from_canonical("bench", &letter_bytes, "xdis91").expect("runs"));
-    });
-    let native_t = measure(budget, || {
-        let batch = bro_adapter_sdk::proto::AdapterBatch::decode(black_box(letter_bytes.as_slice())).expect("decodes");
-        black_box(medcom::render(&batch, "xdis91").expect("renders"));
-    });
-    row("canonical letter → xdis91", wasm, native_t);
+    let figures = interleaved(
+        budget,
+        50,
+        || {
+            black_box(adapter.from_canonical("bench", &letter_bytes, "xdis91").expect("runs"));
+        },
+        || {
+            let batch =
+                bro_adapter_sdk::proto::AdapterBatch::decode(black_box(letter_bytes.as_slice())).expect("decodes");
+            black_box(medcom::render(&batch, "xdis91").expect("renders"));
+        },
+    );
+    row("canonical letter → xdis91", figures);
 }

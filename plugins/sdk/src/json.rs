@@ -1,7 +1,8 @@
 //! Reading a JSON message field by field, each refusal naming its field by
-//! JSON pointer (RFC 6901): the body sniffed and parsed (serde_json refuses
-//! nesting deeper than 128), and typed getters on objects with bro's caps on
-//! text sizes and list lengths.
+//! JSON pointer (RFC 6901): the body sniffed, scanned against the caps
+//! ([`Caps`]: size, depth, number of values) before any tree is built, and
+//! parsed; typed getters on objects with bro's caps on text sizes and list
+//! lengths.
 //!
 //! ```ignore
 //! let root = json::parse(body, "the acme adapter reads the Acme journal (JSON)")?;
@@ -18,10 +19,96 @@ pub const MAX_TEXT: usize = 4096;
 /// Most entries in a list, as bro accepts it.
 pub const MAX_LIST: usize = 200;
 
+/// Limits on a JSON message, checked by a scan before it is parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caps {
+    /// Largest message, in bytes.
+    pub max_bytes: usize,
+    /// Deepest nesting of objects and arrays.
+    pub max_depth: usize,
+    /// Most values (objects, arrays, strings, numbers, literals, keys) in all.
+    pub max_values: usize,
+}
+
+/// The caps bro's reference adapters read JSON under.
+pub const CAPS: Caps = Caps { max_bytes: 16 << 20, max_depth: 64, max_values: 200_000 };
+
+fn position(body: &[u8], at: usize) -> String {
+    let before = body.get(..at).unwrap_or(body);
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+    format!("{line}:{column}")
+}
+
+/// Refuses a body over `caps`, naming the cap, without building anything:
+/// one pass over the bytes counting values and nesting (strings skipped
+/// with their escapes). Syntax is left to the parser.
+pub fn within_caps(body: &[u8], caps: &Caps) -> Result<(), AdapterError> {
+    if body.len() > caps.max_bytes {
+        return Err(malformed(
+            "1:1",
+            format!(
+                "the message is {} KiB; bro reads JSON up to {} KiB (cap: size)",
+                body.len() >> 10,
+                caps.max_bytes >> 10
+            ),
+        ));
+    }
+    let (mut depth, mut values, mut i) = (0usize, 0usize, 0usize);
+    while i < body.len() {
+        let start = i;
+        match body[i] {
+            b'"' => {
+                values += 1;
+                i += 1;
+                while i < body.len() && body[i] != b'"' {
+                    i += if body[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'{' | b'[' => {
+                values += 1;
+                depth += 1;
+                if depth > caps.max_depth {
+                    return Err(malformed(
+                        position(body, start),
+                        format!(
+                            "objects and arrays nest deeper than {} levels; bro reads JSON up to that depth (cap: depth)",
+                            caps.max_depth
+                        ),
+                    ));
+                }
+                i += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b',' | b':' | b' ' | b'\t' | b'\n' | b'\r' => i += 1,
+            _ => {
+                values += 1;
+                while i < body.len() && !matches!(body[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r' | b'"') {
+                    i += 1;
+                }
+            }
+        }
+        if values > caps.max_values {
+            return Err(malformed(
+                position(body, start),
+                format!(
+                    "the message has more than {} thousand values; bro reads JSON up to that many (cap: values)",
+                    caps.max_values / 1000
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Parses a JSON body, a UTF-8 byte-order mark allowed: empty → malformed;
 /// not JSON by its first byte → unsupported, saying what the adapter
-/// `reads` (e.g. `the fhir adapter reads FHIR R4 JSON`); a syntax error →
-/// malformed at `line:column`.
+/// `reads` (e.g. `the fhir adapter reads FHIR R4 JSON`); over the caps →
+/// malformed, naming the cap; a syntax error → malformed at `line:column`.
 pub fn parse(body: &[u8], reads: &str) -> Result<Value, AdapterError> {
     let unmarked = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
     match unmarked.iter().find(|b| !b.is_ascii_whitespace()) {
@@ -30,6 +117,7 @@ pub fn parse(body: &[u8], reads: &str) -> Result<Value, AdapterError> {
         Some(b'<') => return Err(AdapterError::Unsupported(format!("XML; {reads}"))),
         Some(_) => return Err(AdapterError::Unsupported(format!("a message that is not JSON; {reads}"))),
     }
+    within_caps(unmarked, &CAPS)?;
     serde_json::from_slice(unmarked).map_err(|e| {
         // serde_json's text ends with " at line L column C"; the location is reported apart.
         let full = e.to_string();
@@ -197,6 +285,31 @@ mod tests {
             matches!(&e, Err(AdapterError::Malformed(m)) if m.location == "3:1" && !m.description.contains("line"))
         );
         assert!(parse(b"\xef\xbb\xbf {}", READS).is_ok());
+    }
+
+    #[test]
+    fn caps_refuse_a_bomb_before_it_is_parsed() {
+        let caps = Caps { max_bytes: 10_000, max_depth: 4, max_values: 50 };
+        assert!(within_caps(br#"{"a": [1, "x\"]", {"b": null}], "c": true}"#, &caps).is_ok());
+        let deep = within_caps(b"[[[[[1]]]]]", &caps);
+        assert!(
+            matches!(&deep, Err(AdapterError::Malformed(m)) if m.location == "1:5" && m.description.contains("(cap: depth)"))
+        );
+        let many = format!("[{}]", vec!["1"; 60].join(","));
+        assert!(
+            matches!(within_caps(many.as_bytes(), &caps), Err(AdapterError::Malformed(m)) if m.description.contains("(cap: values)"))
+        );
+        let strings = format!("[{}]", vec!["\"a,b]\""; 40].join(","));
+        assert!(within_caps(strings.as_bytes(), &caps).is_ok(), "punctuation inside strings is not structure");
+        let big = vec![b' '; 10_001];
+        assert!(
+            matches!(within_caps(&big, &caps), Err(AdapterError::Malformed(m)) if m.description.contains("(cap: size)"))
+        );
+        // The default caps: a 3.8 MB array of numbers is refused by its count, quickly.
+        let bomb = format!("[{}]", vec!["1"; 1_900_000].join(","));
+        assert!(
+            matches!(parse(bomb.as_bytes(), READS), Err(AdapterError::Malformed(m)) if m.description.contains("200 thousand"))
+        );
     }
 
     #[test]

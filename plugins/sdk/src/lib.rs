@@ -28,7 +28,11 @@
 //! - [`ids`]: ids other systems assign, checked, and name-based UUIDs;
 //! - [`cpr`]: CPR numbers as bro keeps them (ten digits);
 //! - [`echo`]: input echoed in an error without personal data;
-//! - [`json`]: a JSON message read field by field, refusals by JSON pointer;
+//! - [`json`]: a JSON message read field by field, refusals by JSON pointer,
+//!   after a scan that applies the caps (size, depth, values) before any
+//!   tree is built;
+//! - `xml` (cargo feature `xml`): XML decoded, streamed into a tree under
+//!   caps (no DTD), written and escaped, on `quick-xml`;
 //! - [`subjects`]: the person a batch's reference (`subjects/N`, a party id) names;
 //! - [`holistic`]: the checks, caps and words of a holistic plan's view;
 //! - `testing` (cargo feature `testing`, for `[dev-dependencies]`): the
@@ -55,6 +59,8 @@ pub mod subjects;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod time;
+#[cfg(feature = "xml")]
+pub mod xml;
 
 pub use bindings::bro::adapter::log::Level;
 pub use bindings::bro::adapter::types::{
