@@ -165,7 +165,9 @@ fn ensure_chromium() -> anyhow::Result<()> {
 fn build_adapters() -> anyhow::Result<PathBuf> {
     ensure_wasm_target()?;
     let target = target_dir();
+    // From `adapters/`, so that its `.cargo/config.toml` (SIMD) applies.
     run(cargo()
+        .current_dir(root().join("adapters"))
         .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
         .arg(root().join("adapters/Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target))?;

@@ -378,9 +378,14 @@ fn entry(bundle: &Bundle<'_, '_>, payload: Node<'_, '_>, i: usize) -> Result<pro
     } else if let Some(a) = payload.child("contentAttachment") {
         let data = match a.str("data") {
             Some(d) => {
-                let compact: String = d.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+                // Line breaks in base64 are common; copied out only when present.
+                let compact: std::borrow::Cow<'_, [u8]> = if d.bytes().any(|b| b.is_ascii_whitespace()) {
+                    d.bytes().filter(|b| !b.is_ascii_whitespace()).collect::<Vec<u8>>().into()
+                } else {
+                    d.as_bytes().into()
+                };
                 base64::engine::general_purpose::STANDARD
-                    .decode(compact.as_bytes())
+                    .decode(&compact)
                     .map_err(|_| invalid(field("contentAttachment.data"), "is not base64"))?
             }
             None => Vec::new(),

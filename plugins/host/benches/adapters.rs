@@ -111,7 +111,14 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let saturation = !args.iter().any(|a| a == "--no-saturation");
     let budget = if quick { Duration::from_millis(500) } else { Duration::from_secs(3) };
-    let engine = Arc::new(AdapterEngine::new(EngineOptions::default()).expect("engine"));
+    let engine = Arc::new(
+        AdapterEngine::new(EngineOptions {
+            // `BRO_PERF_MAP=1 perf record …` names the adapters' functions in the profile.
+            perf_map: std::env::var_os("BRO_PERF_MAP").is_some(),
+            ..EngineOptions::default()
+        })
+        .expect("engine"),
+    );
     let load = |name: &str, limits: AdapterLimits| {
         let wasm = guest(name);
         let component = engine.compile(name, &wasm).expect("compiles");

@@ -66,8 +66,18 @@ fn row(what: &str, figures: String) {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    // A word on the command line keeps only the rows whose name holds it (for profiling one).
+    let only = std::env::args().skip(1).find(|a| !a.starts_with("--")).map(|a| a.to_lowercase());
+    let wanted = |what: &str| only.as_ref().is_none_or(|o| what.to_lowercase().contains(o.as_str()));
     let budget = if quick { Duration::from_millis(500) } else { Duration::from_secs(3) };
-    let engine = Arc::new(AdapterEngine::new(EngineOptions::default()).expect("engine"));
+    let engine = Arc::new(
+        AdapterEngine::new(EngineOptions {
+            // `BRO_PERF_MAP=1 perf record …` names the adapters' functions in the profile.
+            perf_map: std::env::var_os("BRO_PERF_MAP").is_some(),
+            ..EngineOptions::default()
+        })
+        .expect("engine"),
+    );
     let wasm = guest("medcom");
     let component = engine.compile("medcom", &wasm).expect("compiles");
     let adapter = LoadedAdapter::load(engine.clone(), "medcom", &component, AdapterLimits::default(), String::new())
@@ -87,6 +97,11 @@ fn main() {
         let wasm_bytes = adapter.to_canonical("bench", &message).expect("runs").result.expect("translates");
         let native = medcom::translate(&body, &meta).expect("translates");
         assert_eq!(wasm_bytes, native.encode_to_vec(), "the component and the native build agree on {file}");
+        batches.push(native);
+        let name = format!("{what}, {} bytes → canonical", body.len());
+        if !wanted(&name) {
+            continue;
+        }
         let per = if body.len() > 50_000 { 5 } else { 50 };
         let figures = interleaved(
             budget,
@@ -98,8 +113,7 @@ fn main() {
                 black_box(medcom::translate(black_box(&body), &meta).expect("translates").encode_to_vec());
             },
         );
-        row(&format!("{what}, {} bytes → canonical", body.len()), figures);
-        batches.push(native);
+        row(&name, figures);
     }
     // The reply (with its PDF) rendered back, to each target that carries attachments.
     let reply = &batches[2];
@@ -108,6 +122,10 @@ fn main() {
         let rendered = adapter.from_canonical("bench", &reply_bytes, target).expect("runs").result.expect("renders");
         let native = medcom::render(reply, target).expect("renders");
         assert_eq!(rendered.body, native.body, "the component and the native build agree on {target}");
+        let name = format!("canonical reply + PDF → {target}");
+        if !wanted(&name) {
+            continue;
+        }
         let figures = interleaved(
             budget,
             5,
@@ -120,7 +138,10 @@ fn main() {
                 black_box(medcom::render(&batch, target).expect("renders"));
             },
         );
-        row(&format!("canonical reply + PDF → {target}"), figures);
+        row(&name, figures);
+    }
+    if !wanted("canonical letter → xdis91") {
+        return;
     }
     let letter = &batches[0];
     let letter_bytes = letter.encode_to_vec();

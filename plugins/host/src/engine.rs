@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasData, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ProfilingStrategy};
 
 use crate::admission::Slots;
 use crate::bindings;
@@ -109,6 +109,9 @@ impl AdapterEngine {
             .consume_fuel(true)
             .max_wasm_stack(options.max_wasm_stack)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        if options.perf_map {
+            config.profiler(ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(host_err)?;
         let mut linker: Linker<CallState> = Linker::new(&engine);
         bindings::Adapter::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s).map_err(host_err)?;

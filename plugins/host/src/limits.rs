@@ -73,6 +73,9 @@ pub struct EngineOptions {
     /// can tell) instead of being unmapped: the next call takes no page
     /// faults on them.
     pub keep_resident_bytes: usize,
+    /// Write `/tmp/perf-PID.map` so that `perf` names the adapters' compiled
+    /// functions (for profiling; off in production).
+    pub perf_map: bool,
 }
 
 impl Default for EngineOptions {
@@ -88,6 +91,7 @@ impl Default for EngineOptions {
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(300),
             keep_resident_bytes: 4 << 20,
+            perf_map: false,
         }
     }
 }

@@ -15,14 +15,13 @@
 //! [`escape_attribute`] are the one pair of escapers, on `quick-xml`'s.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use encoding_rs::{Encoding, UTF_8};
 use quick_xml::escape::{escape, partial_escape};
 use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
-use quick_xml::name::{QName, ResolveResult};
-use quick_xml::reader::NsReader;
+use quick_xml::name::QName;
+use quick_xml::reader::Reader;
 
 use crate::{AdapterError, malformed};
 
@@ -38,6 +37,8 @@ pub struct Caps {
     /// Most attributes on one element.
     pub max_attributes: usize,
 }
+
+const XML_NAMESPACE: &str = "http://www.w3.org/XML/1998/namespace";
 
 /// The caps bro's reference adapters read XML under.
 pub const CAPS: Caps = Caps { max_bytes: 16 << 20, max_depth: 64, max_nodes: 200_000, max_attributes: 64 };
@@ -98,7 +99,10 @@ fn decode_as<'b>(encoding: &'static Encoding, bytes: &'b [u8], offset: usize) ->
         });
     }
     // Single-byte encodings decode every byte; windows-1252 also serves ISO-8859-1.
-    Ok(Cow::Owned(encoding.decode_without_bom_handling(bytes).0.into_owned()))
+    let text = encoding.decode_without_bom_handling(bytes).0.into_owned();
+    // The copy is made anyway: XML's end-of-line handling (CR LF and CR to
+    // LF) done once here spares a copy of every text run in `parse`.
+    Ok(Cow::Owned(if text.contains('\r') { text.replace("\r\n", "\n").replace('\r', "\n") } else { text }))
 }
 
 /// A parsed document: its nodes in document order, each element knowing
@@ -107,7 +111,6 @@ fn decode_as<'b>(encoding: &'static Encoding, bytes: &'b [u8], offset: usize) ->
 pub struct Document<'t> {
     nodes: Vec<NodeData<'t>>,
     attributes: Vec<AttributeData<'t>>,
-    names: Vec<String>,
     namespaces: Vec<String>,
 }
 
@@ -120,13 +123,13 @@ struct NodeData<'t> {
 
 #[derive(Debug)]
 enum Kind<'t> {
-    Element { name: usize, namespace: Option<usize>, attributes: (usize, usize) },
+    Element { name: Cow<'t, str>, namespace: Option<usize>, attributes: (usize, usize) },
     Text(Cow<'t, str>),
 }
 
 #[derive(Debug)]
 struct AttributeData<'t> {
-    name: usize,
+    name: Cow<'t, str>,
     namespace: Option<usize>,
     value: Cow<'t, str>,
 }
@@ -181,11 +184,10 @@ impl<'d, 't> Node<'d, 't> {
 
     /// The element's name (empty for text).
     pub fn tag_name(&self) -> ExpandedName<'d> {
-        match self.data().kind {
-            Kind::Element { name, namespace, .. } => ExpandedName {
-                name: &self.doc.names[name],
-                namespace: namespace.map(|n| self.doc.namespaces[n].as_str()),
-            },
+        match &self.data().kind {
+            Kind::Element { name, namespace, .. } => {
+                ExpandedName { name: name.as_ref(), namespace: namespace.map(|n| self.doc.namespaces[n].as_str()) }
+            }
             Kind::Text(_) => ExpandedName { name: "", namespace: None },
         }
     }
@@ -199,10 +201,7 @@ impl<'d, 't> Node<'d, 't> {
     /// The value of the attribute `name` (in no namespace).
     pub fn attribute(&self, name: &str) -> Option<&'d str> {
         let Kind::Element { attributes: (from, to), .. } = self.data().kind else { return None };
-        self.doc.attributes[from..to]
-            .iter()
-            .find(|a| a.namespace.is_none() && self.doc.names[a.name] == name)
-            .map(|a| a.value.as_ref())
+        self.doc.attributes[from..to].iter().find(|a| a.namespace.is_none() && a.name == name).map(|a| a.value.as_ref())
     }
 
     /// The text of a text node; of an element, its first child's if that is text.
@@ -255,25 +254,36 @@ struct Builder<'t> {
     input: &'t str,
     caps: Caps,
     doc: Document<'t>,
-    // A BTreeMap, not a HashMap: its random seed would need `wasi:random`.
-    names: BTreeMap<String, usize>,
     open: Vec<usize>,
+    /// For each open element, how many namespace bindings were in scope before it.
+    scopes: Vec<usize>,
+    /// Namespace declarations in scope, innermost last: prefix (`None` for
+    /// the default namespace) and namespace (`None`: the default undeclared).
+    bindings: Vec<(Option<Cow<'t, str>>, Option<usize>)>,
+    /// The attributes of the start tag being read (kept for its allocation).
+    pending: Vec<(Cow<'t, str>, Cow<'t, str>)>,
     text: Option<Cow<'t, str>>,
     root_closed: bool,
 }
 
 impl<'t> Builder<'t> {
-    fn intern(&mut self, name: &str) -> usize {
-        if let Some(id) = self.names.get(name) {
-            return *id;
+    /// A name as a slice of the input (it always is one: names hold no references).
+    fn name(&self, name: &str) -> Cow<'t, str> {
+        keep(self.input, Cow::Borrowed(name))
+    }
+
+    /// The namespace bound to `prefix` (`None`: the default) where it is
+    /// declared; `xml` is bound by the specification.
+    fn resolve(&mut self, prefix: Option<&str>) -> Option<Option<usize>> {
+        if let Some((_, namespace)) = self.bindings.iter().rev().find(|(p, _)| p.as_deref() == prefix) {
+            return Some(*namespace);
         }
-        self.doc.names.push(name.to_owned());
-        self.names.insert(name.to_owned(), self.doc.names.len() - 1);
-        self.doc.names.len() - 1
+        (prefix == Some("xml")).then(|| Some(self.namespace(XML_NAMESPACE)))
     }
 
     fn namespace(&mut self, uri: &str) -> usize {
-        match self.doc.namespaces.iter().position(|n| n == uri) {
+        // Most recently added first: a document's elements mostly share the last namespace declared.
+        match self.doc.namespaces.iter().rposition(|n| n == uri) {
             Some(id) => id,
             None => {
                 self.doc.namespaces.push(uri.to_owned());
@@ -337,13 +347,15 @@ pub fn parse<'t>(text: &'t str, caps: &Caps, what: &str) -> Result<Document<'t>,
             ),
         ));
     }
-    let mut reader = NsReader::from_str(text);
+    let mut reader = Reader::from_str(text);
     let mut b = Builder {
         input: text,
         caps: *caps,
-        doc: Document { nodes: Vec::new(), attributes: Vec::new(), names: Vec::new(), namespaces: Vec::new() },
-        names: BTreeMap::new(),
+        doc: Document { nodes: Vec::new(), attributes: Vec::new(), namespaces: Vec::new() },
         open: Vec::new(),
+        scopes: Vec::new(),
+        bindings: Vec::new(),
+        pending: Vec::new(),
         text: None,
         root_closed: false,
     };
@@ -355,12 +367,15 @@ pub fn parse<'t>(text: &'t str, caps: &Caps, what: &str) -> Result<Document<'t>,
                 let _ = e;
                 return Err(malformed(at(text.as_bytes(), offset), "not well-formed XML: more than one root element"));
             }
-            Event::Start(e) => start(&mut b, &reader, &e, offset, false)?,
-            Event::Empty(e) => start(&mut b, &reader, &e, offset, true)?,
+            Event::Start(e) => start(&mut b, &e, offset, false)?,
+            Event::Empty(e) => start(&mut b, &e, offset, true)?,
             Event::End(_) => {
                 b.flush_text(offset)?;
                 if let Some(id) = b.open.pop() {
                     b.doc.nodes[id].end = b.doc.nodes.len();
+                }
+                if let Some(scope) = b.scopes.pop() {
+                    b.bindings.truncate(scope);
                 }
                 b.root_closed = b.open.is_empty();
             }
@@ -398,8 +413,8 @@ pub fn parse<'t>(text: &'t str, caps: &Caps, what: &str) -> Result<Document<'t>,
             Event::Decl(_) => {}
             Event::Eof => {
                 if let Some(&open) = b.open.last() {
-                    let name = match b.doc.nodes[open].kind {
-                        Kind::Element { name, .. } => b.doc.names[name].clone(),
+                    let name = match &b.doc.nodes[open].kind {
+                        Kind::Element { name, .. } => name.to_string(),
                         Kind::Text(_) => String::new(),
                     };
                     return Err(malformed(
@@ -416,14 +431,11 @@ pub fn parse<'t>(text: &'t str, caps: &Caps, what: &str) -> Result<Document<'t>,
     }
 }
 
-/// An element's start: name, namespace, attributes, caps.
-fn start<'t>(
-    b: &mut Builder<'t>,
-    reader: &NsReader<&'t [u8]>,
-    e: &BytesStart<'_>,
-    offset: usize,
-    empty: bool,
-) -> Result<(), AdapterError> {
+/// An element's start: namespace declarations, name, attributes, caps.
+/// Namespaces are resolved here (not by `quick-xml`'s `NsReader`), so a
+/// start tag's attributes are scanned once, and a namespace URI is compared
+/// once per declaration rather than once per element.
+fn start<'t>(b: &mut Builder<'t>, e: &BytesStart<'_>, offset: usize, empty: bool) -> Result<(), AdapterError> {
     let input = b.input.as_bytes();
     b.flush_text(offset)?;
     if b.open.len() >= b.caps.max_depth {
@@ -435,25 +447,32 @@ fn start<'t>(
             ),
         ));
     }
-    let (resolved, local) = reader.resolver().resolve_element(e.name());
-    let namespace = match resolved {
-        ResolveResult::Bound(ns) => Some(b.namespace(ns.0)),
-        ResolveResult::Unbound => None,
-        ResolveResult::Unknown(prefix) => {
-            return Err(malformed(
-                at(input, offset),
-                format!("not well-formed XML: unknown namespace prefix '{}'", crate::echo::masked(&prefix, 40)),
-            ));
-        }
-    };
-    let name = b.intern(local.as_ref());
-    let first = b.doc.attributes.len();
+    let scope = b.bindings.len();
+    let mut pending = std::mem::take(&mut b.pending);
+    pending.clear();
     for attribute in e.attributes() {
         let attribute = attribute.map_err(|e| not_well_formed(b.input, offset, &quick_xml::Error::InvalidAttr(e)))?;
-        if is_namespace_declaration(attribute.key) {
+        let value = attribute
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|e| not_well_formed(b.input, offset, &e))?;
+        let value = keep(b.input, value);
+        let key = b.name(attribute.key.as_ref());
+        if let Some(prefix) = declared_prefix(&key) {
+            if !prefix.is_empty() && value.is_empty() {
+                return Err(malformed(
+                    at(input, offset),
+                    format!(
+                        "not well-formed XML: the namespace prefix '{}' is declared empty",
+                        crate::echo::masked(prefix, 40)
+                    ),
+                ));
+            }
+            let namespace = (!value.is_empty()).then(|| b.namespace(&value));
+            let prefix = (!prefix.is_empty()).then(|| keep(b.input, Cow::Borrowed(prefix)));
+            b.bindings.push((prefix, namespace));
             continue;
         }
-        if b.doc.attributes.len() - first >= b.caps.max_attributes {
+        if pending.len() >= b.caps.max_attributes {
             return Err(malformed(
                 at(input, offset),
                 format!(
@@ -462,33 +481,58 @@ fn start<'t>(
                 ),
             ));
         }
-        let (resolved, local) = reader.resolver().resolve_attribute(attribute.key);
-        let namespace = match resolved {
-            ResolveResult::Bound(ns) => Some(b.namespace(ns.0)),
-            _ => None,
-        };
-        let value = attribute
-            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| not_well_formed(b.input, offset, &e))?;
-        let value = keep(b.input, value);
-        let name = b.intern(local.as_ref());
+        pending.push((key, value));
+    }
+    let qname = e.name();
+    let (prefix, local) = split_name(qname.as_ref());
+    let namespace = match b.resolve(prefix) {
+        Some(namespace) => namespace,
+        None if prefix.is_none() => None,
+        None => {
+            return Err(malformed(
+                at(input, offset),
+                format!(
+                    "not well-formed XML: unknown namespace prefix '{}'",
+                    crate::echo::masked(prefix.unwrap_or_default(), 40)
+                ),
+            ));
+        }
+    };
+    let name = b.name(local);
+    let first = b.doc.attributes.len();
+    for (key, value) in pending.drain(..) {
+        // An unprefixed attribute is in no namespace, whatever the default.
+        let (prefix, local) = split_name(&key);
+        let namespace = prefix.and_then(|p| b.resolve(Some(p))).flatten();
+        let name = keep(b.input, Cow::Borrowed(local));
         b.doc.attributes.push(AttributeData { name, namespace, value });
     }
+    b.pending = pending;
     let id = b.doc.nodes.len();
     let attributes = (first, b.doc.attributes.len());
     b.doc.nodes.push(NodeData { kind: Kind::Element { name, namespace, attributes }, end: id + 1 });
     b.count(offset)?;
     if empty {
+        b.bindings.truncate(scope);
         b.root_closed = b.open.is_empty();
     } else {
         b.open.push(id);
+        b.scopes.push(scope);
     }
     Ok(())
 }
 
-fn is_namespace_declaration(key: QName<'_>) -> bool {
-    let raw = key.as_ref();
-    raw == "xmlns" || raw.starts_with("xmlns:")
+/// `p` of `xmlns:p`, `""` of `xmlns`; `None` for any other attribute.
+fn declared_prefix(key: &str) -> Option<&str> {
+    if key == "xmlns" { Some("") } else { key.strip_prefix("xmlns:") }
+}
+
+/// A qualified name's prefix, if any, and local part.
+fn split_name(qname: &str) -> (Option<&str>, &str) {
+    match qname.split_once(':') {
+        Some((prefix, local)) => (Some(prefix), local),
+        None => (None, qname),
+    }
 }
 
 /// A `quick-xml` error as a refusal at its position, in words close to the
@@ -655,6 +699,31 @@ mod tests {
         assert_eq!(elements[1].tag_name().namespace(), Some("urn:a"));
         assert_eq!(root.children().filter(|c| c.is_text()).last().and_then(|t| t.text()), Some("\n"));
         assert_eq!(root.descendants().filter(|d| d.is_element()).count(), 3);
+    }
+
+    #[test]
+    fn namespace_declarations_hold_for_their_element_and_below_only() {
+        let text = concat!(
+            "<r xmlns='urn:a' xmlns:p='urn:p'>",
+            "<p:x p:k='1' k='2' xml:lang='da'/>",
+            "<y xmlns='urn:b'><z/><w xmlns=''/></y>",
+            "<p:v xmlns:p='urn:q'/>",
+            "<u/>",
+            "</r>"
+        );
+        let doc = parsed(text).expect("parses");
+        let ns = |n: Node<'_, '_>| (n.tag_name().name().to_owned(), n.tag_name().namespace().map(str::to_owned));
+        let got: Vec<_> = doc.root_element().descendants().filter(|n| n.is_element()).map(ns).collect();
+        let want = [("r", Some("urn:a")), ("x", Some("urn:p")), ("y", Some("urn:b")), ("z", Some("urn:b"))]
+            .into_iter()
+            .chain([("w", None), ("v", Some("urn:q")), ("u", Some("urn:a"))]);
+        assert_eq!(got, want.map(|(n, s)| (n.to_owned(), s.map(str::to_owned))).collect::<Vec<_>>());
+        let x = doc.root_element().children().next().expect("x");
+        // An unprefixed attribute is in no namespace; a prefixed one is not found by `attribute`.
+        assert_eq!(x.attribute("k"), Some("2"));
+        assert_eq!(x.attribute("lang"), None);
+        assert!(refusal(parsed("<a xmlns:p=''/>")).1.contains("prefix 'p' is declared empty"));
+        assert!(refusal(parsed("<a><p:b xmlns:p='urn:p'/><p:c/></a>")).1.contains("unknown namespace prefix 'p'"));
     }
 
     #[test]
