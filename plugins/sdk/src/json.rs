@@ -61,10 +61,15 @@ pub fn within_caps(body: &[u8], caps: &Caps) -> Result<(), AdapterError> {
             b'"' => {
                 values += 1;
                 i += 1;
-                while i < body.len() && body[i] != b'"' {
-                    i += if body[i] == b'\\' { 2 } else { 1 };
+                // To the closing quote, a whole run of plain bytes at a time.
+                while let Some(at) = memchr::memchr2(b'"', b'\\', body.get(i..).unwrap_or_default()) {
+                    i += at;
+                    if body[i] == b'"' {
+                        break;
+                    }
+                    i += 2;
                 }
-                i += 1;
+                i = if i < body.len() && body[i] == b'"' { i + 1 } else { body.len() };
             }
             b'{' | b'[' => {
                 values += 1;
@@ -291,6 +296,9 @@ mod tests {
     fn caps_refuse_a_bomb_before_it_is_parsed() {
         let caps = Caps { max_bytes: 10_000, max_depth: 4, max_values: 50 };
         assert!(within_caps(br#"{"a": [1, "x\"]", {"b": null}], "c": true}"#, &caps).is_ok());
+        for unterminated in [&b"[\"abc"[..], b"[\"a\\", b"[\"a\\\""] {
+            assert!(within_caps(unterminated, &caps).is_ok(), "syntax is the parser's to refuse");
+        }
         let deep = within_caps(b"[[[[[1]]]]]", &caps);
         assert!(
             matches!(&deep, Err(AdapterError::Malformed(m)) if m.location == "1:5" && m.description.contains("(cap: depth)"))
