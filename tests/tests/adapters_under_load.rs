@@ -49,19 +49,29 @@ fn with_hostile(registry: &Arc<bro_plugin_host::AdapterRegistry>, limits: Adapte
     registry.insert(Arc::new(loaded)).expect("insert");
 }
 
+/// A gateway serving `systems` through `registry`'s adapters.
+async fn gateway(registry: Arc<bro_plugin_host::AdapterRegistry>, systems: Vec<SystemConfig>) -> TestGateway {
+    let options = ServeOptions {
+        adapters: Some(registry),
+        systems: Arc::new(Systems::new(systems).expect("valid systems")),
+        ..ServeOptions::default()
+    };
+    TestGateway::start_with(options).await.expect("gateway starts")
+}
+
+/// A system whose messages go through the `hostile` guest.
+fn hostile_sender(name: &str) -> SystemConfig {
+    SystemConfig::new(name, "hostile", "", &[], Transport::None)
+}
+
 #[tokio::test]
 async fn valid_messages_through_one_adapter_all_succeed_while_another_holds_all_its_slots() {
     let registry = adapter_registry(&["medcom"]);
     let slow =
         AdapterLimits { max_concurrent_calls: 2, queue_timeout: Duration::from_millis(50), ..Default::default() };
     with_hostile(&registry, slow);
-    let systems = vec![psychiatry("psykiatri"), SystemConfig::new("slow", "hostile", "", &[], Transport::None)];
-    let options = ServeOptions {
-        adapters: Some(registry.clone()),
-        systems: Arc::new(Systems::new(systems).expect("valid systems")),
-        ..ServeOptions::default()
-    };
-    let gw = TestGateway::start_with(options).await.expect("gateway starts");
+    let systems = vec![psychiatry("psykiatri"), hostile_sender("slow")];
+    let gw = gateway(registry.clone(), systems).await;
     let slow_client = IngestServiceClient::new(gw.system("slow").await.expect("channel"));
     let client = IngestServiceClient::new(gw.system("psykiatri").await.expect("channel"));
 
@@ -139,18 +149,8 @@ async fn valid_messages_through_one_adapter_all_succeed_while_another_holds_all_
 async fn one_senders_bombs_are_its_own_rejections_and_another_sender_is_served() {
     let registry = adapter_registry(&["medcom"]);
     with_hostile(&registry, AdapterLimits { memory_bytes: 16 << 20, ..AdapterLimits::default() });
-    let systems = vec![
-        psychiatry("psykiatri-a"),
-        psychiatry("psykiatri-b"),
-        SystemConfig::new("x", "hostile", "", &[], Transport::None),
-        SystemConfig::new("y", "hostile", "", &[], Transport::None),
-    ];
-    let options = ServeOptions {
-        adapters: Some(registry),
-        systems: Arc::new(Systems::new(systems).expect("valid systems")),
-        ..ServeOptions::default()
-    };
-    let gw = TestGateway::start_with(options).await.expect("gateway starts");
+    let systems = vec![psychiatry("psykiatri-a"), psychiatry("psykiatri-b"), hostile_sender("x"), hostile_sender("y")];
+    let gw = gateway(registry, systems).await;
     let mut a = IngestServiceClient::new(gw.system("psykiatri-a").await.expect("channel"));
     let mut b = IngestServiceClient::new(gw.system("psykiatri-b").await.expect("channel"));
 
@@ -200,16 +200,8 @@ async fn one_senders_bombs_are_its_own_rejections_and_another_sender_is_served()
 async fn crashes_across_senders_quarantine_the_adapter_visibly() {
     let registry = adapter_registry(&[]);
     with_hostile(&registry, AdapterLimits::default());
-    let systems = vec![
-        SystemConfig::new("x", "hostile", "", &[], Transport::None),
-        SystemConfig::new("y", "hostile", "", &[], Transport::None),
-    ];
-    let options = ServeOptions {
-        adapters: Some(registry),
-        systems: Arc::new(Systems::new(systems).expect("valid systems")),
-        ..ServeOptions::default()
-    };
-    let gw = TestGateway::start_with(options).await.expect("gateway starts");
+    let systems = vec![hostile_sender("x"), hostile_sender("y")];
+    let gw = gateway(registry, systems).await;
     let mut x = IngestServiceClient::new(gw.system("x").await.expect("channel"));
     let mut y = IngestServiceClient::new(gw.system("y").await.expect("channel"));
     for i in 0..5 {
@@ -245,13 +237,8 @@ async fn a_delivery_waits_without_spending_attempts_while_its_adapter_cannot_be_
     let mut journal = SystemConfig::new("journal", "sdi", "haendelsesbesked", &["case_opened"], Transport::Pull)
         .with_access(SystemAccess::Municipal { cvr: "29189846".into() });
     journal.max_attempts = 1;
-    let options = ServeOptions {
-        // The system's adapter is not loaded.
-        adapters: Some(adapter_registry(&["trivial"])),
-        systems: Arc::new(Systems::new(vec![journal]).expect("valid systems")),
-        ..ServeOptions::default()
-    };
-    let gw = TestGateway::start_with(options).await.expect("gateway starts");
+    // The system's adapter is not loaded.
+    let gw = gateway(adapter_registry(&["trivial"]), vec![journal]).await;
     let mut cases = pb::case_service_client::CaseServiceClient::new(gw.caseworker("29189846").await.expect("ch"));
     cases.create_case(new_case("waits-1", "29189846")).await.expect("case created");
     let deliveries = DeliveryServiceClient::new(gw.person(Role::Administrator, Purpose::Operations).await.expect("ch"));

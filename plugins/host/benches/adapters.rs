@@ -15,20 +15,15 @@
 #![allow(clippy::print_stdout)] // A benchmark prints its results.
 
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+mod support;
+
 use bro_adapter_sdk::prost::Message as _;
 use bro_plugin_host::{AdapterEngine, AdapterLimits, EngineOptions, LoadedAdapter, Message};
-
-fn guest(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("BRO_ADAPTER_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/adapters"));
-    std::fs::read(dir.join(format!("{name}.wasm"))).expect("run `cargo xtask build-adapters` first")
-}
+use support::{guest, interleaved, row};
 
 /// Each call timed alone for about `budget`, after a warm-up: (calls, p50, p99).
 fn percentiles(budget: Duration, mut f: impl FnMut()) -> (usize, Duration, Duration) {
@@ -45,48 +40,6 @@ fn percentiles(budget: Duration, mut f: impl FnMut()) -> (usize, Duration, Durat
     samples.sort_unstable();
     let at = |q: usize| samples[(samples.len() * q / 100).min(samples.len() - 1)];
     (samples.len(), at(50), at(99))
-}
-
-/// `wasm` and `native` interleaved, `per` calls each per round, for about
-/// `budget`: (rounds, median WASM time per call, median native time per
-/// call, median of the rounds' ratios).
-fn interleaved(budget: Duration, per: u32, mut wasm: impl FnMut(), mut native: impl FnMut()) -> Compared {
-    for _ in 0..per {
-        wasm();
-        native();
-    }
-    let (mut w, mut n, mut r) = (Vec::new(), Vec::new(), Vec::new());
-    let started = Instant::now();
-    while started.elapsed() < budget || w.len() < 5 {
-        let t = Instant::now();
-        for _ in 0..per {
-            wasm();
-        }
-        let wt = t.elapsed() / per;
-        let t = Instant::now();
-        for _ in 0..per {
-            native();
-        }
-        let nt = t.elapsed() / per;
-        r.push(wt.as_secs_f64() / nt.as_secs_f64());
-        w.push(wt);
-        n.push(nt);
-    }
-    w.sort_unstable();
-    n.sort_unstable();
-    r.sort_by(f64::total_cmp);
-    Compared { rounds: w.len(), wasm: w[w.len() / 2], native: n[n.len() / 2], ratio: r[r.len() / 2] }
-}
-
-struct Compared {
-    rounds: usize,
-    wasm: Duration,
-    native: Duration,
-    ratio: f64,
-}
-
-fn row(what: &str, c: &Compared) {
-    println!("| {what} | {} rounds | {:?} | {:?} | **{:.2}×** |", c.rounds, c.wasm, c.native, c.ratio);
 }
 
 /// A scenario file with `n` events.

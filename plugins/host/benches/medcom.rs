@@ -12,56 +12,17 @@
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod support;
 
 use bro_adapter_sdk::prost::Message as _;
 use bro_plugin_host::{AdapterEngine, AdapterLimits, EngineOptions, LoadedAdapter, Message};
-
-fn guest(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("BRO_ADAPTER_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/adapters"));
-    std::fs::read(dir.join(format!("{name}.wasm"))).expect("run `cargo xtask build-adapters` first")
-}
+use support::{guest, interleaved, row};
 
 fn sample(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../adapters/medcom/fixtures").join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// `wasm` and `native` interleaved, `per` calls each per round, for about
-/// `budget`: rounds, median times per call, median of the rounds' ratios.
-fn interleaved(budget: Duration, per: u32, mut wasm: impl FnMut(), mut native: impl FnMut()) -> String {
-    for _ in 0..per {
-        wasm();
-        native();
-    }
-    let (mut w, mut n, mut r) = (Vec::new(), Vec::new(), Vec::new());
-    let started = Instant::now();
-    while started.elapsed() < budget || w.len() < 5 {
-        let t = Instant::now();
-        for _ in 0..per {
-            wasm();
-        }
-        let wt = t.elapsed() / per;
-        let t = Instant::now();
-        for _ in 0..per {
-            native();
-        }
-        let nt = t.elapsed() / per;
-        r.push(wt.as_secs_f64() / nt.as_secs_f64());
-        w.push(wt);
-        n.push(nt);
-    }
-    w.sort_unstable();
-    n.sort_unstable();
-    r.sort_by(f64::total_cmp);
-    let mid = w.len() / 2;
-    format!("{} rounds | {:?} | {:?} | **{:.2}×**", w.len(), w[mid], n[mid], r[mid])
-}
-
-fn row(what: &str, figures: String) {
-    println!("| {what} | {figures} |");
 }
 
 fn main() {
@@ -113,7 +74,7 @@ fn main() {
                 black_box(medcom::translate(black_box(&body), &meta).expect("translates").encode_to_vec());
             },
         );
-        row(&name, figures);
+        row(&name, &figures);
     }
     // The reply (with its PDF) rendered back, to each target that carries attachments.
     let reply = &batches[2];
@@ -138,7 +99,7 @@ fn main() {
                 black_box(medcom::render(&batch, target).expect("renders"));
             },
         );
-        row(&name, figures);
+        row(&name, &figures);
     }
     if !wanted("canonical letter → xdis91") {
         return;
@@ -157,5 +118,5 @@ fn main() {
             black_box(medcom::render(&batch, "xdis91").expect("renders"));
         },
     );
-    row("canonical letter → xdis91", figures);
+    row("canonical letter → xdis91", &figures);
 }
