@@ -45,19 +45,42 @@ pub(crate) fn find_source(conn: &Connection, key: &SourceKey) -> Result<Option<R
     }
 }
 
-/// Writes a whole batch in one `IMMEDIATE` transaction (the writer's lock is
-/// taken at `BEGIN`, so the version read below cannot change before the
-/// commit), or nothing: a known request id or source message is answered
-/// with its first record; a case not at the expected version is a
-/// conflict.
-pub(crate) fn append(conn: &mut Connection, batch: &AppendBatch) -> Result<AppendOutcome, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+/// Writes a group of batches in one `IMMEDIATE` transaction and one commit
+/// (the writer's lock is taken at `BEGIN`, so no version read below can
+/// change before the commit). Each batch runs in its own savepoint, so it is
+/// written whole or not at all and its failure is its own: the others in the
+/// group are still written. The outer error is the group's (it could not
+/// begin or commit): then nothing of it is durable. Batches see the ones
+/// before them in the group, as if they had come one after the other.
+pub(crate) fn append_group(
+    conn: &mut Connection,
+    batches: &[&AppendBatch],
+) -> Result<Vec<Result<AppendOutcome, StoreError>>, StoreError> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+    let mut outcomes = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let savepoint = tx.savepoint().map_err(backend)?;
+        let outcome = append_one(&savepoint, batch);
+        if outcome.is_ok() {
+            savepoint.commit().map_err(backend)?;
+        }
+        // Dropped unreleased, the savepoint rolls the failed batch back.
+        outcomes.push(outcome);
+    }
+    tx.commit().map_err(backend)?;
+    Ok(outcomes)
+}
+
+/// One batch, inside the group's transaction: a known request id or source
+/// message is answered with its first record; a case not at the expected
+/// version is a conflict.
+fn append_one(tx: &Connection, batch: &AppendBatch) -> Result<AppendOutcome, StoreError> {
     // Idempotency first: a retry is answered before the version is looked at.
-    if let Some(record) = find_request(&tx, &batch.request.request_id)? {
+    if let Some(record) = find_request(tx, &batch.request.request_id)? {
         return Ok(AppendOutcome::AlreadyApplied(record));
     }
     if let Some(source) = &batch.source
-        && let Some(record) = find_source(&tx, source)?
+        && let Some(record) = find_source(tx, source)?
     {
         return Ok(AppendOutcome::AlreadyApplied(record));
     }
@@ -94,7 +117,7 @@ pub(crate) fn append(conn: &mut Connection, batch: &AppendBatch) -> Result<Appen
                 .map_err(backend)?;
         }
     }
-    write_projection(&tx, batch)?;
+    write_projection(tx, batch)?;
     let r = &batch.request;
     tx.execute(
         "INSERT INTO requests (request_id, case_id, fingerprint, first_sequence, last_sequence)
@@ -113,7 +136,7 @@ pub(crate) fn append(conn: &mut Connection, batch: &AppendBatch) -> Result<Appen
     }
     let now = micros(batch.projection.update_time);
     if let Some(entry_id) = &batch.resolves_inbox {
-        inbox::resolve(&tx, entry_id, &batch.case_id, now)?;
+        inbox::resolve(tx, entry_id, &batch.case_id, now)?;
     }
     if let Some(source) = &batch.source {
         tx.execute(
@@ -122,12 +145,11 @@ pub(crate) fn append(conn: &mut Connection, batch: &AppendBatch) -> Result<Appen
         )
         .map_err(backend)?;
         // The same message waiting as unmatched is now in a case.
-        inbox::resolve_source(&tx, source, &batch.case_id, now)?;
+        inbox::resolve_source(tx, source, &batch.case_id, now)?;
     }
     for d in &batch.deliveries {
-        outbox::insert(&tx, d)?;
+        outbox::insert(tx, d)?;
     }
-    tx.commit().map_err(backend)?;
     Ok(AppendOutcome::Appended)
 }
 

@@ -2,9 +2,14 @@
 //!
 //! One writer connection and a small pool of readers on one database file in
 //! WAL mode with `synchronous = FULL`: when `append` returns, the batch is on
-//! disk. Appends run in one `IMMEDIATE` transaction (events, projection and
-//! request record together); triggers make the events table append-only. A
-//! lock file keeps a second process off the same data directory.
+//! disk. Appends are committed in groups: each caller queues its batch and
+//! then asks for the writer; whoever gets it writes every queued batch (up to
+//! [`MAX_GROUP`]) in one `IMMEDIATE` transaction and one fsync, each batch in
+//! its own savepoint, and answers each caller once the group is durable. A
+//! lone caller finds only its own batch and waits for nothing; under load,
+//! the batches that queued during one fsync share the next. Triggers make
+//! the events table append-only. A lock file keeps a second process off the
+//! same data directory.
 //!
 //! The SQL lives by table group: [`schema`] (the migrations), [`events`]
 //! (the case log and the append), [`outbox`] (deliveries) and [`inbox`]
@@ -35,6 +40,8 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 pub const DB_FILE: &str = "bro.sqlite3";
 const LOCK_FILE: &str = "bro.lock";
 const MAX_READERS: usize = 8;
+/// Most batches committed together: bounds how long the last of a group waits.
+pub const MAX_GROUP: usize = 128;
 
 /// The SQLite event store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
@@ -44,6 +51,11 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     writer: Mutex<Option<Connection>>,
+    /// Batches waiting for the next group commit.
+    appends: Mutex<Vec<QueuedAppend>>,
+    /// Groups committed, and batches in them, since opening.
+    groups: std::sync::atomic::AtomicU64,
+    grouped: std::sync::atomic::AtomicU64,
     readers: Mutex<Vec<Connection>>,
     closed: std::sync::atomic::AtomicBool,
     _lock: File,
@@ -72,11 +84,21 @@ impl SqliteStore {
             inner: Arc::new(Inner {
                 path,
                 writer: Mutex::new(Some(writer)),
+                appends: Mutex::new(Vec::new()),
+                groups: Default::default(),
+                grouped: Default::default(),
                 readers: Mutex::new(Vec::new()),
                 closed: std::sync::atomic::AtomicBool::new(false),
                 _lock: lock,
             }),
         })
+    }
+
+    /// Group commits since opening: (groups, batches in them). Their ratio
+    /// is how many appends shared each fsync.
+    pub fn group_commits(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.inner.groups.load(Relaxed), self.inner.grouped.load(Relaxed))
     }
 
     /// Runs `f` on the writer connection, off the async runtime.
@@ -136,6 +158,53 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A batch waiting for a group commit, and where its outcome goes.
+struct QueuedAppend {
+    batch: AppendBatch,
+    reply: tokio::sync::oneshot::Sender<Result<AppendOutcome, StoreError>>,
+}
+
+/// Takes the writer, then every batch queued by then (up to [`MAX_GROUP`]),
+/// and commits them together; answers each once the group is durable.
+fn commit_queued(inner: &Inner) {
+    let mut writer = match inner.writer.lock() {
+        Ok(guard) => guard,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    let group: Vec<QueuedAppend> = match inner.appends.lock() {
+        Ok(mut queue) => {
+            let n = queue.len().min(MAX_GROUP);
+            queue.drain(..n).collect()
+        }
+        Err(_) => return,
+    };
+    if group.is_empty() {
+        return; // An earlier commit took this caller's batch.
+    }
+    let Some(conn) = writer.as_mut() else {
+        for queued in group {
+            let _ = queued.reply.send(Err(StoreError::Closed));
+        }
+        return;
+    };
+    let batches: Vec<&AppendBatch> = group.iter().map(|q| &q.batch).collect();
+    match events::append_group(conn, &batches) {
+        Ok(outcomes) => {
+            inner.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            inner.grouped.fetch_add(outcomes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            for (queued, outcome) in group.into_iter().zip(outcomes) {
+                let _ = queued.reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, batches = group.len(), "a group of appends could not be committed");
+            for queued in group {
+                let _ = queued.reply.send(Err(StoreError::Backend(e.to_string())));
+            }
+        }
+    }
+}
+
 /// The database failed (a message from SQLite or the file system).
 pub(crate) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -159,7 +228,21 @@ pub(crate) fn from_micros(us: i64) -> Timestamp {
 impl EventStore for SqliteStore {
     async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
         batch.check_shape()?;
-        self.write(move |conn| events::append(conn, &batch)).await
+        if self.inner.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.inner
+            .appends
+            .lock()
+            .map_err(|_| backend("append queue lock poisoned"))?
+            .push(QueuedAppend { batch, reply });
+        // Every queued batch has a commit after it: this one, or an earlier
+        // caller's that found it queued. Detached: a caller that goes away
+        // does not take its batch with it.
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || commit_queued(&inner)).await.map_err(backend)?;
+        answer.await.map_err(|_| backend("the append's group was dropped before it committed"))?
     }
 
     async fn find_request(&self, request_id: &str) -> Result<Option<RequestRecord>, StoreError> {
@@ -263,5 +346,109 @@ impl EventStore for SqliteStore {
         })
         .await
         .map_err(backend)?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bro_domain::Date;
+
+    fn id(s: &str) -> CaseId {
+        CaseId::parse("case_id", s).expect("id")
+    }
+
+    fn batch(case: &str, version: u64, request_id: &str) -> AppendBatch {
+        let at = Timestamp::from_timestamp(1_790_000_000, 0).expect("time");
+        let sequence = version + 1;
+        AppendBatch {
+            case_id: id(case),
+            expected_version: version,
+            events: vec![StoredEvent {
+                sequence,
+                occurred_on: "2026-01-01".parse::<Date>().expect("date"),
+                record_time: at,
+                request_id: request_id.into(),
+                payload: vec![1],
+            }],
+            projection: StoredCase {
+                case_id: id(case),
+                ordinal: 0,
+                version: sequence,
+                municipality_cvr: "29189846".into(),
+                create_time: at,
+                update_time: at,
+                projection: vec![2],
+            },
+            request: RequestRecord {
+                request_id: request_id.into(),
+                case_id: id(case),
+                fingerprint: request_id.as_bytes().to_vec(),
+                first_sequence: sequence,
+                last_sequence: sequence,
+            },
+            source: None,
+            deliveries: Vec::new(),
+            resolves_inbox: None,
+            person_keys: Vec::new(),
+        }
+    }
+
+    /// Batches queued while the writer is busy are committed as one group,
+    /// and the failures in it are their own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_queued_behind_a_busy_writer_commit_as_one_group_and_fail_alone() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Arc::new(SqliteStore::open(dir.path()).expect("open"));
+        store.append(batch("c0", 0, "r0")).await.expect("first");
+        let before = store.group_commits();
+
+        // Hold the writer (as a long commit would) while ten appends queue up.
+        let inner = store.inner.clone();
+        let (held, release) = (std::sync::mpsc::channel::<()>(), std::sync::mpsc::channel::<()>());
+        let holder = std::thread::spawn(move || {
+            let _writer = inner.writer.lock().expect("writer");
+            held.0.send(()).expect("held");
+            release.1.recv().expect("release");
+        });
+        held.1.recv().expect("held");
+        let mut batches: Vec<AppendBatch> = (1..=7).map(|i| batch(&format!("g{i}"), 0, &format!("good-{i}"))).collect();
+        batches.push(batch("c0", 0, "stale"));
+        batches.push(batch("c9", 0, "r0"));
+        batches.push(batch("c0", 1, "next"));
+        let tasks: Vec<_> = batches
+            .into_iter()
+            .map(|b| {
+                let store = store.clone();
+                tokio::spawn(async move { (b.request.request_id.clone(), store.append(b).await) })
+            })
+            .collect();
+        while store.inner.appends.lock().expect("queue").len() < 10 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        release.0.send(()).expect("release");
+        holder.join().expect("holder");
+
+        for task in tasks {
+            let (request_id, outcome) = task.await.expect("task");
+            match request_id.as_str() {
+                "stale" => assert!(matches!(outcome, Err(StoreError::Conflict { expected: 0, .. })), "{outcome:?}"),
+                "r0" => assert!(matches!(outcome, Ok(AppendOutcome::AlreadyApplied(_))), "{outcome:?}"),
+                _ => assert_eq!(outcome.expect("append"), AppendOutcome::Appended, "{request_id}"),
+            }
+        }
+        let after = store.group_commits();
+        assert_eq!((after.0 - before.0, after.1 - before.1), (1, 10), "one group of ten, one commit");
+        assert_eq!(store.get_case(&id("c0")).await.expect("get").expect("c0").version, 2);
+        assert!(store.get_case(&id("c9")).await.expect("get").is_none());
+        for i in 1..=7 {
+            assert!(store.get_case(&id(&format!("g{i}"))).await.expect("get").is_some());
+        }
+
+        // And all of it is durable: reopened, the group is there.
+        store.close().await.expect("close");
+        drop(store);
+        let reopened = SqliteStore::open(dir.path()).expect("reopen");
+        assert_eq!(reopened.list_cases(&CaseQuery { limit: 100, ..Default::default() }).await.expect("list").len(), 8);
     }
 }

@@ -44,6 +44,7 @@ pub async fn run_all<H: Harness>(h: &H) {
     ledger_refuses_invalid_events_and_stores_nothing(h).await;
     ledger_is_idempotent_and_checks_etags(h).await;
     ledger_serialises_concurrent_writers(h).await;
+    concurrent_appends_each_get_their_own_outcome(h).await;
     source_messages_are_stored_once(h).await;
     deliveries_are_enqueued_with_their_events_and_move_by_state(h).await;
     inbox_entries_are_idempotent_and_resolved_with_an_append(h).await;
@@ -328,6 +329,57 @@ async fn ledger_serialises_concurrent_writers<H: Harness>(h: &H) {
     let seqs: Vec<i64> = events.iter().map(|e| e.sequence).collect();
     assert_eq!(seqs, (1..=81).collect::<Vec<_>>(), "80 appends + opening, gap-free");
     assert_eq!(ledger.get(&case_id("c1")).await.expect("get").revisions.len(), 80);
+}
+
+/// Appends arriving together (which a backend may commit as one group)
+/// each succeed or fail on their own: a stale version, a reused request id
+/// or a lost race for a new case takes nothing of the others with it.
+async fn concurrent_appends_each_get_their_own_outcome<H: Harness>(h: &H) {
+    let store = Arc::new(h.fresh().await);
+    append_ok(store.as_ref(), raw_batch("c0", 0, 2, "r0", "29189846")).await;
+    let mut batches: Vec<AppendBatch> =
+        (1..=8).map(|i| raw_batch(&format!("g{i}"), 0, i, &format!("good-{i}"), "29189846")).collect();
+    batches.push(raw_batch("c0", 1, 1, "stale", "29189846"));
+    batches.push(raw_batch("c9", 0, 1, "r0", "29189846"));
+    batches.push(raw_batch("g1", 0, 3, "g1-again", "29189846"));
+    let tasks: Vec<_> = batches
+        .into_iter()
+        .map(|batch| {
+            let store = store.clone();
+            let request_id = batch.request.request_id.clone();
+            tokio::spawn(async move { (request_id, store.append(batch).await) })
+        })
+        .collect();
+    let mut g1_created = 0;
+    for task in tasks {
+        let (request_id, outcome) = task.await.expect("task");
+        match request_id.as_str() {
+            "stale" => assert!(matches!(outcome, Err(StoreError::Conflict { actual: 2, .. })), "{outcome:?}"),
+            "r0" => assert!(
+                matches!(&outcome, Ok(AppendOutcome::AlreadyApplied(r)) if r.case_id == case_id("c0")),
+                "a reused request id is answered with its first record: {outcome:?}"
+            ),
+            "good-1" | "g1-again" => match outcome {
+                Ok(AppendOutcome::Appended) => g1_created += 1,
+                Err(StoreError::Conflict { expected: 0, .. }) => {}
+                other => panic!("{request_id}: {other:?}"),
+            },
+            _ => assert_eq!(outcome.expect("append"), AppendOutcome::Appended, "{request_id}"),
+        }
+    }
+    assert_eq!(g1_created, 1, "one of two creations of the same case wins");
+    for i in 2..=8u64 {
+        let case = store.get_case(&case_id(&format!("g{i}"))).await.expect("get").expect("written");
+        assert_eq!(case.version, i);
+        assert_eq!(store.read_events(&case_id(&format!("g{i}")), 0, 100).await.expect("read").len() as u64, i);
+    }
+    assert_eq!(
+        store.get_case(&case_id("c0")).await.expect("get").expect("c0").version,
+        2,
+        "the stale batch wrote nothing"
+    );
+    assert!(store.get_case(&case_id("c9")).await.expect("get").is_none(), "the reused request id wrote nothing");
+    assert!(store.find_request("stale").await.expect("find").is_none());
 }
 
 fn source(system: &str, id: &str) -> Option<SourceKey> {
