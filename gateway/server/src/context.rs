@@ -10,6 +10,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use bro_api::v1 as pb;
 use bro_domain::{Case, CaseId};
 use bro_plugin_host::AdapterRegistry;
 use bro_rules::coordination::CoordinationPolicy;
@@ -75,6 +76,20 @@ impl Context {
     /// call's audit record.
     pub fn authorize(&self, caller: &Caller, rpc: Rpc, target: Target<'_>) -> Result<Grant, ApiError> {
         Ok(policy::authorize(&caller.principal, &self.systems, rpc, target).inspect_err(|d| caller.refused(&d.0))?)
+    }
+
+    /// As [`Context::authorize_case`], also returning the stored projection,
+    /// read with the state in one read of the case.
+    pub async fn authorize_case_projection(
+        &self,
+        caller: &Caller,
+        rpc: Rpc,
+        case_id: &CaseId,
+    ) -> Result<(Arc<Case>, pb::Case, Grant), ApiError> {
+        let (case, projection) = self.ledger.state_and_projection(case_id).await?;
+        caller.concerns_case(&case);
+        let grant = self.authorize(caller, rpc, Target::Case(&case))?;
+        Ok((case, projection, grant))
     }
 
     /// Loads a case, notes it and its people for the call's audit record, and

@@ -399,11 +399,27 @@ impl CaseLedger {
     /// The current domain state of a case (cached; checked against the stored version).
     pub async fn state(&self, case_id: &CaseId) -> Result<Arc<Case>, LedgerError> {
         let stored = self.store.get_case(case_id).await?.ok_or_else(|| LedgerError::NotFound(case_id.clone()))?;
+        self.state_at(case_id, stored.version).await
+    }
+
+    /// The domain state and the stored projection of a case, from one read
+    /// of its row: both at the same version.
+    pub async fn state_and_projection(&self, case_id: &CaseId) -> Result<(Arc<Case>, pb::Case), LedgerError> {
+        let stored = self.store.get_case(case_id).await?.ok_or_else(|| LedgerError::NotFound(case_id.clone()))?;
+        let projection = decode_case(&stored)?;
+        Ok((self.state_at(case_id, stored.version).await?, projection))
+    }
+
+    /// The state at `version` (the stored one): from the cache, or replayed
+    /// from the events up to it.
+    async fn state_at(&self, case_id: &CaseId, version: u64) -> Result<Arc<Case>, LedgerError> {
         let cached = self.states.lock().expect("state cache lock").get(case_id).cloned();
-        if let Some(case) = cached.filter(|c| c.version == stored.version) {
+        if let Some(case) = cached.filter(|c| c.version == version) {
             return Ok(case);
         }
-        let history = self.history(case_id).await?;
+        let mut history = self.history(case_id).await?;
+        // Events appended since the row was read belong to a later version.
+        history.truncate(version as usize);
         let case = Case::replay(case_id.clone(), &history).map_err(|(i, v)| {
             StoreError::Corrupt(format!("stored history of case {case_id} no longer replays at event {}: {v}", i + 1))
         })?;

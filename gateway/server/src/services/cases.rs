@@ -86,12 +86,9 @@ impl CaseApi {
 
     async fn get_case(&self, caller: Caller, req: pb::GetCaseRequest) -> Result<pb::GetCaseResponse, ApiError> {
         let id = case_name("name", &req.name)?;
-        let (state, grant) = self.ctx.authorize_case(&caller, Rpc::GetCase, &id).await?;
+        let (state, case, grant) = self.ctx.authorize_case_projection(&caller, Rpc::GetCase, &id).await?;
         let case = match grant {
-            Grant::Full => {
-                let case = self.ctx.ledger.get(&id).await?;
-                evaluated_case(&self.ctx.ledger, case, self.ctx.clock.today()).await?
-            }
+            Grant::Full => evaluated_case(&self.ctx.ledger, case, self.ctx.clock.today()).await?,
             Grant::Sector(scope) => bro_api::views::sector_view_to_pb(&scope.view(&state)),
         };
         Ok(pb::GetCaseResponse { case: Some(case) })
