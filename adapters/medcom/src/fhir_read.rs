@@ -329,7 +329,7 @@ fn person(patient: Node<'_, '_>) -> Result<proto::PersonIdentifier, AdapterError
 /// The episode of care named by an Encounter.
 fn episode(encounter: Node<'_, '_>) -> Option<proto::EpisodeOfCare> {
     let identifier = encounter.child("episodeOfCare").and_then(|e| e.child("identifier")).and_then(|i| i.str("value"));
-    let status = crate::fhir_write::episode_status_from_fhir(
+    let status = episode_status_from_fhir(
         encounter.str("status").unwrap_or_default(),
         encounter.at(&["class", "code"]).unwrap_or_default(),
     );
@@ -457,4 +457,16 @@ fn provenance(bundle: &Bundle<'_, '_>) -> Result<(proto::CorrespondenceActivity,
         .unwrap_or_default()
         .to_owned();
     Ok((activity, in_reply_to))
+}
+
+/// The episode-of-care status (OIOXML's codes where they map) of an
+/// Encounter's FHIR status and class.
+pub fn episode_status_from_fhir(status: &str, class: &str) -> String {
+    match (status, class) {
+        ("in-progress", "IMP") => "indlagt".into(),
+        ("in-progress", "AMB") => "ambulant".into(),
+        ("finished", _) => "inaktiv".into(),
+        ("unknown", _) => String::new(),
+        (other, _) => other.into(),
+    }
 }

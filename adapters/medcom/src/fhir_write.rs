@@ -36,18 +36,6 @@ const REPLACEMENT_SYSTEM: &str = "urn:oid:1.2.208.176.1.6.1.1";
 /// The category written when the canonical message has none (MedCom's "Andet").
 const DEFAULT_CATEGORY: &str = "other";
 
-/// The episode-of-care status (OIOXML's codes where they map) of an
-/// Encounter's FHIR status and class.
-pub fn episode_status_from_fhir(status: &str, class: &str) -> String {
-    match (status, class) {
-        ("in-progress", "IMP") => "indlagt".into(),
-        ("in-progress", "AMB") => "ambulant".into(),
-        ("finished", _) => "inaktiv".into(),
-        ("unknown", _) => String::new(),
-        (other, _) => other.into(),
-    }
-}
-
 /// The Encounter status and class of an episode-of-care status.
 fn episode_status_to_fhir(status: &str) -> (&str, Option<&'static str>) {
     match status {

@@ -22,7 +22,7 @@ use bro_store_sqlite::SqliteStore;
 use tonic::transport::Channel;
 
 /// Synthetic CPR numbers used by the demo; each fails the modulus-11 check.
-pub const DEMO_CPRS: [&str; 5] = ["0101901234", "1502881237", "2207921238", "0309851230", "1203861239"];
+pub const DEMO_CPRS: [&str; 5] = ["0101901234", "1502881237", "2207921238", "0309851230", crate::demo_plan::MOTHER_CPR];
 
 fn date(s: &str) -> pb::Date {
     let mut parts = s.split('-').map(|p| p.parse::<i32>().unwrap_or(0));

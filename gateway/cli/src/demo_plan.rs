@@ -29,7 +29,8 @@ use chrono::Datelike;
 use tonic::transport::Channel;
 
 /// The mother of the plan case (fails modulus 11).
-const MOTHER_CPR: &str = super::demo::DEMO_CPRS[4];
+/// The mother in the plan demo (synthetic; one of `demo::DEMO_CPRS`).
+pub const MOTHER_CPR: &str = "1203861239";
 /// The municipality.
 const CVR: &str = "12345678";
 /// The sectors' systems, their adapters and consent.

@@ -39,6 +39,7 @@ mod facts;
 pub mod holistic;
 mod model;
 mod render;
+mod rule;
 mod ruleset;
 pub mod scenario;
 pub mod sharing;

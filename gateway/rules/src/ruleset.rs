@@ -8,8 +8,9 @@
 
 use bro_domain::{Date, Event, PartyId};
 
-use crate::facts::{Facts, Finding, Outcome};
-use crate::{Advisory, Evaluation, Obligation, RuleId, Status, barnets_lov_2024};
+use crate::facts::Facts;
+use crate::rule::Rule;
+use crate::{Advisory, Evaluation, Obligation, RuleId, barnets_lov_2024};
 
 /// One version of the law as rules.
 pub struct RuleSet {
@@ -18,19 +19,6 @@ pub struct RuleSet {
     in_force_from: Date,
     rules: &'static [Rule],
     advisories: fn(&Facts<'_>) -> Vec<Advisory>,
-}
-
-/// One rule of a rule set: its id, wording, citation, and the function that
-/// finds its duties in a case.
-pub(crate) struct Rule {
-    /// Stable id.
-    pub id: RuleId,
-    /// The provision, e.g. `barnets lov § 75`.
-    pub cites: &'static str,
-    /// What has to be done, in a few words.
-    pub duty: &'static str,
-    /// Finds every duty of this rule in the case.
-    pub find: fn(&Facts<'_>) -> Vec<Finding>,
 }
 
 /// Every rule set, oldest first. Serviceloven (before 2024) is out of scope:
@@ -98,32 +86,6 @@ impl RuleSet {
         // the custody holders' order) stays.
         obligations.sort_by_key(|obligation| obligation.trigger);
         Evaluation { ruleset: self.id, today, obligations, advisories: (self.advisories)(&facts) }
-    }
-}
-
-impl Rule {
-    /// Dates a finding against `today` and words it.
-    fn obligation(&self, finding: Finding, today: Date) -> Obligation {
-        let (status, met) = match finding.outcome {
-            Outcome::Met { on, index } => (Status::Met, Some((on, index))),
-            Outcome::Violated { late } => (Status::Violated, late),
-            // On the due date itself the duty is still open.
-            Outcome::Pending if finding.due.is_some_and(|due| today > due) => (Status::Overdue, None),
-            Outcome::Pending => (Status::Open, None),
-        };
-        Obligation {
-            rule: self.id,
-            custody_holder: finding.custody_holder,
-            trigger: finding.trigger,
-            triggered_by: finding.triggered_by,
-            status,
-            due: finding.due,
-            met_on: met.map(|(on, _)| on),
-            met_by: met.map(|(_, index)| index),
-            reopened_on: finding.reopened_on,
-            duty: self.duty,
-            cites: self.cites,
-        }
     }
 }
 

@@ -9,12 +9,13 @@ use wasmtime::component::Component;
 
 use crate::admission::{Permit, Slots};
 use crate::bindings::{self, AdapterPre};
-use crate::call::{self, CallReport, CallSpec, CallState, LogLine, Stopped};
+use crate::call::{self, CallSpec, Stopped};
 use crate::engine::AdapterEngine;
 use crate::error::{BusyScope, HostError};
 use crate::health::{AdapterStats, Health, Outcome};
 use crate::limits::AdapterLimits;
 use crate::mask::Masker;
+use crate::state::{CallReport, CallState, LogLine};
 use crate::{AdapterError, AdapterInfo, Message, describe_error};
 
 /// The outcome of a call that ran to completion: the adapter's own answer

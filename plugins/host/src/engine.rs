@@ -11,9 +11,9 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 use crate::admission::Slots;
 use crate::bindings;
-use crate::call::CallState;
 use crate::error::HostError;
 use crate::limits::EngineOptions;
+use crate::state::CallState;
 
 /// Interfaces an adapter may import, by name without version. `bro:adapter/*`
 /// is the contract; the `wasi:cli`/`wasi:io` ones are what Rust's standard

@@ -53,17 +53,18 @@ mod limits;
 mod mask;
 pub mod package;
 mod registry;
+mod state;
 
 pub use adapter::{LoadedAdapter, Translation};
 pub use bindings::exports::{
     AdapterError, AdapterInfo, FieldViolation, MalformedInput, Message, MessageType, SystemKind,
 };
-pub use call::{CallReport, LogLine};
 pub use engine::{ALLOWED_IMPORTS, AdapterEngine};
 pub use error::{Blame, BusyScope, HostError};
 pub use health::{AdapterState, AdapterStats, ThrottledParty};
 pub use limits::{AdapterLimits, EngineOptions};
 pub use registry::AdapterRegistry;
+pub use state::{CallReport, LogLine};
 
 /// An adapter's refusal in one line: `malformed input at …`, `unsupported
 /// message type: …`, `invalid content: field: why; …`, `internal adapter error: …`.

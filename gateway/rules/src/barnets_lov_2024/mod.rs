@@ -23,7 +23,7 @@ mod tests;
 use bro_domain::Date;
 
 use crate::RuleId;
-use crate::ruleset::Rule;
+use crate::rule::Rule;
 
 /// The day barnets lov replaced serviceloven's rules on children.
 pub(crate) const IN_FORCE_FROM: Date = match Date::from_ymd_opt(2024, 1, 1) {
