@@ -128,7 +128,7 @@ pub(crate) fn update(conn: &Connection, update: DeliveryUpdate) -> Result<bool, 
             "UPDATE deliveries SET state = ?3, attempts = ?4, next_attempt_time = ?5, last_error = ?6,
                  update_time = ?7,
                  rendered_type = coalesce(?8, rendered_type), rendered_body = coalesce(?9, rendered_body)
-             WHERE delivery_id = ?1 AND state = ?2",
+             WHERE delivery_id = ?1 AND state = ?2 AND system = ?10 AND case_id = ?11",
             params![
                 update.delivery_id,
                 update.from.as_str(),
@@ -138,7 +138,9 @@ pub(crate) fn update(conn: &Connection, update: DeliveryUpdate) -> Result<bool, 
                 update.last_error,
                 micros(update.update_time),
                 rendered_type,
-                rendered_body
+                rendered_body,
+                update.system,
+                update.case_id.as_str()
             ],
         )
         .map_err(backend)?;

@@ -443,8 +443,26 @@ async fn deliveries_are_enqueued_with_their_events_and_move_by_state<H: Harness>
     assert_eq!(due[0].state, DeliveryState::Pending);
     assert_eq!(due[0].new.payload, b"batch d1");
     let later = now() + chrono::Duration::seconds(30);
+    // An update naming another system or case than the row's changes nothing.
+    let astray = DeliveryUpdate {
+        delivery_id: "d1".into(),
+        system: "medcom".into(),
+        case_id: case_id("c1"),
+        from: DeliveryState::Pending,
+        to: DeliveryState::Delivered,
+        attempts: 1,
+        next_attempt_time: now(),
+        last_error: String::new(),
+        rendered: Some(("application/xml".into(), b"<astray/>".to_vec())),
+        update_time: now(),
+    };
+    assert!(!store.update_delivery(astray.clone()).await.expect("update"), "another system's update");
+    let astray = DeliveryUpdate { system: "jobcenter".into(), case_id: case_id("c2"), ..astray };
+    assert!(!store.update_delivery(astray).await.expect("update"), "another case's update");
     let retry = DeliveryUpdate {
         delivery_id: "d1".into(),
+        system: "jobcenter".into(),
+        case_id: case_id("c1"),
         from: DeliveryState::Pending,
         to: DeliveryState::Pending,
         attempts: 1,

@@ -92,6 +92,12 @@ pub struct Delivery {
 pub struct DeliveryUpdate {
     /// Which.
     pub delivery_id: String,
+    /// Its system and case, as enqueued: the update applies only if they
+    /// match the row (and a sealed store binds the rendered body to them
+    /// without reading the row back).
+    pub system: String,
+    /// Its case.
+    pub case_id: CaseId,
     /// The state it must be in.
     pub from: DeliveryState,
     /// The state it moves to.

@@ -163,10 +163,10 @@ impl EventStore for SealedStore {
 
     async fn update_delivery(&self, mut update: DeliveryUpdate) -> Result<bool, StoreError> {
         if let Some((content_type, body)) = update.rendered.take() {
-            // Sealed for the delivery's system and case, as its payload is.
-            let Some(stored) = self.inner.get_delivery(&update.delivery_id).await? else { return Ok(false) };
-            let sealed = self.keys.seal(delivery_context("rendered", &stored.new).as_bytes(), &body);
-            update.rendered = Some((content_type, sealed));
+            // Sealed for the delivery's system and case, as its payload is;
+            // the backend applies the update only if they are the row's.
+            let context = format!("rendered/{}/{}/{}", update.delivery_id, update.system, update.case_id);
+            update.rendered = Some((content_type, self.keys.seal(context.as_bytes(), &body)));
         }
         self.inner.update_delivery(update).await
     }

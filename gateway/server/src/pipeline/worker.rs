@@ -165,6 +165,8 @@ impl DeliveryWorker {
         let now = self.ctx.clock.now();
         let mut update = DeliveryUpdate {
             delivery_id: delivery.new.delivery_id.clone(),
+            system: delivery.new.system.clone(),
+            case_id: delivery.new.case_id.clone(),
             from: DeliveryState::Pending,
             to: DeliveryState::Pending,
             attempts,

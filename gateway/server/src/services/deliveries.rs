@@ -131,6 +131,8 @@ impl DeliveryApi {
         let now = self.ctx.clock.now();
         let update = DeliveryUpdate {
             delivery_id: d.new.delivery_id.clone(),
+            system: d.new.system.clone(),
+            case_id: d.new.case_id.clone(),
             from: DeliveryState::Dead,
             to: DeliveryState::Pending,
             attempts: 0,
@@ -184,6 +186,8 @@ impl DeliveryApi {
         }
         let update = DeliveryUpdate {
             delivery_id: d.new.delivery_id.clone(),
+            system: d.new.system.clone(),
+            case_id: d.new.case_id.clone(),
             from: DeliveryState::AwaitingPull,
             to: DeliveryState::Delivered,
             attempts: d.attempts,
@@ -306,6 +310,8 @@ impl PullStream {
         if !allowed {
             let update = DeliveryUpdate {
                 delivery_id: d.new.delivery_id.clone(),
+                system: d.new.system.clone(),
+                case_id: d.new.case_id.clone(),
                 from: DeliveryState::AwaitingPull,
                 to: DeliveryState::Dead,
                 attempts: d.attempts,
