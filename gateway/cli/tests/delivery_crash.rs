@@ -321,6 +321,12 @@ async fn bro_ingest_and_bro_deliveries_drive_a_running_gateway() {
     ] {
         assert!(metrics.contains(line), "{line} missing from:\n{metrics}");
     }
+    // And where the time went, stage by stage.
+    for stage in ["adapter", "validation", "commit_wait", "commit", "audit"] {
+        let count = format!("bro_stage_duration_seconds_count{{stage=\"{stage}\"}} ");
+        let observed = metrics.lines().find_map(|l| l.strip_prefix(count.as_str())).and_then(|n| n.parse::<u64>().ok());
+        assert!(observed.is_some_and(|n| n > 0), "no {stage} timings in:\n{metrics}");
+    }
     drop(server);
 }
 

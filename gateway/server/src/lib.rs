@@ -185,9 +185,10 @@ pub async fn run(
         .clone()
         .ok_or_else(|| ServeError::Config("no security settings: keys and an audit log are required".into()))?;
     let grpc_addr = grpc_address(&grpc, &security)?;
-    let (trail, trail_task) = AuditTrail::start(security.audit.clone());
+    let metrics = Arc::new(Metrics::new(options.adapters.clone()));
+    let (trail, trail_task) = AuditTrail::start(security.audit.clone(), Some(metrics.clone()));
     let gate = gate(&options, &security, trail.clone()).await?;
-    let ctx = context(&options, &security, store.clone(), trail);
+    let ctx = context(&options, &security, store.clone(), trail, metrics);
     let (worker, worker_task) = start_worker(&ctx);
     let pages_task = serve_pages(&ctx, options.plan_pages.as_ref())?;
     let admin_task = admin.map(|listener| serve_admin(listener, ctx.metrics.clone(), ctx.stopping.clone()));
@@ -317,8 +318,14 @@ async fn gate(options: &ServeOptions, security: &Security, trail: AuditTrail) ->
 /// The shared parts: the ledger over the sealed store (personal data is
 /// sealed before it reaches any backend), planning the outbox of every
 /// write and timed by the metrics.
-fn context(options: &ServeOptions, security: &Security, store: Arc<dyn EventStore>, trail: AuditTrail) -> Context {
-    let metrics = Arc::new(Metrics::new(options.adapters.clone()));
+fn context(
+    options: &ServeOptions,
+    security: &Security,
+    store: Arc<dyn EventStore>,
+    trail: AuditTrail,
+    metrics: Arc<Metrics>,
+) -> Context {
+    store.observe_commits(metrics.clone());
     let sealed: Arc<dyn EventStore> = Arc::new(bro_store::SealedStore::new(store, security.keys.clone()));
     let planner = Arc::new(pipeline::outbox::Outbox::new(options.systems.clone(), options.coordination.clone()));
     let ledger = CaseLedger::with_planner(sealed, planner).observed_by(metrics.clone());

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bro_store::AppendObserver;
+use bro_store::{AppendObserver, Stage};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -32,6 +32,11 @@ struct PipelineLabels {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabels {
+    stage: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 100 µs .. ~26 s.
     Histogram::new(exponential_buckets(0.0001, 2.0, 18))
@@ -43,6 +48,7 @@ pub struct Metrics {
     rpc_requests: Family<RpcCodeLabels, Counter>,
     rpc_seconds: Family<RpcLabels, Histogram, fn() -> Histogram>,
     append_seconds: Histogram,
+    stage_seconds: Family<StageLabels, Histogram, fn() -> Histogram>,
     appended_events: Counter,
     ingests: Family<PipelineLabels, Counter>,
     delivery_attempts: Family<PipelineLabels, Counter>,
@@ -63,6 +69,13 @@ impl Metrics {
         let rpc_seconds = Family::<RpcLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
         let append_seconds = latency_histogram();
         let appended_events = Counter::default();
+        let stage_seconds =
+            Family::<StageLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "stage_duration_seconds",
+            "Time per stage of a write: adapter, validation, commit_wait (for the writer), commit (fsync included), audit",
+            stage_seconds.clone(),
+        );
         registry.register("rpc_requests", "gRPC requests by method and status code", rpc_requests.clone());
         registry.register("rpc_duration_seconds", "gRPC request latency by method", rpc_seconds.clone());
         registry.register(
@@ -88,6 +101,7 @@ impl Metrics {
             rpc_requests,
             rpc_seconds,
             append_seconds,
+            stage_seconds,
             appended_events,
             ingests,
             delivery_attempts,
@@ -150,6 +164,10 @@ impl AppendObserver for Metrics {
     fn append_finished(&self, elapsed: Duration, appended: usize) {
         self.append_seconds.observe(elapsed.as_secs_f64());
         self.appended_events.inc_by(appended as u64);
+    }
+
+    fn stage_finished(&self, stage: Stage, elapsed: Duration) {
+        self.stage_seconds.get_or_create(&StageLabels { stage: stage.as_str() }).observe(elapsed.as_secs_f64());
     }
 }
 

@@ -31,8 +31,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bro_domain::{CaseId, Timestamp};
 use bro_store::{
-    AppendBatch, AppendOutcome, CaseQuery, Delivery, DeliveryQuery, DeliveryUpdate, EventStore, InboxEntry, InboxPut,
-    InboxQuery, InboxState, NewDelivery, RequestRecord, SourceKey, StoreError, StoredCase, StoredEvent,
+    AppendBatch, AppendObserver, AppendOutcome, CaseQuery, Delivery, DeliveryQuery, DeliveryUpdate, EventStore,
+    InboxEntry, InboxPut, InboxQuery, InboxState, NewDelivery, RequestRecord, SourceKey, Stage, StoreError, StoredCase,
+    StoredEvent,
 };
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
@@ -56,6 +57,8 @@ struct Inner {
     /// Groups committed, and batches in them, since opening.
     groups: std::sync::atomic::AtomicU64,
     grouped: std::sync::atomic::AtomicU64,
+    /// Told how long batches waited and groups took.
+    observer: std::sync::OnceLock<Arc<dyn AppendObserver>>,
     readers: Mutex<Vec<Connection>>,
     closed: std::sync::atomic::AtomicBool,
     _lock: File,
@@ -87,6 +90,7 @@ impl SqliteStore {
                 appends: Mutex::new(Vec::new()),
                 groups: Default::default(),
                 grouped: Default::default(),
+                observer: std::sync::OnceLock::new(),
                 readers: Mutex::new(Vec::new()),
                 closed: std::sync::atomic::AtomicBool::new(false),
                 _lock: lock,
@@ -162,6 +166,7 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 struct QueuedAppend {
     batch: AppendBatch,
     reply: tokio::sync::oneshot::Sender<Result<AppendOutcome, StoreError>>,
+    since: std::time::Instant,
 }
 
 /// Takes the writer, then every batch queued by then (up to [`MAX_GROUP`]),
@@ -187,8 +192,19 @@ fn commit_queued(inner: &Inner) {
         }
         return;
     };
+    let observer = inner.observer.get();
+    let started = std::time::Instant::now();
+    if let Some(observer) = observer {
+        for queued in &group {
+            observer.stage_finished(Stage::CommitWait, started.duration_since(queued.since));
+        }
+    }
     let batches: Vec<&AppendBatch> = group.iter().map(|q| &q.batch).collect();
-    match events::append_group(conn, &batches) {
+    let committed = events::append_group(conn, &batches);
+    if let Some(observer) = observer {
+        observer.stage_finished(Stage::Commit, started.elapsed());
+    }
+    match committed {
         Ok(outcomes) => {
             inner.groups.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             inner.grouped.fetch_add(outcomes.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -232,11 +248,11 @@ impl EventStore for SqliteStore {
             return Err(StoreError::Closed);
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.inner
-            .appends
-            .lock()
-            .map_err(|_| backend("append queue lock poisoned"))?
-            .push(QueuedAppend { batch, reply });
+        self.inner.appends.lock().map_err(|_| backend("append queue lock poisoned"))?.push(QueuedAppend {
+            batch,
+            reply,
+            since: std::time::Instant::now(),
+        });
         // Every queued batch has a commit after it: this one, or an earlier
         // caller's that found it queued. Detached: a caller that goes away
         // does not take its batch with it.
@@ -329,6 +345,11 @@ impl EventStore for SqliteStore {
     async fn close_inbox(&self, entry_id: &str, state: InboxState, now: Timestamp) -> Result<bool, StoreError> {
         let id = entry_id.to_owned();
         self.write(move |conn| inbox::close(conn, &id, state, now)).await
+    }
+
+    fn observe_commits(&self, observer: Arc<dyn AppendObserver>) {
+        // The first observer stays (one server per store).
+        let _ = self.inner.observer.set(observer);
     }
 
     async fn close(&self) -> Result<(), StoreError> {

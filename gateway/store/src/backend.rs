@@ -230,4 +230,11 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Flushes and closes; later calls fail with [`StoreError::Closed`].
     async fn close(&self) -> Result<(), StoreError>;
+
+    /// Tells `observer` how long appends wait for the writer and how long
+    /// their commits take ([`crate::Stage::CommitWait`], [`crate::Stage::Commit`]).
+    /// A backend that cannot tell ignores it.
+    fn observe_commits(&self, observer: std::sync::Arc<dyn crate::AppendObserver>) {
+        let _ = observer;
+    }
 }

@@ -165,11 +165,46 @@ pub trait DeliveryPlanner: Send + Sync + 'static {
 }
 
 /// Told of every append the ledger hands its backend (the server's metrics
-/// time them this way, so no decorator has to wrap the whole backend).
+/// time them this way, so no decorator has to wrap the whole backend), and
+/// of the time each stage of a write took.
 pub trait AppendObserver: Send + Sync + 'static {
     /// An append took `elapsed` and made `appended` events durable (none
     /// when it failed or found its request applied before).
     fn append_finished(&self, elapsed: std::time::Duration, appended: usize);
+
+    /// One stage of a write took `elapsed`.
+    fn stage_finished(&self, stage: Stage, elapsed: std::time::Duration) {
+        let _ = (stage, elapsed);
+    }
+}
+
+/// The stages a write goes through, timed separately so that an operator
+/// can tell which one limits throughput.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// An adapter's translation (in or out).
+    Adapter,
+    /// Checking events against the case and the law's invariants.
+    Validation,
+    /// Waiting for the backend's writer: the group commit before this one.
+    CommitWait,
+    /// The group's transaction, its fsync included.
+    Commit,
+    /// Waiting for the call's audit record to be durable.
+    Audit,
+}
+
+impl Stage {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Adapter => "adapter",
+            Stage::Validation => "validation",
+            Stage::CommitWait => "commit_wait",
+            Stage::Commit => "commit",
+            Stage::Audit => "audit",
+        }
+    }
 }
 
 /// A fresh id that sorts by the time it was made (a UUID v7 of `at`, the
@@ -338,7 +373,12 @@ impl CaseLedger {
                 return Err(LedgerError::EtagMismatch { case_id: cmd.case_id, expected, actual: case.version });
             }
             let recorded = number(&case, &cmd);
-            let next = self.validate(&case, &recorded).await?;
+            let validating = std::time::Instant::now();
+            let next = self.validate(&case, &recorded).await;
+            if let Some(observer) = &self.observer {
+                observer.stage_finished(Stage::Validation, validating.elapsed());
+            }
+            let next = next?;
             let written = self
                 .write(
                     Some(&case),

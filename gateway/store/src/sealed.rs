@@ -202,6 +202,10 @@ impl EventStore for SealedStore {
         self.inner.close_inbox(entry_id, state, now).await
     }
 
+    fn observe_commits(&self, observer: std::sync::Arc<dyn crate::AppendObserver>) {
+        self.inner.observe_commits(observer);
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         self.inner.close().await
     }

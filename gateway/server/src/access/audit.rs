@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use bro_api::v1 as pb;
-use bro_store::{AuditLog, Keyring, StoreError};
+use bro_store::{AppendObserver, AuditLog, Keyring, Stage, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 use super::Principal;
@@ -27,11 +27,17 @@ struct Pending {
 pub struct AuditTrail {
     queue: mpsc::Sender<Pending>,
     log: Arc<dyn AuditLog>,
+    observer: Option<Arc<dyn AppendObserver>>,
 }
 
 impl AuditTrail {
-    /// Starts the writer task over `log`; it ends when every clone is dropped.
-    pub fn start(log: Arc<dyn AuditLog>) -> (AuditTrail, tokio::task::JoinHandle<()>) {
+    /// Starts the writer task over `log`; it ends when every clone is
+    /// dropped. `observer` is told how long each record took to be durable
+    /// ([`Stage::Audit`]).
+    pub fn start(
+        log: Arc<dyn AuditLog>,
+        observer: Option<Arc<dyn AppendObserver>>,
+    ) -> (AuditTrail, tokio::task::JoinHandle<()>) {
         let (queue, mut incoming) = mpsc::channel::<Pending>(QUEUE);
         let writer_log = log.clone();
         let task = tokio::spawn(async move {
@@ -53,14 +59,19 @@ impl AuditTrail {
                 }
             }
         });
-        (AuditTrail { queue, log }, task)
+        (AuditTrail { queue, log, observer }, task)
     }
 
     /// Appends one record; returns when it is durable.
     pub async fn record(&self, record: pb::AuditRecord) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
         let (done, wait) = oneshot::channel();
         self.queue.send(Pending { record, done }).await.map_err(|_| StoreError::Closed)?;
-        wait.await.map_err(|_| StoreError::Closed)?.map_err(StoreError::Backend)
+        let written = wait.await.map_err(|_| StoreError::Closed)?.map_err(StoreError::Backend);
+        if let Some(observer) = &self.observer {
+            observer.stage_finished(Stage::Audit, started.elapsed());
+        }
+        written
     }
 
     /// The log, for reading.

@@ -16,7 +16,8 @@ use bro_domain::{CaseId, PartyId, PersonId, Violations};
 use bro_plugin_host::{HostError, Message};
 use bro_rules::sharing::{self, Submitted};
 use bro_store::{
-    AppendEvents, Committed, InboxEntry, InboxKind, InboxPut, InboxState, LedgerError, OpenCase, SourceKey,
+    AppendEvents, AppendObserver as _, Committed, InboxEntry, InboxKind, InboxPut, InboxState, LedgerError, OpenCase,
+    SourceKey, Stage,
 };
 use prost::Message as _;
 
@@ -272,6 +273,9 @@ impl<'a> Ingestion<'a> {
         let translated = tokio::task::spawn_blocking(move || adapter.to_canonical(&sender, &input))
             .await
             .map_err(|e| ApiError::Unavailable { reason: "ADAPTER_FAILED", message: e.to_string() })?;
+        if let Ok(t) = &translated {
+            self.ctx.metrics.stage_finished(Stage::Adapter, t.report.wall_time);
+        }
         let bytes = match translated {
             Ok(t) => match t.result {
                 Ok(bytes) => bytes,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bro_api::v1 as pb;
 use bro_plugin_host::Blame;
-use bro_store::{Delivery, DeliveryState, DeliveryUpdate, LedgerError, StoreError};
+use bro_store::{AppendObserver as _, Delivery, DeliveryState, DeliveryUpdate, LedgerError, Stage, StoreError};
 use prost::Message as _;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -269,6 +269,9 @@ impl DeliveryWorker {
         let receiver = system.name.clone();
         let translated =
             tokio::task::spawn_blocking(move || adapter.from_canonical(&receiver, &payload, &target)).await;
+        if let Ok(Ok(t)) = &translated {
+            self.ctx.metrics.stage_finished(Stage::Adapter, t.report.wall_time);
+        }
         let message = match translated {
             Err(e) => return Outcome::Retry(format!("adapter task failed: {e}")),
             Ok(Err(e)) if e.blame() == Blame::Moment => {
