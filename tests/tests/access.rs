@@ -180,9 +180,21 @@ async fn bad_tokens_missing_purposes_and_wrong_roles_are_refused_and_audited() {
     let auditor_refused = denied.iter().find(|r| r.actor == "auditor-1").expect("the auditor's refusal");
     assert_eq!(auditor_refused.case, "cases/c1");
     assert_eq!(auditor_refused.person_keys.len(), 2, "the refused look-up names whose data it was");
-    let created = records.iter().find(|r| r.method == "/bro.v1.CaseService/CreateCase").expect("the creation");
+    let creation = |outcome: &str| {
+        records.iter().position(|r| r.method == "/bro.v1.CaseService/CreateCase" && r.outcome == outcome)
+    };
+    let created = &records[creation("OK").expect("the creation")];
     assert_eq!((created.outcome.as_str(), created.purpose.as_str()), ("OK", "case-handling"));
     assert_eq!(created.actor_municipality, TEST_CVR);
+    // Before the write committed, the log already said who was changing whose data.
+    let started = &records[creation("STARTED").expect("the record before the write")];
+    assert!(creation("STARTED") < creation("OK"));
+    assert_eq!((started.actor.as_str(), started.purpose.as_str()), (created.actor.as_str(), "case-handling"));
+    let mut people = created.person_keys.clone();
+    people.sort();
+    let mut noted = started.person_keys.clone();
+    noted.sort();
+    assert_eq!(noted, people, "the people of the new case are named before it exists");
     assert!(records.iter().all(|r| !format!("{r:?}").contains(CPR_1)), "no CPR number in the audit log");
     gw.stop().await.expect("stops");
 }

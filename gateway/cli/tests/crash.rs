@@ -503,4 +503,35 @@ async fn acknowledged_appends_survive_sigkill_exactly_once() {
     for wanted in ["SIGTERM received", "gateway stopped"] {
         assert!(messages.iter().any(|m| m == wanted), "no {wanted:?} in the log of the second server:\n{log}");
     }
+
+    // 5. The audit log verifies, and every stored append — those cut off by
+    // the kill included — was recorded before it committed.
+    let verify = Command::new(env!("CARGO_BIN_EXE_bro"))
+        .args(["audit", "verify", "--data-dir"])
+        .arg(&data_dir)
+        .output()
+        .expect("run bro audit verify");
+    assert!(verify.status.success(), "bro audit verify: {}", String::from_utf8_lossy(&verify.stdout));
+    let (records, _) = bro_store_sqlite::SqliteAuditLog::read_all(&data_dir).expect("read the audit log");
+    let mut recorded: BTreeMap<String, usize> = BTreeMap::new();
+    for stored_record in records {
+        let record = <pb::AuditRecord as prost::Message>::decode(stored_record.record.as_slice()).expect("decodes");
+        if record.method.ends_with("/AppendCaseEvents") && record.outcome == "STARTED" {
+            *recorded.entry(record.case).or_default() += 1;
+        }
+    }
+    let mut appends: BTreeMap<String, usize> = BTreeMap::new();
+    for (case, sequences) in after.values() {
+        // The case's opening came from CreateCase; every other request is an append.
+        if !sequences.contains(&1) {
+            *appends.entry(format!("cases/{case}")).or_default() += 1;
+        }
+    }
+    for (case, stored_appends) in appends {
+        let records = recorded.get(&case).copied().unwrap_or(0);
+        assert!(
+            records >= stored_appends,
+            "{case}: {stored_appends} appends stored, {records} recorded before committing"
+        );
+    }
 }

@@ -72,6 +72,21 @@ impl Context {
         self.metrics.observe(&format!("{rpc:?}"), async move { handler(caller?, request).await }).await
     }
 
+    /// Makes the caller's write known to the audit log before it commits
+    /// (outcome `STARTED`, naming the case and people noted so far), so no
+    /// crash can leave a durable change without a record of who made it.
+    /// The call's own record, with its outcome, follows as for every call.
+    pub async fn audit_before_write(&self, caller: &Caller) -> Result<(), ApiError> {
+        let record = caller.started_record(self.clock.now());
+        self.trail.record(record).await.map_err(|e| {
+            tracing::error!(error = %e, "the audit log cannot be written; the write is refused");
+            ApiError::Unavailable {
+                reason: "AUDIT_UNAVAILABLE",
+                message: "the audit log cannot be written; retry later".into(),
+            }
+        })
+    }
+
     /// Asks the policy about `rpc` on `target`; a denial is noted for the
     /// call's audit record.
     pub fn authorize(&self, caller: &Caller, rpc: Rpc, target: Target<'_>) -> Result<Grant, ApiError> {

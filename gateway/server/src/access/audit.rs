@@ -9,7 +9,8 @@ use bro_api::v1 as pb;
 use bro_store::{AppendObserver, AuditLog, Keyring, Stage, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
-use super::Principal;
+use super::{AuditDraft, Principal};
+use crate::clock::Stopwatch;
 
 /// The method name views of the parents' plan pages are audited under.
 pub const PAGE_METHOD: &str = "page:/plan";
@@ -64,12 +65,12 @@ impl AuditTrail {
 
     /// Appends one record; returns when it is durable.
     pub async fn record(&self, record: pb::AuditRecord) -> Result<(), StoreError> {
-        let started = std::time::Instant::now();
+        let stopwatch = Stopwatch::start();
         let (done, wait) = oneshot::channel();
         self.queue.send(Pending { record, done }).await.map_err(|_| StoreError::Closed)?;
         let written = wait.await.map_err(|_| StoreError::Closed)?.map_err(StoreError::Backend);
         if let Some(observer) = &self.observer {
-            observer.stage_finished(Stage::Audit, started.elapsed());
+            observer.stage_finished(Stage::Audit, stopwatch.elapsed());
         }
         written
     }
@@ -131,6 +132,39 @@ pub fn page_record(
         outcome: outcome.into(),
         detail: detail.into(),
         ..Default::default()
+    }
+}
+
+/// The outcome of the record a write leaves before it commits: whatever
+/// happens after, the audit log already names who changed which case.
+pub const STARTED: &str = "STARTED";
+
+/// The record of one call: who (`principal`), why (`purpose`), what
+/// (`method`, and the case and people noted in `draft`), and how it ended
+/// (`outcome`: a gRPC code name, or [`STARTED`], and why).
+pub fn call_record(
+    now: bro_domain::Timestamp,
+    method: &str,
+    principal: Option<&Principal>,
+    purpose: String,
+    draft: AuditDraft,
+    default_data_kind: &str,
+    (outcome, detail): (&str, String),
+) -> pb::AuditRecord {
+    let (kind, actor, municipality) = actor_fields(principal);
+    pb::AuditRecord {
+        sequence: 0,
+        time: Some(bro_api::convert::timestamp_to_pb(now)),
+        actor_kind: kind as i32,
+        actor,
+        actor_municipality: municipality,
+        method: method.chars().take(200).collect(),
+        case: draft.case,
+        person_keys: draft.person_keys,
+        data_kind: draft.data_kind.unwrap_or(default_data_kind).to_owned(),
+        purpose,
+        outcome: outcome.to_owned(),
+        detail,
     }
 }
 

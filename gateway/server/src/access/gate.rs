@@ -17,7 +17,7 @@ use bro_store::Keyring;
 use tonic::Code;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
-use super::audit::{AuditTrail, actor_fields};
+use super::audit::{AuditTrail, call_record};
 use super::jwt::{JwtVerifier, TokenSubject};
 use super::policy::Rpc;
 use super::ratelimit::{Buckets, RateLimit};
@@ -240,31 +240,16 @@ impl GateState {
         code: Code,
         message: Option<&str>,
     ) -> pb::AuditRecord {
-        let draft = draft.lock().map(|d| d.clone()).unwrap_or_default();
-        let (kind, actor, municipality) = actor_fields(principal);
-        let rpc = Rpc::from_path(path);
+        let mut draft = draft.lock().map(|d| d.clone()).unwrap_or_default();
         let detail = if !draft.detail.is_empty() {
-            draft.detail
+            std::mem::take(&mut draft.detail)
         } else if code != Code::Ok {
             bro_domain::mask_digit_runs(message.unwrap_or_default()).chars().take(300).collect()
         } else {
             String::new()
         };
-        let now = self.clock.now();
-        pb::AuditRecord {
-            sequence: 0,
-            time: Some(prost_types::Timestamp { seconds: now.timestamp(), nanos: now.timestamp_subsec_nanos() as i32 }),
-            actor_kind: kind as i32,
-            actor,
-            actor_municipality: municipality,
-            method: path.chars().take(200).collect(),
-            case: draft.case,
-            person_keys: draft.person_keys,
-            data_kind: draft.data_kind.or(rpc.map(Rpc::data_kind)).unwrap_or("unknown").to_owned(),
-            purpose,
-            outcome: code_name(code).to_owned(),
-            detail,
-        }
+        let data_kind = Rpc::from_path(path).map_or("unknown", Rpc::data_kind);
+        call_record(self.clock.now(), path, principal, purpose, draft, data_kind, (code_name(code), detail))
     }
 }
 
@@ -340,7 +325,8 @@ where
                     (Err(status), code, Some(message))
                 }
                 Ok(Admitted { caller }) => {
-                    request.extensions_mut().insert(caller);
+                    let data_kind = Rpc::from_path(&path).map_or("unknown", Rpc::data_kind);
+                    request.extensions_mut().insert(caller.with_method(&path, data_kind));
                     let response = inner.call(request).await?;
                     let (code, message) = grpc_code(&response);
                     (Ok(response), code, message)

@@ -168,6 +168,9 @@ pub struct Caller {
     pub purpose: Purpose,
     keys: Arc<Keyring>,
     draft: Arc<Mutex<AuditDraft>>,
+    /// The RPC's path and the kind of data it touches, for records made
+    /// during the call.
+    method: Arc<(String, &'static str)>,
 }
 
 impl std::fmt::Debug for Caller {
@@ -179,7 +182,31 @@ impl std::fmt::Debug for Caller {
 impl Caller {
     /// A caller whose audit notes go into `draft`.
     pub fn new(principal: Principal, purpose: Purpose, keys: Arc<Keyring>, draft: Arc<Mutex<AuditDraft>>) -> Self {
-        Caller { principal, purpose, keys, draft }
+        Caller { principal, purpose, keys, draft, method: Arc::new((String::new(), "unknown")) }
+    }
+
+    /// The same caller, calling `method` (which touches `data_kind`).
+    pub fn with_method(mut self, method: &str, data_kind: &'static str) -> Self {
+        self.method = Arc::new((method.to_owned(), data_kind));
+        self
+    }
+
+    /// The record a write leaves before it commits: who, why, which case
+    /// and people (as noted so far), outcome [`audit::STARTED`].
+    pub fn started_record(&self, now: bro_domain::Timestamp) -> bro_api::v1::AuditRecord {
+        let draft = self.draft.lock().map(|d| d.clone()).unwrap_or_default();
+        let draft = AuditDraft { detail: String::new(), ..draft };
+        let (method, data_kind) = (self.method.0.as_str(), self.method.1);
+        let purpose = self.purpose.as_str().to_owned();
+        audit::call_record(
+            now,
+            method,
+            Some(&self.principal),
+            purpose,
+            draft,
+            data_kind,
+            (audit::STARTED, String::new()),
+        )
     }
 
     /// The caller of a request (the gate put it there).

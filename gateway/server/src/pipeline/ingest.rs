@@ -218,11 +218,16 @@ impl<'a> Ingestion<'a> {
                 caller.refused(&why);
                 return Err(ApiError::PermissionDenied(why));
             }
+            self.ctx.audit_before_write(caller).await?;
             return self.open_case(&batch, opened, source).await;
         }
         match self.match_case(&batch).await {
             Ok(Match::Unmatched(reason)) => self.keep_unmatched(&batch, reason).await,
-            Ok(Match::Case(case_id, parties)) => self.append(&batch, case_id, &parties, source).await,
+            Ok(Match::Case(case_id, parties)) => {
+                caller.concerns_case_name(&case_id.resource_name());
+                self.ctx.audit_before_write(caller).await?;
+                self.append(&batch, case_id, &parties, source).await
+            }
             Err(ApiError::Invalid(v)) => self.reject_after_match(v.to_string()).await,
             Err(e) => Err(e),
         }

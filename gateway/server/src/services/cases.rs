@@ -77,6 +77,14 @@ impl CaseApi {
             None => self.ctx.clock.today(),
             Some(_) => convert::date_from_pb("opened_on", req.opened_on.as_ref())?,
         };
+        // The people the new case is about, for the record made before it is written.
+        let people = req.custody_holders.iter().filter_map(|p| p.identifier.as_ref());
+        for id in people.chain(req.child.as_ref().and_then(|c| c.identifier.as_ref())) {
+            if let Some(key) = caller.identifier_key(id) {
+                caller.concerns_key(key);
+            }
+        }
+        self.ctx.audit_before_write(&caller).await?;
         let now = self.ctx.clock.now();
         let committed = self.ctx.ledger.create(CreateCase { case_id, opened_on, opening, request_id, now }).await?;
         caller.concerns_projection(&committed.case);
@@ -139,6 +147,7 @@ impl CaseApi {
         let events = events_from_pb(&req.events)?;
         let now = self.ctx.clock.now();
         let append = AppendEvents { expected_version, ..AppendEvents::new(case_id, events, request_id, now) };
+        self.ctx.audit_before_write(&caller).await?;
         let committed = self.ctx.ledger.append(append).await?;
         tracing::info!(
             case = %committed.case.name,

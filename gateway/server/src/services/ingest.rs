@@ -208,6 +208,7 @@ impl IngestApi {
             resolves_inbox: Some(entry.entry_id.clone()),
             ..AppendEvents::new(case_id, events, request_id, self.ctx.clock.now())
         };
+        self.ctx.audit_before_write(caller).await?;
         let done = self.ctx.ledger.append(cmd).await?;
         Ok(pb::ResolveUnmatchedMessageResponse { case: Some(done.case), events: done.events })
     }

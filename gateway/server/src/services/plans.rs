@@ -128,6 +128,7 @@ impl PlanApi {
             let now = self.ctx.clock.now();
             let append =
                 AppendEvents { expected_version, ..AppendEvents::new(case_id.clone(), events, request_id, now) };
+            self.ctx.audit_before_write(caller).await?;
             self.ctx.ledger.append(append).await?;
         }
         let loaded = self.reader.load(&case_id, plan_id, 0).await?;
