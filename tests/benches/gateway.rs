@@ -28,8 +28,9 @@ use tonic_health::pb::health_client::HealthClient;
 
 /// The day every appended event occurred on (appends stay in date order).
 const DAY: &str = "2026-02-01";
-/// Client tasks for the read benchmarks (GetCase and the trivial server).
-const READ_CONCURRENCY: usize = 8;
+/// Client tasks for the read benchmarks (GetCase and the trivial server):
+/// with 8, an fsync of the audit log can cover at most 8 reads' records.
+const READ_CONCURRENCY: [usize; 2] = [8, 64];
 /// Clients (each with its own connection and case) in the many-cases benchmark.
 const MANY_CASES: usize = 16;
 
@@ -155,13 +156,17 @@ async fn client(gw: &TestGateway) -> CaseServiceClient<AuthChannel> {
     CaseServiceClient::new(channel)
 }
 
-/// `GetCase` on a small, realistic case, `READ_CONCURRENCY` tasks over one channel.
-async fn get_case_bench(cfg: Config, c: &mut CaseServiceClient<AuthChannel>) -> Stats {
+/// A small, realistic case to read: opening, placement, two offers.
+async fn read_case(c: &mut CaseServiceClient<AuthChannel>) {
     create(c, "read-1").await;
     let events =
         vec![placement_started("2026-01-15"), offered("2026-01-15", "parent-1"), offered("2026-01-15", "parent-2")];
     c.append_case_events(append("read-1", "read-1-setup", events, "")).await.expect("append");
-    let workers: Vec<_> = (0..READ_CONCURRENCY)
+}
+
+/// `GetCase` on the read case, `tasks` tasks over one channel.
+async fn get_case_bench(cfg: Config, c: &mut CaseServiceClient<AuthChannel>, tasks: usize) -> Stats {
+    let workers: Vec<_> = (0..tasks)
         .map(|_| {
             let c = c.clone();
             move |_: u64| {
@@ -234,9 +239,9 @@ async fn store_alone(cfg: Config) -> Stats {
 }
 
 /// `grpc.health.v1 Check` on the simplest tonic server there is, with
-/// `READ_CONCURRENCY` tasks over one channel. Accepted connections get
-/// `TCP_NODELAY`, as on the gateway.
-async fn trivial_server(cfg: Config) -> Stats {
+/// `tasks` tasks over one channel. Accepted connections get `TCP_NODELAY`,
+/// as on the gateway.
+async fn trivial_server(cfg: Config, tasks: usize) -> Stats {
     let (_reporter, health) = tonic_health::server::health_reporter();
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
     let addr = listener.local_addr().expect("address");
@@ -250,7 +255,7 @@ async fn trivial_server(cfg: Config) -> Stats {
     );
     let channel = Channel::from_shared(format!("http://{addr}")).expect("url").connect().await.expect("connect");
     let health = HealthClient::new(channel);
-    let workers: Vec<_> = (0..READ_CONCURRENCY)
+    let workers: Vec<_> = (0..tasks)
         .map(|_| {
             let h = health.clone();
             move |_: u64| {
@@ -297,31 +302,41 @@ async fn main() {
     }
     let many = measure(cfg, workers).await;
 
-    let get_case = get_case_bench(cfg, &mut c).await;
+    read_case(&mut c).await;
+    let mut get_case = Vec::new();
+    for tasks in READ_CONCURRENCY {
+        get_case.push(get_case_bench(cfg, &mut c, tasks).await);
+    }
     drop(c);
     gw.stop().await.expect("stop the gateway");
 
-    let trivial = trivial_server(cfg).await;
+    let mut trivial = Vec::new();
+    for tasks in READ_CONCURRENCY {
+        trivial.push(trivial_server(cfg, tasks).await);
+    }
 
     let r = |stats: &Stats| stats.rate();
-    let ratios = [
-        ("gRPC append 1 event / store alone append 1 event", r(&single) / r(&store)),
-        ("gRPC append 10 events / gRPC append 1 event (events/s)", r(&batch) / r(&single)),
-        (&*format!("gRPC {MANY_CASES} clients × own case / gRPC one case (events/s)"), r(&many) / r(&single)),
-        ("GetCase / trivial tonic server (req/s)", r(&get_case) / r(&trivial)),
-    ]
-    .map(|(name, ratio)| (name.to_owned(), ratio));
+    let mut ratios = vec![
+        ("gRPC append 1 event / store alone append 1 event".to_owned(), r(&single) / r(&store)),
+        ("gRPC append 10 events / gRPC append 1 event (events/s)".to_owned(), r(&batch) / r(&single)),
+        (format!("gRPC {MANY_CASES} clients × own case / gRPC one case (events/s)"), r(&many) / r(&single)),
+    ];
+    for ((tasks, read), check) in READ_CONCURRENCY.iter().zip(&get_case).zip(&trivial) {
+        ratios.push((format!("GetCase / trivial tonic server (req/s), {tasks} tasks"), r(read) / r(check)));
+    }
 
     let events = |name: &str, concurrency, stats| Row { name: name.into(), concurrency, unit: "events/s", stats };
-    let requests = |name: &str, stats| Row { name: name.into(), concurrency: READ_CONCURRENCY, unit: "req/s", stats };
-    let rows = [
+    let requests = |name: &str, concurrency, stats| Row { name: name.into(), concurrency, unit: "req/s", stats };
+    let mut rows = vec![
         events("Store alone (CaseLedger + SqliteStore): append 1 event, one case", 1, store),
         events("gRPC: append 1 event, one case", 1, single),
         events("gRPC: append 10 events, one case", 1, batch),
         events(&format!("gRPC: append 1 event, {MANY_CASES} clients × own case"), MANY_CASES, many),
-        requests("gRPC: GetCase", get_case),
-        requests("Trivial tonic server (grpc.health.v1 Check)", trivial),
     ];
+    for ((tasks, read), check) in READ_CONCURRENCY.into_iter().zip(get_case).zip(trivial) {
+        rows.push(requests("gRPC: GetCase", tasks, read));
+        rows.push(requests("Trivial tonic server (grpc.health.v1 Check)", tasks, check));
+    }
 
     println!(
         "\nbro gateway benchmarks ({} s per measurement after {} ms warm-up; loopback; SQLite WAL, synchronous=FULL)\n",
