@@ -25,7 +25,7 @@ use bro_server::systems::{SystemAccess, SystemConfig, Systems, Transport};
 const CASES: usize = 100;
 const CLIENTS: usize = 8;
 /// The open-loop rate, messages per second.
-const RATE: u32 = 50;
+const RATE: u32 = 200;
 
 fn passes_modulus_11(digits: &[u8]) -> bool {
     const W: [u32; 10] = [4, 3, 2, 7, 6, 5, 4, 3, 2, 1];
