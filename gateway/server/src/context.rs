@@ -80,10 +80,7 @@ impl Context {
         let record = caller.started_record(self.clock.now());
         self.trail.record(record).await.map_err(|e| {
             tracing::error!(error = %e, "the audit log cannot be written; the write is refused");
-            ApiError::Unavailable {
-                reason: "AUDIT_UNAVAILABLE",
-                message: "the audit log cannot be written; retry later".into(),
-            }
+            ApiError::audit_unavailable()
         })
     }
 

@@ -81,6 +81,15 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The audit log cannot be written: no answer (or write) goes ahead
+    /// without its record.
+    pub fn audit_unavailable() -> ApiError {
+        ApiError::Unavailable {
+            reason: "AUDIT_UNAVAILABLE",
+            message: "the audit log cannot be written; retry later".into(),
+        }
+    }
+
     /// The error as the HTTP response of a gRPC call (for the gate, which
     /// answers before any service does).
     pub fn into_http<B: Default>(self) -> http::Response<B> {

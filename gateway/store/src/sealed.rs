@@ -71,14 +71,19 @@ impl SealedStore {
     }
 
     fn seal_delivery(&self, mut d: NewDelivery) -> NewDelivery {
-        d.payload = self.keys.seal(delivery_context("delivery", &d).as_bytes(), &d.payload);
+        d.payload =
+            self.keys.seal(delivery_context("delivery", &d.delivery_id, &d.system, &d.case_id).as_bytes(), &d.payload);
         d
     }
 
     fn open_delivery(&self, mut d: Delivery) -> Result<Delivery, StoreError> {
-        d.new.payload = self.open(&delivery_context("delivery", &d.new), &d.new.payload)?;
+        d.new.payload = self
+            .open(&delivery_context("delivery", &d.new.delivery_id, &d.new.system, &d.new.case_id), &d.new.payload)?;
         if let Some((content_type, body)) = d.rendered.take() {
-            d.rendered = Some((content_type, self.open(&delivery_context("rendered", &d.new), &body)?));
+            d.rendered = Some((
+                content_type,
+                self.open(&delivery_context("rendered", &d.new.delivery_id, &d.new.system, &d.new.case_id), &body)?,
+            ));
         }
         Ok(d)
     }
@@ -106,8 +111,8 @@ fn case_context(case: &CaseId, version: u64) -> String {
 }
 
 /// A delivery is bound to its id, receiving system and case: redirected, it fails to open.
-fn delivery_context(what: &str, d: &NewDelivery) -> String {
-    format!("{what}/{}/{}/{}", d.delivery_id, d.system, d.case_id)
+fn delivery_context(what: &str, delivery_id: &str, system: &str, case_id: &CaseId) -> String {
+    format!("{what}/{delivery_id}/{system}/{case_id}")
 }
 
 #[async_trait]
@@ -165,7 +170,7 @@ impl EventStore for SealedStore {
         if let Some((content_type, body)) = update.rendered.take() {
             // Sealed for the delivery's system and case, as its payload is;
             // the backend applies the update only if they are the row's.
-            let context = format!("rendered/{}/{}/{}", update.delivery_id, update.system, update.case_id);
+            let context = delivery_context("rendered", &update.delivery_id, &update.system, &update.case_id);
             update.rendered = Some((content_type, self.keys.seal(context.as_bytes(), &body)));
         }
         self.inner.update_delivery(update).await

@@ -248,9 +248,14 @@ impl GateState {
         } else {
             String::new()
         };
-        let data_kind = Rpc::from_path(path).map_or("unknown", Rpc::data_kind);
+        let data_kind = data_kind_of(path);
         call_record(self.clock.now(), path, principal, purpose, draft, data_kind, (code_name(code), detail))
     }
+}
+
+/// The kind of data an RPC touches, by its path (`unknown` for no RPC of bro's).
+fn data_kind_of(path: &str) -> &'static str {
+    Rpc::from_path(path).map_or("unknown", Rpc::data_kind)
 }
 
 fn grpc_code<B>(response: &http::Response<B>) -> (Code, Option<String>) {
@@ -325,8 +330,7 @@ where
                     (Err(status), code, Some(message))
                 }
                 Ok(Admitted { caller }) => {
-                    let data_kind = Rpc::from_path(&path).map_or("unknown", Rpc::data_kind);
-                    request.extensions_mut().insert(caller.with_method(&path, data_kind));
+                    request.extensions_mut().insert(caller.with_method(&path, data_kind_of(&path)));
                     let response = inner.call(request).await?;
                     let (code, message) = grpc_code(&response);
                     (Ok(response), code, message)
@@ -335,11 +339,7 @@ where
             let record = state.record(&path, principal.as_ref(), purpose, &draft, code, message.as_deref());
             if let Err(e) = state.trail.record(record).await {
                 tracing::error!(error = %e, method = %path, "audit record not written; the answer is withheld");
-                let unavailable = ApiError::Unavailable {
-                    reason: "AUDIT_UNAVAILABLE",
-                    message: "the audit log cannot be written; retry later".into(),
-                };
-                return Ok(unavailable.into_http());
+                return Ok(ApiError::audit_unavailable().into_http());
             }
             Ok(answer.unwrap_or_else(|status| status.into_http()))
         });

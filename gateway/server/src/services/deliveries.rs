@@ -269,11 +269,7 @@ impl PullStream {
                         .unwrap_or_default();
                     let record = delivery_record(&self.system.name, d, people, "pull", self.ctx.clock.now());
                     if self.ctx.trail.record(record).await.is_err() {
-                        let unavailable = ApiError::Unavailable {
-                            reason: "AUDIT_UNAVAILABLE",
-                            message: "the audit log cannot be written".into(),
-                        };
-                        let _ = self.tx.send(Err(unavailable.into())).await;
+                        let _ = self.tx.send(Err(ApiError::audit_unavailable().into())).await;
                         return;
                     }
                     let item = pb::StreamDeliveriesResponse { delivery: Some(delivery_to_pb(d, true)) };
