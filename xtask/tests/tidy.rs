@@ -205,7 +205,7 @@ fn clocks_are_read_in_clock_rs_only() {
 /// of a lower layer (ARCHITECTURE.md, `gateway/server`).
 const SERVER_LAYERS: &[&[&str]] = &[
     &["clock", "error", "paging", "names", "systems"],
-    &["metrics"],
+    &["metrics", "worklist"],
     &["access"],
     &["context"],
     &["pipeline", "plans"],

@@ -45,6 +45,8 @@ pub mod scenario;
 pub mod sharing;
 
 #[cfg(test)]
+mod next_change_tests;
+#[cfg(test)]
 mod testkit;
 
 use bro_domain::{Date, Event, PartyId, RecordedEvent};
@@ -53,6 +55,11 @@ pub use dates::{add_days, add_months, add_weeks};
 pub use model::{Advisory, AdvisoryId, Evaluation, Obligation, RuleId, Status};
 pub use render::render_json;
 pub use ruleset::RuleSet;
+
+/// The engine's revision: raised whenever what a rule finds for some
+/// history changes (an amendment, a fix), so that evaluations stored by an
+/// earlier revision (the server's worklist index) are made again.
+pub const ENGINE_REVISION: u32 = 2;
 
 /// Evaluates a case on `today`.
 ///

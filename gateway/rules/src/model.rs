@@ -237,6 +237,12 @@ pub struct Evaluation {
     pub obligations: Vec<Obligation>,
     /// Advisories, in a stable order.
     pub advisories: Vec<Advisory>,
+    /// The first day after `today` on which the obligations or advisories
+    /// may read differently without any new event: an event dated later
+    /// takes effect, an open duty's due date passes, or another rule set
+    /// comes into force. `None`: nothing changes until the case does. The
+    /// evaluation is the same on every day from `today` until then.
+    pub next_change: Option<Date>,
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use bro_domain::{Date, Event, PartyId};
 
 use crate::facts::Facts;
 use crate::rule::Rule;
-use crate::{Advisory, Evaluation, Obligation, RuleId, barnets_lov_2024};
+use crate::{Advisory, Evaluation, Obligation, RuleId, Status, add_days, barnets_lov_2024};
 
 /// One version of the law as rules.
 pub struct RuleSet {
@@ -85,8 +85,26 @@ impl RuleSet {
         // Stable: within a trigger date the table order (and, within a rule,
         // the custody holders' order) stays.
         obligations.sort_by_key(|obligation| obligation.trigger);
-        Evaluation { ruleset: self.id, today, obligations, advisories: (self.advisories)(&facts) }
+        let next_change = next_change(events, &obligations, today);
+        Evaluation { ruleset: self.id, today, obligations, advisories: (self.advisories)(&facts), next_change }
     }
+}
+
+/// The first day after `today` on which an evaluation on `today` may
+/// change with no new event. The rules see the day only through the events
+/// in effect ([`Facts::new`]), an open duty's deadline ([`Rule::obligation`])
+/// and the rule set in force, so these are the only days it can change on.
+fn next_change(events: &[Event], obligations: &[Obligation], today: Date) -> Option<Date> {
+    let event_takes_effect = events.iter().map(|event| event.occurred_on).filter(|on| *on > today);
+    // An open duty becomes overdue the day after its due date.
+    let duty_falls_due = obligations
+        .iter()
+        .filter(|o| o.status == Status::Open)
+        .filter_map(|o| o.due)
+        .map(|due| add_days(due, 1))
+        .filter(|day| *day > today);
+    let law_changes = RULE_SETS.iter().map(|set| set.in_force_from).filter(|from| *from > today);
+    event_takes_effect.chain(duty_falls_due).chain(law_changes).min()
 }
 
 #[cfg(test)]

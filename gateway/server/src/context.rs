@@ -25,6 +25,7 @@ use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::systems::Systems;
+use crate::worklist::Worklist;
 
 /// The running gateway's shared parts; cheap to clone.
 #[derive(Clone)]
@@ -45,6 +46,8 @@ pub struct Context {
     pub adapters: Option<Arc<AdapterRegistry>>,
     /// What the § 78 coordination checks allow.
     pub coordination: Arc<CoordinationPolicy>,
+    /// The worklist over its index.
+    pub worklist: Arc<Worklist>,
     /// Cancelled when the gateway stops: streams end, the worker finishes.
     pub stopping: CancellationToken,
 }

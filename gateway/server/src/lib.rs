@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod plans;
 pub mod services;
 pub mod systems;
+pub mod worklist;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -190,6 +191,7 @@ pub async fn run(
     let gate = gate(&options, &security, trail.clone()).await?;
     let ctx = context(&options, &security, store.clone(), trail, metrics);
     let (worker, worker_task) = start_worker(&ctx);
+    let worklist_task = start_worklist(&ctx).await?;
     let pages_task = serve_pages(&ctx, options.plan_pages.as_ref())?;
     let admin_task = admin.map(|listener| serve_admin(listener, ctx.metrics.clone(), ctx.stopping.clone()));
 
@@ -266,6 +268,9 @@ pub async fn run(
     stopping.cancel();
     finish("admin listener", admin_task).await;
     finish("plan pages", pages_task).await;
+    if let Err(e) = worklist_task.await {
+        tracing::warn!(error = %e, "worklist task failed");
+    }
     // Attempts in flight finish and record their outcome before the store closes.
     if let Err(e) = worker_task.await {
         tracing::warn!(error = %e, "delivery worker task failed");
@@ -328,9 +333,10 @@ fn context(
     store.observe_commits(metrics.clone());
     let sealed: Arc<dyn EventStore> = Arc::new(bro_store::SealedStore::new(store, security.keys.clone()));
     let planner = Arc::new(pipeline::outbox::Outbox::new(options.systems.clone(), options.coordination.clone()));
-    let ledger = CaseLedger::with_planner(sealed, planner).observed_by(metrics.clone());
+    let ledger = Arc::new(CaseLedger::with_planner(sealed, planner).observed_by(metrics.clone()));
     Context {
-        ledger: Arc::new(ledger),
+        worklist: Arc::new(worklist::Worklist::new(ledger.clone(), options.clock.clone())),
+        ledger,
         systems: options.systems.clone(),
         clock: options.clock.clone(),
         metrics,
@@ -362,6 +368,19 @@ fn start_worker(ctx: &Context) -> (DeliveryWorker, JoinHandle<()>) {
     });
     let task = tokio::spawn(worker.clone().run(ctx.stopping.clone()));
     (worker, task)
+}
+
+/// Makes the worklist entries of an earlier rules revision stale, and
+/// starts re-evaluating cases as they change.
+async fn start_worklist(ctx: &Context) -> Result<JoinHandle<()>, ServeError> {
+    let reset = ctx.worklist.reset().await?;
+    if reset > 0 {
+        tracing::info!(
+            cases = reset,
+            "the rules changed: the worklist index re-evaluates these cases on their next read"
+        );
+    }
+    Ok(tokio::spawn(ctx.worklist.clone().run(ctx.ledger.subscribe(), ctx.stopping.clone())))
 }
 
 /// Serves the parents' plan pages, if configured.

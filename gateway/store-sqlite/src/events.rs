@@ -3,10 +3,12 @@
 //! batch's deliveries and inbox changes, in one transaction.
 
 use bro_domain::{CaseId, Date};
-use bro_store::{AppendBatch, AppendOutcome, CaseQuery, RequestRecord, SourceKey, StoreError, StoredCase, StoredEvent};
+use bro_store::{
+    AppendBatch, AppendOutcome, CaseQuery, DueStatus, RequestRecord, SourceKey, StoreError, StoredCase, StoredEvent,
+};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::{backend, corrupt, from_micros, inbox, micros, outbox};
+use crate::{backend, corrupt, from_micros, inbox, micros, outbox, worklist};
 
 /// The stored record of `request_id`, if a batch wrote it.
 pub(crate) fn find_request(conn: &Connection, request_id: &str) -> Result<Option<RequestRecord>, StoreError> {
@@ -118,6 +120,7 @@ fn append_one(tx: &Connection, batch: &AppendBatch) -> Result<AppendOutcome, Sto
         }
     }
     write_projection(tx, batch)?;
+    worklist::mark_stale(tx, &batch.case_id, &batch.projection.municipality_cvr)?;
     let r = &batch.request;
     tx.execute(
         "INSERT INTO requests (request_id, case_id, fingerprint, first_sequence, last_sequence)
@@ -248,11 +251,36 @@ pub(crate) fn get_case(conn: &Connection, case_id: &CaseId) -> Result<Option<Sto
 /// Cases in creation order after an ordinal, of one municipality or all
 /// (`?2 IS NULL`: no filter; `cases_by_municipality` serves the filtered form).
 pub(crate) fn list_cases(conn: &Connection, query: &CaseQuery) -> Result<Vec<StoredCase>, StoreError> {
+    if let Some(due) = query.due {
+        return list_due_cases(conn, query, due);
+    }
     let mut stmt = conn
         .prepare_cached(&format!(
             "SELECT {CASE_COLUMNS} FROM cases
              WHERE ordinal > ?1 AND (?2 IS NULL OR municipality_cvr = ?2)
              ORDER BY ordinal LIMIT ?3"
+        ))
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map(params![query.after_ordinal as i64, query.municipality_cvr, query.limit as i64], case_row)
+        .map_err(backend)?;
+    rows.map(|r| to_stored_case(r.map_err(backend)?)).collect()
+}
+
+/// Cases whose worklist entry holds a `due` obligation, in creation order
+/// (`worklist_by_ordinal` serves it; the counts are the entry's).
+fn list_due_cases(conn: &Connection, query: &CaseQuery, due: DueStatus) -> Result<Vec<StoredCase>, StoreError> {
+    let columns = CASE_COLUMNS.split(", ").map(|c| format!("c.{c}")).collect::<Vec<_>>().join(", ");
+    let wanted = match due {
+        DueStatus::Any => "w.open + w.overdue > 0",
+        DueStatus::Open => "w.open > 0",
+        DueStatus::Overdue => "w.overdue > 0",
+    };
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {columns} FROM worklist w JOIN cases c ON c.case_id = w.case_id
+             WHERE w.ordinal > ?1 AND (?2 IS NULL OR w.municipality_cvr = ?2) AND {wanted}
+             ORDER BY w.ordinal LIMIT ?3"
         ))
         .map_err(backend)?;
     let rows = stmt

@@ -12,8 +12,8 @@
 //! same data directory.
 //!
 //! The SQL lives by table group: [`schema`] (the migrations), [`events`]
-//! (the case log and the append), [`outbox`] (deliveries) and [`inbox`]
-//! (unmatched and rejected messages); this file opens the database and runs
+//! (the case log and the append), [`outbox`] (deliveries), [`inbox`]
+//! (unmatched and rejected messages) and [`worklist`] (the worklist index); this file opens the database and runs
 //! each call on the right connection, off the async runtime.
 
 mod audit;
@@ -21,6 +21,7 @@ mod events;
 mod inbox;
 mod outbox;
 mod schema;
+mod worklist;
 
 pub use audit::{AUDIT_FILE, SqliteAuditLog};
 
@@ -31,9 +32,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bro_domain::{CaseId, Timestamp};
 use bro_store::{
-    AppendBatch, AppendObserver, AppendOutcome, CaseQuery, Delivery, DeliveryQuery, DeliveryUpdate, EventStore,
-    InboxEntry, InboxPut, InboxQuery, InboxState, NewDelivery, RequestRecord, SourceKey, Stage, StoreError, StoredCase,
-    StoredEvent,
+    AppendBatch, AppendObserver, AppendOutcome, CaseQuery, Delivery, DeliveryQuery, DeliveryUpdate, DueQuery,
+    EventStore, InboxEntry, InboxPut, InboxQuery, InboxState, NewDelivery, RequestRecord, SourceKey, Stage, StoreError,
+    StoredCase, StoredDueItem, StoredEvent, WorklistEntry,
 };
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
@@ -350,6 +351,33 @@ impl EventStore for SqliteStore {
     fn observe_commits(&self, observer: Arc<dyn AppendObserver>) {
         // The first observer stays (one server per store).
         let _ = self.inner.observer.set(observer);
+    }
+
+    async fn stale_worklist(
+        &self,
+        municipality_cvr: &str,
+        today: bro_domain::Date,
+        limit: usize,
+    ) -> Result<Vec<CaseId>, StoreError> {
+        let cvr = municipality_cvr.to_owned();
+        self.read(move |conn| worklist::stale(conn, &cvr, today, limit)).await
+    }
+
+    async fn put_worklist(&self, entries: Vec<WorklistEntry>) -> Result<usize, StoreError> {
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        self.write(move |conn| worklist::put(conn, &entries)).await
+    }
+
+    async fn reset_worklist(&self, revision: &str) -> Result<u64, StoreError> {
+        let revision = revision.to_owned();
+        self.write(move |conn| worklist::reset(conn, &revision)).await
+    }
+
+    async fn due_items(&self, query: &DueQuery) -> Result<Vec<StoredDueItem>, StoreError> {
+        let query = query.clone();
+        self.read(move |conn| worklist::page(conn, &query)).await
     }
 
     async fn close(&self) -> Result<(), StoreError> {

@@ -115,6 +115,41 @@ CREATE TABLE case_people (
 ) WITHOUT ROWID;
 CREATE INDEX case_people_by_case ON case_people (case_id);
 ",
+    // 4: the worklist index. `worklist` has a row per case: the version,
+    // rules revision and day its entry was evaluated for, the day it goes
+    // stale (`refresh_on`; 0: stale now, which every append sets), and its
+    // counts of open and overdue obligations (for `ListCases`' filter, in
+    // creation order). `worklist_items` holds the due obligations, keyed
+    // by municipality and sort key: a page of the worklist is one range
+    // scan. Existing cases start stale.
+    r"
+CREATE TABLE worklist (
+    case_id TEXT PRIMARY KEY,
+    municipality_cvr TEXT NOT NULL,
+    ordinal INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    revision TEXT NOT NULL,
+    evaluated_on INTEGER NOT NULL,
+    refresh_on INTEGER NOT NULL,
+    open INTEGER NOT NULL,
+    overdue INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX worklist_refresh ON worklist (municipality_cvr, refresh_on);
+CREATE INDEX worklist_evaluated ON worklist (municipality_cvr, evaluated_on);
+CREATE INDEX worklist_by_ordinal ON worklist (municipality_cvr, ordinal);
+CREATE TABLE worklist_items (
+    municipality_cvr TEXT NOT NULL,
+    sort_key TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    overdue INTEGER NOT NULL,
+    due_on INTEGER,
+    obligation BLOB NOT NULL,
+    PRIMARY KEY (municipality_cvr, sort_key)
+) WITHOUT ROWID;
+CREATE INDEX worklist_items_by_case ON worklist_items (case_id);
+INSERT INTO worklist (case_id, municipality_cvr, ordinal, version, revision, evaluated_on, refresh_on, open, overdue)
+    SELECT case_id, municipality_cvr, ordinal, 0, '', 0, 0, 0, 0 FROM cases;
+",
 ];
 
 /// Brings the database up to this bro's schema, one step per transaction

@@ -99,6 +99,9 @@ pub enum AppendOutcome {
 pub struct CaseQuery {
     /// Only cases of this municipality.
     pub municipality_cvr: Option<String>,
+    /// Only cases whose worklist entry holds such an obligation (the
+    /// caller refreshes stale entries first: see [`EventStore::stale_worklist`]).
+    pub due: Option<crate::DueStatus>,
     /// Only cases created after this ordinal (for paging).
     pub after_ordinal: u64,
     /// At most this many.
@@ -227,6 +230,28 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Moves an open entry to `state` (discarding it); false if it is not open.
     async fn close_inbox(&self, entry_id: &str, state: InboxState, now: Timestamp) -> Result<bool, StoreError>;
+
+    /// Cases of a municipality whose worklist entry is stale on `today`:
+    /// never evaluated, changed since (every append makes its case's entry
+    /// stale in the append's transaction), past its `valid_until`, evaluated
+    /// for a later day than `today`, or reset. At most `limit`, in no order.
+    async fn stale_worklist(
+        &self,
+        municipality_cvr: &str,
+        today: Date,
+        limit: usize,
+    ) -> Result<Vec<CaseId>, StoreError>;
+
+    /// Stores entries, each only if its case is still at the entry's
+    /// version (an append since makes it stale again), in one transaction;
+    /// the number stored.
+    async fn put_worklist(&self, entries: Vec<crate::WorklistEntry>) -> Result<usize, StoreError>;
+
+    /// Makes every entry not evaluated by `revision` stale; the number made stale.
+    async fn reset_worklist(&self, revision: &str) -> Result<u64, StoreError>;
+
+    /// A page of a municipality's worklist from the index, in sort-key order.
+    async fn due_items(&self, query: &crate::DueQuery) -> Result<Vec<crate::StoredDueItem>, StoreError>;
 
     /// Flushes and closes; later calls fail with [`StoreError::Closed`].
     async fn close(&self) -> Result<(), StoreError>;

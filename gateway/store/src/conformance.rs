@@ -19,6 +19,7 @@ use crate::{
     DeliveryUpdate, EventStore, InboxEntry, InboxKind, InboxPut, InboxQuery, InboxState, LedgerError, NewDelivery,
     RequestRecord, SourceKey, StoreError, StoredCase, StoredEvent,
 };
+use crate::{DueItem, DueQuery, DueStatus, WorklistEntry, due_sort_key};
 
 /// Makes stores for the suite.
 #[async_trait]
@@ -48,6 +49,8 @@ pub async fn run_all<H: Harness>(h: &H) {
     source_messages_are_stored_once(h).await;
     deliveries_are_enqueued_with_their_events_and_move_by_state(h).await;
     inbox_entries_are_idempotent_and_resolved_with_an_append(h).await;
+    the_worklist_index_goes_stale_with_appends_and_days(h).await;
+    worklist_pages_are_ordered_and_filtered(h).await;
 }
 
 fn case_id(s: &str) -> CaseId {
@@ -582,4 +585,149 @@ async fn inbox_entries_are_idempotent_and_resolved_with_an_append<H: Harness>(h:
     assert_eq!((u9.state, u9.resolved_case), (InboxState::Resolved, Some(case_id("c1"))));
     let store = h.reopen(store).await;
     assert_eq!(store.get_inbox("x1").await.expect("get").map(|e| e.state), Some(InboxState::Discarded));
+}
+
+/// An index entry of `case` at `version`, evaluated on `on`, holding until
+/// `until`, with items `(due, overdue)`.
+fn entry(
+    case: &str,
+    version: u64,
+    cvr: &str,
+    on: &str,
+    until: Option<&str>,
+    items: &[(Option<&str>, bool)],
+) -> WorklistEntry {
+    WorklistEntry {
+        case_id: case_id(case),
+        version,
+        municipality_cvr: cvr.into(),
+        revision: "rules-1".into(),
+        evaluated_on: day(on),
+        valid_until: until.map(day),
+        items: items
+            .iter()
+            .enumerate()
+            .map(|(position, (due, overdue))| DueItem {
+                sort_key: due_sort_key(due.map(day), &case_id(case), position),
+                overdue: *overdue,
+                due_on: due.map(day),
+                obligation: format!("{case} obligation {position}").into_bytes(),
+            })
+            .collect(),
+    }
+}
+
+async fn stale<S: EventStore>(store: &S, cvr: &str, today: &str) -> Vec<String> {
+    let mut cases: Vec<String> = store
+        .stale_worklist(cvr, day(today), 100)
+        .await
+        .expect("stale")
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect();
+    cases.sort();
+    cases
+}
+
+async fn the_worklist_index_goes_stale_with_appends_and_days<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    append_ok(&store, raw_batch("c1", 0, 2, "r1", "29189846")).await;
+    append_ok(&store, raw_batch("c2", 0, 1, "r2", "29189846")).await;
+    append_ok(&store, raw_batch("c3", 0, 1, "r3", "55133018")).await;
+    assert_eq!(stale(&store, "29189846", "2026-03-01").await, ["c1", "c2"], "a new case's entry is stale");
+    assert_eq!(stale(&store, "55133018", "2026-03-01").await, ["c3"]);
+
+    let stored = store
+        .put_worklist(vec![
+            entry("c1", 2, "29189846", "2026-03-01", Some("2026-03-10"), &[(Some("2026-03-09"), false)]),
+            entry("c2", 1, "29189846", "2026-03-01", None, &[]),
+            // Evaluated for a version the case is not at: refused.
+            entry("c3", 7, "55133018", "2026-03-01", None, &[]),
+        ])
+        .await
+        .expect("put");
+    assert_eq!(stored, 2, "only entries of the case's current version are stored");
+    assert!(stale(&store, "29189846", "2026-03-01").await.is_empty());
+    assert!(stale(&store, "29189846", "2026-03-09").await.is_empty(), "fresh until the day before valid_until");
+    assert_eq!(stale(&store, "29189846", "2026-03-10").await, ["c1"], "stale from valid_until on");
+    assert_eq!(stale(&store, "29189846", "2026-02-28").await, ["c1", "c2"], "stale on a day before its evaluation");
+    assert_eq!(stale(&store, "55133018", "2026-03-01").await, ["c3"]);
+
+    // An append makes the entry stale in its own transaction; an entry
+    // evaluated before it is refused.
+    append_ok(&store, raw_batch("c2", 1, 1, "r4", "29189846")).await;
+    assert_eq!(stale(&store, "29189846", "2026-03-01").await, ["c2"]);
+    assert_eq!(store.put_worklist(vec![entry("c2", 1, "29189846", "2026-03-01", None, &[])]).await.expect("put"), 0);
+    assert_eq!(stale(&store, "29189846", "2026-03-01").await, ["c2"]);
+    // A refused append leaves the entry alone.
+    store.put_worklist(vec![entry("c2", 2, "29189846", "2026-03-01", None, &[])]).await.expect("put");
+    store.append(raw_batch("c2", 1, 1, "r5", "29189846")).await.expect_err("stale version");
+    assert!(stale(&store, "29189846", "2026-03-01").await.is_empty());
+
+    // Another rules revision: everything evaluated by the old one is stale.
+    assert_eq!(store.reset_worklist("rules-1").await.expect("reset"), 0, "same revision: nothing to do");
+    assert_eq!(store.reset_worklist("rules-2").await.expect("reset"), 2);
+    assert_eq!(stale(&store, "29189846", "2026-03-01").await, ["c1", "c2"]);
+    let store = h.reopen(store).await;
+    assert_eq!(stale(&store, "29189846", "2026-03-01").await, ["c1", "c2"], "the index survives a reopen");
+}
+
+async fn worklist_pages_are_ordered_and_filtered<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    for (case, cvr) in [("a", "29189846"), ("b", "29189846"), ("c", "29189846"), ("x", "55133018")] {
+        append_ok(&store, raw_batch(case, 0, 1, &format!("r-{case}"), cvr)).await;
+    }
+    store
+        .put_worklist(vec![
+            entry("a", 1, "29189846", "2026-03-01", None, &[(None, false), (Some("2026-02-01"), true)]),
+            entry("b", 1, "29189846", "2026-03-01", None, &[(Some("2026-04-01"), false), (Some("2026-02-01"), true)]),
+            entry("c", 1, "29189846", "2026-03-01", None, &[]),
+            entry("x", 1, "55133018", "2026-03-01", None, &[(Some("2026-01-01"), true)]),
+        ])
+        .await
+        .expect("put");
+    let query = |status, due: Option<&str>, after: &str, limit| DueQuery {
+        municipality_cvr: "29189846".into(),
+        status,
+        due_on_or_before: due.map(day),
+        after_key: after.into(),
+        limit,
+    };
+    let names = |items: &[crate::StoredDueItem]| -> Vec<String> {
+        items.iter().map(|i| String::from_utf8_lossy(&i.item.obligation).into_owned()).collect()
+    };
+    let all = store.due_items(&query(DueStatus::Any, None, "", 10)).await.expect("page");
+    assert_eq!(
+        names(&all),
+        ["a obligation 1", "b obligation 1", "b obligation 0", "a obligation 0"],
+        "soonest first, then by case, undated last; another municipality's items are not listed"
+    );
+    assert_eq!(all[0].case_id, case_id("a"));
+    assert_eq!(all[2].item.due_on, Some(day("2026-04-01")));
+    let first = store.due_items(&query(DueStatus::Any, None, "", 2)).await.expect("page");
+    let rest = store.due_items(&query(DueStatus::Any, None, &first[1].item.sort_key, 10)).await.expect("page");
+    assert_eq!(names(&rest), ["b obligation 0", "a obligation 0"], "pages continue after the last key");
+    let overdue = store.due_items(&query(DueStatus::Overdue, None, "", 10)).await.expect("page");
+    assert_eq!(names(&overdue), ["a obligation 1", "b obligation 1"]);
+    let open = store.due_items(&query(DueStatus::Open, Some("2026-04-01"), "", 10)).await.expect("page");
+    assert_eq!(names(&open), ["b obligation 0"], "a due limit leaves out later and undated items");
+
+    let listed = |due| {
+        let store = &store;
+        async move {
+            let query = CaseQuery { municipality_cvr: Some("29189846".into()), due, limit: 10, ..Default::default() };
+            let cases = store.list_cases(&query).await.expect("list");
+            cases.iter().map(|c| c.case_id.as_str().to_owned()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed(Some(DueStatus::Any)).await, ["a", "b"], "cases with due obligations, in creation order");
+    assert_eq!(listed(Some(DueStatus::Open)).await, ["a", "b"]);
+    assert_eq!(listed(Some(DueStatus::Overdue)).await, ["a", "b"]);
+    assert_eq!(listed(None).await, ["a", "b", "c"]);
+
+    // A case that moves to another municipality leaves the old worklist at once.
+    append_ok(&store, raw_batch("b", 1, 1, "r-b-moved", "55133018")).await;
+    let after_move = store.due_items(&query(DueStatus::Any, None, "", 10)).await.expect("page");
+    assert_eq!(names(&after_move), ["a obligation 1", "a obligation 0"]);
+    assert_eq!(stale(&store, "55133018", "2026-03-01").await, ["b"]);
 }

@@ -8,6 +8,8 @@
 //! - [`CaseLedger`] sits on top of any backend: it checks events against the
 //!   case's invariants (`bro-domain`), assigns sequences, encodes the canonical
 //!   protobuf, and tells watchers about new events.
+//! - The worklist index ([`WorklistEntry`]): each case's due obligations as
+//!   last evaluated, stored beside the case and made stale by every append.
 
 pub mod audit;
 mod backend;
@@ -16,6 +18,7 @@ mod keys;
 mod ledger;
 mod pipeline;
 mod sealed;
+mod worklist;
 
 pub use audit::{AuditHead, AuditLog, StoredAuditRecord};
 pub use backend::*;
@@ -23,3 +26,4 @@ pub use keys::{KeyError, Keyring, write_private};
 pub use ledger::*;
 pub use pipeline::*;
 pub use sealed::SealedStore;
+pub use worklist::*;

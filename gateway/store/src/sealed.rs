@@ -1,5 +1,6 @@
 //! [`SealedStore`]: any backend, with every blob that holds personal data —
-//! events, case projections, queued and rendered deliveries, inbox messages —
+//! events, case projections, queued and rendered deliveries, inbox messages,
+//! the worklist's obligations (a party id may be anything a client chose) —
 //! encrypted before it reaches the backend ([`Keyring::seal`], each bound to
 //! its row so a blob cannot be moved to another) and opened on the way back.
 //! The backend's own columns (ids, CVR numbers, states, times) stay clear:
@@ -12,8 +13,9 @@ use async_trait::async_trait;
 use bro_domain::{CaseId, Timestamp};
 
 use crate::{
-    AppendBatch, AppendOutcome, CaseQuery, Delivery, DeliveryQuery, DeliveryUpdate, EventStore, InboxEntry, InboxPut,
-    InboxQuery, InboxState, Keyring, NewDelivery, RequestRecord, SourceKey, StoreError, StoredCase, StoredEvent,
+    AppendBatch, AppendOutcome, CaseQuery, Delivery, DeliveryQuery, DeliveryUpdate, DueQuery, EventStore, InboxEntry,
+    InboxPut, InboxQuery, InboxState, Keyring, NewDelivery, RequestRecord, SourceKey, StoreError, StoredCase,
+    StoredDueItem, StoredEvent, WorklistEntry,
 };
 
 /// A backend whose personal data is sealed at rest.
@@ -108,6 +110,11 @@ fn event_context(case: &CaseId, sequence: u64) -> String {
 /// A projection is bound to its case and version: an older one put back fails to open.
 fn case_context(case: &CaseId, version: u64) -> String {
     format!("case/{case}/{version}")
+}
+
+/// A worklist item is bound to its case and its place in the worklist.
+fn due_item_context(case_id: &CaseId, sort_key: &str) -> String {
+    format!("due/{case_id}/{sort_key}")
 }
 
 /// A delivery is bound to its id, receiving system and case: redirected, it fails to open.
@@ -205,6 +212,38 @@ impl EventStore for SealedStore {
 
     async fn close_inbox(&self, entry_id: &str, state: InboxState, now: Timestamp) -> Result<bool, StoreError> {
         self.inner.close_inbox(entry_id, state, now).await
+    }
+
+    async fn stale_worklist(
+        &self,
+        municipality_cvr: &str,
+        today: bro_domain::Date,
+        limit: usize,
+    ) -> Result<Vec<CaseId>, StoreError> {
+        self.inner.stale_worklist(municipality_cvr, today, limit).await
+    }
+
+    async fn put_worklist(&self, mut entries: Vec<WorklistEntry>) -> Result<usize, StoreError> {
+        for entry in &mut entries {
+            for item in &mut entry.items {
+                let context = due_item_context(&entry.case_id, &item.sort_key);
+                item.obligation = self.keys.seal(context.as_bytes(), &item.obligation);
+            }
+        }
+        self.inner.put_worklist(entries).await
+    }
+
+    async fn reset_worklist(&self, revision: &str) -> Result<u64, StoreError> {
+        self.inner.reset_worklist(revision).await
+    }
+
+    async fn due_items(&self, query: &DueQuery) -> Result<Vec<StoredDueItem>, StoreError> {
+        let mut items = self.inner.due_items(query).await?;
+        for stored in &mut items {
+            let context = due_item_context(&stored.case_id, &stored.item.sort_key);
+            stored.item.obligation = self.open(&context, &stored.item.obligation)?;
+        }
+        Ok(items)
     }
 
     fn observe_commits(&self, observer: std::sync::Arc<dyn crate::AppendObserver>) {

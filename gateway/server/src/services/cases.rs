@@ -7,19 +7,19 @@ use bro_api::convert;
 use bro_api::v1 as pb;
 use bro_api::v1::case_service_server::CaseService;
 use bro_domain::{CaseId, Violation, Violations};
-use bro_store::{AppendEvents, CaseLedger, CaseQuery, CreateCase};
+use bro_store::{AppendEvents, CaseLedger, CaseQuery, CreateCase, DueStatus};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
-use super::obligations::evaluated_case;
 use crate::access::Caller;
 use crate::access::policy::{Grant, Rpc, Target};
 use crate::context::{Context, grpc_service};
 use crate::error::ApiError;
 use crate::names;
 use crate::paging::{self, DEFAULT_PAGE_SIZE};
+use crate::worklist::evaluated_case;
 
 /// The case service.
 pub struct CaseApi {
@@ -109,17 +109,26 @@ impl CaseApi {
         let cvr =
             filter.placing_municipality.clone().or_else(|| caller.municipality(&self.ctx.systems)).unwrap_or_default();
         self.ctx.authorize(&caller, Rpc::ListCases, Target::Municipality(&cvr))?;
-        filter.placing_municipality = Some(cvr);
+        filter.placing_municipality = Some(cvr.clone());
         let scope = format!("cases|{}", req.filter.trim());
         let after = paging::decode_token(&req.page_token, &scope)?;
-        let query = CaseQuery { municipality_cvr: filter.placing_municipality, after_ordinal: after, limit };
-        let (cases, next_page_token) = match filter.obligations {
+        let (cases, next) = match filter.obligations {
             None => {
-                let (cases, next) = self.ctx.ledger.list(&query).await?;
-                (cases, next.map(|n| paging::encode_token(&scope, n)).unwrap_or_default())
+                let query =
+                    CaseQuery { municipality_cvr: filter.placing_municipality, after_ordinal: after, limit, due: None };
+                self.ctx.ledger.list(&query).await?
             }
-            Some(wanted) => self.cases_with_obligations(query, wanted, &scope).await?,
+            Some(wanted) => {
+                let due = match wanted {
+                    paging::ObligationFilter::Due => DueStatus::Any,
+                    paging::ObligationFilter::Open => DueStatus::Open,
+                    paging::ObligationFilter::Overdue => DueStatus::Overdue,
+                };
+                let today = self.ctx.clock.today();
+                self.ctx.worklist.cases_page(&cvr, due, after, limit, today).await?
+            }
         };
+        let next_page_token = next.map(|n| paging::encode_token(&scope, n)).unwrap_or_default();
         cases.iter().for_each(|c| caller.concerns_projection(c));
         Ok(pb::ListCasesResponse { cases, next_page_token })
     }
@@ -216,55 +225,6 @@ grpc_service! {
         rpc AppendCaseEvents => append_case_events(pb::AppendCaseEventsRequest) -> pb::AppendCaseEventsResponse;
         rpc ListCaseEvents => list_case_events(pb::ListCaseEventsRequest) -> pb::ListCaseEventsResponse;
         rpc WatchCase => watch_case(pb::WatchCaseRequest) -> WatchStream;
-    }
-}
-
-impl CaseApi {
-    /// A page of the cases with obligations `wanted` on the server's today,
-    /// and the token to continue after the last case looked at: each case
-    /// is evaluated, store page after store page, until the page is full or
-    /// the cases run out.
-    async fn cases_with_obligations(
-        &self,
-        mut query: CaseQuery,
-        wanted: paging::ObligationFilter,
-        scope: &str,
-    ) -> Result<(Vec<pb::Case>, String), ApiError> {
-        let today = self.ctx.clock.today();
-        let limit = query.limit;
-        let mut cases = Vec::new();
-        let last_scanned = 'scan: loop {
-            let (page, next) = self.ctx.ledger.list(&query).await?;
-            for case in page {
-                let name = case.name.clone();
-                let evaluated = evaluated_case(&self.ctx.ledger, case.clone(), today).await?;
-                let matches = evaluated.obligations.iter().any(|o| match wanted {
-                    paging::ObligationFilter::Due => {
-                        o.status() == pb::ObligationStatus::Open || o.status() == pb::ObligationStatus::Overdue
-                    }
-                    paging::ObligationFilter::Open => o.status() == pb::ObligationStatus::Open,
-                    paging::ObligationFilter::Overdue => o.status() == pb::ObligationStatus::Overdue,
-                });
-                if matches {
-                    cases.push(case);
-                }
-                if cases.len() == limit {
-                    break 'scan Some(name);
-                }
-            }
-            match next {
-                Some(n) => query.after_ordinal = n,
-                None => break None,
-            }
-        };
-        let next_page_token = match last_scanned {
-            Some(name) => {
-                let id = CaseId::from_resource_name("name", &name)?;
-                paging::encode_token(scope, self.ctx.ledger.ordinal(&id).await?)
-            }
-            None => String::new(),
-        };
-        Ok((cases, next_page_token))
     }
 }
 
