@@ -294,3 +294,43 @@ async fn the_worklist_index_equals_evaluating_every_case_on_random_histories_and
     assert!(stored > 60 && compared > 300, "{stored} appends stored, {compared} items compared");
     gw.stop().await
 }
+
+#[tokio::test]
+async fn get_case_evaluates_again_when_the_day_or_the_case_changes() -> R {
+    let clock = Arc::new(SteppedClock(AtomicI64::new(0)));
+    clock.set_day("2026-02-01".parse()?);
+    let gw = TestGateway::start_with(ServeOptions { clock: clock.clone(), ..Default::default() }).await?;
+    let mut cases = CaseServiceClient::new(gw.caseworker(TEST_CVR).await?);
+    cases.create_case(new_case("c1", TEST_CVR)).await?;
+    cases.append_case_events(append("c1", "placed", vec![placement_started("2026-02-01")], "")).await?;
+    let bl75 = |case: &pb::Case, holder: &str| {
+        let o = case.obligations.iter().find(|o| o.rule == "bl75" && o.custody_holder == holder);
+        o.map(|o| o.status()).expect("a § 75 duty")
+    };
+    let read = |mut cases: CaseServiceClient<AuthChannel>| async move {
+        let case = cases.get_case(pb::GetCaseRequest { name: "cases/c1".into() }).await?.into_inner().case;
+        anyhow::Ok(case.expect("case"))
+    };
+    let first = read(cases.clone()).await?;
+    assert_eq!(bl75(&first, "parent-1"), pb::ObligationStatus::Open, "due on the placement day");
+    assert_eq!(read(cases.clone()).await?, first, "read again the same day: the same answer");
+
+    clock.set_day("2026-02-02".parse()?);
+    let cases = CaseServiceClient::new(gw.caseworker(TEST_CVR).await?);
+    let next_day = read(cases.clone()).await?;
+    assert_eq!(bl75(&next_day, "parent-1"), pb::ObligationStatus::Overdue, "a day later the duty is overdue");
+    assert_eq!(next_day.evaluated_on, Some(date("2026-02-02")));
+
+    let mut writer = cases.clone();
+    writer.append_case_events(append("c1", "offer", vec![offered("2026-02-02", "parent-1")], "")).await?;
+    let appended = read(cases.clone()).await?;
+    assert_ne!(bl75(&appended, "parent-1"), pb::ObligationStatus::Overdue, "the offer is counted at once");
+    assert_eq!(bl75(&appended, "parent-2"), pb::ObligationStatus::Overdue);
+
+    // Back to the placement day (a clock set back): evaluated for that day again.
+    clock.set_day("2026-02-01".parse()?);
+    let cases = CaseServiceClient::new(gw.caseworker(TEST_CVR).await?);
+    let earlier = read(cases).await?;
+    assert_eq!(bl75(&earlier, "parent-2"), pb::ObligationStatus::Open);
+    gw.stop().await
+}

@@ -51,6 +51,27 @@ pub async fn evaluated_case(ledger: &CaseLedger, case: pb::Case, today: Date) ->
     Ok(bro_api::evaluation::with_evaluation(case, &evaluated, today))
 }
 
+/// How many cases' evaluations [`Worklist::evaluated_case`] keeps.
+const EVALUATIONS_KEPT: usize = 4096;
+
+/// One case's evaluation on the wire, and the days and version it holds for.
+struct KeptEvaluation {
+    version: i64,
+    evaluated_on: Date,
+    valid_until: Option<Date>,
+    ruleset: String,
+    obligations: Vec<pb::Obligation>,
+    advisories: Vec<pb::Advisory>,
+}
+
+impl KeptEvaluation {
+    /// Whether this is the evaluation of `case` on `today`: same version,
+    /// and no day since it was made on which it may have changed.
+    fn holds_for(&self, case: &pb::Case, today: Date) -> bool {
+        self.version == case.version && self.evaluated_on <= today && self.valid_until.is_none_or(|until| today < until)
+    }
+}
+
 /// The revision of the rules and of the stored form of their results: an
 /// index entry of another revision is evaluated again.
 pub fn revision() -> String {
@@ -107,12 +128,58 @@ pub struct Worklist {
     revision: String,
     /// One refresh at a time: two would evaluate the same stale cases.
     refreshing: tokio::sync::Mutex<()>,
+    /// The latest evaluation of recently read cases: a case read again at
+    /// the same version, before its next change day, is not evaluated again.
+    kept: std::sync::Mutex<std::collections::HashMap<CaseId, Arc<KeptEvaluation>>>,
 }
 
 impl Worklist {
     /// The worklist of `ledger`'s cases, for the days `clock` tells.
     pub fn new(ledger: Arc<CaseLedger>, clock: Arc<dyn Clock>) -> Self {
-        Worklist { ledger, clock, revision: revision(), refreshing: tokio::sync::Mutex::new(()) }
+        Worklist {
+            ledger,
+            clock,
+            revision: revision(),
+            refreshing: tokio::sync::Mutex::new(()),
+            kept: Default::default(),
+        }
+    }
+
+    /// `case` with its obligations and advisories on `today`, as
+    /// [`evaluated_case`] gives them; its history is read and evaluated
+    /// only if no evaluation of this version still holds on `today`.
+    pub async fn evaluated_case(&self, mut case: pb::Case, today: Date) -> Result<pb::Case, LedgerError> {
+        let id = CaseId::from_resource_name("name", &case.name)
+            .map_err(|v| StoreError::Corrupt(format!("stored case name: {v}")))?;
+        let kept = self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&id).cloned();
+        let kept = match kept.filter(|k| k.holds_for(&case, today)) {
+            Some(kept) => kept,
+            None => {
+                let evaluated = evaluation_of(&self.ledger, &case, today).await?;
+                let fresh = Arc::new(KeptEvaluation {
+                    version: case.version,
+                    evaluated_on: today,
+                    valid_until: evaluated.evaluation.next_change,
+                    ruleset: evaluated.evaluation.ruleset.to_owned(),
+                    obligations: bro_api::evaluation::obligations_to_pb(&evaluated),
+                    advisories: bro_api::evaluation::advisories_to_pb(&evaluated),
+                });
+                let mut kept = self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if kept.len() >= EVALUATIONS_KEPT && !kept.contains_key(&id) {
+                    // Forget an arbitrary one: a miss costs one evaluation.
+                    if let Some(any) = kept.keys().next().cloned() {
+                        kept.remove(&any);
+                    }
+                }
+                kept.insert(id, fresh.clone());
+                fresh
+            }
+        };
+        case.obligations = kept.obligations.clone();
+        case.advisories = kept.advisories.clone();
+        case.ruleset = kept.ruleset.clone();
+        case.evaluated_on = Some(bro_api::convert::date_to_pb(today));
+        Ok(case)
     }
 
     /// Makes every entry of another revision stale (once, at start-up).

@@ -19,7 +19,6 @@ use crate::context::{Context, grpc_service};
 use crate::error::ApiError;
 use crate::names;
 use crate::paging::{self, DEFAULT_PAGE_SIZE};
-use crate::worklist::evaluated_case;
 
 /// The case service.
 pub struct CaseApi {
@@ -96,7 +95,7 @@ impl CaseApi {
         let id = case_name("name", &req.name)?;
         let (state, case, grant) = self.ctx.authorize_case_projection(&caller, Rpc::GetCase, &id).await?;
         let case = match grant {
-            Grant::Full => evaluated_case(&self.ctx.ledger, case, self.ctx.clock.today()).await?,
+            Grant::Full => self.ctx.worklist.evaluated_case(case, self.ctx.clock.today()).await?,
             Grant::Sector(scope) => bro_api::views::sector_view_to_pb(&scope.view(&state)),
         };
         Ok(pb::GetCaseResponse { case: Some(case) })
