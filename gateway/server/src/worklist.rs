@@ -30,8 +30,11 @@ use crate::clock::Clock;
 
 /// Stale cases evaluated per round of a refresh (one store transaction each).
 const REFRESH_BATCH: usize = 256;
-/// Changed cases the background task gathers before it evaluates them.
-const CHANGE_BATCH: usize = 256;
+/// Most changed cases the background task evaluates in one go.
+const CHANGE_BATCH: usize = 1024;
+/// How long the background task gathers changes before it evaluates the
+/// cases they touched.
+const REFRESH_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The rules' evaluation of a stored case on `today`, consistent with the
 /// case's version (events appended since it was read are left out).
@@ -276,9 +279,12 @@ impl Worklist {
         self.ledger.list(&query).await
     }
 
-    /// Re-evaluates cases soon after they change, so that reads find their
-    /// entries fresh; ends when `stopping` is cancelled. A change missed
-    /// (the feed lagged) costs only the next read's refresh.
+    /// Re-evaluates cases a while after they change, so that reads find
+    /// their entries fresh; ends when `stopping` is cancelled. Changes are
+    /// gathered for [`REFRESH_DELAY`] first, so a case appended to many
+    /// times is evaluated once per delay, not once per append (an
+    /// evaluation reads the whole history). A change missed (the feed
+    /// lagged) costs only the next read's refresh.
     pub async fn run(
         self: Arc<Self>,
         mut changes: broadcast::Receiver<Arc<bro_store::CaseChange>>,
@@ -290,20 +296,19 @@ impl Worklist {
                 change = changes.recv() => change,
             };
             let mut changed: Vec<CaseId> = Vec::new();
-            let note = |changed: &mut Vec<CaseId>, change: &bro_store::CaseChange| {
-                if !changed.contains(&change.case_id) {
-                    changed.push(change.case_id.clone());
-                }
-            };
             match first {
-                Ok(change) => note(&mut changed, &change),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Ok(change) => changed.push(change.case_id.clone()),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return,
+            }
+            tokio::select! {
+                _ = stopping.cancelled() => return,
+                _ = tokio::time::sleep(REFRESH_DELAY) => {}
             }
             while changed.len() < CHANGE_BATCH {
                 match changes.try_recv() {
-                    Ok(change) => note(&mut changed, &change),
-                    Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                    Ok(change) if !changed.contains(&change.case_id) => changed.push(change.case_id.clone()),
+                    Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
                     Err(_) => break,
                 }
             }
