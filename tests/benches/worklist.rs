@@ -20,32 +20,15 @@ use bro_api::v1::obligation_service_client::ObligationServiceClient;
 use bro_domain::{
     CaseId, Child, Date, Event, EventKind, Organisation, Party, PartyId, PlacementBasis, PlanKind, Timestamp,
 };
-use bro_e2e::{TestGateway, test_keys};
+use bro_e2e::{SeededRng, TestGateway, test_keys};
 use bro_server::ServeOptions;
 use bro_server::clock::{Clock, FixedClock};
-use bro_server::worklist::{Worklist, evaluated_case};
+use bro_server::worklist::{Worklist, evaluation_of};
 use bro_store::{CaseLedger, CaseQuery, DueStatus, EventStore, OpenCase, SealedStore};
 use bro_store_sqlite::SqliteStore;
 
 const CVR: &str = "29189846";
 const PAGE: usize = 50;
-
-/// SplitMix64, seeded: the same cases every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 fn party(id: &str) -> PartyId {
     PartyId::parse("party", id).expect("id")
@@ -57,7 +40,7 @@ fn at(day: Date, kind: EventKind) -> Event {
 
 /// A placement case opened in the 18 months before today: a mix of met,
 /// open and overdue duties, 4 to 8 events.
-fn history(rng: &mut Rng, today: Date) -> Vec<Event> {
+fn history(rng: &mut SeededRng, today: Date) -> Vec<Event> {
     let opened = today - chrono::Days::new(1 + rng.below(540));
     let day = |offset: u64| opened + chrono::Days::new(offset);
     let holders = ["parent-1", "parent-2"];
@@ -99,7 +82,7 @@ async fn populate(data_dir: &std::path::Path, cases: usize, today: Date, now: Ti
     let store: Arc<dyn EventStore> = Arc::new(SqliteStore::open(data_dir).expect("open the store"));
     let sealed: Arc<dyn EventStore> = Arc::new(SealedStore::new(store.clone(), test_keys(data_dir)));
     let ledger = Arc::new(CaseLedger::new(sealed));
-    let mut rng = Rng(2026);
+    let mut rng = SeededRng(2026);
     let histories: Vec<Vec<Event>> = (0..cases).map(|_| history(&mut rng, today)).collect();
     let mut tasks = tokio::task::JoinSet::new();
     let queue = Arc::new(std::sync::Mutex::new(histories.into_iter().enumerate().collect::<Vec<_>>()));
@@ -136,7 +119,8 @@ async fn page_by_evaluating_every_case(ledger: &CaseLedger, today: Date) -> Vec<
         let (cases, next) = ledger.list(&query).await.expect("list");
         for case in cases {
             let name = case.name.clone();
-            let evaluated = evaluated_case(ledger, case, today).await.expect("evaluate");
+            let evaluated = evaluation_of(ledger, &case, today).await.expect("evaluate");
+            let evaluated = bro_api::evaluation::with_evaluation(case, &evaluated, today);
             for (position, o) in evaluated.obligations.into_iter().enumerate() {
                 if matches!(o.status(), pb::ObligationStatus::Open | pb::ObligationStatus::Overdue) {
                     let key = o.due_date.as_ref().map(|d| (d.year, d.month, d.day));

@@ -235,6 +235,32 @@ pub fn date(s: &str) -> pb::Date {
     bro_api::convert::date_to_pb(d)
 }
 
+/// A small seeded generator (SplitMix64) for randomized tests and benches:
+/// the same seed gives the same run, so a failure can name its seed.
+pub struct SeededRng(pub u64);
+
+impl SeededRng {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// A day in the `span_days` days from `from` (`YYYY-MM-DD`).
+    pub fn day(&mut self, from: &str, span_days: u64) -> chrono::NaiveDate {
+        let from: chrono::NaiveDate = from.parse().expect("test dates are valid");
+        from + chrono::Days::new(self.below(span_days))
+    }
+}
+
 /// An event on a date.
 pub fn event(on: &str, kind: Kind) -> pb::CaseEvent {
     pb::CaseEvent { occurred_on: Some(date(on)), kind: Some(kind), ..Default::default() }

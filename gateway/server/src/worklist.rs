@@ -1,8 +1,8 @@
 //! Obligations on read, and the worklist from its index.
 //!
 //! A case's obligations depend on the day, so they are computed by the
-//! rules engine when read ([`evaluated_case`], as `GetCase` answers). The
-//! worklist — every due obligation of a municipality, and the cases that
+//! rules engine when read ([`Worklist::evaluated_case`], as `GetCase`
+//! answers). The worklist — every due obligation of a municipality, and the cases that
 //! have one — would need every case evaluated on every call; instead the
 //! store keeps an index ([`bro_store::WorklistEntry`]): per case, its open
 //! and overdue obligations as evaluated on a day and the first day that
@@ -48,30 +48,23 @@ pub async fn evaluation_of(ledger: &CaseLedger, case: &pb::Case, today: Date) ->
     Ok(bro_rules::evaluate_history(&holders, &history, today))
 }
 
-/// A case with its obligations and advisories on `today`.
-pub async fn evaluated_case(ledger: &CaseLedger, case: pb::Case, today: Date) -> Result<pb::Case, LedgerError> {
-    let evaluated = evaluation_of(ledger, &case, today).await?;
-    Ok(bro_api::evaluation::with_evaluation(case, &evaluated, today))
-}
-
 /// How many cases' evaluations [`Worklist::evaluated_case`] keeps.
 const EVALUATIONS_KEPT: usize = 4096;
 
-/// One case's evaluation on the wire, and the days and version it holds for.
+/// One case's evaluation, and the version of the case it is of.
 struct KeptEvaluation {
     version: i64,
-    evaluated_on: Date,
-    valid_until: Option<Date>,
-    ruleset: String,
-    obligations: Vec<pb::Obligation>,
-    advisories: Vec<pb::Advisory>,
+    evaluated: EvaluatedHistory,
 }
 
 impl KeptEvaluation {
     /// Whether this is the evaluation of `case` on `today`: same version,
     /// and no day since it was made on which it may have changed.
     fn holds_for(&self, case: &pb::Case, today: Date) -> bool {
-        self.version == case.version && self.evaluated_on <= today && self.valid_until.is_none_or(|until| today < until)
+        let evaluation = &self.evaluated.evaluation;
+        self.version == case.version
+            && evaluation.today <= today
+            && evaluation.next_change.is_none_or(|until| today < until)
     }
 }
 
@@ -148,10 +141,10 @@ impl Worklist {
         }
     }
 
-    /// `case` with its obligations and advisories on `today`, as
-    /// [`evaluated_case`] gives them; its history is read and evaluated
-    /// only if no evaluation of this version still holds on `today`.
-    pub async fn evaluated_case(&self, mut case: pb::Case, today: Date) -> Result<pb::Case, LedgerError> {
+    /// `case` with its obligations and advisories on `today`; its history
+    /// is read and evaluated only if no kept evaluation of this version
+    /// still holds on `today`.
+    pub async fn evaluated_case(&self, case: pb::Case, today: Date) -> Result<pb::Case, LedgerError> {
         let id = CaseId::from_resource_name("name", &case.name)
             .map_err(|v| StoreError::Corrupt(format!("stored case name: {v}")))?;
         let kept = self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(&id).cloned();
@@ -159,14 +152,7 @@ impl Worklist {
             Some(kept) => kept,
             None => {
                 let evaluated = evaluation_of(&self.ledger, &case, today).await?;
-                let fresh = Arc::new(KeptEvaluation {
-                    version: case.version,
-                    evaluated_on: today,
-                    valid_until: evaluated.evaluation.next_change,
-                    ruleset: evaluated.evaluation.ruleset.to_owned(),
-                    obligations: bro_api::evaluation::obligations_to_pb(&evaluated),
-                    advisories: bro_api::evaluation::advisories_to_pb(&evaluated),
-                });
+                let fresh = Arc::new(KeptEvaluation { version: case.version, evaluated });
                 let mut kept = self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 if kept.len() >= EVALUATIONS_KEPT && !kept.contains_key(&id) {
                     // Forget an arbitrary one: a miss costs one evaluation.
@@ -178,11 +164,7 @@ impl Worklist {
                 fresh
             }
         };
-        case.obligations = kept.obligations.clone();
-        case.advisories = kept.advisories.clone();
-        case.ruleset = kept.ruleset.clone();
-        case.evaluated_on = Some(bro_api::convert::date_to_pb(today));
-        Ok(case)
+        Ok(bro_api::evaluation::with_evaluation(case, &kept.evaluated, today))
     }
 
     /// Makes every entry of another revision stale (once, at start-up).
