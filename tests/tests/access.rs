@@ -271,7 +271,21 @@ async fn municipalities_and_sectors_see_only_their_share() {
         .expect("case");
     assert_eq!(seen.custody_holders.iter().map(|p| p.party_id.as_str()).collect::<Vec<_>>(), ["parent-1"]);
     assert_eq!(seen.appointments.iter().map(|a| a.appointment_id.as_str()).collect::<Vec<_>>(), ["job-1"]);
-    assert!(seen.correspondence.is_empty(), "psychiatry's letter is not the jobcentre's");
+    assert_eq!(seen.correspondence_count, 0, "psychiatry's letter is not the jobcentre's");
+    let letters = jobcentre
+        .list_correspondence(pb::ListCorrespondenceRequest { parent: "cases/c1".into(), ..Default::default() })
+        .await
+        .expect("letters within the consent")
+        .into_inner();
+    assert!(letters.correspondence.is_empty(), "psychiatry's letter is not listed to the jobcentre");
+    let err = jobcentre
+        .get_correspondence(pb::GetCorrespondenceRequest {
+            name: "cases/c1/correspondence/letter-1".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("not the jobcentre's letter");
+    assert_eq!(err.code(), Code::NotFound, "as absent as a letter never recorded");
     assert!(seen.child.is_none() && seen.placements.is_empty() && seen.obligations.is_empty());
     assert_eq!(seen.consents.len(), 1);
     let events = jobcentre
@@ -313,7 +327,19 @@ async fn municipalities_and_sectors_see_only_their_share() {
         .into_inner()
         .case
         .expect("case");
-    assert_eq!(seen.correspondence.len(), 1, "psychiatry's own letter");
+    assert_eq!(seen.correspondence_count, 1, "psychiatry's own letter");
+    let letter = psychiatry
+        .get_correspondence(pb::GetCorrespondenceRequest {
+            name: "cases/c1/correspondence/letter-1".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("psychiatry reads its own letter")
+        .into_inner()
+        .correspondence
+        .and_then(|c| c.correspondence)
+        .expect("letter");
+    assert!(letter.entries[0].text.contains("fælles møde"), "the full view by default");
     assert!(seen.appointments.is_empty(), "not the jobcentre's meetings");
     assert_eq!(seen.legal_bases.len(), 1);
     let ended = event(
@@ -597,7 +623,7 @@ async fn a_message_cannot_probe_for_cases() {
     assert!(matched.case.is_empty() && matched.events.is_empty() && matched.unmatched_message.is_empty());
     // The letter was stored all the same.
     let case = cases.get_case(pb::GetCaseRequest { name: "cases/c1".into() }).await.expect("get").into_inner();
-    assert_eq!(case.case.expect("case").correspondence.len(), 1);
+    assert_eq!(case.case.expect("case").correspondence_count, 1);
     // Once the mother consents, psychiatry is told where its letter is.
     let consent = vec![consent("mother", "share:psychiatry", true)];
     cases.append_case_events(append("c1", "c-1", consent, "")).await.expect("consent");
@@ -662,8 +688,12 @@ async fn a_sector_system_records_only_its_own_sectors_items() {
         request_id: "claims-jobcentre".into(),
     };
     psychiatry.ingest(request).await.expect("accepted");
-    let case = cases.get_case(pb::GetCaseRequest { name: "cases/c2".into() }).await.expect("get").into_inner();
-    let letters = case.case.expect("case").correspondence;
+    let listed = cases
+        .list_correspondence(pb::ListCorrespondenceRequest { parent: "cases/c2".into(), ..Default::default() })
+        .await
+        .expect("list")
+        .into_inner();
+    let letters: Vec<pb::Correspondence> = listed.correspondence.into_iter().filter_map(|c| c.correspondence).collect();
     assert_eq!(letters.iter().map(|l| l.sector()).collect::<Vec<_>>(), [pb::Sector::Psychiatry]);
     let case = cases.get_case(pb::GetCaseRequest { name: "cases/c1".into() }).await.expect("get").into_inner();
     assert_eq!(case.case.expect("case").version, 1, "nothing was recorded in c1");

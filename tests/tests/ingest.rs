@@ -98,7 +98,7 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
     assert_eq!(resent.outcome(), pb::IngestOutcome::Duplicate, "the XML form of the same message is the same message");
     let case = cases.get_case(pb::GetCaseRequest { name: "cases/ingest-1".into() }).await.expect("get");
     let case = case.into_inner().case.expect("case");
-    assert_eq!(case.correspondence.len(), 1, "one message, stored once");
+    assert_eq!(case.correspondence_count, 1, "one message, stored once");
     assert_eq!(case.version, 3);
 
     // An XDIS91 letter about a patient no case knows: queued, then resolved by a caseworker.
@@ -126,7 +126,7 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
         .await
         .expect("resolve")
         .into_inner();
-    assert_eq!(resolved.case.expect("case").correspondence.len(), 2);
+    assert_eq!(resolved.case.expect("case").correspondence_count, 2);
     let requeued = client.ingest(ingest("in-4", "application/xml", fixture("DIS91_1.in.xml"))).await.expect("resend");
     assert_eq!(
         requeued.into_inner().outcome(),

@@ -3,8 +3,8 @@
 //! and every other field empty.
 
 use bro_proto::convert::{
-    appointment_to_pb, consent_to_pb, correspondence_to_pb, etag, legal_basis_to_pb, organisation_to_pb, party_to_pb,
-    sector_contact_to_pb, sector_plan_to_pb, timestamp_to_pb,
+    appointment_to_pb, consent_to_pb, etag, legal_basis_to_pb, organisation_to_pb, party_to_pb, sector_contact_to_pb,
+    sector_plan_to_pb, timestamp_to_pb,
 };
 use bro_proto::v1 as pb;
 use bro_rules::sharing::SectorView;
@@ -22,7 +22,7 @@ pub fn sector_view_to_pb(view: &SectorView) -> pb::Case {
         sector_contacts: view.sector_contacts.iter().map(sector_contact_to_pb).collect(),
         consents: view.consents.iter().map(consent_to_pb).collect(),
         legal_bases: view.legal_bases.iter().map(legal_basis_to_pb).collect(),
-        correspondence: view.correspondence.iter().map(correspondence_to_pb).collect(),
+        correspondence_count: i32::try_from(view.correspondence.len()).unwrap_or(i32::MAX),
         sector_plans: view.sector_plans.iter().map(sector_plan_to_pb).collect(),
         appointments: view.appointments.iter().map(appointment_to_pb).collect(),
         ..Default::default()

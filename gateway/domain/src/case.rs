@@ -2,14 +2,14 @@
 
 use crate::violation::Collector;
 use crate::{
-    Appointment, CaseId, Child, ConsentScope, ContactPerson, Coordinator, Correspondence, Date, DecisionOutcome,
+    Appointment, CaseId, Child, ConsentScope, ContactPerson, Coordinator, CorrespondenceRef, Date, DecisionOutcome,
     EventKind, Goal, Organisation, Party, PartyId, PlacementBasis, PlacementEndReason, PlacementSiteKind, PlanKind,
     RecommendationReason, RecordedEvent, Sector, SectorPlan, SupportMeasure, SupportPersonKind, Timestamp, Violations,
     check_appointment, check_correspondence, check_cvr, check_external_id, check_id, check_sector_plan, check_text,
 };
 
 /// A recommendation to place.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PlacementRecommendation {
     /// Date.
     pub recommended_on: Date,
@@ -22,7 +22,7 @@ pub struct PlacementRecommendation {
 }
 
 /// A placement.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Placement {
     /// Basis.
     pub basis: PlacementBasis,
@@ -37,7 +37,7 @@ pub struct Placement {
 }
 
 /// A contact with another sector.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SectorContact {
     /// Id within the case.
     pub contact_id: String,
@@ -58,7 +58,7 @@ pub struct SectorContact {
 }
 
 /// A consent and its withdrawal.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Consent {
     /// Who gave it.
     pub custody_holder: PartyId,
@@ -71,7 +71,7 @@ pub struct Consent {
 }
 
 /// A legal basis for sharing without consent, and its end.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LegalBasis {
     /// Whose data.
     pub custody_holder: PartyId,
@@ -86,7 +86,7 @@ pub struct LegalBasis {
 }
 
 /// A custody holder's answer to a § 75 offer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum OfferAnswer {
     /// Accepted.
     Accepted,
@@ -95,7 +95,7 @@ pub enum OfferAnswer {
 }
 
 /// The municipality's decision on a chosen support person.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ApprovalDecision {
     /// Approved.
     Approved,
@@ -104,7 +104,7 @@ pub enum ApprovalDecision {
 }
 
 /// The § 75 support-person track of one custody holder.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SupportPersonTrack {
     /// Whose.
     pub custody_holder: PartyId,
@@ -119,7 +119,7 @@ pub struct SupportPersonTrack {
 }
 
 /// A § 76 decision.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SupportDecision {
     /// For whom.
     pub custody_holder: PartyId,
@@ -132,7 +132,7 @@ pub struct SupportDecision {
 }
 
 /// Support that started.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SupportStart {
     /// For whom.
     pub custody_holder: PartyId,
@@ -143,7 +143,7 @@ pub struct SupportStart {
 }
 
 /// A prepared plan.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     /// Id within the case.
     pub plan_id: String,
@@ -160,7 +160,7 @@ pub struct Plan {
 }
 
 /// A § 77 stk. 3 omission.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PlanOmission {
     /// Date.
     pub omitted_on: Date,
@@ -169,7 +169,7 @@ pub struct PlanOmission {
 }
 
 /// A § 79 step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RevisionKind {
     /// Offered.
     Offered,
@@ -180,7 +180,7 @@ pub enum RevisionKind {
 }
 
 /// A § 79 step and its date.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Revision {
     /// Kind.
     pub kind: RevisionKind,
@@ -189,7 +189,7 @@ pub struct Revision {
 }
 
 /// A period from a start to an optional end: homecoming periods, suspensions.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Period {
     /// First day.
     pub start_date: Date,
@@ -198,7 +198,7 @@ pub struct Period {
 }
 
 /// A decision that a placement ends without a homecoming period.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HomecomingWaiver {
     /// Date.
     pub waived_on: Date,
@@ -207,7 +207,7 @@ pub struct HomecomingWaiver {
 }
 
 /// A custody holder's move to another municipality.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Move {
     /// Who moved.
     pub custody_holder: PartyId,
@@ -218,7 +218,7 @@ pub struct Move {
 }
 
 /// Case material sent to another municipality.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Handover {
     /// The receiving municipality's CVR number.
     pub to_municipality: String,
@@ -227,7 +227,7 @@ pub struct Handover {
 }
 
 /// A parent-support case: the fold of its events.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Case {
     /// Id.
     pub id: CaseId,
@@ -273,8 +273,9 @@ pub struct Case {
     pub moves: Vec<Move>,
     /// Case material sent to other municipalities.
     pub handovers: Vec<Handover>,
-    /// Correspondence, in the order recorded.
-    pub correspondence: Vec<Correspondence>,
+    /// Correspondence, in the order recorded: each letter's reference (the
+    /// letter stays in its event; see [`CorrespondenceRef`]).
+    pub correspondence: Vec<CorrespondenceRef>,
     /// Other sectors' plans, current versions.
     pub sector_plans: Vec<SectorPlan>,
     /// Appointments, by start time.
@@ -718,7 +719,12 @@ impl Case {
                         format!("message {:?} is already recorded in this case", correspondence.message_id),
                     );
                 }
-                self.correspondence.push((**correspondence).clone());
+                self.correspondence.push(CorrespondenceRef {
+                    message_id: correspondence.message_id.clone(),
+                    sequence: recorded.sequence,
+                    sector: correspondence.sector,
+                    custody_holder: correspondence.custody_holder.clone(),
+                });
             }
             EventKind::SectorPlanRecorded { plan } => {
                 match self.sector_plans.iter_mut().find(|p| p.plan_id == plan.plan_id) {

@@ -3,7 +3,7 @@
 use crate::{Appointment, ConsentScope, Correspondence, Date, PartyId, PersonId, SectorPlan, Timestamp};
 
 /// The legal basis of a placement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PlacementBasis {
     /// Barnets lov § 46, with consent.
     Bl46,
@@ -14,7 +14,7 @@ pub enum PlacementBasis {
 }
 
 /// Why a placement was recommended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum RecommendationReason {
     /// Neglect.
     Neglect,
@@ -27,7 +27,7 @@ pub enum RecommendationReason {
 }
 
 /// The kind of placement site.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PlacementSiteKind {
     /// Foster family.
     FosterFamily,
@@ -40,7 +40,7 @@ pub enum PlacementSiteKind {
 }
 
 /// Why a placement ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PlacementEndReason {
     /// The child went home.
     Homecoming,
@@ -49,7 +49,7 @@ pub enum PlacementEndReason {
 }
 
 /// Another sector the parents deal with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Sector {
     /// Jobcentre.
     Jobcentre,
@@ -64,7 +64,7 @@ pub enum Sector {
 }
 
 /// Who a chosen support person is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SupportPersonKind {
     /// A professional.
     Professional,
@@ -73,7 +73,7 @@ pub enum SupportPersonKind {
 }
 
 /// A support measure.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SupportMeasure {
     /// § 32 stk. 1 nr. 2, practical/pedagogical support in the home.
     Bl32_1_2,
@@ -99,7 +99,7 @@ impl SupportMeasure {
 }
 
 /// The outcome of a decision.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DecisionOutcome {
     /// Granted.
     Granted,
@@ -108,7 +108,7 @@ pub enum DecisionOutcome {
 }
 
 /// The kind of parent plan.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PlanKind {
     /// § 77 parent action plan.
     Bl77,
@@ -117,7 +117,7 @@ pub enum PlanKind {
 }
 
 /// What a goal aims at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum GoalAim {
     /// Care at a possible homecoming.
     Homecoming,
@@ -126,7 +126,7 @@ pub enum GoalAim {
 }
 
 /// An organisation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Organisation {
     /// Name.
     pub display_name: String,
@@ -139,7 +139,7 @@ pub struct Organisation {
 }
 
 /// A named professional. Names are personal data: `Debug` masks them.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ContactPerson {
     /// Name.
     pub display_name: String,
@@ -158,7 +158,7 @@ impl std::fmt::Debug for ContactPerson {
 }
 
 /// The child a case concerns.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Child {
     /// The child's identifier, if recorded.
     pub identifier: Option<PersonId>,
@@ -167,7 +167,7 @@ pub struct Child {
 }
 
 /// A custody holder.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Party {
     /// Id within the case.
     pub party_id: PartyId,
@@ -187,7 +187,7 @@ impl std::fmt::Debug for Party {
 }
 
 /// A plan goal.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Goal {
     /// Id within the plan.
     pub goal_id: String,
@@ -206,7 +206,7 @@ pub struct Goal {
 }
 
 /// The coordinator of a § 78 holistic plan: the parents' one contact.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Coordinator {
     /// The person (name, role, phone, e-mail).
     pub person: ContactPerson,
@@ -217,7 +217,7 @@ pub struct Coordinator {
 }
 
 /// Where an event came from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EventSource {
     /// Source system id.
     pub system: String,
@@ -226,7 +226,7 @@ pub struct EventSource {
 }
 
 /// What happened, with the data of that kind of event.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EventKind {
     /// The case was opened.
     CaseOpened {
@@ -515,7 +515,7 @@ impl EventKind {
 }
 
 /// An event as submitted: when it took effect, what happened, and its source.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     /// The legal date.
     pub occurred_on: Date,
@@ -526,7 +526,7 @@ pub struct Event {
 }
 
 /// An event as stored: with its sequence number and record-keeping data.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RecordedEvent {
     /// 1-based, gap-free position in the case's history.
     pub sequence: u64,

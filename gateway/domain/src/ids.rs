@@ -94,7 +94,7 @@ pub fn truncate(value: &str, max: usize) -> &str {
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
         pub struct $name(String);
 
         impl $name {
@@ -147,7 +147,7 @@ impl CaseId {
 }
 
 /// Which register a person identifier comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum PersonIdKind {
     /// A CPR number.
     Cpr,
@@ -157,7 +157,7 @@ pub enum PersonIdKind {
 
 /// A person identifier. Its `Debug` and `Display` never show the value: it is
 /// personal data. Use [`PersonId::expose`] where the clear value is needed.
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct PersonId {
     kind: PersonIdKind,
     value: String,
@@ -233,7 +233,7 @@ impl fmt::Display for PersonId {
 
 /// What a consent covers: `bl32` (§ 32 stk. 2), `bl78` (§ 78 replacement) or
 /// a sharing scope `share:{recipient}`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ConsentScope(String);
 
 impl ConsentScope {

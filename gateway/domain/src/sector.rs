@@ -34,7 +34,7 @@ pub fn check_external_id(field: &str, value: &str) -> Result<(), Violations> {
 }
 
 /// New, reply or forward.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum CorrespondenceActivity {
     /// Starts a conversation.
     New,
@@ -45,7 +45,7 @@ pub enum CorrespondenceActivity {
 }
 
 /// Urgency of a message.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum CorrespondencePriority {
     /// Routine.
     #[default]
@@ -55,7 +55,7 @@ pub enum CorrespondencePriority {
 }
 
 /// An episode of care at a health organisation.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EpisodeOfCare {
     /// Its identifier, if named.
     pub identifier: String,
@@ -64,7 +64,7 @@ pub struct EpisodeOfCare {
 }
 
 /// A file attached to a message.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attachment {
     /// Title.
     pub title: String,
@@ -88,7 +88,7 @@ impl fmt::Debug for Attachment {
 }
 
 /// One text or attachment of a message, by one author.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CorrespondenceEntry {
     /// Id at the source.
     pub entry_id: String,
@@ -115,7 +115,7 @@ impl fmt::Debug for CorrespondenceEntry {
 }
 
 /// A message between the children's authority and another sector.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Correspondence {
     /// Id at the source; unique within the case.
     pub message_id: String,
@@ -162,8 +162,24 @@ impl fmt::Debug for Correspondence {
     }
 }
 
+/// What a case keeps of a recorded letter: enough to tell letters apart,
+/// decide who may read one and find it again. The letter itself (texts,
+/// attachments) stays in the event that recorded it, so a case's state does
+/// not grow with what its letters say.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CorrespondenceRef {
+    /// Id at the source; unique within the case.
+    pub message_id: String,
+    /// The event that recorded it.
+    pub sequence: u64,
+    /// The other sector.
+    pub sector: Sector,
+    /// The custody holder concerned.
+    pub custody_holder: PartyId,
+}
+
 /// A goal in another sector's plan.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SectorGoal {
     /// Id within the plan.
     pub goal_id: String,
@@ -174,7 +190,7 @@ pub struct SectorGoal {
 }
 
 /// An activity in another sector's plan.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SectorActivity {
     /// Id within the plan.
     pub activity_id: String,
@@ -195,7 +211,7 @@ pub struct SectorActivity {
 }
 
 /// Another sector's plan for a custody holder.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SectorPlan {
     /// Id at the source; unique within the case.
     pub plan_id: String,
@@ -220,7 +236,7 @@ pub struct SectorPlan {
 }
 
 /// A meeting with a professional.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Appointment {
     /// Id at the source; unique within the case.
     pub appointment_id: String,

@@ -1084,7 +1084,7 @@ pub fn case_to_pb(case: &d::Case) -> pb::Case {
         advisories: Vec::new(),
         ruleset: String::new(),
         evaluated_on: None,
-        correspondence: case.correspondence.iter().map(correspondence_to_pb).collect(),
+        correspondence_count: i32::try_from(case.correspondence.len()).unwrap_or(i32::MAX),
         sector_plans: case.sector_plans.iter().map(sector_plan_to_pb).collect(),
         appointments: case.appointments.iter().map(appointment_to_pb).collect(),
         homecoming_waivers: case

@@ -18,7 +18,7 @@
 use std::collections::HashSet;
 
 use bro_domain::{
-    Appointment, Case, CaseId, Consent, Correspondence, Event, EventKind, LegalBasis, Organisation, Party, PartyId,
+    Appointment, Case, CaseId, Consent, CorrespondenceRef, Event, EventKind, LegalBasis, Organisation, Party, PartyId,
     PlanKind, Sector, SectorContact, SectorPlan, Timestamp,
 };
 
@@ -182,6 +182,12 @@ impl SectorScope {
         scope == self.scope && self.holders.contains(holder)
     }
 
+    /// Whether the sector may read a letter of the case: its own sector's
+    /// letter about a covered custody holder.
+    pub fn may_read(&self, letter: &CorrespondenceRef) -> bool {
+        self.mine(letter.sector, &letter.custody_holder)
+    }
+
     /// Whether an event of the case may be shown to the sector.
     pub fn may_see(&self, kind: &EventKind) -> bool {
         match kind {
@@ -238,7 +244,7 @@ impl SectorScope {
                 .filter(|b| self.in_scope(b.scope.as_str(), &b.custody_holder))
                 .cloned()
                 .collect(),
-            correspondence: case.correspondence.iter().filter(|c| mine(c.sector, &c.custody_holder)).cloned().collect(),
+            correspondence: case.correspondence.iter().filter(|c| self.may_read(c)).cloned().collect(),
             sector_plans: case.sector_plans.iter().filter(|p| mine(p.sector, &p.custody_holder)).cloned().collect(),
             appointments: case.appointments.iter().filter(|a| mine(a.sector, &a.custody_holder)).cloned().collect(),
         }
@@ -267,8 +273,9 @@ pub struct SectorView {
     pub consents: Vec<Consent>,
     /// Their legal bases in the sector's scope.
     pub legal_bases: Vec<LegalBasis>,
-    /// Their correspondence with the sector.
-    pub correspondence: Vec<Correspondence>,
+    /// Their correspondence with the sector, by reference (each letter is
+    /// read from the event that recorded it).
+    pub correspondence: Vec<CorrespondenceRef>,
     /// The sector's plans for them.
     pub sector_plans: Vec<SectorPlan>,
     /// Their appointments with the sector.

@@ -1,10 +1,11 @@
-//! The case log: events, projections, idempotency records, source messages
-//! and the person index — and the append that writes them, with the
+//! The case log: events, projections, snapshots, idempotency records,
+//! source messages and the person index — and the append that writes them, with the
 //! batch's deliveries and inbox changes, in one transaction.
 
 use bro_domain::{CaseId, Date};
 use bro_store::{
     AppendBatch, AppendOutcome, CaseQuery, DueStatus, RequestRecord, SourceKey, StoreError, StoredCase, StoredEvent,
+    StoredSnapshot,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -120,6 +121,11 @@ fn append_one(tx: &Connection, batch: &AppendBatch) -> Result<AppendOutcome, Sto
         }
     }
     write_projection(tx, batch)?;
+    if let Some(snapshot) = &batch.snapshot {
+        tx.prepare_cached("INSERT OR REPLACE INTO snapshots (case_id, version, state) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| s.execute(params![batch.case_id.as_str(), snapshot.version as i64, snapshot.state]))
+            .map_err(backend)?;
+    }
     worklist::mark_stale(tx, &batch.case_id, &batch.projection.municipality_cvr)?;
     let r = &batch.request;
     tx.execute(
@@ -246,6 +252,15 @@ pub(crate) fn get_case(conn: &Connection, case_id: &CaseId) -> Result<Option<Sto
         .map_err(backend)?
         .map(to_stored_case)
         .transpose()
+}
+
+/// The case's latest snapshot.
+pub(crate) fn get_snapshot(conn: &Connection, case_id: &CaseId) -> Result<Option<StoredSnapshot>, StoreError> {
+    conn.query_row("SELECT version, state FROM snapshots WHERE case_id = ?1", [case_id.as_str()], |r| {
+        Ok(StoredSnapshot { version: r.get::<_, i64>(0)? as u64, state: r.get(1)? })
+    })
+    .optional()
+    .map_err(backend)
 }
 
 /// Cases in creation order after an ordinal, of one municipality or all

@@ -282,6 +282,11 @@ impl EventStore for SqliteStore {
         self.read(move |conn| events::get_case(conn, &case_id)).await
     }
 
+    async fn get_snapshot(&self, case_id: &CaseId) -> Result<Option<bro_store::StoredSnapshot>, StoreError> {
+        let case_id = case_id.clone();
+        self.read(move |conn| events::get_snapshot(conn, &case_id)).await
+    }
+
     async fn list_cases(&self, query: &CaseQuery) -> Result<Vec<StoredCase>, StoreError> {
         let query = query.clone();
         self.read(move |conn| events::list_cases(conn, &query)).await
@@ -440,6 +445,7 @@ mod tests {
             deliveries: Vec::new(),
             resolves_inbox: None,
             person_keys: Vec::new(),
+            snapshot: None,
         }
     }
 

@@ -150,6 +150,16 @@ CREATE INDEX worklist_items_by_case ON worklist_items (case_id);
 INSERT INTO worklist (case_id, municipality_cvr, ordinal, version, revision, evaluated_on, refresh_on, open, overdue)
     SELECT case_id, municipality_cvr, ordinal, 0, '', 0, 0, 0, 0 FROM cases;
 ",
+    // 5: snapshots: each case's latest, its state after event `version`
+    // (sealed), replaced in the transaction of the append that writes it.
+    // A cache: a case without one replays its history.
+    r"
+CREATE TABLE snapshots (
+    case_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    state BLOB NOT NULL
+) WITHOUT ROWID;
+",
 ];
 
 /// Brings the database up to this bro's schema, one step per transaction

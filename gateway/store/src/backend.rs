@@ -83,6 +83,9 @@ pub struct AppendBatch {
     /// holders, child): the backend's person index for the case becomes
     /// exactly these. Filled by [`crate::SealedStore`]; never clear identifiers.
     pub person_keys: Vec<Vec<u8>>,
+    /// A snapshot of the case's state after the batch, replacing the one
+    /// stored (see [`crate::snapshot`]); written with the batch or not at all.
+    pub snapshot: Option<crate::StoredSnapshot>,
 }
 
 /// The result of an append.
@@ -184,6 +187,9 @@ pub trait EventStore: Send + Sync + 'static {
         after_sequence: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The case's latest snapshot, if one was stored.
+    async fn get_snapshot(&self, case_id: &CaseId) -> Result<Option<crate::StoredSnapshot>, StoreError>;
 
     /// The stored projection of a case.
     async fn get_case(&self, case_id: &CaseId) -> Result<Option<StoredCase>, StoreError>;

@@ -17,7 +17,7 @@ use bro_proto::v1 as pb;
 use crate::{
     AppendBatch, AppendEvents, AppendOutcome, CaseLedger, CaseQuery, CreateCase, DeliveryQuery, DeliveryState,
     DeliveryUpdate, EventStore, InboxEntry, InboxKind, InboxPut, InboxQuery, InboxState, LedgerError, NewDelivery,
-    RequestRecord, SourceKey, StoreError, StoredCase, StoredEvent,
+    RequestRecord, SourceKey, StoreError, StoredCase, StoredEvent, StoredSnapshot, snapshot,
 };
 use crate::{DueItem, DueQuery, DueStatus, WorklistEntry, due_sort_key};
 
@@ -51,6 +51,7 @@ pub async fn run_all<H: Harness>(h: &H) {
     inbox_entries_are_idempotent_and_resolved_with_an_append(h).await;
     the_worklist_index_goes_stale_with_appends_and_days(h).await;
     worklist_pages_are_ordered_and_filtered(h).await;
+    snapshots_spare_replays_and_agree_with_them(h).await;
 }
 
 fn case_id(s: &str) -> CaseId {
@@ -100,6 +101,7 @@ fn raw_batch(case: &str, version: u64, n: u64, request_id: &str, cvr: &str) -> A
         deliveries: Vec::new(),
         resolves_inbox: None,
         person_keys: Vec::new(),
+        snapshot: None,
     }
 }
 
@@ -730,4 +732,63 @@ async fn worklist_pages_are_ordered_and_filtered<H: Harness>(h: &H) {
     let after_move = store.due_items(&query(DueStatus::Any, None, "", 10)).await.expect("page");
     assert_eq!(names(&after_move), ["a obligation 1", "a obligation 0"]);
     assert_eq!(stale(&store, "55133018", "2026-03-01").await, ["b"]);
+}
+
+/// `n` valid events from `first` on, of several kinds, a few a day.
+fn varied_history(first: &str, n: usize) -> Vec<Event> {
+    let scope = ConsentScope::parse("scope", "share:jobcenter").expect("scope");
+    (0..n)
+        .map(|i| {
+            let on = (day(first) + chrono::Days::new(i as u64 / 4)).to_string();
+            let kind = match i % 4 {
+                0 => EventKind::ConsentGiven { custody_holder: party("parent-1"), scope: scope.clone() },
+                1 => EventKind::SupportPersonOffered { custody_holder: party("parent-2") },
+                2 => EventKind::ConsentWithdrawn { custody_holder: party("parent-1"), scope: scope.clone() },
+                _ => EventKind::RevisionOffered,
+            };
+            event(&on, kind)
+        })
+        .collect()
+}
+
+/// The state of a case as a full replay of its history gives it.
+async fn replayed(ledger: &CaseLedger, id: &str) -> bro_domain::Case {
+    let history = ledger.history(&case_id(id)).await.expect("history");
+    bro_domain::Case::replay(case_id(id), &history).expect("replays")
+}
+
+async fn snapshots_spare_replays_and_agree_with_them<H: Harness>(h: &H) {
+    let store: Arc<dyn EventStore> = Arc::new(h.fresh().await);
+    let ledger = CaseLedger::new(store.clone());
+    new_case(&ledger, "c1").await;
+    assert_eq!(store.get_snapshot(&case_id("c1")).await.expect("get"), None, "none for a short case");
+    // One append crossing the interval writes the state after it.
+    let crossing = snapshot::SNAPSHOT_INTERVAL as usize + 44;
+    ledger.append(append("c1", "long", varied_history("2026-01-10", crossing), None)).await.expect("append");
+    let written = store.get_snapshot(&case_id("c1")).await.expect("get").expect("a snapshot");
+    assert_eq!(written.version, crossing as u64 + 1);
+    assert_eq!(snapshot::decode(&written).as_ref(), Some(&*ledger.state(&case_id("c1")).await.expect("state")));
+    // A batch that fails writes no snapshot.
+    let mut stale = raw_batch("c1", 3, 1, "stale", "29189846");
+    stale.snapshot = Some(StoredSnapshot { version: 4, state: b"{}".to_vec() });
+    assert!(matches!(store.append(stale).await, Err(StoreError::Conflict { .. })));
+    assert_eq!(store.get_snapshot(&case_id("c1")).await.expect("get").as_ref(), Some(&written));
+    // Later events on top: a cold ledger starts from the snapshot and agrees with a replay.
+    ledger.append(append("c1", "more", varied_history("2026-06-01", 6), None)).await.expect("append");
+    let cold = CaseLedger::new(store.clone());
+    let state = cold.state(&case_id("c1")).await.expect("state");
+    assert_eq!(state.version, crossing as u64 + 7);
+    assert_eq!(*state, replayed(&cold, "c1").await);
+    assert_eq!(*state, *ledger.state(&case_id("c1")).await.expect("state"));
+    // A backdated event after the snapshot reorders the history: a replay it is.
+    let backdated = vec![event("2026-01-11", EventKind::RevisionOffered)];
+    ledger.append(append("c1", "backdated", backdated, None)).await.expect("append");
+    let cold = CaseLedger::new(store.clone());
+    let state = cold.state(&case_id("c1")).await.expect("state");
+    assert_eq!(*state, replayed(&cold, "c1").await);
+    assert_eq!(
+        state.revisions.iter().filter(|r| r.on == day("2026-01-11")).count(),
+        2,
+        "one from before, one backdated"
+    );
 }

@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 
 use crate::{
     AppendBatch, AppendOutcome, CaseQuery, EventStore, NewDelivery, RequestRecord, SourceKey, StoreError, StoredCase,
-    StoredEvent,
+    StoredEvent, snapshot,
 };
 
 /// Most events one append may carry.
@@ -457,15 +457,51 @@ impl CaseLedger {
         if let Some(case) = cached.filter(|c| c.version == version) {
             return Ok(case);
         }
-        let mut history = self.history(case_id).await?;
-        // Events appended since the row was read belong to a later version.
-        history.truncate(version as usize);
-        let case = Case::replay(case_id.clone(), &history).map_err(|(i, v)| {
-            StoreError::Corrupt(format!("stored history of case {case_id} no longer replays at event {}: {v}", i + 1))
-        })?;
+        let case = match self.state_from_snapshot(case_id, version).await? {
+            Some(case) => case,
+            None => {
+                let mut history = self.history(case_id).await?;
+                // Events appended since the row was read belong to a later version.
+                history.truncate(version as usize);
+                Case::replay(case_id.clone(), &history).map_err(|(i, v)| {
+                    StoreError::Corrupt(format!(
+                        "stored history of case {case_id} no longer replays at event {}: {v}",
+                        i + 1
+                    ))
+                })?
+            }
+        };
         let case = Arc::new(case);
         self.remember(case.clone());
         Ok(case)
+    }
+
+    /// The state at `version` from the case's latest snapshot and the events
+    /// after it; `None` when there is no usable snapshot or an event after
+    /// it is backdated before what it holds (then only a replay in legal
+    /// order gives the state).
+    async fn state_from_snapshot(&self, case_id: &CaseId, version: u64) -> Result<Option<Case>, LedgerError> {
+        let Some(stored) = self.store.get_snapshot(case_id).await? else { return Ok(None) };
+        let Some(mut case) = snapshot::decode(&stored).filter(|c| c.version <= version) else {
+            return Ok(None);
+        };
+        let mut after = case.version;
+        while after < version {
+            let limit = ((version - after) as usize).min(1000);
+            let rows = self.store.read_events(case_id, after, limit).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let event = convert::recorded_event_from_pb(&decode_event(row)?)
+                    .map_err(|v| StoreError::Corrupt(format!("event {} of case {case_id}: {v}", row.sequence)))?;
+                if event.event.occurred_on < case.last_occurred_on || case.apply(&event).is_err() {
+                    return Ok(None);
+                }
+                after = event.sequence;
+            }
+        }
+        Ok((case.version == version).then_some(case))
     }
 
     /// The full recorded history of a case, decoded.
@@ -568,6 +604,7 @@ impl CaseLedger {
         let deliveries =
             self.planner.as_ref().map(|p| p.plan(before, case, recorded, &events, now)).unwrap_or_default();
         let projection = convert::case_to_pb(case);
+        let snapshot = snapshot::due(expected_version, case.version).then(|| snapshot::encode(case));
         let batch = AppendBatch {
             case_id: case.id.clone(),
             expected_version,
@@ -602,6 +639,7 @@ impl CaseLedger {
             deliveries,
             resolves_inbox,
             person_keys: Vec::new(),
+            snapshot,
         };
         let started = std::time::Instant::now();
         let outcome = self.store.append(batch).await;

@@ -8,6 +8,8 @@
 //! - [`CaseLedger`] sits on top of any backend: it checks events against the
 //!   case's invariants (`bro-domain`), assigns sequences, encodes the canonical
 //!   protobuf, and tells watchers about new events.
+//! - Snapshots ([`snapshot`]): a case's state every few hundred events, so
+//!   a cold read replays only the events after the latest one.
 //! - The worklist index ([`WorklistEntry`]): each case's due obligations as
 //!   last evaluated, stored beside the case and made stale by every append.
 
@@ -18,6 +20,7 @@ mod keys;
 mod ledger;
 mod pipeline;
 mod sealed;
+pub mod snapshot;
 mod worklist;
 
 pub use audit::{AuditHead, AuditLog, StoredAuditRecord};
@@ -26,4 +29,5 @@ pub use keys::{KeyError, Keyring, write_private};
 pub use ledger::*;
 pub use pipeline::*;
 pub use sealed::SealedStore;
+pub use snapshot::StoredSnapshot;
 pub use worklist::*;

@@ -1,5 +1,5 @@
 //! [`SealedStore`]: any backend, with every blob that holds personal data —
-//! events, case projections, queued and rendered deliveries, inbox messages,
+//! events, case projections and snapshots, queued and rendered deliveries, inbox messages,
 //! the worklist's obligations (a party id may be anything a client chose) —
 //! encrypted before it reaches the backend ([`Keyring::seal`], each bound to
 //! its row so a blob cannot be moved to another) and opened on the way back.
@@ -15,7 +15,7 @@ use bro_domain::{CaseId, Timestamp};
 use crate::{
     AppendBatch, AppendOutcome, CaseQuery, Delivery, DeliveryQuery, DeliveryUpdate, DueQuery, EventStore, InboxEntry,
     InboxPut, InboxQuery, InboxState, Keyring, NewDelivery, RequestRecord, SourceKey, StoreError, StoredCase,
-    StoredDueItem, StoredEvent, WorklistEntry,
+    StoredDueItem, StoredEvent, StoredSnapshot, WorklistEntry,
 };
 
 /// A backend whose personal data is sealed at rest.
@@ -112,6 +112,11 @@ fn case_context(case: &CaseId, version: u64) -> String {
     format!("case/{case}/{version}")
 }
 
+/// A snapshot is bound to its case and the version it holds.
+fn snapshot_context(case: &CaseId, version: u64) -> String {
+    format!("snapshot/{case}/{version}")
+}
+
 /// A worklist item is bound to its case and its place in the worklist.
 fn due_item_context(case_id: &CaseId, sort_key: &str) -> String {
     format!("due/{case_id}/{sort_key}")
@@ -131,6 +136,9 @@ impl EventStore for SealedStore {
         }
         batch.events = std::mem::take(&mut batch.events).into_iter().map(|e| self.seal_event(&case, e)).collect();
         batch.projection = self.seal_case(batch.projection);
+        if let Some(snapshot) = &mut batch.snapshot {
+            snapshot.state = self.keys.seal(snapshot_context(&case, snapshot.version).as_bytes(), &snapshot.state);
+        }
         batch.deliveries = std::mem::take(&mut batch.deliveries).into_iter().map(|d| self.seal_delivery(d)).collect();
         self.inner.append(batch).await
     }
@@ -147,6 +155,12 @@ impl EventStore for SealedStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let events = self.inner.read_events(case_id, after_sequence, limit).await?;
         events.into_iter().map(|e| self.open_event(case_id, e)).collect()
+    }
+
+    async fn get_snapshot(&self, case_id: &CaseId) -> Result<Option<StoredSnapshot>, StoreError> {
+        let Some(mut snapshot) = self.inner.get_snapshot(case_id).await? else { return Ok(None) };
+        snapshot.state = self.open(&snapshot_context(case_id, snapshot.version), &snapshot.state)?;
+        Ok(Some(snapshot))
     }
 
     async fn get_case(&self, case_id: &CaseId) -> Result<Option<StoredCase>, StoreError> {

@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use bro_domain::{
-    CaseId, Child, ConsentScope, CorrespondenceActivity, CorrespondenceEntry, CorrespondencePriority, Date,
-    EventSource, Organisation, PersonId, PersonIdKind, RecordedEvent,
+    CaseId, Child, ConsentScope, Correspondence, CorrespondenceActivity, CorrespondenceEntry, CorrespondencePriority,
+    Date, EventSource, Organisation, PersonId, PersonIdKind, RecordedEvent,
 };
 
 use super::*;

@@ -29,6 +29,8 @@ pub enum Rpc {
     AppendCaseEvents,
     ListCaseEvents,
     WatchCase,
+    ListCorrespondence,
+    GetCorrespondence,
     ListDueObligations,
     Ingest,
     ListUnmatchedMessages,
@@ -59,13 +61,15 @@ pub enum Rpc {
 
 impl Rpc {
     /// Every RPC, with its service.
-    pub const ALL: [(Rpc, &'static str); 32] = [
+    pub const ALL: [(Rpc, &'static str); 34] = [
         (Rpc::CreateCase, "CaseService"),
         (Rpc::GetCase, "CaseService"),
         (Rpc::ListCases, "CaseService"),
         (Rpc::AppendCaseEvents, "CaseService"),
         (Rpc::ListCaseEvents, "CaseService"),
         (Rpc::WatchCase, "CaseService"),
+        (Rpc::ListCorrespondence, "CaseService"),
+        (Rpc::GetCorrespondence, "CaseService"),
         (Rpc::ListDueObligations, "ObligationService"),
         (Rpc::Ingest, "IngestService"),
         (Rpc::ListUnmatchedMessages, "IngestService"),
@@ -116,6 +120,7 @@ impl Rpc {
         match self {
             CreateCase | GetCase | ListCases | AppendCaseEvents | WatchCase => "case",
             ListCaseEvents => "case events",
+            ListCorrespondence | GetCorrespondence => "correspondence",
             ListDueObligations => "obligations",
             Ingest | ListUnmatchedMessages | ResolveUnmatchedMessage | DiscardUnmatchedMessage | ListRejections => {
                 "sector messages"
@@ -165,9 +170,8 @@ pub fn purposes(rpc: Rpc) -> &'static [Purpose] {
     use Purpose::*;
     use Rpc::*;
     match rpc {
-        CreateCase | GetCase | ListCases | AppendCaseEvents | ListCaseEvents | WatchCase | ListDueObligations => {
-            &[CaseHandling, Coordination, Exchange]
-        }
+        CreateCase | GetCase | ListCases | AppendCaseEvents | ListCaseEvents | WatchCase | ListCorrespondence
+        | GetCorrespondence | ListDueObligations => &[CaseHandling, Coordination, Exchange],
         Ingest | StreamDeliveries | AcknowledgeDelivery => &[Exchange],
         ListUnmatchedMessages | ResolveUnmatchedMessage | DiscardUnmatchedMessage | ListRejections => {
             &[CaseHandling, Operations]
@@ -302,6 +306,8 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
             | AppendCaseEvents
             | ListCaseEvents
             | WatchCase
+            | ListCorrespondence
+            | GetCorrespondence
             | ListDueObligations
             | ResolveUnmatchedMessage => own_municipality(cvr, rpc, target, "a caseworker"),
             _ if rpc.is_plan() => own_municipality(cvr, rpc, target, "a caseworker"),
@@ -329,23 +335,26 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
             _ => match &system.access {
                 SystemAccess::Municipal { cvr } => match rpc {
                     CreateCase | GetCase | ListCases | AppendCaseEvents | ListCaseEvents | WatchCase
-                    | ListDueObligations => own_municipality(cvr, rpc, target, "a system"),
+                    | ListCorrespondence | GetCorrespondence | ListDueObligations => {
+                        own_municipality(cvr, rpc, target, "a system")
+                    }
                     _ if rpc.is_plan() => own_municipality(cvr, rpc, target, "a system"),
                     _ => refuse("a system"),
                 },
                 SystemAccess::Sector { scope, .. } => match (rpc, target) {
-                    (GetCase | ListCaseEvents | GetHolisticPlan, Target::Case(case)) => {
-                        match system.recipient().share(case) {
-                            None => Err(Denial(format!(
-                                "system {:?} serves another municipality's cases, not this one's",
-                                system.name
-                            ))),
-                            Some(Share::Sector(view)) if view.covers_anyone() => Ok(Grant::Sector(view)),
-                            Some(_) => Err(Denial(format!(
-                                "no custody holder's consent in scope {scope:?} holds for this case, and no legal basis is recorded"
-                            ))),
-                        }
-                    }
+                    (
+                        GetCase | ListCaseEvents | ListCorrespondence | GetCorrespondence | GetHolisticPlan,
+                        Target::Case(case),
+                    ) => match system.recipient().share(case) {
+                        None => Err(Denial(format!(
+                            "system {:?} serves another municipality's cases, not this one's",
+                            system.name
+                        ))),
+                        Some(Share::Sector(view)) if view.covers_anyone() => Ok(Grant::Sector(view)),
+                        Some(_) => Err(Denial(format!(
+                            "no custody holder's consent in scope {scope:?} holds for this case, and no legal basis is recorded"
+                        ))),
+                    },
                     _ => refuse("another sector's system"),
                 },
                 SystemAccess::SendOnly => refuse("a send-only system"),
@@ -456,6 +465,8 @@ mod tests {
                                 | Rpc::AppendCaseEvents
                                 | Rpc::ListCaseEvents
                                 | Rpc::WatchCase
+                                | Rpc::ListCorrespondence
+                                | Rpc::GetCorrespondence
                                 | Rpc::ResolveUnmatchedMessage
                         ) =>
                     {

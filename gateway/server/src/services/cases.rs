@@ -22,7 +22,7 @@ use crate::paging::{self, DEFAULT_PAGE_SIZE};
 
 /// The case service.
 pub struct CaseApi {
-    ctx: Context,
+    pub(super) ctx: Context,
 }
 
 impl CaseApi {
@@ -93,7 +93,9 @@ impl CaseApi {
 
     async fn get_case(&self, caller: Caller, req: pb::GetCaseRequest) -> Result<pb::GetCaseResponse, ApiError> {
         let id = case_name("name", &req.name)?;
-        let (state, case, grant) = self.ctx.authorize_case_projection(&caller, Rpc::GetCase, &id).await?;
+        let (state, mut case, grant) = self.ctx.authorize_case_projection(&caller, Rpc::GetCase, &id).await?;
+        // From the state: a projection stored before letters left it has no count.
+        case.correspondence_count = i32::try_from(state.correspondence.len()).unwrap_or(i32::MAX);
         let case = match grant {
             Grant::Full => self.ctx.worklist.evaluated_case(case, self.ctx.clock.today()).await?,
             Grant::Sector(scope) => bro_api::views::sector_view_to_pb(&scope.view(&state)),
@@ -224,6 +226,8 @@ grpc_service! {
         rpc AppendCaseEvents => append_case_events(pb::AppendCaseEventsRequest) -> pb::AppendCaseEventsResponse;
         rpc ListCaseEvents => list_case_events(pb::ListCaseEventsRequest) -> pb::ListCaseEventsResponse;
         rpc WatchCase => watch_case(pb::WatchCaseRequest) -> WatchStream;
+        rpc ListCorrespondence => list_correspondence(pb::ListCorrespondenceRequest) -> pb::ListCorrespondenceResponse;
+        rpc GetCorrespondence => get_correspondence(pb::GetCorrespondenceRequest) -> pb::GetCorrespondenceResponse;
     }
 }
 

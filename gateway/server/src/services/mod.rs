@@ -1,4 +1,5 @@
-//! The gRPC services, one file each: [`cases`] (`CaseService`),
+//! The gRPC services, one file each: [`cases`] (`CaseService`, its letters
+//! in [`correspondence`]),
 //! [`obligations`] (`ObligationService`, the worklist), [`plans`]
 //! (`PlanService`), [`ingest`] (`IngestService` and its inbox),
 //! [`deliveries`] (`DeliveryService` and the pull transport), [`audit`]
@@ -8,6 +9,7 @@
 pub mod adapters;
 pub mod audit;
 pub mod cases;
+pub mod correspondence;
 pub mod deliveries;
 pub mod ingest;
 pub mod obligations;
