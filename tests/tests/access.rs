@@ -270,7 +270,19 @@ async fn municipalities_and_sectors_see_only_their_share() {
         .case
         .expect("case");
     assert_eq!(seen.custody_holders.iter().map(|p| p.party_id.as_str()).collect::<Vec<_>>(), ["parent-1"]);
-    assert_eq!(seen.appointments.iter().map(|a| a.appointment_id.as_str()).collect::<Vec<_>>(), ["job-1"]);
+    assert_eq!(seen.appointment_count, 1, "only the jobcentre's meeting with parent-1");
+    let listed = jobcentre
+        .list_appointments(pb::ListAppointmentsRequest { parent: "cases/c1".into(), ..Default::default() })
+        .await
+        .expect("appointments within the consent")
+        .into_inner()
+        .appointments;
+    assert_eq!(listed.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["cases/c1/appointments/job-1"]);
+    let err = jobcentre
+        .get_appointment(pb::GetAppointmentRequest { name: "cases/c1/appointments/job-2".into() })
+        .await
+        .expect_err("parent-2 did not consent");
+    assert_eq!(err.code(), Code::NotFound, "as absent as an appointment never scheduled");
     assert_eq!(seen.correspondence_count, 0, "psychiatry's letter is not the jobcentre's");
     let letters = jobcentre
         .list_correspondence(pb::ListCorrespondenceRequest { parent: "cases/c1".into(), ..Default::default() })
@@ -340,7 +352,7 @@ async fn municipalities_and_sectors_see_only_their_share() {
         .and_then(|c| c.correspondence)
         .expect("letter");
     assert!(letter.entries[0].text.contains("fælles møde"), "the full view by default");
-    assert!(seen.appointments.is_empty(), "not the jobcentre's meetings");
+    assert_eq!(seen.appointment_count, 0, "not the jobcentre's meetings");
     assert_eq!(seen.legal_bases.len(), 1);
     let ended = event(
         "2026-03-03",

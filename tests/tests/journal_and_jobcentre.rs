@@ -108,7 +108,15 @@ async fn a_journal_case_and_a_jobcentre_plan_meet_in_one_case() {
     let case = case.case.expect("case");
     assert_eq!(case.sector_plans.len(), 1);
     assert_eq!(case.sector_plans[0].sector(), pb::Sector::Jobcentre);
-    assert!(!case.appointments.is_empty(), "the jobcentre's meetings are on the case's timeline");
+    assert!(case.appointment_count > 0, "the jobcentre's meetings are on the case's timeline");
+    let listed = cases
+        .list_appointments(pb::ListAppointmentsRequest { parent: opened.case.clone(), ..Default::default() })
+        .await
+        .expect("appointments")
+        .into_inner()
+        .appointments;
+    assert_eq!(listed.len() as i32, case.appointment_count);
+    assert!(listed.iter().filter_map(|a| a.appointment.as_ref()).all(|a| a.sector() == pb::Sector::Jobcentre));
     assert!(!case.plans.is_empty(), "the journal's plans are recorded");
     assert!(!case.obligations.is_empty(), "the rules evaluated the journal's events");
     gw.stop().await.expect("stops");

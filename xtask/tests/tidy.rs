@@ -219,10 +219,7 @@ const FOLDER_LAYERS: &[(&str, &[&str])] = &[
     ("access", &["mod", "ratelimit", "client", "jwt", "policy", "audit", "gate"]),
     ("pipeline", &["mod", "subjects", "transport", "distribution", "outbox", "ingest", "worker"]),
     ("plans", &["mod", "links", "page", "reader", "http"]),
-    (
-        "services",
-        &["mod", "audit", "adapters", "obligations", "cases", "correspondence", "deliveries", "ingest", "plans"],
-    ),
+    ("services", &["mod", "audit", "adapters", "obligations", "cases", "case_items", "deliveries", "ingest", "plans"]),
 ];
 
 /// A file's code without its unit tests (tests may reach anywhere).

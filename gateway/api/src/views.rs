@@ -3,8 +3,8 @@
 //! and every other field empty.
 
 use bro_proto::convert::{
-    appointment_to_pb, consent_to_pb, etag, legal_basis_to_pb, organisation_to_pb, party_to_pb, sector_contact_to_pb,
-    sector_plan_to_pb, timestamp_to_pb,
+    consent_to_pb, etag, legal_basis_to_pb, organisation_to_pb, party_to_pb, sector_contact_to_pb, sector_plan_to_pb,
+    timestamp_to_pb,
 };
 use bro_proto::v1 as pb;
 use bro_rules::sharing::SectorView;
@@ -24,7 +24,7 @@ pub fn sector_view_to_pb(view: &SectorView) -> pb::Case {
         legal_bases: view.legal_bases.iter().map(legal_basis_to_pb).collect(),
         correspondence_count: i32::try_from(view.correspondence.len()).unwrap_or(i32::MAX),
         sector_plans: view.sector_plans.iter().map(sector_plan_to_pb).collect(),
-        appointments: view.appointments.iter().map(appointment_to_pb).collect(),
+        appointment_count: i32::try_from(view.appointments.len()).unwrap_or(i32::MAX),
         ..Default::default()
     }
 }

@@ -1086,7 +1086,7 @@ pub fn case_to_pb(case: &d::Case) -> pb::Case {
         evaluated_on: None,
         correspondence_count: i32::try_from(case.correspondence.len()).unwrap_or(i32::MAX),
         sector_plans: case.sector_plans.iter().map(sector_plan_to_pb).collect(),
-        appointments: case.appointments.iter().map(appointment_to_pb).collect(),
+        appointment_count: i32::try_from(case.appointments.len()).unwrap_or(i32::MAX),
         homecoming_waivers: case
             .homecoming_waivers
             .iter()

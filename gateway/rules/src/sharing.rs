@@ -188,6 +188,12 @@ impl SectorScope {
         self.mine(letter.sector, &letter.custody_holder)
     }
 
+    /// Whether the sector may see an appointment of the case: its own
+    /// sector's appointment with a covered custody holder.
+    pub fn may_see_appointment(&self, appointment: &Appointment) -> bool {
+        self.mine(appointment.sector, &appointment.custody_holder)
+    }
+
     /// Whether an event of the case may be shown to the sector.
     pub fn may_see(&self, kind: &EventKind) -> bool {
         match kind {
@@ -246,7 +252,7 @@ impl SectorScope {
                 .collect(),
             correspondence: case.correspondence.iter().filter(|c| self.may_read(c)).cloned().collect(),
             sector_plans: case.sector_plans.iter().filter(|p| mine(p.sector, &p.custody_holder)).cloned().collect(),
-            appointments: case.appointments.iter().filter(|a| mine(a.sector, &a.custody_holder)).cloned().collect(),
+            appointments: case.appointments.iter().filter(|a| self.may_see_appointment(a)).cloned().collect(),
         }
     }
 }

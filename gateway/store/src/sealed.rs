@@ -34,7 +34,7 @@ impl SealedStore {
     /// none if it is not a `bro.v1.Case`.
     fn person_keys(&self, projection: &[u8]) -> Vec<Vec<u8>> {
         use prost::Message as _;
-        let Ok(case) = bro_proto::v1::Case::decode(projection) else { return Vec::new() };
+        let Ok(case) = CasePeople::decode(projection) else { return Vec::new() };
         let ids = case
             .custody_holders
             .iter()
@@ -101,6 +101,16 @@ impl SealedStore {
         e.batch = self.open(&format!("inbox-batch/{}", e.entry_id), &e.batch)?;
         Ok(e)
     }
+}
+
+/// The people of a `bro.v1.Case` (its fields 4 and 5) and nothing else:
+/// decoding skips the rest of the projection instead of building it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct CasePeople {
+    #[prost(message, optional, tag = "4")]
+    child: Option<bro_proto::v1::Child>,
+    #[prost(message, repeated, tag = "5")]
+    custody_holders: Vec<bro_proto::v1::Party>,
 }
 
 fn event_context(case: &CaseId, sequence: u64) -> String {
@@ -266,5 +276,34 @@ impl EventStore for SealedStore {
 
     async fn close(&self) -> Result<(), StoreError> {
         self.inner.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bro_proto::v1 as pb;
+    use prost::Message as _;
+
+    use super::CasePeople;
+
+    #[test]
+    fn the_people_of_a_projection_decode_without_the_rest() {
+        let id = |value: &str| {
+            Some(pb::PersonIdentifier { kind: pb::PersonIdentifierKind::Cpr.into(), value: value.into() })
+        };
+        let case = pb::Case {
+            name: "cases/c-1".into(),
+            child: Some(pb::Child { identifier: id("0101200000"), journal_reference: "27.24.00".into() }),
+            custody_holders: vec![pb::Party {
+                party_id: "parent-1".into(),
+                identifier: id("0101901234"),
+                ..Default::default()
+            }],
+            revisions: vec![pb::Revision::default(); 3],
+            correspondence_count: 7,
+            ..Default::default()
+        };
+        let people = CasePeople::decode(case.encode_to_vec().as_slice()).expect("decodes");
+        assert_eq!((people.child, people.custody_holders), (case.child, case.custody_holders));
     }
 }

@@ -31,6 +31,8 @@ pub enum Rpc {
     WatchCase,
     ListCorrespondence,
     GetCorrespondence,
+    ListAppointments,
+    GetAppointment,
     ListDueObligations,
     Ingest,
     ListUnmatchedMessages,
@@ -61,7 +63,7 @@ pub enum Rpc {
 
 impl Rpc {
     /// Every RPC, with its service.
-    pub const ALL: [(Rpc, &'static str); 34] = [
+    pub const ALL: [(Rpc, &'static str); 36] = [
         (Rpc::CreateCase, "CaseService"),
         (Rpc::GetCase, "CaseService"),
         (Rpc::ListCases, "CaseService"),
@@ -70,6 +72,8 @@ impl Rpc {
         (Rpc::WatchCase, "CaseService"),
         (Rpc::ListCorrespondence, "CaseService"),
         (Rpc::GetCorrespondence, "CaseService"),
+        (Rpc::ListAppointments, "CaseService"),
+        (Rpc::GetAppointment, "CaseService"),
         (Rpc::ListDueObligations, "ObligationService"),
         (Rpc::Ingest, "IngestService"),
         (Rpc::ListUnmatchedMessages, "IngestService"),
@@ -121,6 +125,7 @@ impl Rpc {
             CreateCase | GetCase | ListCases | AppendCaseEvents | WatchCase => "case",
             ListCaseEvents => "case events",
             ListCorrespondence | GetCorrespondence => "correspondence",
+            ListAppointments | GetAppointment => "appointments",
             ListDueObligations => "obligations",
             Ingest | ListUnmatchedMessages | ResolveUnmatchedMessage | DiscardUnmatchedMessage | ListRejections => {
                 "sector messages"
@@ -171,7 +176,9 @@ pub fn purposes(rpc: Rpc) -> &'static [Purpose] {
     use Rpc::*;
     match rpc {
         CreateCase | GetCase | ListCases | AppendCaseEvents | ListCaseEvents | WatchCase | ListCorrespondence
-        | GetCorrespondence | ListDueObligations => &[CaseHandling, Coordination, Exchange],
+        | GetCorrespondence | ListAppointments | GetAppointment | ListDueObligations => {
+            &[CaseHandling, Coordination, Exchange]
+        }
         Ingest | StreamDeliveries | AcknowledgeDelivery => &[Exchange],
         ListUnmatchedMessages | ResolveUnmatchedMessage | DiscardUnmatchedMessage | ListRejections => {
             &[CaseHandling, Operations]
@@ -308,6 +315,8 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
             | WatchCase
             | ListCorrespondence
             | GetCorrespondence
+            | ListAppointments
+            | GetAppointment
             | ListDueObligations
             | ResolveUnmatchedMessage => own_municipality(cvr, rpc, target, "a caseworker"),
             _ if rpc.is_plan() => own_municipality(cvr, rpc, target, "a caseworker"),
@@ -335,15 +344,15 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
             _ => match &system.access {
                 SystemAccess::Municipal { cvr } => match rpc {
                     CreateCase | GetCase | ListCases | AppendCaseEvents | ListCaseEvents | WatchCase
-                    | ListCorrespondence | GetCorrespondence | ListDueObligations => {
-                        own_municipality(cvr, rpc, target, "a system")
-                    }
+                    | ListCorrespondence | GetCorrespondence | ListAppointments | GetAppointment
+                    | ListDueObligations => own_municipality(cvr, rpc, target, "a system"),
                     _ if rpc.is_plan() => own_municipality(cvr, rpc, target, "a system"),
                     _ => refuse("a system"),
                 },
                 SystemAccess::Sector { scope, .. } => match (rpc, target) {
                     (
-                        GetCase | ListCaseEvents | ListCorrespondence | GetCorrespondence | GetHolisticPlan,
+                        GetCase | ListCaseEvents | ListCorrespondence | GetCorrespondence | ListAppointments
+                        | GetAppointment | GetHolisticPlan,
                         Target::Case(case),
                     ) => match system.recipient().share(case) {
                         None => Err(Denial(format!(
@@ -467,6 +476,8 @@ mod tests {
                                 | Rpc::WatchCase
                                 | Rpc::ListCorrespondence
                                 | Rpc::GetCorrespondence
+                                | Rpc::ListAppointments
+                                | Rpc::GetAppointment
                                 | Rpc::ResolveUnmatchedMessage
                         ) =>
                     {

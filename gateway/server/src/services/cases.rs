@@ -94,8 +94,9 @@ impl CaseApi {
     async fn get_case(&self, caller: Caller, req: pb::GetCaseRequest) -> Result<pb::GetCaseResponse, ApiError> {
         let id = case_name("name", &req.name)?;
         let (state, mut case, grant) = self.ctx.authorize_case_projection(&caller, Rpc::GetCase, &id).await?;
-        // From the state: a projection stored before letters left it has no count.
+        // From the state: a projection stored before letters and appointments left it has no counts.
         case.correspondence_count = i32::try_from(state.correspondence.len()).unwrap_or(i32::MAX);
+        case.appointment_count = i32::try_from(state.appointments.len()).unwrap_or(i32::MAX);
         let case = match grant {
             Grant::Full => self.ctx.worklist.evaluated_case(case, self.ctx.clock.today()).await?,
             Grant::Sector(scope) => bro_api::views::sector_view_to_pb(&scope.view(&state)),
@@ -228,6 +229,8 @@ grpc_service! {
         rpc WatchCase => watch_case(pb::WatchCaseRequest) -> WatchStream;
         rpc ListCorrespondence => list_correspondence(pb::ListCorrespondenceRequest) -> pb::ListCorrespondenceResponse;
         rpc GetCorrespondence => get_correspondence(pb::GetCorrespondenceRequest) -> pb::GetCorrespondenceResponse;
+        rpc ListAppointments => list_appointments(pb::ListAppointmentsRequest) -> pb::ListAppointmentsResponse;
+        rpc GetAppointment => get_appointment(pb::GetAppointmentRequest) -> pb::GetAppointmentResponse;
     }
 }
 

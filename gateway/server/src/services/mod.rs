@@ -1,5 +1,5 @@
-//! The gRPC services, one file each: [`cases`] (`CaseService`, its letters
-//! in [`correspondence`]),
+//! The gRPC services, one file each: [`cases`] (`CaseService`; its letters
+//! and appointments, resources of their own, in [`case_items`]),
 //! [`obligations`] (`ObligationService`, the worklist), [`plans`]
 //! (`PlanService`), [`ingest`] (`IngestService` and its inbox),
 //! [`deliveries`] (`DeliveryService` and the pull transport), [`audit`]
@@ -8,8 +8,8 @@
 
 pub mod adapters;
 pub mod audit;
+pub mod case_items;
 pub mod cases;
-pub mod correspondence;
 pub mod deliveries;
 pub mod ingest;
 pub mod obligations;

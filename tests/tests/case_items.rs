@@ -1,7 +1,9 @@
-//! A case's letters as their own resource, through a running gateway:
-//! `GetCase` carries only their count, `ListCorrespondence` pages through
-//! them in the order recorded (texts left out unless asked for),
-//! `GetCorrespondence` returns one whole, and every read is audited.
+//! A case's letters and appointments as resources of their own, through a
+//! running gateway: `GetCase` carries only their counts;
+//! `ListCorrespondence` pages through the letters in the order recorded
+//! (texts left out unless asked for) and `GetCorrespondence` returns one
+//! whole; `ListAppointments` pages through the appointments by start time,
+//! moved and cancelled ones as they now stand; every read is audited.
 
 use bro_api::v1 as pb;
 use bro_api::v1::case_event::Kind;
@@ -164,5 +166,94 @@ async fn letters_are_their_own_resource_outside_the_case() {
     assert_eq!(reads("GetCorrespondence", "OK"), 2);
     assert_eq!(reads("GetCorrespondence", "NOT_FOUND"), 1);
     assert_eq!(reads("ListCorrespondence", "PERMISSION_DENIED"), 1);
+    gw.stop().await.expect("stops");
+}
+
+fn appointment(id: &str, sector: pb::Sector, hour: i64) -> pb::CaseEvent {
+    let start = 1_772_445_600 + hour * 3600;
+    bro_e2e::event(
+        "2026-03-02",
+        Kind::AppointmentScheduled(pb::AppointmentScheduled {
+            appointment: Some(pb::Appointment {
+                appointment_id: id.into(),
+                custody_holder: "parent-1".into(),
+                sector: sector.into(),
+                organisation: Some(pb::Organisation { display_name: "Jobcenter Bro".into(), ..Default::default() }),
+                title: format!("Samtale {id}"),
+                start_time: Some(prost_types::Timestamp { seconds: start, nanos: 0 }),
+                end_time: Some(prost_types::Timestamp { seconds: start + 3600, nanos: 0 }),
+                ..Default::default()
+            }),
+        }),
+    )
+}
+
+#[tokio::test]
+async fn appointments_are_their_own_resource_by_start_time() {
+    let gw = TestGateway::start().await.expect("gateway");
+    let mut client = gw.client().await.expect("client");
+    client.create_case(new_case("c1", TEST_CVR)).await.expect("created");
+    // Five appointments, two at the same hour; then one moved and one cancelled.
+    let events = vec![
+        appointment("job/3", pb::Sector::Jobcentre, 30),
+        appointment("psy-1", pb::Sector::Psychiatry, 10),
+        appointment("job-2", pb::Sector::Jobcentre, 20),
+        appointment("job-1", pb::Sector::Jobcentre, 20),
+        appointment("psy-2", pb::Sector::Psychiatry, 40),
+        appointment("psy-1", pb::Sector::Psychiatry, 50),
+        bro_e2e::event(
+            "2026-03-02",
+            Kind::AppointmentCancelled(pb::AppointmentCancelled {
+                appointment_id: "psy-2".into(),
+                reason: "Aflyst af behandleren".into(),
+            }),
+        ),
+    ];
+    client.append_case_events(append("c1", "a1", events, "")).await.expect("appointments");
+    let case = client.get_case(pb::GetCaseRequest { name: "cases/c1".into() }).await.expect("get").into_inner();
+    assert_eq!(case.case.expect("case").appointment_count, 5);
+
+    let (mut listed, mut pages, mut page_token) = (Vec::new(), 0, String::new());
+    loop {
+        let request = pb::ListAppointmentsRequest { parent: "cases/c1".into(), page_size: 2, page_token };
+        let page = client.list_appointments(request).await.expect("list").into_inner();
+        pages += 1;
+        listed.extend(page.appointments);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(pages, 3);
+    let names: Vec<&str> = listed.iter().map(|a| a.name.as_str()).collect();
+    let ids = ["job-1", "job-2", "job/3", "psy-2", "psy-1"];
+    let expected: Vec<String> = ids.iter().map(|id| format!("cases/c1/appointments/{id}")).collect();
+    assert_eq!(names, expected, "by start time, then id; the moved one at its new time");
+    let cancelled = listed[3].appointment.as_ref().expect("appointment");
+    assert!(cancelled.cancelled && cancelled.cancellation_reason == "Aflyst af behandleren");
+
+    let one = client
+        .get_appointment(pb::GetAppointmentRequest { name: "cases/c1/appointments/job/3".into() })
+        .await
+        .expect("get appointment")
+        .into_inner();
+    assert_eq!(one.appointment.as_ref(), Some(&listed[2]));
+    let err = client
+        .get_appointment(pb::GetAppointmentRequest { name: "cases/c1/appointments/job-9".into() })
+        .await
+        .expect_err("no such appointment");
+    assert_eq!(err.code(), Code::NotFound);
+    assert!(err.message().contains("cases/c1/appointments/job-9"), "{}", err.message());
+    let bad = pb::ListAppointmentsRequest { parent: "cases/c1".into(), page_token: "bm9wZQ".into(), page_size: 2 };
+    assert_eq!(client.list_appointments(bad).await.expect_err("bad token").code(), Code::InvalidArgument);
+
+    drop(client);
+    let records = gw.audit_records().await;
+    let listed = records
+        .iter()
+        .filter(|r| r.method == "/bro.v1.CaseService/ListAppointments" && r.outcome == "OK")
+        .filter(|r| r.case == "cases/c1" && r.data_kind == "appointments")
+        .count();
+    assert_eq!(listed, 3, "each page read is audited");
     gw.stop().await.expect("stops");
 }
