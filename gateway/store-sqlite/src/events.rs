@@ -254,6 +254,14 @@ pub(crate) fn get_case(conn: &Connection, case_id: &CaseId) -> Result<Option<Sto
         .transpose()
 }
 
+/// A case's version, from its row's own column (the projection is not read).
+pub(crate) fn case_version(conn: &Connection, case_id: &CaseId) -> Result<Option<u64>, StoreError> {
+    conn.prepare_cached("SELECT version FROM cases WHERE case_id = ?1")
+        .and_then(|mut s| s.query_row([case_id.as_str()], |r| r.get::<_, i64>(0)).optional())
+        .map(|v| v.map(|v| v as u64))
+        .map_err(backend)
+}
+
 /// The case's latest snapshot.
 pub(crate) fn get_snapshot(conn: &Connection, case_id: &CaseId) -> Result<Option<StoredSnapshot>, StoreError> {
     conn.query_row("SELECT version, state FROM snapshots WHERE case_id = ?1", [case_id.as_str()], |r| {

@@ -282,6 +282,11 @@ impl EventStore for SqliteStore {
         self.read(move |conn| events::get_case(conn, &case_id)).await
     }
 
+    async fn case_version(&self, case_id: &CaseId) -> Result<Option<u64>, StoreError> {
+        let case_id = case_id.clone();
+        self.read(move |conn| events::case_version(conn, &case_id)).await
+    }
+
     async fn get_snapshot(&self, case_id: &CaseId) -> Result<Option<bro_store::StoredSnapshot>, StoreError> {
         let case_id = case_id.clone();
         self.read(move |conn| events::get_snapshot(conn, &case_id)).await

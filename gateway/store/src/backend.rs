@@ -188,6 +188,10 @@ pub trait EventStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
+    /// The version of a case (the sequence of its last event), without
+    /// reading its projection; `None` if there is no such case.
+    async fn case_version(&self, case_id: &CaseId) -> Result<Option<u64>, StoreError>;
+
     /// The case's latest snapshot, if one was stored.
     async fn get_snapshot(&self, case_id: &CaseId) -> Result<Option<crate::StoredSnapshot>, StoreError>;
 

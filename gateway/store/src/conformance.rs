@@ -762,10 +762,13 @@ async fn snapshots_spare_replays_and_agree_with_them<H: Harness>(h: &H) {
     let ledger = CaseLedger::new(store.clone());
     new_case(&ledger, "c1").await;
     assert_eq!(store.get_snapshot(&case_id("c1")).await.expect("get"), None, "none for a short case");
+    assert_eq!(store.case_version(&case_id("c1")).await.expect("version"), Some(1));
+    assert_eq!(store.case_version(&case_id("none")).await.expect("version"), None);
     // One append crossing the interval writes the state after it.
     let crossing = snapshot::SNAPSHOT_INTERVAL as usize + 44;
     ledger.append(append("c1", "long", varied_history("2026-01-10", crossing), None)).await.expect("append");
     let written = store.get_snapshot(&case_id("c1")).await.expect("get").expect("a snapshot");
+    assert_eq!(store.case_version(&case_id("c1")).await.expect("version"), Some(crossing as u64 + 1));
     assert_eq!(written.version, crossing as u64 + 1);
     assert_eq!(snapshot::decode(&written).as_ref(), Some(&*ledger.state(&case_id("c1")).await.expect("state")));
     // A batch that fails writes no snapshot.

@@ -436,10 +436,11 @@ impl CaseLedger {
         rows.iter().map(decode_event).collect()
     }
 
-    /// The current domain state of a case (cached; checked against the stored version).
+    /// The current domain state of a case (cached; checked against the
+    /// stored version, read without the projection).
     pub async fn state(&self, case_id: &CaseId) -> Result<Arc<Case>, LedgerError> {
-        let stored = self.store.get_case(case_id).await?.ok_or_else(|| LedgerError::NotFound(case_id.clone()))?;
-        self.state_at(case_id, stored.version).await
+        let version = self.store.case_version(case_id).await?.ok_or_else(|| LedgerError::NotFound(case_id.clone()))?;
+        self.state_at(case_id, version).await
     }
 
     /// The domain state and the stored projection of a case, from one read

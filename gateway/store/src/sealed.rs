@@ -167,6 +167,10 @@ impl EventStore for SealedStore {
         events.into_iter().map(|e| self.open_event(case_id, e)).collect()
     }
 
+    async fn case_version(&self, case_id: &CaseId) -> Result<Option<u64>, StoreError> {
+        self.inner.case_version(case_id).await
+    }
+
     async fn get_snapshot(&self, case_id: &CaseId) -> Result<Option<StoredSnapshot>, StoreError> {
         let Some(mut snapshot) = self.inner.get_snapshot(case_id).await? else { return Ok(None) };
         snapshot.state = self.open(&snapshot_context(case_id, snapshot.version), &snapshot.state)?;
@@ -293,7 +297,7 @@ mod tests {
         };
         let case = pb::Case {
             name: "cases/c-1".into(),
-            child: Some(pb::Child { identifier: id("0101200000"), journal_reference: "27.24.00".into() }),
+            child: Some(pb::Child { identifier: id("0101200001"), journal_reference: "27.24.00".into() }),
             custody_holders: vec![pb::Party {
                 party_id: "parent-1".into(),
                 identifier: id("0101901234"),
