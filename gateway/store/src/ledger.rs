@@ -413,12 +413,6 @@ impl CaseLedger {
         decode_case(&stored)
     }
 
-    /// The creation ordinal of a case (for page tokens).
-    pub async fn ordinal(&self, case_id: &CaseId) -> Result<u64, LedgerError> {
-        let stored = self.store.get_case(case_id).await?.ok_or_else(|| LedgerError::NotFound(case_id.clone()))?;
-        Ok(stored.ordinal)
-    }
-
     /// Cases in creation order, and the ordinal to continue after (if more may follow).
     pub async fn list(&self, query: &CaseQuery) -> Result<(Vec<pb::Case>, Option<u64>), LedgerError> {
         let rows = self.store.list_cases(query).await?;
@@ -430,7 +424,7 @@ impl CaseLedger {
     /// Events with sequence > `after`, at most `limit`; `NotFound` if no case.
     pub async fn events(&self, case_id: &CaseId, after: u64, limit: usize) -> Result<Vec<pb::CaseEvent>, LedgerError> {
         let rows = self.store.read_events(case_id, after, limit).await?;
-        if rows.is_empty() && self.store.get_case(case_id).await?.is_none() {
+        if rows.is_empty() && self.store.case_version(case_id).await?.is_none() {
             return Err(LedgerError::NotFound(case_id.clone()));
         }
         rows.iter().map(decode_event).collect()

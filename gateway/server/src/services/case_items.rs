@@ -117,7 +117,7 @@ impl CaseApi {
         letter: &CorrespondenceRef,
         view: View,
     ) -> Result<pb::CaseCorrespondence, ApiError> {
-        let events = self.ctx.ledger.events(case_id, letter.sequence - 1, 1).await?;
+        let events = self.ctx.ledger.events(case_id, letter.sequence.saturating_sub(1), 1).await?;
         let recorded = events.into_iter().next().and_then(|event| match event.kind {
             Some(pb::case_event::Kind::CorrespondenceRecorded(r)) => {
                 r.correspondence.map(|c| (event.sequence, event.occurred_on, event.record_time, c))

@@ -203,7 +203,6 @@ impl CaseApi {
         }
         // Subscribe before reading history, so nothing falls between the two.
         let changes = self.ctx.ledger.subscribe();
-        self.ctx.ledger.get(&case_id).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let watcher = Watcher {
             ledger: self.ctx.ledger.clone(),
