@@ -6,8 +6,8 @@
 //!   native tests, then a standard gRPC client (Python grpcio with server
 //!   reflection) against a real `bro serve`.
 //! - `cargo xtask deps` — checks that `bro-domain` and `bro-rules` depend on
-//!   no async runtime, RPC, WebAssembly or SQL crate, and `bro-proto` and
-//!   `bro-store` on no RPC framework.
+//!   no async runtime, RPC, WebAssembly or SQL crate, and `bro-proto`,
+//!   `bro-store` and its backends on no RPC framework.
 //! - `cargo xtask build-adapters` — builds the WebAssembly workspace
 //!   (`adapters/`: reference adapters and the host's test guests) for
 //!   `wasm32-wasip2` and copies each component to `target/adapters/NAME.wasm`.
@@ -21,7 +21,7 @@ use anyhow::{Context, bail};
 /// Crates that must stay pure.
 const PURE_CRATES: &[&str] = &["bro-domain", "bro-rules"];
 /// Crates the storage backends build on: no RPC framework beneath them.
-const RPC_FREE_CRATES: &[&str] = &["bro-proto", "bro-store"];
+const RPC_FREE_CRATES: &[&str] = &["bro-proto", "bro-store", "bro-store-sqlite", "bro-store-postgres"];
 /// What an RPC-free crate must not depend on, even indirectly.
 const RPC_CRATES: &[&str] = &["tonic", "tonic-build", "tonic-prost", "h2", "hyper", "axum"];
 /// Crates a pure crate must not depend on, even indirectly.
@@ -188,10 +188,26 @@ fn build_adapters() -> anyhow::Result<PathBuf> {
     Ok(out)
 }
 
+/// Says when the PostgreSQL backend's tests will skip for want of a server
+/// (they fail instead in CI, whose `.ci/run` starts one).
+fn note_postgres() {
+    if std::env::var_os("BRO_TEST_POSTGRES").is_some() {
+        return;
+    }
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], 5432));
+    if std::net::TcpStream::connect_timeout(&address, std::time::Duration::from_secs(2)).is_err() {
+        eprintln!(
+            "xtask: no PostgreSQL on {address}: the PostgreSQL backend's tests will be skipped \
+             (set BRO_TEST_POSTGRES to a server to run them)"
+        );
+    }
+}
+
 fn test() -> anyhow::Result<()> {
     check_deps()?;
     let adapters = build_adapters()?;
     ensure_chromium()?;
+    note_postgres();
     // Benches are compile-checked by clippy; running them here would only slow the tests.
     run(cargo()
         .args(["test", "--workspace", "--lib", "--bins", "--tests"])

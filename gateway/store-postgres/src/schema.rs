@@ -1,0 +1,199 @@
+//! The schema, as migrations applied once each, in order, and recorded in
+//! `bro_schema`: a database knows how far it has been migrated. Migrating
+//! is explicit ([`migrate`], `bro store migrate`); a store opened on a
+//! database at another version is refused, naming both versions.
+
+use tokio_postgres::Client;
+
+use crate::backend;
+use bro_store::StoreError;
+
+/// The schema, one step per version. A step is never edited once released;
+/// a change is a new step.
+const MIGRATIONS: &[&str] = &[
+    // 1: the whole store as of SQLite's migration 5, designed for PostgreSQL:
+    // times are microseconds since the epoch and days are days from the
+    // common era (as in SQLite, so a copy moves numbers, not formats);
+    // `events` is append-only by trigger; ordinals come from identity
+    // columns; the worklist's sort key compares bytewise (`COLLATE "C"`),
+    // the order `due_sort_key` promises.
+    r#"
+CREATE TABLE cases (
+    ordinal BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    case_id TEXT NOT NULL UNIQUE,
+    version BIGINT NOT NULL,
+    municipality_cvr TEXT NOT NULL,
+    create_time BIGINT NOT NULL,
+    update_time BIGINT NOT NULL,
+    projection BYTEA NOT NULL
+);
+CREATE INDEX cases_by_municipality ON cases (municipality_cvr, ordinal);
+CREATE TABLE events (
+    case_id TEXT NOT NULL,
+    sequence BIGINT NOT NULL,
+    occurred_on TEXT NOT NULL,
+    record_time BIGINT NOT NULL,
+    request_id TEXT NOT NULL,
+    payload BYTEA NOT NULL,
+    PRIMARY KEY (case_id, sequence)
+);
+CREATE FUNCTION bro_events_are_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'events are append-only'; END $$;
+CREATE TRIGGER events_no_change BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION bro_events_are_append_only();
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION bro_events_are_append_only();
+CREATE TABLE requests (
+    request_id TEXT PRIMARY KEY,
+    case_id TEXT NOT NULL,
+    fingerprint BYTEA NOT NULL,
+    first_sequence BIGINT NOT NULL,
+    last_sequence BIGINT NOT NULL
+);
+CREATE TABLE source_messages (
+    system TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    request_id TEXT NOT NULL REFERENCES requests (request_id),
+    PRIMARY KEY (system, message_id)
+);
+CREATE TABLE deliveries (
+    ordinal BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    delivery_id TEXT NOT NULL UNIQUE,
+    system TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    first_sequence BIGINT NOT NULL,
+    last_sequence BIGINT NOT NULL,
+    payload BYTEA NOT NULL,
+    create_time BIGINT NOT NULL,
+    replay_of TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    next_attempt_time BIGINT NOT NULL,
+    last_error TEXT NOT NULL,
+    update_time BIGINT NOT NULL,
+    rendered_type TEXT,
+    rendered_body BYTEA
+);
+CREATE INDEX deliveries_due ON deliveries (state, next_attempt_time);
+CREATE INDEX deliveries_queue ON deliveries (system, case_id, state, ordinal);
+CREATE INDEX deliveries_by_system ON deliveries (system, ordinal);
+CREATE TABLE inbox (
+    ordinal BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    entry_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    system TEXT NOT NULL,
+    request_id TEXT NOT NULL UNIQUE,
+    source_message_id TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    body BYTEA NOT NULL,
+    batch BYTEA NOT NULL,
+    reason TEXT NOT NULL,
+    state TEXT NOT NULL,
+    resolved_case TEXT,
+    create_time BIGINT NOT NULL,
+    update_time BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX inbox_unmatched_source ON inbox (system, source_message_id)
+    WHERE kind = 'unmatched' AND source_message_id <> '';
+CREATE INDEX inbox_by_kind ON inbox (kind, ordinal);
+CREATE TABLE case_people (
+    person_key BYTEA NOT NULL,
+    case_id TEXT NOT NULL,
+    PRIMARY KEY (person_key, case_id)
+);
+CREATE INDEX case_people_by_case ON case_people (case_id);
+CREATE TABLE worklist (
+    case_id TEXT PRIMARY KEY,
+    municipality_cvr TEXT NOT NULL,
+    ordinal BIGINT NOT NULL,
+    version BIGINT NOT NULL,
+    revision TEXT NOT NULL,
+    evaluated_on BIGINT NOT NULL,
+    refresh_on BIGINT NOT NULL,
+    open BIGINT NOT NULL,
+    overdue BIGINT NOT NULL
+);
+CREATE INDEX worklist_refresh ON worklist (municipality_cvr, refresh_on);
+CREATE INDEX worklist_evaluated ON worklist (municipality_cvr, evaluated_on);
+CREATE INDEX worklist_by_ordinal ON worklist (municipality_cvr, ordinal);
+CREATE TABLE worklist_items (
+    municipality_cvr TEXT NOT NULL,
+    sort_key TEXT COLLATE "C" NOT NULL,
+    case_id TEXT NOT NULL,
+    overdue BOOLEAN NOT NULL,
+    due_on BIGINT,
+    obligation BYTEA NOT NULL,
+    PRIMARY KEY (municipality_cvr, sort_key)
+);
+CREATE INDEX worklist_items_by_case ON worklist_items (case_id);
+CREATE TABLE snapshots (
+    case_id TEXT PRIMARY KEY,
+    version BIGINT NOT NULL,
+    state BYTEA NOT NULL
+);
+"#,
+];
+
+/// The schema version this bro reads and writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Serialises migrations of one database across processes.
+const MIGRATION_LOCK: i64 = 0x0062_726f_5f6d_6967; // "bro_mig"
+
+/// The version a database is at; 0 for one bro never migrated.
+pub(crate) async fn version(client: &Client) -> Result<i64, StoreError> {
+    let exists: bool =
+        client.query_one("SELECT to_regclass('bro_schema') IS NOT NULL", &[]).await.map_err(backend)?.get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let row = client.query_one("SELECT coalesce(max(version), 0) FROM bro_schema", &[]).await.map_err(backend)?;
+    Ok(row.get(0))
+}
+
+/// Brings the database up to this bro's schema, one step per transaction,
+/// under an advisory lock (two replicas migrating at once take turns); the
+/// version it is at afterwards.
+pub(crate) async fn migrate(client: &mut Client) -> Result<i64, StoreError> {
+    client
+        .batch_execute("CREATE TABLE IF NOT EXISTS bro_schema (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        .await
+        .map_err(backend)?;
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let step = i as i64 + 1;
+        let tx = client.transaction().await.map_err(backend)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(backend)?;
+        let at: i64 =
+            tx.query_one("SELECT coalesce(max(version), 0) FROM bro_schema", &[]).await.map_err(backend)?.get(0);
+        if at > SCHEMA_VERSION {
+            return Err(newer(at));
+        }
+        if at >= step {
+            continue;
+        }
+        tx.batch_execute(sql).await.map_err(backend)?;
+        tx.execute("INSERT INTO bro_schema (version) VALUES ($1)", &[&step]).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+    }
+    version(client).await
+}
+
+/// Refuses a database not at this bro's schema, saying what to do.
+pub(crate) fn check(at: i64) -> Result<(), StoreError> {
+    match at {
+        v if v == SCHEMA_VERSION => Ok(()),
+        v if v > SCHEMA_VERSION => Err(newer(v)),
+        0 => Err(StoreError::Backend(format!(
+            "the database has no bro schema; run `bro store migrate` to create schema version {SCHEMA_VERSION}"
+        ))),
+        v => Err(StoreError::Backend(format!(
+            "the database has schema version {v}, older than this bro's {SCHEMA_VERSION}; run `bro store migrate`"
+        ))),
+    }
+}
+
+fn newer(at: i64) -> StoreError {
+    StoreError::Backend(format!(
+        "the database has schema version {at}, newer than this bro ({SCHEMA_VERSION}); upgrade bro"
+    ))
+}

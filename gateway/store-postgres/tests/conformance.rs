@@ -1,0 +1,202 @@
+//! Runs the event-store conformance suite against a real PostgreSQL: one
+//! fresh database per run (dropped afterwards), one schema per fresh store.
+//! The server is `BRO_TEST_POSTGRES` (a connection URL to a database the
+//! test may create databases from), or the local one on 127.0.0.1:5432.
+
+#![allow(clippy::print_stderr)] // A skipped suite says so, for whoever runs it without a server.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use bro_store::EventStore;
+use bro_store::conformance::{Harness, run_all};
+use bro_store_postgres::PostgresStore;
+use tokio_postgres::NoTls;
+
+fn server_url() -> String {
+    std::env::var("BRO_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A connection to the server's maintenance database.
+async fn admin() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&server_url(), NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {} (set BRO_TEST_POSTGRES): {e}", server_url()));
+    tokio::spawn(connection);
+    client
+}
+
+/// Whether a server answers. Without one, the suite is skipped with a
+/// notice on a developer's machine (SQLite needs none) and fails in CI
+/// (`CI` set), whose `.ci/run` starts one.
+async fn server_answers(test: &str) -> bool {
+    match tokio_postgres::connect(&server_url(), NoTls).await {
+        Ok(_) => true,
+        Err(e) if std::env::var_os("CI").is_some() => panic!("{test}: no PostgreSQL at {} in CI: {e}", server_url()),
+        Err(e) => {
+            eprintln!("SKIPPED {test}: no PostgreSQL at {} ({e}); set BRO_TEST_POSTGRES to run it", server_url());
+            false
+        }
+    }
+}
+
+/// A database of its own for one test run, dropped when done.
+struct TestDatabase {
+    name: String,
+}
+
+impl TestDatabase {
+    async fn create(purpose: &str) -> TestDatabase {
+        let name = format!("bro_test_{purpose}_{}", std::process::id());
+        let admin = admin().await;
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop old");
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
+        TestDatabase { name }
+    }
+
+    /// The connection string of the database (the server's host, port,
+    /// user and password), with `search_path` set to `schema`.
+    fn url(&self, schema: Option<&str>) -> String {
+        let config: tokio_postgres::Config = server_url().parse().expect("a valid URL");
+        let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            _ => "127.0.0.1".to_owned(),
+        };
+        let mut url = format!(
+            "host={} port={} user={} dbname={}",
+            quote(&host),
+            config.get_ports().first().copied().unwrap_or(5432),
+            quote(config.get_user().unwrap_or("postgres")),
+            quote(&self.name)
+        );
+        if let Some(password) = config.get_password() {
+            url.push_str(&format!(" password={}", quote(&String::from_utf8_lossy(password))));
+        }
+        if let Some(schema) = schema {
+            url.push_str(&format!(" options='-c search_path={schema}'"));
+        }
+        url
+    }
+
+    async fn drop_now(self) {
+        admin()
+            .await
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .await
+            .expect("drop");
+    }
+}
+
+/// Fresh stores, each in a schema of its own in the run's database.
+struct Schemas {
+    database: TestDatabase,
+    next: AtomicUsize,
+    urls: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Harness for Schemas {
+    type Store = PostgresStore;
+
+    async fn fresh(&self) -> PostgresStore {
+        let schema = format!("s{}", self.next.fetch_add(1, Ordering::SeqCst));
+        let (client, connection) = tokio_postgres::connect(&self.database.url(None), NoTls).await.expect("connect");
+        let driver = tokio::spawn(connection);
+        client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create schema");
+        drop(client);
+        let _ = driver.await;
+        let url = self.database.url(Some(&schema));
+        assert_eq!(PostgresStore::migrate(&url).await.expect("migrate"), bro_store_postgres::SCHEMA_VERSION);
+        let store = PostgresStore::open(&url).await.expect("open");
+        self.urls.lock().expect("lock").push(url);
+        store
+    }
+
+    async fn reopen(&self, store: PostgresStore) -> PostgresStore {
+        store.close().await.expect("close");
+        drop(store);
+        let url = self.urls.lock().expect("lock").last().cloned().expect("a fresh store first");
+        PostgresStore::open(&url).await.expect("reopen")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_passes_the_conformance_suite() {
+    if !server_answers("postgres_passes_the_conformance_suite").await {
+        return;
+    }
+    let schemas = Schemas {
+        database: TestDatabase::create("conformance").await,
+        next: AtomicUsize::new(0),
+        urls: Mutex::default(),
+    };
+    run_all(&schemas).await;
+    schemas.database.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_database_at_another_schema_version_is_refused_by_name() {
+    if !server_answers("a_database_at_another_schema_version_is_refused_by_name").await {
+        return;
+    }
+    let database = TestDatabase::create("versions").await;
+    let url = database.url(None);
+    let unmigrated = PostgresStore::open(&url).await.err().expect("refused");
+    assert!(unmigrated.to_string().contains("run `bro store migrate`"), "{unmigrated}");
+    assert_eq!(PostgresStore::migrate(&url).await.expect("migrate"), bro_store_postgres::SCHEMA_VERSION);
+    assert_eq!(PostgresStore::migrate(&url).await.expect("again"), bro_store_postgres::SCHEMA_VERSION, "idempotent");
+    PostgresStore::open(&url).await.expect("opens when migrated");
+    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    client.batch_execute("INSERT INTO bro_schema (version) VALUES (999)").await.expect("a newer bro was here");
+    let newer = PostgresStore::open(&url).await.err().expect("refused");
+    assert!(newer.to_string().contains("schema version 999, newer than this bro"), "{newer}");
+    // The log is append-only whatever the client.
+    client
+        .batch_execute("INSERT INTO events VALUES ('c-1', 1, '2026-01-01', 0, 'r-1', '\\x00')")
+        .await
+        .expect("an event");
+    for change in ["UPDATE events SET payload = '\\x01'", "DELETE FROM events", "TRUNCATE events"] {
+        let err = client.batch_execute(change).await.expect_err("refused");
+        assert!(format!("{err:?}").contains("events are append-only"), "{change}: {err:?}");
+    }
+    drop(client);
+    database.drop_now().await;
+}
+
+/// The same suite through [`bro_store::SealedStore`].
+struct SealedSchemas {
+    schemas: Schemas,
+    keys: std::sync::Arc<bro_store::Keyring>,
+}
+
+#[async_trait]
+impl Harness for SealedSchemas {
+    type Store = bro_store::SealedStore;
+
+    async fn fresh(&self) -> bro_store::SealedStore {
+        bro_store::SealedStore::new(std::sync::Arc::new(self.schemas.fresh().await), self.keys.clone())
+    }
+
+    async fn reopen(&self, store: bro_store::SealedStore) -> bro_store::SealedStore {
+        store.close().await.expect("close");
+        drop(store);
+        let url = self.schemas.urls.lock().expect("lock").last().cloned().expect("a fresh store first");
+        let inner = PostgresStore::open(&url).await.expect("reopen");
+        bro_store::SealedStore::new(std::sync::Arc::new(inner), self.keys.clone())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_postgres_passes_the_conformance_suite() {
+    if !server_answers("sealed_postgres_passes_the_conformance_suite").await {
+        return;
+    }
+    let schemas =
+        Schemas { database: TestDatabase::create("sealed").await, next: AtomicUsize::new(0), urls: Mutex::default() };
+    let sealed = SealedSchemas { schemas, keys: std::sync::Arc::new(bro_store::Keyring::from_master(&[7; 32])) };
+    run_all(&sealed).await;
+    sealed.schemas.database.drop_now().await;
+}
