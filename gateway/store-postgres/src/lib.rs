@@ -15,14 +15,17 @@
 //! appends are group-committed by the server itself.
 //!
 //! The SQL lives by table group: [`schema`] (the migrations), [`log`] (the
-//! case log and the append), [`pipeline`] (deliveries and the inbox) and
-//! [`worklist`]; this file holds the connection pool and the trait.
+//! case log and the append), [`pipeline`] (deliveries and the inbox),
+//! [`worklist`] and [`audit`] (the hash-chained audit log, in the same
+//! database); this file holds the connection pool and the trait.
 
+mod audit;
 mod log;
 mod pipeline;
 mod schema;
 mod worklist;
 
+pub use audit::PostgresAuditLog;
 pub use schema::SCHEMA_VERSION;
 
 use std::sync::atomic::{AtomicBool, Ordering};

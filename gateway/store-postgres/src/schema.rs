@@ -132,6 +132,38 @@ CREATE TABLE snapshots (
     state BYTEA NOT NULL
 );
 "#,
+    // 2: the audit log, as SQLite's `audit.sqlite3` holds it: records with
+    // their chain values, the index of the people concerned (keyed hashes),
+    // and the head, whose row every append locks (so replicas chain one
+    // after another); records and index are append-only by trigger.
+    r#"
+CREATE TABLE audit_records (
+    sequence BIGINT PRIMARY KEY,
+    record BYTEA NOT NULL,
+    mac BYTEA NOT NULL
+);
+CREATE TABLE audit_people (
+    person_key BYTEA NOT NULL,
+    sequence BIGINT NOT NULL,
+    PRIMARY KEY (person_key, sequence)
+);
+CREATE TABLE audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    sequence BIGINT NOT NULL,
+    mac BYTEA NOT NULL
+);
+INSERT INTO audit_head (id, sequence, mac) VALUES (1, 0, '');
+CREATE FUNCTION bro_audit_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+CREATE TRIGGER audit_records_no_change BEFORE UPDATE OR DELETE ON audit_records
+    FOR EACH ROW EXECUTE FUNCTION bro_audit_is_append_only();
+CREATE TRIGGER audit_records_no_truncate BEFORE TRUNCATE ON audit_records
+    FOR EACH STATEMENT EXECUTE FUNCTION bro_audit_is_append_only();
+CREATE TRIGGER audit_people_no_change BEFORE UPDATE OR DELETE ON audit_people
+    FOR EACH ROW EXECUTE FUNCTION bro_audit_is_append_only();
+CREATE TRIGGER audit_people_no_truncate BEFORE TRUNCATE ON audit_people
+    FOR EACH STATEMENT EXECUTE FUNCTION bro_audit_is_append_only();
+"#,
 ];
 
 /// The schema version this bro reads and writes.

@@ -1,5 +1,6 @@
-//! Runs the event-store conformance suite against a real PostgreSQL: one
-//! fresh database per run (dropped afterwards), one schema per fresh store.
+//! Runs the event-store conformance suite against a real PostgreSQL (one
+//! fresh database per run, dropped afterwards; one schema per fresh store),
+//! and checks the audit log there: two replicas chaining at once.
 //! The server is `BRO_TEST_POSTGRES` (a connection URL to a database the
 //! test may create databases from), or the local one on 127.0.0.1:5432.
 
@@ -199,4 +200,67 @@ async fn sealed_postgres_passes_the_conformance_suite() {
     let sealed = SealedSchemas { schemas, keys: std::sync::Arc::new(bro_store::Keyring::from_master(&[7; 32])) };
     run_all(&sealed).await;
     sealed.schemas.database.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_chain_one_audit_log_that_verifies() {
+    if !server_answers("two_replicas_chain_one_audit_log_that_verifies").await {
+        return;
+    }
+    use bro_store::audit::{AuditLog, verify, verify_index};
+    let database = TestDatabase::create("audit").await;
+    let url = database.url(None);
+    PostgresStore::migrate(&url).await.expect("migrate");
+    let keys = bro_store::Keyring::from_master(&[9; 32]);
+    let replicas: Vec<bro_store_postgres::PostgresAuditLog> = replica_logs(2, &url, &keys).await;
+    // Each replica appends 40 batches of 1–3 records at once; the chain is one.
+    let tasks: Vec<_> = replicas
+        .iter()
+        .enumerate()
+        .map(|(r, log)| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                for b in 0..40u8 {
+                    let records = (0..=(b % 3))
+                        .map(|i| bro_proto::v1::AuditRecord {
+                            method: format!("/bro.v1.CaseService/GetCase#{r}-{b}-{i}"),
+                            person_keys: vec![vec![r as u8, b % 5]],
+                            ..Default::default()
+                        })
+                        .collect();
+                    log.append(records).await.expect("append");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("replica");
+    }
+    let store = PostgresStore::open(&url).await.expect("open");
+    let (records, head, index) = bro_store_postgres::PostgresAuditLog::read_all(&store).await.expect("read");
+    let expected: u64 = 2 * (0..40u64).map(|b| b % 3 + 1).sum::<u64>();
+    assert_eq!(verify(&keys, records.clone(), &head).expect("the chain is whole"), expected);
+    verify_index(&records, &index).expect("the index matches");
+    assert_eq!(replicas[1].head().await.expect("head"), head);
+    let mine = replicas[0].read_person(&[1, 3], 0, 1000).await.expect("read person");
+    assert_eq!(mine.len() as u64, (0..40u64).filter(|b| b % 5 == 3).map(|b| b % 3 + 1).sum::<u64>());
+    // Append-only whatever the client.
+    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    for change in ["UPDATE audit_records SET mac = ''", "DELETE FROM audit_people", "TRUNCATE audit_records"] {
+        let err = client.batch_execute(change).await.expect_err("refused");
+        assert!(format!("{err:?}").contains("the audit log is append-only"), "{change}: {err:?}");
+    }
+    drop(client);
+    database.drop_now().await;
+}
+
+/// `n` audit logs on `url`, each over its own store (as replicas would be).
+async fn replica_logs(n: usize, url: &str, keys: &bro_store::Keyring) -> Vec<bro_store_postgres::PostgresAuditLog> {
+    let mut logs = Vec::new();
+    for _ in 0..n {
+        let store = PostgresStore::open(url).await.expect("open");
+        logs.push(bro_store_postgres::PostgresAuditLog::new(&store, keys.clone()));
+    }
+    logs
 }

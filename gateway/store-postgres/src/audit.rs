@@ -1,0 +1,155 @@
+//! The audit log on PostgreSQL, in the event store's database: records,
+//! their chain values, an index of the people concerned (keyed hashes) and
+//! the head, written in one transaction per batch. Each append locks the
+//! head's row, so appends from several replicas chain one after another;
+//! PostgreSQL flushes concurrent commits together. Triggers refuse changes;
+//! [`bro_store::audit::verify`] finds whatever gets past them.
+
+use async_trait::async_trait;
+use bro_proto::v1 as pb;
+use bro_store::audit::{AuditHead, AuditLog, StoredAuditRecord, chain};
+use bro_store::{Keyring, StoreError};
+use deadpool_postgres::Pool;
+use tokio_postgres::Client;
+
+use crate::{PostgresStore, pg};
+
+/// The audit database failed (its errors say so, apart from the event store's).
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("audit log: {e}"))
+}
+
+/// The PostgreSQL audit log.
+#[derive(Clone)]
+pub struct PostgresAuditLog {
+    pool: Pool,
+    keys: Keyring,
+}
+
+impl PostgresAuditLog {
+    /// The audit log in `store`'s database, chained with `keys`.
+    pub fn new(store: &PostgresStore, keys: Keyring) -> PostgresAuditLog {
+        PostgresAuditLog { pool: store.pool.clone(), keys }
+    }
+
+    /// A whole audit log (for `bro audit verify`): every record in stored
+    /// order, the head, and the people index, read in one snapshot.
+    pub async fn read_all(
+        store: &PostgresStore,
+    ) -> Result<(Vec<StoredAuditRecord>, AuditHead, Vec<(Vec<u8>, u64)>), StoreError> {
+        let mut client = store.pool.get().await.map_err(backend)?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(backend)?;
+        let records = tx
+            .query("SELECT sequence, record, mac FROM audit_records ORDER BY sequence", &[])
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|r| StoredAuditRecord { sequence: r.get::<_, i64>(0) as u64, record: r.get(1), mac: r.get(2) })
+            .collect();
+        let head = head(&*tx).await?;
+        let index = tx
+            .query("SELECT person_key, sequence FROM audit_people", &[])
+            .await
+            .map_err(backend)?
+            .iter()
+            .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, i64>(1) as u64))
+            .collect();
+        tx.commit().await.map_err(backend)?;
+        Ok((records, head, index))
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(|e| if self.pool.is_closed() { StoreError::Closed } else { backend(e) })
+    }
+}
+
+async fn head<C: tokio_postgres::GenericClient + Sync>(client: &C) -> Result<AuditHead, StoreError> {
+    let row = client.query_one("SELECT sequence, mac FROM audit_head WHERE id = 1", &[]).await.map_err(backend)?;
+    Ok(AuditHead { sequence: row.get::<_, i64>(0) as u64, mac: row.get(1) })
+}
+
+async fn select(
+    client: &Client,
+    sql: &str,
+    args: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Vec<StoredAuditRecord>, StoreError> {
+    let rows = client.query(sql, args).await.map_err(backend)?;
+    Ok(rows
+        .iter()
+        .map(|r| StoredAuditRecord { sequence: r.get::<_, i64>(0) as u64, record: r.get(1), mac: r.get(2) })
+        .collect())
+}
+
+#[async_trait]
+impl AuditLog for PostgresAuditLog {
+    async fn append(&self, records: Vec<pb::AuditRecord>) -> Result<Vec<u64>, StoreError> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // The head's row lock orders appends from every replica.
+        let row =
+            tx.query_one("SELECT sequence, mac FROM audit_head WHERE id = 1 FOR UPDATE", &[]).await.map_err(backend)?;
+        let current = AuditHead { sequence: row.get::<_, i64>(0) as u64, mac: row.get(1) };
+        let people: Vec<Vec<Vec<u8>>> = records.iter().map(|r| r.person_keys.clone()).collect();
+        let stored = chain(&self.keys, &current, records);
+        for (row, keys_of_row) in stored.iter().zip(people) {
+            tx.execute(
+                "INSERT INTO audit_records (sequence, record, mac) VALUES ($1, $2, $3)",
+                &[&(row.sequence as i64), &row.record, &row.mac],
+            )
+            .await
+            .map_err(backend)?;
+            for key in keys_of_row {
+                tx.execute(
+                    "INSERT INTO audit_people (person_key, sequence) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&key, &(row.sequence as i64)],
+                )
+                .await
+                .map_err(backend)?;
+            }
+        }
+        let last = stored.last().expect("records is not empty");
+        tx.execute("UPDATE audit_head SET sequence = $1, mac = $2 WHERE id = 1", &[&(last.sequence as i64), &last.mac])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(stored.iter().map(|r| r.sequence).collect())
+    }
+
+    async fn read(&self, after_sequence: u64, limit: usize) -> Result<Vec<StoredAuditRecord>, StoreError> {
+        select(
+            pg(&self.client().await?),
+            "SELECT sequence, record, mac FROM audit_records WHERE sequence > $1 ORDER BY sequence LIMIT $2",
+            &[&(after_sequence as i64), &(limit as i64)],
+        )
+        .await
+    }
+
+    async fn read_person(
+        &self,
+        person_key: &[u8],
+        after_sequence: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredAuditRecord>, StoreError> {
+        select(
+            pg(&self.client().await?),
+            "SELECT r.sequence, r.record, r.mac FROM audit_people p
+             JOIN audit_records r ON r.sequence = p.sequence
+             WHERE p.person_key = $1 AND p.sequence > $2 ORDER BY p.sequence LIMIT $3",
+            &[&person_key, &(after_sequence as i64), &(limit as i64)],
+        )
+        .await
+    }
+
+    async fn head(&self) -> Result<AuditHead, StoreError> {
+        head(pg(&self.client().await?)).await
+    }
+}
