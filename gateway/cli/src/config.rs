@@ -24,6 +24,8 @@ pub enum LogFormat {
 pub struct FileConfig {
     /// Where the event store lives.
     pub data_dir: Option<PathBuf>,
+    /// `[store]`: the event store and audit log on a database server instead.
+    pub store: Option<StoreFile>,
     /// gRPC listen address.
     pub listen: Option<SocketAddr>,
     /// Admin (metrics) listen address; absent: no admin listener.
@@ -53,6 +55,26 @@ pub struct FileConfig {
     pub pages_base_url: Option<String>,
     /// The § 78 coordination checks.
     pub coordination: Option<CoordinationFile>,
+}
+
+/// `[store]`: where the event store and the audit log live when not in the
+/// embedded SQLite of `data_dir`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFile {
+    /// `postgres://user@host/db` (or a key-value connection string).
+    pub url: Option<String>,
+}
+
+/// Checks a store URL names a backend bro has: PostgreSQL.
+pub fn check_store_url(url: &str) -> anyhow::Result<()> {
+    let postgres = url.starts_with("postgres://") || url.starts_with("postgresql://") || url.contains("dbname=");
+    if !postgres {
+        bail!(
+            "store url must be a postgres:// URL (or a PostgreSQL connection string); leave it out for embedded SQLite"
+        );
+    }
+    Ok(())
 }
 
 /// `[coordination]`: what the § 78 coordination checks allow.
@@ -333,8 +355,10 @@ impl FileConfig {
 /// The effective settings of `bro serve`.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Where the event store lives.
+    /// Where the event store lives (and, without `store_url`, the audit log).
     pub data_dir: PathBuf,
+    /// The event store and audit log on PostgreSQL instead of `data_dir`.
+    pub store_url: Option<String>,
     /// gRPC listen address.
     pub listen: SocketAddr,
     /// Admin listen address.
@@ -374,6 +398,9 @@ pub struct Overrides {
     /// Directory of the embedded event store.
     #[arg(long, env = "BRO_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The event store and audit log on PostgreSQL: postgres://user@host/db.
+    #[arg(long, env = "BRO_STORE")]
+    pub store: Option<String>,
     /// gRPC listen address, e.g. 127.0.0.1:50051.
     #[arg(long, env = "BRO_LISTEN")]
     pub listen: Option<SocketAddr>,
@@ -409,6 +436,7 @@ impl Overrides {
         };
         let settings = Settings {
             data_dir: self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("bro-data")),
+            store_url: self.store.clone().or(file.store.and_then(|s| s.url)),
             listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
             admin_listen: self.admin_listen.or(file.admin_listen),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
@@ -427,6 +455,9 @@ impl Overrides {
             pages_base_url: self.pages_base_url.clone().or(file.pages_base_url),
             coordination: file.coordination.unwrap_or_default().to_policy()?,
         };
+        if let Some(url) = &settings.store_url {
+            check_store_url(url)?;
+        }
         if settings.pages_listen.is_some_and(|a| !a.ip().is_loopback()) {
             bail!("pages_listen must be a loopback address: serve plan pages behind a TLS-terminating proxy");
         }

@@ -88,6 +88,9 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The event store on PostgreSQL.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Development identities and certificates (never for production).
     #[command(subcommand)]
     Dev(dev_cmd::DevCommand),
@@ -98,12 +101,27 @@ enum AuditCommand {
     /// Check the whole audit log's hash chain: any changed, removed, inserted
     /// or reordered record, or a cut-off end, is found. Exit 1 if broken.
     Verify {
-        /// The gateway's data directory.
-        #[arg(long, env = "BRO_DATA_DIR")]
-        data_dir: PathBuf,
-        /// The master key file (default: DATA_DIR/bro.key).
+        /// The gateway's data directory (its embedded audit log).
+        #[arg(long, env = "BRO_DATA_DIR", required_unless_present = "store", conflicts_with = "store")]
+        data_dir: Option<PathBuf>,
+        /// The audit log on PostgreSQL: postgres://user@host/db.
+        #[arg(long, env = "BRO_STORE")]
+        store: Option<String>,
+        /// The master key file (default: DATA_DIR/bro.key; required with --store).
         #[arg(long, env = "BRO_KEY_FILE")]
         key_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Create or upgrade the event store's schema on PostgreSQL (`bro serve`
+    /// refuses a database at another schema version). Safe to run from
+    /// several machines at once; does nothing when already migrated.
+    Migrate {
+        /// The database: postgres://user@host/db.
+        #[arg(long, env = "BRO_STORE")]
+        store: String,
     },
 }
 
@@ -268,8 +286,20 @@ pub async fn shutdown_signal() {
 async fn serve(overrides: Overrides) -> anyhow::Result<()> {
     let settings = overrides.resolve()?;
     init_logging(settings.log_format);
-    let store = SqliteStore::open(&settings.data_dir)
-        .with_context(|| format!("cannot open the event store in {}", settings.data_dir.display()))?;
+    // On PostgreSQL the audit log shares the store's database; else both are files in the data directory.
+    let postgres = match &settings.store_url {
+        Some(url) => Some(Arc::new(
+            bro_store_postgres::PostgresStore::open(url).await.context("cannot open the event store on PostgreSQL")?,
+        )),
+        None => None,
+    };
+    let store: Arc<dyn bro_store::EventStore> = match &postgres {
+        Some(store) => store.clone(),
+        None => Arc::new(
+            SqliteStore::open(&settings.data_dir)
+                .with_context(|| format!("cannot open the event store in {}", settings.data_dir.display()))?,
+        ),
+    };
     let grpc = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -297,7 +327,7 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
         settings.systems.iter().map(SystemFile::to_system).collect::<anyhow::Result<Vec<_>>>()?,
     )
     .map_err(|e| anyhow::anyhow!("invalid [[systems]]: {e}"))?;
-    let security = security::from_settings(&settings)?;
+    let security = security::from_settings(&settings, postgres.as_deref())?;
     for system in systems.all() {
         tracing::info!(system = %system.name, adapter = %system.adapter, subscribes = system.subscribe.len(), "system configured");
     }
@@ -321,7 +351,16 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
         plan_pages,
         ..ServeOptions::default()
     };
-    bro_server::run(grpc, admin, Arc::new(store), options, shutdown_signal()).await?;
+    bro_server::run(grpc, admin, store, options, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `bro store migrate`.
+#[allow(clippy::print_stdout)] // A command reports what it did.
+async fn migrate_store(url: &str) -> anyhow::Result<()> {
+    config::check_store_url(url)?;
+    let version = bro_store_postgres::PostgresStore::migrate(url).await.context("cannot migrate the store")?;
+    println!("the store is at schema version {version}");
     Ok(())
 }
 
@@ -347,8 +386,13 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Command::Audit(AuditCommand::Verify { data_dir, key_file }) = &cli.command {
-        return security::verify_audit(data_dir, key_file.as_deref());
+    if let Command::Audit(AuditCommand::Verify { data_dir, store, key_file }) = &cli.command {
+        let source = match (store, data_dir) {
+            (Some(url), _) => security::AuditSource::Postgres(url),
+            (None, Some(dir)) => security::AuditSource::DataDir(dir),
+            (None, None) => unreachable!("clap requires one of --data-dir and --store"),
+        };
+        return security::verify_audit(source, key_file.as_deref());
     }
     if let Command::Dev(command) = &cli.command {
         return match dev_cmd::run(command) {
@@ -387,6 +431,7 @@ fn main() -> ExitCode {
                 }
             }
             Command::Deliveries { client, command } => pipeline_cmd::deliveries(&client, &command).await,
+            Command::Store(StoreCommand::Migrate { store }) => migrate_store(&store).await,
             Command::Rules(_) | Command::Adapter(_) | Command::Keygen { .. } | Command::Audit(_) | Command::Dev(_) => {
                 unreachable!("handled before the runtime starts")
             }

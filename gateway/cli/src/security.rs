@@ -46,12 +46,22 @@ pub fn load_keys(settings: &Settings) -> anyhow::Result<Keyring> {
     read_keys(&path)
 }
 
-/// The security settings of `bro serve`.
-pub fn from_settings(settings: &Settings) -> anyhow::Result<bro_server::Security> {
+/// The security settings of `bro serve`; the audit log lives with the
+/// event store: in `postgres` when the store is there, else beside the
+/// embedded store in the data directory.
+pub fn from_settings(
+    settings: &Settings,
+    postgres: Option<&bro_store_postgres::PostgresStore>,
+) -> anyhow::Result<bro_server::Security> {
     let keys = load_keys(settings)?;
     tracing::info!(key_id = keys.key_id(), "keys loaded");
-    let audit = bro_store_sqlite::SqliteAuditLog::open(&settings.data_dir, keys.clone())
-        .with_context(|| format!("cannot open the audit log in {}", settings.data_dir.display()))?;
+    let audit: Arc<dyn bro_store::AuditLog> = match postgres {
+        Some(store) => Arc::new(bro_store_postgres::PostgresAuditLog::new(store, keys.clone())),
+        None => Arc::new(
+            bro_store_sqlite::SqliteAuditLog::open(&settings.data_dir, keys.clone())
+                .with_context(|| format!("cannot open the audit log in {}", settings.data_dir.display()))?,
+        ),
+    };
     let jwt = settings.identity.as_ref().map(|i| i.to_settings()).transpose()?;
     let read = |p: &PathBuf| std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()));
     let tls = match &settings.tls {
@@ -66,7 +76,7 @@ pub fn from_settings(settings: &Settings) -> anyhow::Result<bro_server::Security
     if jwt.is_none() && !certificates {
         bail!("nobody could call: configure [identity] (tokens) or [tls] client_ca (systems' client certificates)");
     }
-    Ok(bro_server::Security { keys: Arc::new(keys), audit: Arc::new(audit), jwt, tls, rate_limit: settings.rate_limit })
+    Ok(bro_server::Security { keys: Arc::new(keys), audit, jwt, tls, rate_limit: settings.rate_limit })
 }
 
 /// `bro keygen --out FILE`.
@@ -88,10 +98,49 @@ pub fn keygen(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where `bro audit verify` reads the log.
+pub enum AuditSource<'a> {
+    /// `DATA_DIR/audit.sqlite3`.
+    DataDir(&'a Path),
+    /// The PostgreSQL database at this URL.
+    Postgres(&'a str),
+}
+
+/// A whole audit log: its records in order, its head, and its people index.
+type WholeAuditLog = (Vec<bro_store::StoredAuditRecord>, bro_store::AuditHead, Vec<(Vec<u8>, u64)>);
+
+/// Reads a whole audit log.
+fn read_audit(source: &AuditSource<'_>) -> Result<WholeAuditLog, bro_store::StoreError> {
+    match source {
+        AuditSource::DataDir(data_dir) => {
+            let (records, head) = bro_store_sqlite::SqliteAuditLog::read_all(data_dir)?;
+            let index = bro_store_sqlite::SqliteAuditLog::read_index(data_dir)?;
+            Ok((records, head, index))
+        }
+        AuditSource::Postgres(url) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| bro_store::StoreError::Backend(e.to_string()))?;
+            runtime.block_on(async {
+                let store = bro_store_postgres::PostgresStore::open(url).await?;
+                bro_store_postgres::PostgresAuditLog::read_all(&store).await
+            })
+        }
+    }
+}
+
 /// `bro audit verify`: exit 0 if the chain is whole, 1 if broken, 2 if it cannot be read.
 #[allow(clippy::print_stdout, clippy::print_stderr)]
-pub fn verify_audit(data_dir: &Path, key_file: Option<&Path>) -> ExitCode {
-    let key_path = key_file.map(Path::to_path_buf).unwrap_or_else(|| data_dir.join(DEFAULT_KEY_FILE));
+pub fn verify_audit(source: AuditSource<'_>, key_file: Option<&Path>) -> ExitCode {
+    let key_path = match (key_file, &source) {
+        (Some(path), _) => path.to_path_buf(),
+        (None, AuditSource::DataDir(data_dir)) => data_dir.join(DEFAULT_KEY_FILE),
+        (None, AuditSource::Postgres(_)) => {
+            eprintln!("bro audit verify: --key-file is required with --store");
+            return ExitCode::from(2);
+        }
+    };
     let keys = match read_keys(&key_path) {
         Ok(k) => k,
         Err(e) => {
@@ -99,15 +148,8 @@ pub fn verify_audit(data_dir: &Path, key_file: Option<&Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (records, head) = match bro_store_sqlite::SqliteAuditLog::read_all(data_dir) {
+    let (records, head, index) = match read_audit(&source) {
         Ok(read) => read,
-        Err(e) => {
-            eprintln!("bro audit verify: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let index = match bro_store_sqlite::SqliteAuditLog::read_index(data_dir) {
-        Ok(index) => index,
         Err(e) => {
             eprintln!("bro audit verify: {e}");
             return ExitCode::from(2);

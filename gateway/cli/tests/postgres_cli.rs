@@ -1,0 +1,243 @@
+//! `bro` on PostgreSQL, as an operator would run it: `bro serve` refuses an
+//! unmigrated database and names the command that fixes it; `bro store
+//! migrate` creates the schema; two `bro serve` replicas on the one
+//! database take concurrent appends to the same cases, every acknowledged
+//! append is there exactly once with gap-free sequences, and `bro audit
+//! verify --store` finds the chain both replicas wrote whole.
+//!
+//! The server is `BRO_TEST_POSTGRES` (default: the local one); without one
+//! the test is skipped, except in CI (`CI` set), where it fails.
+
+#![cfg(unix)]
+#![allow(clippy::print_stderr)] // A skipped test says so.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bro_api::v1 as pb;
+use bro_api::v1::case_service_client::CaseServiceClient;
+use bro_e2e::{ServeIdentity, append, new_case, revision_offered};
+use tokio_postgres::NoTls;
+use tonic::transport::Channel;
+
+const REPLICAS: usize = 2;
+const APPENDS_PER_WRITER: usize = 15;
+
+fn server_url() -> String {
+    std::env::var("BRO_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A connection to the server, or `None` (skip) when there is none outside CI.
+async fn admin() -> Option<tokio_postgres::Client> {
+    match tokio_postgres::connect(&server_url(), NoTls).await {
+        Ok((client, connection)) => {
+            tokio::spawn(connection);
+            Some(client)
+        }
+        Err(e) if std::env::var_os("CI").is_some() => panic!("no PostgreSQL at {} in CI: {e}", server_url()),
+        Err(e) => {
+            eprintln!("SKIPPED: no PostgreSQL at {} ({e}); set BRO_TEST_POSTGRES to run it", server_url());
+            None
+        }
+    }
+}
+
+/// The URL of database `name` on the test server.
+fn database_url(name: &str) -> String {
+    let base = server_url();
+    let (server, _) = base.rsplit_once('/').expect("a URL with a database");
+    format!("{server}/{name}")
+}
+
+fn bro(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_bro"))
+        .args(args)
+        .env_remove("BRO_CONFIG")
+        .env_remove("BRO_STORE")
+        .env_remove("BRO_DATA_DIR")
+        .output()
+        .expect("run bro")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0)).expect("probe").local_addr().expect("address").port()
+}
+
+/// A `bro serve` child; killed on drop if still running.
+struct Replica {
+    child: Child,
+    addr: SocketAddr,
+    log: PathBuf,
+}
+
+impl Replica {
+    fn spawn(config: &Path, data_dir: &Path, log: PathBuf) -> Replica {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let child = Command::new(env!("CARGO_BIN_EXE_bro"))
+            .args(["serve", "--log-format", "json", "--listen", &addr.to_string(), "--config"])
+            .arg(config)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env_remove("BRO_CONFIG")
+            .env_remove("BRO_ADMIN_LISTEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn bro serve");
+        Replica { child, addr, log }
+    }
+
+    async fn channel(&mut self) -> Channel {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll") {
+                panic!("bro serve exited with {status}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
+            }
+            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.addr)).expect("url").connect().await {
+                return channel;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "bro serve did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let status = self.child.wait().expect("wait");
+        assert!(
+            status.success(),
+            "bro serve should exit 0: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_one_postgres_database_share_cases_and_one_audit_chain() {
+    let Some(admin) = admin().await else { return };
+    let name = format!("bro_test_cli_{}", std::process::id());
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop old");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create");
+    let url = database_url(&name);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let identity = Arc::new(ServeIdentity::prepare(&dir.path().join("idp")).expect("identities"));
+    let key_file = dir.path().join("bro.key");
+    assert!(bro(&["keygen", "--out", key_file.to_str().expect("utf-8")]).status.success());
+    let extra = format!(
+        "key_file = \"{}\"\n[rate_limit]\nper_second = 100000.0\nburst = 100000.0\n[store]\nurl = \"{url}\"\n",
+        key_file.display()
+    );
+    let config = identity.config_file(dir.path(), &extra).expect("config");
+
+    // 1. An unmigrated database is refused, naming the fix.
+    let refused = bro(&["serve", "--config", config.to_str().expect("utf-8"), "--listen", "127.0.0.1:0"]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("bro store migrate"), "{said}");
+
+    // 2. Migrate (twice: the second does nothing).
+    for _ in 0..2 {
+        let migrated = bro(&["store", "migrate", "--store", &url]);
+        assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
+        let said = String::from_utf8_lossy(&migrated.stdout);
+        assert!(said.contains(&format!("schema version {}", bro_store_postgres::SCHEMA_VERSION)), "{said}");
+    }
+
+    // 3. Two replicas; writers on each append to the same two cases at once.
+    let mut replicas: Vec<Replica> = (0..REPLICAS)
+        .map(|r| Replica::spawn(&config, &dir.path().join(format!("data-{r}")), dir.path().join(format!("r{r}.log"))))
+        .collect();
+    let mut clients = Vec::new();
+    for replica in &mut replicas {
+        let channel = replica.channel().await;
+        clients.push(CaseServiceClient::new(identity.caseworker(channel, bro_e2e::TEST_CVR)));
+    }
+    clients[0].create_case(new_case("shared-1", bro_e2e::TEST_CVR)).await.expect("create on replica 0");
+    clients[1].create_case(new_case("shared-2", bro_e2e::TEST_CVR)).await.expect("create on replica 1");
+    let writers: Vec<_> = (0..REPLICAS * 2)
+        .map(|w| {
+            let mut client = clients[w % REPLICAS].clone();
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for i in 0..APPENDS_PER_WRITER {
+                    let case = if i % 2 == 0 { "shared-1" } else { "shared-2" };
+                    let request_id = format!("w{w}-{i}");
+                    let request = append(case, &request_id, vec![revision_offered("2026-02-01")], "");
+                    let response = client.append_case_events(request).await.expect("append").into_inner();
+                    acked.push((request_id, response.events[0].sequence));
+                }
+                acked
+            })
+        })
+        .collect();
+    let mut acked = Vec::new();
+    for writer in writers {
+        acked.extend(writer.await.expect("writer"));
+    }
+
+    // 4. Each replica sees every acknowledged append once, in a gap-free history.
+    for client in &mut clients {
+        for case in ["shared-1", "shared-2"] {
+            let events = client
+                .list_case_events(pb::ListCaseEventsRequest {
+                    parent: format!("cases/{case}"),
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await
+                .expect("events")
+                .into_inner()
+                .events;
+            let sequences: Vec<i64> = events.iter().map(|e| e.sequence).collect();
+            assert_eq!(sequences, (1..=events.len() as i64).collect::<Vec<_>>(), "{case} is gap-free");
+            let read = client.get_case(pb::GetCaseRequest { name: format!("cases/{case}") }).await.expect("get");
+            assert_eq!(read.into_inner().case.expect("case").version, events.len() as i64);
+        }
+    }
+    let total = REPLICAS * 2 * APPENDS_PER_WRITER;
+    assert_eq!(acked.len(), total);
+    let mut stored = 0;
+    for case in ["shared-1", "shared-2"] {
+        let events = clients[0]
+            .list_case_events(pb::ListCaseEventsRequest {
+                parent: format!("cases/{case}"),
+                page_size: 1000,
+                ..Default::default()
+            })
+            .await
+            .expect("events")
+            .into_inner()
+            .events;
+        stored += events.len() - 1;
+        for (request_id, sequence) in acked.iter().filter(|(r, _)| events.iter().any(|e| &e.request_id == r)) {
+            let found: Vec<i64> = events.iter().filter(|e| &e.request_id == request_id).map(|e| e.sequence).collect();
+            assert_eq!(found, [*sequence], "{request_id} is stored once, where it was acknowledged");
+        }
+    }
+    assert_eq!(stored, total, "every acknowledged append is stored, and nothing else");
+    drop(clients);
+    for replica in replicas {
+        replica.stop();
+    }
+
+    // 5. One audit chain, written by both replicas, whole.
+    let verify = bro(&["audit", "verify", "--store", &url, "--key-file", key_file.to_str().expect("utf-8")]);
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{said}{}", String::from_utf8_lossy(&verify.stderr));
+    assert!(said.contains("audit log intact"), "{said}");
+    eprintln!("{total} appends through {REPLICAS} replicas on one database; bro audit verify: {}", said.trim());
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop");
+}
