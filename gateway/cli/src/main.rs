@@ -13,6 +13,7 @@ mod dev_cmd;
 mod pipeline_cmd;
 mod rules_cmd;
 mod security;
+mod store_copy;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -122,6 +123,17 @@ enum StoreCommand {
         /// The database: postgres://user@host/db.
         #[arg(long, env = "BRO_STORE")]
         store: String,
+    },
+    /// Copy a stopped gateway's embedded store and audit log, whole, into a
+    /// migrated, empty PostgreSQL database (in one transaction); the target
+    /// gateway uses the same key file.
+    Copy {
+        /// The gateway's data directory.
+        #[arg(long)]
+        from: PathBuf,
+        /// The database: postgres://user@host/db.
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -432,6 +444,7 @@ fn main() -> ExitCode {
             }
             Command::Deliveries { client, command } => pipeline_cmd::deliveries(&client, &command).await,
             Command::Store(StoreCommand::Migrate { store }) => migrate_store(&store).await,
+            Command::Store(StoreCommand::Copy { from, to }) => store_copy::copy(&from, &to).await,
             Command::Rules(_) | Command::Adapter(_) | Command::Keygen { .. } | Command::Audit(_) | Command::Dev(_) => {
                 unreachable!("handled before the runtime starts")
             }
