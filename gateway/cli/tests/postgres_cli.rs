@@ -62,6 +62,15 @@ fn bro(args: &[&str]) -> std::process::Output {
         .expect("run bro")
 }
 
+/// A case's whole history (these cases hold fewer than 1,000 events).
+async fn history(
+    client: &mut CaseServiceClient<bro_server::access::client::AuthChannel>,
+    case: &str,
+) -> Vec<pb::CaseEvent> {
+    let request = pb::ListCaseEventsRequest { parent: format!("cases/{case}"), page_size: 1000, ..Default::default() };
+    client.list_case_events(request).await.expect("events").into_inner().events
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind(("127.0.0.1", 0)).expect("probe").local_addr().expect("address").port()
 }
@@ -191,16 +200,7 @@ async fn replicas_on_one_postgres_database_share_cases_and_one_audit_chain() {
     // 4. Each replica sees every acknowledged append once, in a gap-free history.
     for client in &mut clients {
         for case in ["shared-1", "shared-2"] {
-            let events = client
-                .list_case_events(pb::ListCaseEventsRequest {
-                    parent: format!("cases/{case}"),
-                    page_size: 1000,
-                    ..Default::default()
-                })
-                .await
-                .expect("events")
-                .into_inner()
-                .events;
+            let events = history(client, case).await;
             let sequences: Vec<i64> = events.iter().map(|e| e.sequence).collect();
             assert_eq!(sequences, (1..=events.len() as i64).collect::<Vec<_>>(), "{case} is gap-free");
             let read = client.get_case(pb::GetCaseRequest { name: format!("cases/{case}") }).await.expect("get");
@@ -211,16 +211,7 @@ async fn replicas_on_one_postgres_database_share_cases_and_one_audit_chain() {
     assert_eq!(acked.len(), total);
     let mut stored = 0;
     for case in ["shared-1", "shared-2"] {
-        let events = clients[0]
-            .list_case_events(pb::ListCaseEventsRequest {
-                parent: format!("cases/{case}"),
-                page_size: 1000,
-                ..Default::default()
-            })
-            .await
-            .expect("events")
-            .into_inner()
-            .events;
+        let events = history(&mut clients[0], case).await;
         stored += events.len() - 1;
         for (request_id, sequence) in acked.iter().filter(|(r, _)| events.iter().any(|e| &e.request_id == r)) {
             let found: Vec<i64> = events.iter().filter(|e| &e.request_id == request_id).map(|e| e.sequence).collect();
