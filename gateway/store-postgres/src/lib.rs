@@ -68,17 +68,8 @@ fn from_micros(us: i64) -> Timestamp {
     chrono::DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
-/// A day as the store keeps it: days from the common era (as SQLite's).
-fn day_number(day: Date) -> i64 {
-    use chrono::Datelike;
-    i64::from(day.num_days_from_ce())
-}
-
 fn from_day_number(n: i64) -> Result<Date, StoreError> {
-    i32::try_from(n)
-        .ok()
-        .and_then(Date::from_num_days_from_ce_opt)
-        .ok_or_else(|| corrupt(format!("day number {n} is out of range")))
+    bro_store::from_day_number(n).ok_or_else(|| corrupt(format!("day number {n} is out of range")))
 }
 
 /// The driver's client inside a pooled connection.

@@ -10,7 +10,9 @@ use bro_store::{DueItem, DueQuery, DueStatus, StoreError, StoredDueItem, Worklis
 use tokio_postgres::{Client, Transaction};
 
 use crate::log::Failure;
-use crate::{backend, corrupt, day_number, from_day_number};
+use bro_store::day_number;
+
+use crate::{backend, corrupt, from_day_number};
 
 /// `refresh_on` of an entry that holds until its case changes.
 const NEVER: i64 = i64::MAX;

@@ -6,8 +6,7 @@
 //! its own transaction ([`mark_stale`]).
 
 use bro_domain::{CaseId, Date};
-use bro_store::{DueItem, DueQuery, DueStatus, StoreError, StoredDueItem, WorklistEntry};
-use chrono::Datelike;
+use bro_store::{DueItem, DueQuery, DueStatus, StoreError, StoredDueItem, WorklistEntry, day_number};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::{backend, corrupt};
@@ -15,16 +14,8 @@ use crate::{backend, corrupt};
 /// `refresh_on` of an entry that holds until its case changes.
 const NEVER: i64 = i64::MAX;
 
-/// A day as the index stores it: days from the common era.
-pub(crate) fn day_number(day: Date) -> i64 {
-    i64::from(day.num_days_from_ce())
-}
-
 fn from_day_number(n: i64) -> Result<Date, StoreError> {
-    i32::try_from(n)
-        .ok()
-        .and_then(Date::from_num_days_from_ce_opt)
-        .ok_or_else(|| corrupt(format!("worklist day number {n} is out of range")))
+    bro_store::from_day_number(n).ok_or_else(|| corrupt(format!("worklist day number {n} is out of range")))
 }
 
 /// In an append's transaction: the case's entry is stale from now on, and

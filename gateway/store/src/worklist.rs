@@ -90,13 +90,24 @@ pub struct StoredDueItem {
     pub item: DueItem,
 }
 
+/// A day as the backends store it: days from the common era (one number
+/// for SQLite and PostgreSQL alike, so a copy moves numbers, not formats).
+pub fn day_number(day: Date) -> i64 {
+    use chrono::Datelike;
+    i64::from(day.num_days_from_ce())
+}
+
+/// The day [`day_number`] gave `n`, if it is one.
+pub fn from_day_number(n: i64) -> Option<Date> {
+    i32::try_from(n).ok().and_then(Date::from_num_days_from_ce_opt)
+}
+
 /// The worklist's order as one byte-comparable key: items with a due date
 /// first, soonest first; then by case; then in the case's own evaluation
 /// order (`position`). Backends compare keys bytewise (binary collation).
 pub fn due_sort_key(due_on: Option<Date>, case_id: &CaseId, position: usize) -> String {
-    use chrono::Datelike;
     // Days from the common era, shifted to stay non-negative for any date chrono holds.
-    let day = due_on.map_or(0, |d| i64::from(d.num_days_from_ce()) + 1_000_000_000);
+    let day = due_on.map_or(0, |d| day_number(d) + 1_000_000_000);
     let undated = u8::from(due_on.is_none());
     // 0x1f sorts below every character an id may hold, so a shorter id sorts first.
     format!("{undated}{day:011}\u{1f}{case_id}\u{1f}{position:06}")
