@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bro_api::v1 as pb;
 use bro_api::v1::ingest_service_client::IngestServiceClient;
-use bro_e2e::{TestGateway, adapter_registry, medcom_fixture, new_case, parent};
+use bro_e2e::{TestGateway, adapter_registry, medcom_fixture, new_case, parent, synthetic_cprs, xdis91_letter};
 use bro_server::ServeOptions;
 use bro_server::access::client::AuthChannel;
 use bro_server::systems::{SystemAccess, SystemConfig, Systems, Transport};
@@ -26,36 +26,6 @@ const CASES: usize = 100;
 const CLIENTS: usize = 8;
 /// The open-loop rate, messages per second.
 const RATE: u32 = 200;
-
-fn passes_modulus_11(digits: &[u8]) -> bool {
-    const W: [u32; 10] = [4, 3, 2, 7, 6, 5, 4, 3, 2, 1];
-    digits.iter().zip(W).map(|(d, w)| u32::from(d - b'0') * w).sum::<u32>() % 11 == 0
-}
-
-/// `n` synthetic CPR numbers that fail the modulus-11 check.
-fn synthetic_cprs(n: usize) -> Vec<String> {
-    (0..).map(|i| format!("0101{i:06}")).filter(|c| !passes_modulus_11(c.as_bytes())).take(n).collect()
-}
-
-/// MedCom's sample letter with the patient's CPR number and the letter id replaced.
-fn letter(template: &[u8], cpr: &str, n: usize) -> Vec<u8> {
-    let original_cpr = concat!("150282", "4933").as_bytes();
-    let mut out = Vec::with_capacity(template.len());
-    let mut i = 0;
-    while i < template.len() {
-        if template[i..].starts_with(original_cpr) {
-            out.extend_from_slice(cpr.as_bytes());
-            i += original_cpr.len();
-        } else if template[i..].starts_with(b"BrevNr00129") {
-            out.extend_from_slice(format!("B{n:010}").as_bytes());
-            i += b"BrevNr00129".len();
-        } else {
-            out.push(template[i]);
-            i += 1;
-        }
-    }
-    out
-}
 
 fn request(body: Vec<u8>, n: usize) -> pb::IngestRequest {
     pb::IngestRequest {
@@ -114,7 +84,7 @@ async fn throughput(channel: AuthChannel, cprs: &[String], duration: Duration) -
             let mut done = 0usize;
             while start.elapsed() < duration {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                let body = letter(&template, &cprs[n % cprs.len()], n);
+                let body = xdis91_letter(&template, &cprs[n % cprs.len()], n);
                 let r = client.ingest(request(body, n)).await.expect("ingest").into_inner();
                 assert_eq!(r.outcome(), pb::IngestOutcome::Appended);
                 done += 1;
@@ -138,7 +108,7 @@ async fn latencies(channel: AuthChannel, cprs: &[String], duration: Duration, of
     let mut n = offset;
     while start.elapsed() < duration {
         ticker.tick().await;
-        let body = letter(&template, &cprs[n % cprs.len()], n);
+        let body = xdis91_letter(&template, &cprs[n % cprs.len()], n);
         let mut client = IngestServiceClient::new(channel.clone());
         let req = request(body, n);
         tasks.push(tokio::spawn(async move {

@@ -328,6 +328,40 @@ pub fn medcom_fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// Whether ten digits pass the CPR modulus-11 check (synthetic test
+/// numbers must not, so they can never be a real person's).
+pub fn passes_modulus_11(digits: &[u8]) -> bool {
+    const W: [u32; 10] = [4, 3, 2, 7, 6, 5, 4, 3, 2, 1];
+    digits.iter().zip(W).map(|(d, w)| u32::from(d - b'0') * w).sum::<u32>() % 11 == 0
+}
+
+/// `n` synthetic CPR numbers that fail the modulus-11 check.
+pub fn synthetic_cprs(n: usize) -> Vec<String> {
+    (0..).map(|i| format!("0101{i:06}")).filter(|c| !passes_modulus_11(c.as_bytes())).take(n).collect()
+}
+
+/// MedCom's sample XDIS91 letter (`DIS91_1.in.xml`, read as `template`)
+/// with the patient's CPR number and the letter id (`B{n}`) replaced: a
+/// new message about `cpr` for every `n`.
+pub fn xdis91_letter(template: &[u8], cpr: &str, n: usize) -> Vec<u8> {
+    let original_cpr = concat!("150282", "4933").as_bytes();
+    let mut out = Vec::with_capacity(template.len());
+    let mut i = 0;
+    while i < template.len() {
+        if template[i..].starts_with(original_cpr) {
+            out.extend_from_slice(cpr.as_bytes());
+            i += original_cpr.len();
+        } else if template[i..].starts_with(b"BrevNr00129") {
+            out.extend_from_slice(format!("B{n:010}").as_bytes());
+            i += b"BrevNr00129".len();
+        } else {
+            out.push(template[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
 /// A registry holding the reference adapters `names`, built by `cargo xtask
 /// build-adapters` (into `$BRO_ADAPTER_DIR` or `target/adapters`).
 pub fn adapter_registry(names: &[&str]) -> Arc<bro_plugin_host::AdapterRegistry> {
@@ -432,4 +466,34 @@ impl ServeIdentity {
     pub fn system_token(&self, name: &str) -> String {
         self.idp.client_token(name, std::time::Duration::from_secs(3600))
     }
+
+    /// `channel` with configured system `name`'s credentials, exchanging messages.
+    pub fn system(&self, channel: Channel, name: &str) -> AuthChannel {
+        let interceptor =
+            CallerInterceptor::new(Some(&self.system_token(name)), Purpose::Exchange).expect("a token is ASCII");
+        tonic::service::interceptor::InterceptedService::new(channel, interceptor)
+    }
+}
+
+/// Packages reference adapter `name` for a `bro serve` child: a fresh
+/// signing key (`dir/ops.key`, `dir/ops.pub`) made with the `bro` binary at
+/// `bro`, and the signed component in `dir/adapters/{name}/`; the key's
+/// public half, for the configuration's `[adapters.vendors.ops]`.
+pub fn package_adapter(bro: &std::path::Path, dir: &std::path::Path, name: &str) -> String {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(bro).args(args).output().expect("run bro");
+        assert!(out.status.success(), "bro {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["adapter", "keygen", dir.join("ops").to_str().expect("utf-8")]);
+    let built = std::env::var_os("BRO_ADAPTER_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/adapters"))
+        .join(format!("{name}.wasm"));
+    assert!(built.exists(), "{} is missing: run `cargo xtask build-adapters`", built.display());
+    let package = dir.join("adapters").join(name);
+    std::fs::create_dir_all(&package).expect("mkdir");
+    let wasm = package.join(format!("{name}.wasm"));
+    std::fs::copy(&built, &wasm).expect("copy");
+    run(&["adapter", "sign", wasm.to_str().expect("utf-8"), "--key", dir.join("ops.key").to_str().expect("utf-8")]);
+    std::fs::read_to_string(dir.join("ops.pub")).expect("pub").trim().to_owned()
 }

@@ -64,6 +64,9 @@ pub struct FileConfig {
 pub struct StoreFile {
     /// `postgres://user@host/db` (or a key-value connection string).
     pub url: Option<String>,
+    /// How long a delivery worker holds a (system, case) queue between
+    /// renewals: after a replica dies, its queues wait this long (default 30).
+    pub delivery_lease_secs: Option<u64>,
 }
 
 /// Checks a store URL names a backend bro has: PostgreSQL.
@@ -359,6 +362,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The event store and audit log on PostgreSQL instead of `data_dir`.
     pub store_url: Option<String>,
+    /// How long a delivery lease lasts between renewals, in seconds.
+    pub delivery_lease_secs: u64,
     /// gRPC listen address.
     pub listen: SocketAddr,
     /// Admin listen address.
@@ -436,7 +441,8 @@ impl Overrides {
         };
         let settings = Settings {
             data_dir: self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("bro-data")),
-            store_url: self.store.clone().or(file.store.and_then(|s| s.url)),
+            store_url: self.store.clone().or(file.store.as_ref().and_then(|s| s.url.clone())),
+            delivery_lease_secs: file.store.as_ref().and_then(|s| s.delivery_lease_secs).unwrap_or(30),
             listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
             admin_listen: self.admin_listen.or(file.admin_listen),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
@@ -457,6 +463,9 @@ impl Overrides {
         };
         if let Some(url) = &settings.store_url {
             check_store_url(url)?;
+        }
+        if !(2..=3600).contains(&settings.delivery_lease_secs) {
+            bail!("[store] delivery_lease_secs must be between 2 and 3600");
         }
         if settings.pages_listen.is_some_and(|a| !a.ip().is_loopback()) {
             bail!("pages_listen must be a loopback address: serve plan pages behind a TLS-terminating proxy");

@@ -361,6 +361,7 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
         security: Some(security),
         coordination: Arc::new(settings.coordination.clone()),
         plan_pages,
+        delivery_lease: Duration::from_secs(settings.delivery_lease_secs),
         ..ServeOptions::default()
     };
     bro_server::run(grpc, admin, store, options, shutdown_signal()).await?;

@@ -32,31 +32,9 @@ fn free_port() -> u16 {
     listener.local_addr().expect("probe address").port()
 }
 
-fn bro(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_bro")).args(args).output().expect("run bro")
-}
-
-fn medcom_wasm() -> PathBuf {
-    let dir = std::env::var_os("BRO_ADAPTER_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/adapters"));
-    let path = dir.join("medcom.wasm");
-    assert!(path.exists(), "{} is missing: run `cargo xtask build-adapters`", path.display());
-    path
-}
-
 /// An adapter directory with the medcom package, signed with a fresh key; the key's public half.
 fn package_medcom(dir: &Path) -> String {
-    let prefix = dir.join("ops");
-    assert!(bro(&["adapter", "keygen", prefix.to_str().expect("utf8")]).status.success());
-    let pkg = dir.join("adapters/medcom");
-    std::fs::create_dir_all(&pkg).expect("mkdir");
-    let wasm = pkg.join("medcom.wasm");
-    std::fs::copy(medcom_wasm(), &wasm).expect("copy");
-    let key = dir.join("ops.key");
-    let out = bro(&["adapter", "sign", wasm.to_str().expect("utf8"), "--key", key.to_str().expect("utf8")]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    std::fs::read_to_string(dir.join("ops.pub")).expect("pub").trim().to_owned()
+    bro_e2e::package_adapter(Path::new(env!("CARGO_BIN_EXE_bro")), dir, "medcom")
 }
 
 struct Server {

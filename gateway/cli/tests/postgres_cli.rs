@@ -351,3 +351,290 @@ async fn bro_store_copy_moves_a_sqlite_gateway_to_postgres_whole() {
     assert_eq!(String::from_utf8_lossy(&on_sqlite.stdout), String::from_utf8_lossy(&on_postgres.stdout));
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop");
 }
+
+/// What one writer did: an append of a caseworker's letter, or an ingest of
+/// psychiatry's XDIS91 letter; each to one of the cases.
+#[derive(Clone, Copy, Debug)]
+enum Write {
+    Letter(usize),
+    Ingest(usize),
+}
+
+const KILLED: usize = 1;
+const WATCHING: usize = 2;
+const CASES: usize = 4;
+const LETTERS: usize = 45;
+const INGESTS: usize = 24;
+const LEASE_SECS: u64 = 2;
+
+/// Runs one write on the replicas in turn from `first` until one
+/// acknowledges it (the same request id each time: a retry, not a second write).
+async fn write_somewhere(
+    cases: &mut [CaseServiceClient<bro_server::access::client::AuthChannel>],
+    ingest: &mut [bro_api::v1::ingest_service_client::IngestServiceClient<bro_server::access::client::AuthChannel>],
+    cprs: &[String],
+    template: &[u8],
+    first: usize,
+    write: Write,
+) -> String {
+    let start = Instant::now();
+    for attempt in 0.. {
+        let r = (first + attempt) % cases.len();
+        let acked = match write {
+            Write::Letter(n) => {
+                let case = format!("rep-{}", n % CASES);
+                let letter = bro_e2e::letter_to_psychiatry("2026-03-02", "mother", n);
+                cases[r].append_case_events(append(&case, &format!("letter-{n}"), vec![letter], "")).await.map(drop)
+            }
+            Write::Ingest(n) => {
+                let request = pb::IngestRequest {
+                    system: "psykiatri".into(),
+                    message: Some(pb::ExternalMessage {
+                        content_type: "application/xml".into(),
+                        body: bro_e2e::xdis91_letter(template, &cprs[n % CASES], n),
+                        metadata: Default::default(),
+                    }),
+                    request_id: format!("ingest-{n}"),
+                };
+                ingest[r].ingest(request).await.map(|answer| {
+                    let outcome = answer.into_inner().outcome();
+                    assert!(
+                        matches!(outcome, pb::IngestOutcome::Appended | pb::IngestOutcome::Duplicate),
+                        "ingest-{n} was {outcome:?}"
+                    );
+                })
+            }
+        };
+        match acked {
+            Ok(()) => return format!("{write:?}"),
+            Err(status) => {
+                assert!(
+                    matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled),
+                    "{write:?} on replica {r}: {status:?}"
+                );
+                assert!(start.elapsed() < Duration::from_secs(60), "{write:?} found no replica to take it");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    unreachable!("the loop returns or fails")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_writes_deliveries_and_watches_and_lose_nothing_to_a_sigkill() {
+    use bro_api::v1::delivery_service_client::DeliveryServiceClient;
+    use bro_api::v1::ingest_service_client::IngestServiceClient;
+    use bro_server::access::{Purpose, Role};
+    let Some(admin) = admin().await else { return };
+    let name = format!("bro_test_replicas_{}", std::process::id());
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop old");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create");
+    let url = database_url(&name);
+    assert!(bro(&["store", "migrate", "--store", &url]).status.success());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let public = bro_e2e::package_adapter(Path::new(env!("CARGO_BIN_EXE_bro")), dir.path(), "medcom");
+    let receiver = bro_e2e::receiver::Receiver::start(0, 0).await.expect("receiver");
+    receiver.set_delay_ms(30);
+    let identity = Arc::new(ServeIdentity::prepare(&dir.path().join("idp")).expect("identities"));
+    let key_file = dir.path().join("bro.key");
+    assert!(bro(&["keygen", "--out", key_file.to_str().expect("utf-8")]).status.success());
+    let extra = format!(
+        "key_file = \"{}\"\n[rate_limit]\nper_second = 100000.0\nburst = 100000.0\n\
+         [store]\nurl = \"{url}\"\ndelivery_lease_secs = {LEASE_SECS}\n\
+         [adapters]\ndirectory = \"{}\"\n[adapters.vendors.ops]\nkey = \"{public}\"\nadapters = [\"medcom\"]\n\
+         [[systems]]\nname = \"psykiatri\"\nadapter = \"medcom\"\ntarget = \"xdis91\"\nsector = \"psychiatry\"\n\
+         client_id = \"psykiatri\"\nsubscribe = [\"correspondence_recorded\"]\n\
+         transport = {{ kind = \"http\", url = \"{}\" }}\nbackoff_base_ms = 50\nbackoff_max_ms = 500\nmax_attempts = 100\n",
+        key_file.display(),
+        dir.path().join("adapters").display(),
+        receiver.url()
+    );
+    let config = identity.config_file(dir.path(), &extra).expect("config");
+    let mut replicas: Vec<Replica> = (0..3)
+        .map(|r| Replica::spawn(&config, &dir.path().join(format!("data-{r}")), dir.path().join(format!("r{r}.log"))))
+        .collect();
+    let (mut cases, mut ingest) = (Vec::new(), Vec::new());
+    for replica in &mut replicas {
+        let channel = replica.channel().await;
+        cases.push(CaseServiceClient::new(identity.caseworker(channel.clone(), bro_e2e::TEST_CVR)));
+        ingest.push(IngestServiceClient::new(identity.system(channel, "psykiatri")));
+    }
+    let cprs = bro_e2e::synthetic_cprs(CASES);
+    for (c, cpr) in cprs.iter().enumerate() {
+        let case = format!("rep-{c}");
+        let mut create = new_case(&case, bro_e2e::TEST_CVR);
+        create.custody_holders = vec![bro_e2e::parent("mother", cpr, "Mor Testesen")];
+        cases[c % 3].create_case(create).await.expect("create");
+        let consent = bro_e2e::event(
+            "2026-02-01",
+            pb::case_event::Kind::ConsentGiven(pb::ConsentGiven {
+                custody_holder: "mother".into(),
+                scope: "share:psychiatry".into(),
+            }),
+        );
+        cases[(c + 1) % 3]
+            .append_case_events(append(&case, &format!("consent-{c}"), vec![consent], ""))
+            .await
+            .expect("consent");
+    }
+
+    // A watch on one replica of a case every replica writes to.
+    let mut watch = cases[WATCHING]
+        .watch_case(pb::WatchCaseRequest { name: "cases/rep-0".into(), after_sequence: 0 })
+        .await
+        .expect("watch")
+        .into_inner();
+    let watched = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let watching = {
+        let watched = watched.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(item)) = watch.message().await {
+                watched.lock().expect("lock").push(item.event.expect("event").sequence);
+            }
+        })
+    };
+
+    // The burst: three writers, each starting on its own replica, letters and ingests interleaved.
+    let template = bro_e2e::medcom_fixture("DIS91_1.in.xml");
+    let mut writes: Vec<Write> = (0..LETTERS).map(Write::Letter).collect();
+    writes.extend((0..INGESTS).map(Write::Ingest));
+    writes.sort_by_key(|w| match w {
+        Write::Letter(n) => n * INGESTS,
+        Write::Ingest(n) => n * LETTERS + 1,
+    });
+    let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let (mut cases, mut ingest, cprs, template) =
+                (cases.clone(), ingest.clone(), cprs.clone(), template.clone());
+            let (acked, mine) = (acked.clone(), writes.iter().copied().skip(w).step_by(3).collect::<Vec<_>>());
+            tokio::spawn(async move {
+                for write in mine {
+                    let done = write_somewhere(&mut cases, &mut ingest, &cprs, &template, w, write).await;
+                    acked.lock().expect("lock").push(done);
+                    tokio::time::sleep(Duration::from_millis(15)).await;
+                }
+            })
+        })
+        .collect();
+    // SIGKILL one replica in the middle of the burst and of the delivery run.
+    let start = Instant::now();
+    while acked.lock().expect("lock").len() < writes.len() / 3 || receiver.unique().len() < 5 {
+        assert!(start.elapsed() < Duration::from_secs(120), "the burst did not get going");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let killed_pid = replicas[KILLED].child.id();
+    replicas[KILLED].child.kill().expect("SIGKILL");
+    replicas[KILLED].child.wait().expect("reaped");
+    let (acked_at_kill, delivered_at_kill) = (acked.lock().expect("lock").len(), receiver.unique().len());
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    assert_eq!(acked.lock().expect("lock").len(), writes.len(), "every write was acknowledged by some replica");
+
+    // Every acknowledged write is stored exactly once, in gap-free histories.
+    let survivor = 0;
+    let mut letters_stored = std::collections::BTreeMap::new();
+    for c in 0..CASES {
+        let events = history(&mut cases[survivor], &format!("rep-{c}")).await;
+        let sequences: Vec<i64> = events.iter().map(|e| e.sequence).collect();
+        assert_eq!(sequences, (1..=events.len() as i64).collect::<Vec<_>>(), "rep-{c} is gap-free");
+        for e in &events {
+            if let Some(pb::case_event::Kind::CorrespondenceRecorded(r)) = &e.kind {
+                let id = r.correspondence.as_ref().expect("letter").message_id.clone();
+                *letters_stored.entry(id).or_insert(0) += 1;
+            }
+        }
+    }
+    assert_eq!(letters_stored.len(), LETTERS + INGESTS, "every letter and every ingested message is stored");
+    assert!(letters_stored.values().all(|n| *n == 1), "none twice: {letters_stored:?}");
+
+    // The watch on the third replica saw every event of its case, in order, wherever it was written.
+    let version = history(&mut cases[survivor], "rep-0").await.len() as i64;
+    let start = Instant::now();
+    while watched.lock().expect("lock").len() < version as usize {
+        assert!(start.elapsed() < Duration::from_secs(30), "the watch fell behind: {:?}", watched.lock());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*watched.lock().expect("lock"), (1..=version).collect::<Vec<_>>(), "in order, none skipped");
+    watching.abort();
+
+    // Every delivery arrives, at least once, under one key, in order per case.
+    let operator = identity.person(replicas[survivor].channel().await, Role::Administrator, Purpose::Operations);
+    let mut deliveries = DeliveryServiceClient::new(operator);
+    let start = Instant::now();
+    let delivered = loop {
+        let request = pb::ListDeliveriesRequest { page_size: 1000, ..Default::default() };
+        let all = deliveries.list_deliveries(request).await.expect("list").into_inner().deliveries;
+        let done = all.iter().all(|d| d.state() == pb::DeliveryState::Delivered);
+        if done && all.len() >= LETTERS && receiver.unique().len() == all.len() {
+            break all;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "deliveries did not all arrive: {} of {}",
+            receiver.unique().len(),
+            all.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let keys: std::collections::HashSet<String> =
+        delivered.iter().map(|d| d.name.trim_start_matches("deliveries/").to_owned()).collect();
+    let received: std::collections::HashSet<String> = receiver.unique().into_iter().map(|r| r.key).collect();
+    assert_eq!(keys, received, "each idempotency key is one delivery, and every delivery arrived");
+    let case_of: std::collections::HashMap<String, (String, i64)> = delivered
+        .iter()
+        .map(|d| (d.name.trim_start_matches("deliveries/").to_owned(), (d.case.clone(), d.first_sequence)))
+        .collect();
+    let (mut seen, mut order) = (std::collections::HashSet::new(), std::collections::BTreeMap::new());
+    let all = receiver.all();
+    for r in &all {
+        if seen.insert(r.key.clone()) {
+            let (case, sequence) = &case_of[&r.key];
+            order.entry(case.clone()).or_insert_with(Vec::new).push(*sequence);
+        }
+    }
+    for (case, sequences) in &order {
+        assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{case}: deliveries overtook each other: {sequences:?}");
+    }
+
+    // The dead replica holds no lease once its leases expired.
+    tokio::time::sleep(Duration::from_secs(LEASE_SECS + 1)).await;
+    let (db, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    let now_micros =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_micros() as i64;
+    let held: i64 = db
+        .query_one(
+            "SELECT count(*) FROM delivery_leases WHERE holder LIKE $1 AND expire_time > $2",
+            &[&format!("pid{killed_pid}-%"), &now_micros],
+        )
+        .await
+        .expect("leases")
+        .get(0);
+    assert_eq!(held, 0, "the killed replica still holds leases");
+    let live: i64 = db
+        .query_one("SELECT count(*) FROM delivery_leases WHERE expire_time > $1", &[&now_micros])
+        .await
+        .expect("leases")
+        .get(0);
+    assert_eq!(live, 0, "nothing is left to deliver, so no lease is held");
+    drop(db);
+
+    drop((cases, ingest, deliveries));
+    for (r, replica) in replicas.into_iter().enumerate() {
+        if r != KILLED {
+            replica.stop();
+        }
+    }
+    let verify = bro(&["audit", "verify", "--store", &url, "--key-file", key_file.to_str().expect("utf-8")]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    eprintln!(
+        "3 replicas: {} writes ({acked_at_kill} acknowledged before the SIGKILL), {} deliveries ({delivered_at_kill} \
+         arrived before it; {} requests in all)",
+        writes.len(),
+        keys.len(),
+        all.len()
+    );
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop");
+}

@@ -50,6 +50,10 @@ pub struct Context {
     pub worklist: Arc<Worklist>,
     /// Cancelled when the gateway stops: streams end, the worker finishes.
     pub stopping: CancellationToken,
+    /// Raised when changes other replicas committed may have been missed
+    /// (the store's change feed reconnected, or its periodic check): every
+    /// stream re-reads what it follows.
+    pub resync: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Context {

@@ -68,6 +68,10 @@ pub struct ServeOptions {
     pub coordination: Arc<bro_rules::coordination::CoordinationPolicy>,
     /// Where the parents' plan pages are served, if anywhere.
     pub plan_pages: Option<PlanPagesSettings>,
+    /// How long a delivery worker holds a (system, case) queue before it
+    /// must renew its lease; a replica that dies releases its queues this
+    /// long after its last renewal.
+    pub delivery_lease: Duration,
 }
 
 /// The parents' plan pages: a loopback listener (behind the municipality's
@@ -147,6 +151,7 @@ impl Default for ServeOptions {
             security: None,
             coordination: Arc::new(bro_rules::coordination::CoordinationPolicy::default()),
             plan_pages: None,
+            delivery_lease: Duration::from_secs(30),
         }
     }
 }
@@ -190,7 +195,8 @@ pub async fn run(
     let (trail, trail_task) = AuditTrail::start(security.audit.clone(), Some(metrics.clone()));
     let gate = gate(&options, &security, trail.clone()).await?;
     let ctx = context(&options, &security, store.clone(), trail, metrics);
-    let (worker, worker_task) = start_worker(&ctx);
+    let (worker, worker_task) = start_worker(&ctx, options.delivery_lease);
+    let _follower = follow_store(&ctx, &worker);
     let worklist_task = start_worklist(&ctx).await?;
     let pages_task = serve_pages(&ctx, options.plan_pages.as_ref())?;
     let admin_task = admin.map(|listener| serve_admin(listener, ctx.metrics.clone(), ctx.stopping.clone()));
@@ -345,13 +351,49 @@ fn context(
         adapters: options.adapters.clone(),
         coordination: options.coordination.clone(),
         stopping: CancellationToken::new(),
+        resync: Arc::new(tokio::sync::watch::channel(0).0),
     }
+}
+
+/// Follows what other replicas commit to a shared store: a case's new
+/// version reaches this gateway's watchers (who read the events), moved
+/// deliveries wake the worker and the pull streams, and a resync makes
+/// every stream re-read what it follows. Nothing to do for a store only
+/// this process writes.
+fn follow_store(ctx: &Context, worker: &DeliveryWorker) -> Option<JoinHandle<()>> {
+    let mut changes = ctx.store().changes()?;
+    let (ledger, resync, stopping, worker) =
+        (ctx.ledger.clone(), ctx.resync.clone(), ctx.stopping.clone(), worker.clone());
+    Some(tokio::spawn(async move {
+        loop {
+            let change = tokio::select! {
+                _ = stopping.cancelled() => return,
+                change = changes.recv() => change,
+            };
+            match change {
+                Ok(bro_store::StoreChange::Case { case_id, version }) => {
+                    ledger.announce_remote(case_id, version);
+                    worker.wake();
+                }
+                Ok(bro_store::StoreChange::Deliveries) => {
+                    worker.wake();
+                    worker.pulled().notify_waiters();
+                }
+                Ok(bro_store::StoreChange::Resync) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    resync.send_modify(|n| *n = n.wrapping_add(1));
+                    worker.wake();
+                    worker.pulled().notify_waiters();
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }))
 }
 
 /// Starts the delivery worker, woken by every committed change (which may
 /// have enqueued deliveries).
-fn start_worker(ctx: &Context) -> (DeliveryWorker, JoinHandle<()>) {
-    let worker = DeliveryWorker::new(ctx.clone());
+fn start_worker(ctx: &Context, lease_for: Duration) -> (DeliveryWorker, JoinHandle<()>) {
+    let worker = DeliveryWorker::new(ctx.clone(), lease_for);
     let waker = worker.clone();
     let mut changes = ctx.ledger.subscribe();
     let stopping = ctx.stopping.clone();

@@ -279,6 +279,8 @@ impl Worklist {
             };
             let mut changed: Vec<CaseId> = Vec::new();
             match first {
+                // Another replica's change is re-evaluated by that replica.
+                Ok(change) if change.remote => continue,
                 Ok(change) => changed.push(change.case_id.clone()),
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -289,7 +291,9 @@ impl Worklist {
             }
             while changed.len() < CHANGE_BATCH {
                 match changes.try_recv() {
-                    Ok(change) if !changed.contains(&change.case_id) => changed.push(change.case_id.clone()),
+                    Ok(change) if !change.remote && !changed.contains(&change.case_id) => {
+                        changed.push(change.case_id.clone())
+                    }
                     Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
                     Err(_) => break,
                 }

@@ -20,24 +20,28 @@
 //! database); this file holds the connection pool and the trait.
 
 mod audit;
+mod feed;
 mod log;
 mod pipeline;
 mod schema;
 mod worklist;
 
 pub use audit::PostgresAuditLog;
+pub use feed::RESYNC_INTERVAL;
 pub use schema::SCHEMA_VERSION;
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use bro_domain::{CaseId, Date, Timestamp};
 use bro_store::{
-    AppendBatch, AppendOutcome, CaseQuery, Delivery, DeliveryQuery, DeliveryUpdate, DueQuery, EventStore, InboxEntry,
-    InboxPut, InboxQuery, InboxState, NewDelivery, RequestRecord, SourceKey, StoreError, StoredCase, StoredDueItem,
-    StoredEvent, StoredSnapshot, WorklistEntry,
+    AppendBatch, AppendOutcome, CaseQuery, ClaimedDelivery, Delivery, DeliveryLease, DeliveryQuery, DeliveryUpdate,
+    DueQuery, EventStore, InboxEntry, InboxPut, InboxQuery, InboxState, LeaseToken, NewDelivery, RequestRecord,
+    SourceKey, StoreChange, StoreError, StoredCase, StoredDueItem, StoredEvent, StoredSnapshot, WorklistEntry,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::sync::broadcast;
 use tokio_postgres::NoTls;
 
 /// Most connections one gateway holds.
@@ -50,6 +54,18 @@ const MAX_RETRIES: usize = 3;
 pub struct PostgresStore {
     pool: Pool,
     closed: AtomicBool,
+    /// Where the change feed connects.
+    config: tokio_postgres::Config,
+    /// The change feed, once somebody follows it.
+    feed: Mutex<Option<(broadcast::Sender<StoreChange>, tokio::task::JoinHandle<()>)>>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        if let Some((_, task)) = self.feed.get_mut().ok().and_then(Option::take) {
+            task.abort();
+        }
+    }
 }
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -101,9 +117,10 @@ impl PostgresStore {
     /// schema is not this bro's (`bro store migrate` makes it so).
     pub async fn open(url: &str) -> Result<PostgresStore, StoreError> {
         let config: tokio_postgres::Config = url.parse().map_err(|e| backend(format!("store url: {e}")))?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(MAX_CONNECTIONS).build().map_err(backend)?;
-        let store = PostgresStore { pool, closed: AtomicBool::new(false) };
+        let store = PostgresStore { pool, closed: AtomicBool::new(false), config, feed: Mutex::new(None) };
         let client = store.client().await?;
         schema::check(schema::version(&client).await?)?;
         drop(client);
@@ -196,8 +213,38 @@ impl EventStore for PostgresStore {
         pipeline::due_deliveries(pg(&self.client().await?), now, limit).await
     }
 
+    async fn claim_deliveries(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        expire_time: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let claimed = pipeline::claim(&tx, holder, now, expire_time, limit).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(claimed)
+    }
+
+    async fn renew_lease(&self, lease: &DeliveryLease, expire_time: Timestamp) -> Result<bool, StoreError> {
+        pipeline::renew(pg(&self.client().await?), lease, expire_time).await
+    }
+
+    async fn release_lease(&self, system: &str, case_id: &CaseId, token: &LeaseToken) -> Result<(), StoreError> {
+        pipeline::release(pg(&self.client().await?), system, case_id, token).await.map(drop)
+    }
+
+    async fn live_leases(&self, now: Timestamp) -> Result<Vec<DeliveryLease>, StoreError> {
+        pipeline::live_leases(pg(&self.client().await?), now).await
+    }
+
     async fn update_delivery(&self, update: DeliveryUpdate) -> Result<bool, StoreError> {
-        pipeline::update_delivery(pg(&self.client().await?), update).await
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let changed = pipeline::update_delivery(&tx, update).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(changed)
     }
 
     async fn get_delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
@@ -279,7 +326,20 @@ impl EventStore for PostgresStore {
 
     async fn close(&self) -> Result<(), StoreError> {
         self.closed.store(true, Ordering::SeqCst);
+        if let Some((_, task)) = self.feed.lock().ok().and_then(|mut f| f.take()) {
+            task.abort();
+        }
         self.pool.close();
         Ok(())
+    }
+
+    /// Starts the change feed on first use (it needs the async runtime).
+    fn changes(&self) -> Option<broadcast::Receiver<StoreChange>> {
+        if self.closed.load(Ordering::SeqCst) || tokio::runtime::Handle::try_current().is_err() {
+            return None;
+        }
+        let mut feed = self.feed.lock().ok()?;
+        let (sender, _) = feed.get_or_insert_with(|| feed::start(self.config.clone()));
+        Some(sender.subscribe())
     }
 }

@@ -4,8 +4,8 @@
 
 use bro_domain::{CaseId, Timestamp};
 use bro_store::{
-    Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate, InboxEntry, InboxKind, InboxPut, InboxQuery, InboxState,
-    NewDelivery, StoreError,
+    ClaimedDelivery, Delivery, DeliveryLease, DeliveryQuery, DeliveryState, DeliveryUpdate, InboxEntry, InboxKind,
+    InboxPut, InboxQuery, InboxState, LeaseToken, NewDelivery, StoreError,
 };
 use tokio_postgres::{Client, GenericClient, Row, Transaction};
 
@@ -85,15 +85,144 @@ pub(crate) async fn due_deliveries(client: &Client, now: Timestamp, limit: usize
     rows.iter().map(to_delivery).collect()
 }
 
+/// Claims the due heads of queues without a live lease. The heads are
+/// locked `FOR UPDATE SKIP LOCKED`, so claimers at once pass over each
+/// other's candidates instead of waiting; each queue's lease row is then
+/// taken over — its epoch raised — only if it has lapsed (the row lock
+/// makes a second claimer wait and then see it live), so a queue is never
+/// claimed twice. Row locks are taken delivery first, lease second, as in
+/// [`update_delivery`], so the two never deadlock.
+pub(crate) async fn claim(
+    tx: &Transaction<'_>,
+    holder: &str,
+    now: Timestamp,
+    expire_time: Timestamp,
+    limit: usize,
+) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries AS d
+                 WHERE state = 'pending' AND next_attempt_time <= $1
+                   AND NOT EXISTS (SELECT 1 FROM deliveries AS e
+                                   WHERE e.system = d.system AND e.case_id = d.case_id
+                                     AND e.state = 'pending' AND e.ordinal < d.ordinal)
+                   AND NOT EXISTS (SELECT 1 FROM delivery_leases AS l
+                                   WHERE l.system = d.system AND l.case_id = d.case_id AND l.expire_time > $1)
+                 ORDER BY next_attempt_time, ordinal LIMIT $2
+                 FOR UPDATE OF d SKIP LOCKED"
+            ),
+            &[&micros(now), &(limit as i64)],
+        )
+        .await
+        .map_err(backend)?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let delivery = to_delivery(row)?;
+        let epoch = tx
+            .query_opt(
+                "INSERT INTO delivery_leases (system, case_id, holder, epoch, expire_time) VALUES ($1, $2, $3, 1, $4)
+                 ON CONFLICT (system, case_id) DO UPDATE
+                     SET holder = EXCLUDED.holder, epoch = delivery_leases.epoch + 1,
+                         expire_time = EXCLUDED.expire_time
+                     WHERE delivery_leases.expire_time <= $5
+                 RETURNING epoch",
+                &[&delivery.new.system, &delivery.new.case_id.as_str(), &holder, &micros(expire_time), &micros(now)],
+            )
+            .await
+            .map_err(backend)?;
+        if let Some(epoch) = epoch {
+            let lease = DeliveryLease {
+                system: delivery.new.system.clone(),
+                case_id: delivery.new.case_id.clone(),
+                token: LeaseToken { holder: holder.to_owned(), epoch: epoch.get::<_, i64>(0) as u64 },
+                expire_time,
+            };
+            claimed.push(ClaimedDelivery { delivery, lease });
+        }
+    }
+    Ok(claimed)
+}
+
+/// Extends a lease still its queue's latest; whether it was.
+pub(crate) async fn renew(client: &Client, lease: &DeliveryLease, expire_time: Timestamp) -> Result<bool, StoreError> {
+    let changed = client
+        .execute(
+            "UPDATE delivery_leases SET expire_time = $5
+             WHERE system = $1 AND case_id = $2 AND holder = $3 AND epoch = $4 AND expire_time <> 0",
+            &[
+                &lease.system,
+                &lease.case_id.as_str(),
+                &lease.token.holder,
+                &(lease.token.epoch as i64),
+                &micros(expire_time),
+            ],
+        )
+        .await
+        .map_err(backend)?;
+    Ok(changed == 1)
+}
+
+/// Ends a lease still its queue's latest (its epoch stays, so the next
+/// claim's is higher); whether it was.
+pub(crate) async fn release<C: GenericClient + Sync>(
+    client: &C,
+    system: &str,
+    case_id: &CaseId,
+    token: &LeaseToken,
+) -> Result<bool, StoreError> {
+    let changed = client
+        .execute(
+            "UPDATE delivery_leases SET expire_time = 0
+             WHERE system = $1 AND case_id = $2 AND holder = $3 AND epoch = $4 AND expire_time <> 0",
+            &[&system, &case_id.as_str(), &token.holder, &(token.epoch as i64)],
+        )
+        .await
+        .map_err(backend)?;
+    Ok(changed == 1)
+}
+
+/// Leases live at `now`, by queue.
+pub(crate) async fn live_leases(client: &Client, now: Timestamp) -> Result<Vec<DeliveryLease>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT system, case_id, holder, epoch, expire_time FROM delivery_leases
+             WHERE expire_time > $1 ORDER BY system COLLATE \"C\", case_id COLLATE \"C\"",
+            &[&micros(now)],
+        )
+        .await
+        .map_err(backend)?;
+    rows.iter()
+        .map(|r| {
+            Ok(DeliveryLease {
+                system: r.get(0),
+                case_id: CaseId::parse("case_id", r.get(1)).map_err(corrupt)?,
+                token: LeaseToken { holder: r.get(2), epoch: r.get::<_, i64>(3) as u64 },
+                expire_time: from_micros(r.get(4)),
+            })
+        })
+        .collect()
+}
+
 /// Applies a state change if the delivery is still in `update.from` (a
-/// compare-and-set); a rendering, once stored, is kept when a later change
-/// brings none.
-pub(crate) async fn update_delivery(client: &Client, update: DeliveryUpdate) -> Result<bool, StoreError> {
+/// compare-and-set) and, under a lease, the lease is still its queue's
+/// latest — then ending it, in the same transaction (the delivery's row is
+/// locked first, as a claim locks it); a rendering, once stored, is kept
+/// when a later change brings none.
+pub(crate) async fn update_delivery(tx: &Transaction<'_>, update: DeliveryUpdate) -> Result<bool, StoreError> {
+    if let Some(token) = &update.lease {
+        tx.execute("SELECT 1 FROM deliveries WHERE delivery_id = $1 FOR UPDATE", &[&update.delivery_id])
+            .await
+            .map_err(backend)?;
+        if !release(tx, &update.system, &update.case_id, token).await? {
+            return Ok(false);
+        }
+    }
     let (rendered_type, rendered_body) = match update.rendered {
         Some((t, b)) => (Some(t), Some(b)),
         None => (None, None),
     };
-    let changed = client
+    let changed = tx
         .execute(
             "UPDATE deliveries SET state = $3, attempts = $4, next_attempt_time = $5, last_error = $6,
                  update_time = $7,

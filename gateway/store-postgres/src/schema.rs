@@ -164,6 +164,31 @@ CREATE TRIGGER audit_people_no_change BEFORE UPDATE OR DELETE ON audit_people
 CREATE TRIGGER audit_people_no_truncate BEFORE TRUNCATE ON audit_people
     FOR EACH STATEMENT EXECUTE FUNCTION bro_audit_is_append_only();
 "#,
+    // 3: several replicas. `delivery_leases` has one row per (system, case)
+    // queue ever claimed: its holder, until when (0: released) and the
+    // epoch every claim raises, kept after release. The triggers tell
+    // listening replicas (`LISTEN bro_changes`) what was committed: a case's
+    // new version, or that deliveries were enqueued or moved; PostgreSQL
+    // sends them at commit, and not at all for a rollback.
+    r#"
+CREATE TABLE delivery_leases (
+    system TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    epoch BIGINT NOT NULL,
+    expire_time BIGINT NOT NULL,
+    PRIMARY KEY (system, case_id)
+);
+CREATE INDEX delivery_leases_live ON delivery_leases (expire_time);
+CREATE FUNCTION bro_notify_case() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_notify('bro_changes', 'case ' || NEW.version || ' ' || NEW.case_id); RETURN NULL; END $$;
+CREATE TRIGGER cases_notify AFTER INSERT OR UPDATE OF version ON cases
+    FOR EACH ROW EXECUTE FUNCTION bro_notify_case();
+CREATE FUNCTION bro_notify_deliveries() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_notify('bro_changes', 'deliveries'); RETURN NULL; END $$;
+CREATE TRIGGER deliveries_notify AFTER INSERT OR UPDATE OF state, next_attempt_time ON deliveries
+    FOR EACH STATEMENT EXECUTE FUNCTION bro_notify_deliveries();
+"#,
 ];
 
 /// The schema version this bro reads and writes.

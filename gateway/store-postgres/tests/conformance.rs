@@ -264,3 +264,61 @@ async fn replica_logs(n: usize, url: &str, keys: &bro_store::Keyring) -> Vec<bro
     }
     logs
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_hears_what_another_commits() {
+    if !server_answers("a_replica_hears_what_another_commits").await {
+        return;
+    }
+    use bro_store::StoreChange;
+    let database = TestDatabase::create("feed").await;
+    let url = database.url(None);
+    PostgresStore::migrate(&url).await.expect("migrate");
+    let (writer, follower) =
+        (PostgresStore::open(&url).await.expect("open"), PostgresStore::open(&url).await.expect("open"));
+    let mut changes = follower.changes().expect("a PostgreSQL store is shared");
+    let next = |changes: &mut tokio::sync::broadcast::Receiver<StoreChange>| {
+        let mut changes = changes.resubscribe();
+        async move {
+            loop {
+                let change = tokio::time::timeout(std::time::Duration::from_secs(10), changes.recv()).await;
+                match change.expect("a change within 10 s").expect("the feed runs") {
+                    StoreChange::Resync => continue,
+                    other => return other,
+                }
+            }
+        }
+    };
+    // Connected, the feed says so first: whatever came before is to be re-read.
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), changes.recv()).await;
+    assert_eq!(first.expect("the feed starts").expect("open"), StoreChange::Resync);
+    let waiting = next(&mut changes);
+    let batch = bro_store::conformance::raw_batch("c1", 0, 3, "r1", "29189846");
+    writer.append(batch).await.expect("append");
+    let case_id = bro_domain::CaseId::parse("case_id", "c1").expect("id");
+    assert_eq!(waiting.await, StoreChange::Case { case_id: case_id.clone(), version: 3 });
+    let waiting = next(&mut changes);
+    let delivery = bro_store::NewDelivery {
+        delivery_id: "d1".into(),
+        system: "jobcenter".into(),
+        case_id,
+        first_sequence: 1,
+        last_sequence: 3,
+        payload: b"batch".to_vec(),
+        create_time: chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("time"),
+        replay_of: String::new(),
+    };
+    writer.enqueue_delivery(delivery).await.expect("enqueue");
+    assert_eq!(waiting.await, StoreChange::Deliveries);
+    // A rolled-back append tells nobody anything.
+    let waiting = next(&mut changes);
+    writer.append(bro_store::conformance::raw_batch("c1", 1, 1, "r2", "29189846")).await.expect_err("stale version");
+    writer.append(bro_store::conformance::raw_batch("c2", 0, 1, "r3", "29189846")).await.expect("append");
+    assert!(
+        matches!(waiting.await, StoreChange::Case { case_id, version: 1 } if case_id.as_str() == "c2"),
+        "the next change is the next commit"
+    );
+    follower.close().await.expect("close");
+    writer.close().await.expect("close");
+    database.drop_now().await;
+}

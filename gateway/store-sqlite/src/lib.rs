@@ -32,9 +32,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bro_domain::{CaseId, Timestamp};
 use bro_store::{
-    AppendBatch, AppendObserver, AppendOutcome, CaseQuery, Delivery, DeliveryQuery, DeliveryUpdate, DueQuery,
-    EventStore, InboxEntry, InboxPut, InboxQuery, InboxState, NewDelivery, RequestRecord, SourceKey, Stage, StoreError,
-    StoredCase, StoredDueItem, StoredEvent, WorklistEntry,
+    AppendBatch, AppendObserver, AppendOutcome, CaseQuery, ClaimedDelivery, Delivery, DeliveryLease, DeliveryQuery,
+    DeliveryUpdate, DueQuery, EventStore, InboxEntry, InboxPut, InboxQuery, InboxState, LeaseToken, NewDelivery,
+    RequestRecord, SourceKey, Stage, StoreError, StoredCase, StoredDueItem, StoredEvent, WorklistEntry,
 };
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
@@ -318,6 +318,31 @@ impl EventStore for SqliteStore {
 
     async fn due_deliveries(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>, StoreError> {
         self.read(move |conn| outbox::due(conn, now, limit)).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        expire_time: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let holder = holder.to_owned();
+        self.write(move |conn| outbox::claim(conn, &holder, now, expire_time, limit)).await
+    }
+
+    async fn renew_lease(&self, lease: &DeliveryLease, expire_time: Timestamp) -> Result<bool, StoreError> {
+        let lease = lease.clone();
+        self.write(move |conn| outbox::renew(conn, &lease, expire_time)).await
+    }
+
+    async fn release_lease(&self, system: &str, case_id: &CaseId, token: &LeaseToken) -> Result<(), StoreError> {
+        let (system, case_id, token) = (system.to_owned(), case_id.clone(), token.clone());
+        self.write(move |conn| outbox::release(conn, &system, &case_id, &token).map(drop)).await
+    }
+
+    async fn live_leases(&self, now: Timestamp) -> Result<Vec<DeliveryLease>, StoreError> {
+        self.read(move |conn| outbox::live_leases(conn, now)).await
     }
 
     async fn update_delivery(&self, update: DeliveryUpdate) -> Result<bool, StoreError> {

@@ -3,8 +3,11 @@
 //! and the translated message once the worker rendered it.
 
 use bro_domain::{CaseId, Timestamp};
-use bro_store::{Delivery, DeliveryQuery, DeliveryState, DeliveryUpdate, NewDelivery, StoreError};
-use rusqlite::{Connection, OptionalExtension, params};
+use bro_store::{
+    ClaimedDelivery, Delivery, DeliveryLease, DeliveryQuery, DeliveryState, DeliveryUpdate, LeaseToken, NewDelivery,
+    StoreError,
+};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::{backend, corrupt, from_micros, micros};
 
@@ -115,10 +118,148 @@ pub(crate) fn due(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec
     rows.map(|r| to_delivery(r.map_err(backend)?)).collect()
 }
 
+/// Claims the due heads of queues without a live lease, in one write
+/// transaction (SQLite has one writer, so claims never overlap): each
+/// queue's lease row is taken over — its epoch raised — only if it has
+/// lapsed, so a queue held is never claimed twice.
+pub(crate) fn claim(
+    conn: &mut Connection,
+    holder: &str,
+    now: Timestamp,
+    expire_time: Timestamp,
+    limit: usize,
+) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+    let heads = {
+        let mut stmt = tx
+            .prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM deliveries AS d
+                 WHERE state = 'pending' AND next_attempt_time <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM deliveries AS e
+                                   WHERE e.system = d.system AND e.case_id = d.case_id
+                                     AND e.state = 'pending' AND e.ordinal < d.ordinal)
+                   AND NOT EXISTS (SELECT 1 FROM delivery_leases AS l
+                                   WHERE l.system = d.system AND l.case_id = d.case_id AND l.expire_time > ?1)
+                 ORDER BY next_attempt_time, ordinal LIMIT ?2"
+            ))
+            .map_err(backend)?;
+        let rows = stmt.query_map(params![micros(now), limit as i64], delivery_row).map_err(backend)?;
+        rows.map(|r| to_delivery(r.map_err(backend)?)).collect::<Result<Vec<_>, _>>()?
+    };
+    let mut claimed = Vec::with_capacity(heads.len());
+    for delivery in heads {
+        if let Some(epoch) = take_lease(&tx, &delivery, holder, now, expire_time)? {
+            let lease = DeliveryLease {
+                system: delivery.new.system.clone(),
+                case_id: delivery.new.case_id.clone(),
+                token: LeaseToken { holder: holder.to_owned(), epoch },
+                expire_time,
+            };
+            claimed.push(ClaimedDelivery { delivery, lease });
+        }
+    }
+    tx.commit().map_err(backend)?;
+    Ok(claimed)
+}
+
+/// Takes a queue's lease for `holder` unless a live one holds it; the new epoch.
+fn take_lease(
+    tx: &Transaction<'_>,
+    delivery: &Delivery,
+    holder: &str,
+    now: Timestamp,
+    expire_time: Timestamp,
+) -> Result<Option<u64>, StoreError> {
+    tx.query_row(
+        "INSERT INTO delivery_leases (system, case_id, holder, epoch, expire_time) VALUES (?1, ?2, ?3, 1, ?4)
+         ON CONFLICT (system, case_id) DO UPDATE
+             SET holder = excluded.holder, epoch = epoch + 1, expire_time = excluded.expire_time
+             WHERE expire_time <= ?5
+         RETURNING epoch",
+        params![delivery.new.system, delivery.new.case_id.as_str(), holder, micros(expire_time), micros(now)],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map(|epoch| epoch.map(|e| e as u64))
+    .map_err(backend)
+}
+
+/// Extends a lease still its queue's latest; whether it was.
+pub(crate) fn renew(conn: &Connection, lease: &DeliveryLease, expire_time: Timestamp) -> Result<bool, StoreError> {
+    let changed = conn
+        .execute(
+            "UPDATE delivery_leases SET expire_time = ?5
+             WHERE system = ?1 AND case_id = ?2 AND holder = ?3 AND epoch = ?4 AND expire_time <> 0",
+            params![
+                lease.system,
+                lease.case_id.as_str(),
+                lease.token.holder,
+                lease.token.epoch as i64,
+                micros(expire_time)
+            ],
+        )
+        .map_err(backend)?;
+    Ok(changed == 1)
+}
+
+/// Ends a lease still its queue's latest (its epoch stays, so the next claim's is higher).
+pub(crate) fn release(
+    conn: &Connection,
+    system: &str,
+    case_id: &CaseId,
+    token: &LeaseToken,
+) -> Result<usize, StoreError> {
+    conn.execute(
+        "UPDATE delivery_leases SET expire_time = 0
+         WHERE system = ?1 AND case_id = ?2 AND holder = ?3 AND epoch = ?4 AND expire_time <> 0",
+        params![system, case_id.as_str(), token.holder, token.epoch as i64],
+    )
+    .map_err(backend)
+}
+
+/// Leases live at `now`, by queue.
+pub(crate) fn live_leases(conn: &Connection, now: Timestamp) -> Result<Vec<DeliveryLease>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT system, case_id, holder, epoch, expire_time FROM delivery_leases
+             WHERE expire_time > ?1 ORDER BY system, case_id",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([micros(now)], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get::<_, i64>(3)?, r.get(4)?))
+        })
+        .map_err(backend)?;
+    rows.map(|r| {
+        let (system, case_id, holder, epoch, expire_time) = r.map_err(backend)?;
+        Ok(DeliveryLease {
+            system,
+            case_id: CaseId::parse("case_id", &case_id).map_err(corrupt)?,
+            token: LeaseToken { holder, epoch: epoch as u64 },
+            expire_time: from_micros(expire_time),
+        })
+    })
+    .collect()
+}
+
 /// Applies a state change if the delivery is still in `update.from` (a
-/// compare-and-set: two attempts cannot both move it); a rendering, once
-/// stored, is kept when a later change brings none (`coalesce`).
-pub(crate) fn update(conn: &Connection, update: DeliveryUpdate) -> Result<bool, StoreError> {
+/// compare-and-set: two attempts cannot both move it) and, under a lease,
+/// the lease is still the queue's latest — then ending it, in the same
+/// transaction; a rendering, once stored, is kept when a later change
+/// brings none (`coalesce`).
+pub(crate) fn update(conn: &mut Connection, update: DeliveryUpdate) -> Result<bool, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(backend)?;
+    if let Some(token) = &update.lease
+        && release(&tx, &update.system, &update.case_id, token)? != 1
+    {
+        return Ok(false);
+    }
+    let changed = apply_update(&tx, update)?;
+    tx.commit().map_err(backend)?;
+    Ok(changed)
+}
+
+fn apply_update(conn: &Connection, update: DeliveryUpdate) -> Result<bool, StoreError> {
     let (rendered_type, rendered_body) = match update.rendered {
         Some((t, b)) => (Some(t), Some(b)),
         None => (None, None),

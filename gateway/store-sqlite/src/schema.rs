@@ -160,6 +160,19 @@ CREATE TABLE snapshots (
     state BLOB NOT NULL
 ) WITHOUT ROWID;
 ",
+    // 6: delivery leases, one row per (system, case) queue ever claimed:
+    // who holds it, until when (0: released), and the epoch every claim
+    // raises — kept after release, so a later claim's epoch is higher.
+    r"
+CREATE TABLE delivery_leases (
+    system TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    expire_time INTEGER NOT NULL,
+    PRIMARY KEY (system, case_id)
+) WITHOUT ROWID;
+",
 ];
 
 /// Brings the database up to this bro's schema, one step per transaction

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 use bro_domain::{CaseId, Date, Timestamp};
 
 use crate::{
-    Delivery, DeliveryQuery, DeliveryUpdate, InboxEntry, InboxPut, InboxQuery, InboxState, NewDelivery, SourceKey,
+    ClaimedDelivery, Delivery, DeliveryLease, DeliveryQuery, DeliveryUpdate, InboxEntry, InboxPut, InboxQuery,
+    InboxState, LeaseToken, NewDelivery, SourceKey, StoreChange,
 };
 
 /// One stored event: its position, dates, the request that wrote it, and the
@@ -215,8 +216,33 @@ pub trait EventStore: Send + Sync + 'static {
     /// earlier one of the same system and case still pending is not due.
     async fn due_deliveries(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>, StoreError>;
 
-    /// Applies a state change if the delivery is still in `update.from`;
-    /// false (and nothing written) if it is not.
+    /// Claims up to `limit` queues for `holder`: the due heads (as
+    /// [`EventStore::due_deliveries`]) of (system, case) queues nobody holds
+    /// a live lease on, each with a new lease until `expire_time` and an
+    /// epoch above every earlier lease of its queue. Workers claiming at
+    /// once never get the same queue.
+    async fn claim_deliveries(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        expire_time: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+
+    /// Extends a lease to `expire_time` if it is still its queue's latest;
+    /// false (and nothing written) if another claim replaced it.
+    async fn renew_lease(&self, lease: &DeliveryLease, expire_time: Timestamp) -> Result<bool, StoreError>;
+
+    /// Ends a lease if it is still its queue's latest (the queue may be
+    /// claimed again at once).
+    async fn release_lease(&self, system: &str, case_id: &CaseId, token: &LeaseToken) -> Result<(), StoreError>;
+
+    /// The leases live at `now` (not expired, not released), by queue.
+    async fn live_leases(&self, now: Timestamp) -> Result<Vec<DeliveryLease>, StoreError>;
+
+    /// Applies a state change if the delivery is still in `update.from`
+    /// (and, under a lease, the lease is still its queue's latest; the
+    /// change then ends the lease); false (and nothing written) if not.
     async fn update_delivery(&self, update: DeliveryUpdate) -> Result<bool, StoreError>;
 
     /// One delivery.
@@ -265,6 +291,14 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Flushes and closes; later calls fail with [`StoreError::Closed`].
     async fn close(&self) -> Result<(), StoreError>;
+
+    /// Changes committed to the store by other processes (other gateway
+    /// replicas on the same database), for a store that several processes
+    /// share; `None` for one only this process writes (every change is then
+    /// seen where it is made).
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<StoreChange>> {
+        None
+    }
 
     /// Tells `observer` how long appends wait for the writer and how long
     /// their commits take ([`crate::Stage::CommitWait`], [`crate::Stage::Commit`]).

@@ -16,8 +16,8 @@ use bro_proto::v1 as pb;
 
 use crate::{
     AppendBatch, AppendEvents, AppendOutcome, CaseLedger, CaseQuery, CreateCase, DeliveryQuery, DeliveryState,
-    DeliveryUpdate, EventStore, InboxEntry, InboxKind, InboxPut, InboxQuery, InboxState, LedgerError, NewDelivery,
-    RequestRecord, SourceKey, StoreError, StoredCase, StoredEvent, StoredSnapshot, snapshot,
+    DeliveryUpdate, EventStore, InboxEntry, InboxKind, InboxPut, InboxQuery, InboxState, LeaseToken, LedgerError,
+    NewDelivery, RequestRecord, SourceKey, StoreError, StoredCase, StoredEvent, StoredSnapshot, snapshot,
 };
 use crate::{DueItem, DueQuery, DueStatus, WorklistEntry, due_sort_key};
 
@@ -48,6 +48,7 @@ pub async fn run_all<H: Harness>(h: &H) {
     concurrent_appends_each_get_their_own_outcome(h).await;
     source_messages_are_stored_once(h).await;
     deliveries_are_enqueued_with_their_events_and_move_by_state(h).await;
+    delivery_leases_share_queues_among_workers(h).await;
     inbox_entries_are_idempotent_and_resolved_with_an_append(h).await;
     the_worklist_index_goes_stale_with_appends_and_days(h).await;
     worklist_pages_are_ordered_and_filtered(h).await;
@@ -66,8 +67,9 @@ fn now() -> Timestamp {
     Timestamp::from_timestamp(1_790_000_000, 0).expect("valid timestamp")
 }
 
-/// A raw batch of `n` events after `version`, with a request id.
-fn raw_batch(case: &str, version: u64, n: u64, request_id: &str, cvr: &str) -> AppendBatch {
+/// A raw batch of `n` events after `version`, with a request id (also for
+/// a backend's own tests).
+pub fn raw_batch(case: &str, version: u64, n: u64, request_id: &str, cvr: &str) -> AppendBatch {
     let last = version + n;
     AppendBatch {
         case_id: case_id(case),
@@ -460,6 +462,7 @@ async fn deliveries_are_enqueued_with_their_events_and_move_by_state<H: Harness>
         last_error: String::new(),
         rendered: Some(("application/xml".into(), b"<astray/>".to_vec())),
         update_time: now(),
+        lease: None,
     };
     assert!(!store.update_delivery(astray.clone()).await.expect("update"), "another system's update");
     let astray = DeliveryUpdate { system: "jobcenter".into(), case_id: case_id("c2"), ..astray };
@@ -475,6 +478,7 @@ async fn deliveries_are_enqueued_with_their_events_and_move_by_state<H: Harness>
         last_error: "connection refused".into(),
         rendered: None,
         update_time: now(),
+        lease: None,
     };
     assert!(store.update_delivery(retry.clone()).await.expect("update"));
     let due = store.due_deliveries(now(), 10).await.expect("due");
@@ -546,6 +550,129 @@ fn inbox(id: &str, kind: InboxKind, request_id: &str, source_message_id: &str) -
         create_time: now(),
         update_time: now(),
     }
+}
+
+/// A worker's change under a lease: `d` moves from pending to `to`.
+fn leased_update(d: &str, system: &str, to: DeliveryState, token: &LeaseToken, at: Timestamp) -> DeliveryUpdate {
+    DeliveryUpdate {
+        delivery_id: d.into(),
+        system: system.into(),
+        case_id: case_id("c1"),
+        from: DeliveryState::Pending,
+        to,
+        attempts: 1,
+        next_attempt_time: at,
+        last_error: String::new(),
+        rendered: None,
+        update_time: at,
+        lease: Some(token.clone()),
+    }
+}
+
+async fn delivery_leases_share_queues_among_workers<H: Harness>(h: &H) {
+    let store = Arc::new(h.fresh().await);
+    let batch = AppendBatch {
+        deliveries: vec![delivery("d1", "jobcenter", "c1", 1, 1), delivery("d3", "medcom", "c1", 1, 1)],
+        ..raw_batch("c1", 0, 1, "r1", "29189846")
+    };
+    append_ok(&*store, batch).await;
+    store.enqueue_delivery(delivery("d2", "jobcenter", "c1", 1, 1)).await.expect("enqueue");
+    let lease_for = chrono::Duration::seconds(30);
+    let ids = |claimed: &[crate::ClaimedDelivery]| {
+        let mut ids: Vec<String> = claimed.iter().map(|c| c.delivery.new.delivery_id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    let a = store.claim_deliveries("worker-a", now(), now() + lease_for, 10).await.expect("claim");
+    assert_eq!(ids(&a), vec!["d1", "d3"], "a worker claims the heads of the queues");
+    assert!(a.iter().all(|c| c.lease.token.holder == "worker-a" && c.lease.expire_time == now() + lease_for));
+    assert_eq!(a.iter().find(|c| c.delivery.new.delivery_id == "d1").expect("d1").delivery.new.payload, b"batch d1");
+    assert!(
+        store.claim_deliveries("worker-b", now(), now() + lease_for, 10).await.expect("claim").is_empty(),
+        "a queue another worker holds is not claimed"
+    );
+    assert_eq!(store.live_leases(now()).await.expect("leases").len(), 2);
+    let lease_of = |claimed: &[crate::ClaimedDelivery], id: &str| {
+        claimed.iter().find(|c| c.delivery.new.delivery_id == id).expect("claimed").lease.clone()
+    };
+    let (a_jobcenter, a_medcom) = (lease_of(&a, "d1"), lease_of(&a, "d3"));
+
+    // Released, a queue is claimed again at once, under a higher epoch.
+    store.release_lease("medcom", &case_id("c1"), &a_medcom.token).await.expect("release");
+    let b = store.claim_deliveries("worker-b", now(), now() + lease_for, 10).await.expect("claim");
+    assert_eq!(ids(&b), vec!["d3"]);
+    let b_medcom = lease_of(&b, "d3");
+    assert!(b_medcom.token.epoch > a_medcom.token.epoch, "every claim raises the queue's epoch");
+    // The earlier holder's result is refused; the current holder's is kept, and ends its lease.
+    let stale = leased_update("d3", "medcom", DeliveryState::Dead, &a_medcom.token, now());
+    assert!(!store.update_delivery(stale).await.expect("update"), "a replaced lease records nothing");
+    assert_eq!(store.get_delivery("d3").await.expect("get").expect("d3").state, DeliveryState::Pending);
+    let done = leased_update("d3", "medcom", DeliveryState::Delivered, &b_medcom.token, now());
+    assert!(store.update_delivery(done.clone()).await.expect("update"));
+    assert!(!store.update_delivery(done).await.expect("update"), "an ended lease records nothing more");
+    assert_eq!(store.get_delivery("d3").await.expect("get").expect("d3").state, DeliveryState::Delivered);
+    let live = store.live_leases(now()).await.expect("leases");
+    assert_eq!(live, vec![a_jobcenter.clone()], "only worker a's jobcenter lease is live");
+
+    // An expired lease is claimed by another worker; its holder can neither renew nor record.
+    let later = a_jobcenter.expire_time + chrono::Duration::seconds(1);
+    assert!(store.live_leases(later).await.expect("leases").is_empty(), "an expired lease is not live");
+    let b = store.claim_deliveries("worker-b", later, later + lease_for, 10).await.expect("claim");
+    assert_eq!(ids(&b), vec!["d1"], "the head of the expired queue, not the one behind it");
+    let b_jobcenter = lease_of(&b, "d1");
+    assert!(b_jobcenter.token.epoch > a_jobcenter.token.epoch);
+    assert!(!store.renew_lease(&a_jobcenter, later + lease_for).await.expect("renew"), "a replaced lease");
+    let stale = leased_update("d1", "jobcenter", DeliveryState::Delivered, &a_jobcenter.token, later);
+    assert!(!store.update_delivery(stale).await.expect("update"));
+    // The holder renews; a retry under the lease ends it and the head waits for its next attempt.
+    let renewed = later + lease_for * 2;
+    assert!(store.renew_lease(&b_jobcenter, renewed).await.expect("renew"));
+    let live = store.live_leases(later + lease_for + chrono::Duration::seconds(1)).await.expect("leases");
+    assert_eq!(live.iter().map(|l| l.expire_time).collect::<Vec<_>>(), vec![renewed], "renewed");
+    let retry_at = later + chrono::Duration::seconds(60);
+    let retry = leased_update("d1", "jobcenter", DeliveryState::Pending, &b_jobcenter.token, retry_at);
+    assert!(store.update_delivery(retry).await.expect("update"));
+    assert!(store.live_leases(later).await.expect("leases").is_empty());
+    assert!(store.claim_deliveries("worker-a", later, later + lease_for, 10).await.expect("claim").is_empty());
+    let c = store.claim_deliveries("worker-a", retry_at, retry_at + lease_for, 10).await.expect("claim");
+    assert_eq!(ids(&c), vec!["d1"], "the queue's order holds: d2 waits behind d1");
+    let done = DeliveryUpdate {
+        attempts: 2,
+        ..leased_update("d1", "jobcenter", DeliveryState::Delivered, &c[0].lease.token, retry_at)
+    };
+    assert!(store.update_delivery(done).await.expect("update"));
+    let c = store.claim_deliveries("worker-a", retry_at, retry_at + lease_for, 10).await.expect("claim");
+    assert_eq!(ids(&c), vec!["d2"], "then the next in line");
+    store.release_lease("jobcenter", &case_id("c1"), &c[0].lease.token).await.expect("release");
+
+    // Workers claiming at once never share a queue, and all queues are claimed.
+    for i in 0..24 {
+        store.enqueue_delivery(delivery(&format!("m{i}"), &format!("system-{i}"), "c1", 1, 1)).await.expect("enqueue");
+    }
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = store.claim_deliveries(&format!("w{w}"), retry_at, retry_at + lease_for, 3).await;
+                let got = got.expect("claim");
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|c| c.delivery.new.delivery_id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("claimer"));
+    }
+    all.sort();
+    let mut want: Vec<String> = (0..24).map(|i| format!("m{i}")).chain(["d2".to_owned()]).collect();
+    want.sort();
+    assert_eq!(all, want, "every queue claimed exactly once");
+    assert_eq!(store.live_leases(retry_at).await.expect("leases").len(), 25);
 }
 
 async fn inbox_entries_are_idempotent_and_resolved_with_an_append<H: Harness>(h: &H) {

@@ -72,8 +72,13 @@ pub struct Committed {
 pub struct CaseChange {
     /// The case.
     pub case_id: CaseId,
-    /// The new events.
+    /// The case's version after the change.
+    pub version: u64,
+    /// The new events, for a change made through this ledger; empty for
+    /// one another process committed (`remote`): read them from the store.
     pub events: Vec<pb::CaseEvent>,
+    /// Committed by another process on the same store (another replica).
+    pub remote: bool,
 }
 
 /// A request to open a case.
@@ -257,6 +262,15 @@ impl CaseLedger {
     /// Subscribes to committed changes of all cases.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<CaseChange>> {
         self.changes.subscribe()
+    }
+
+    /// Tells this ledger's watchers that another process committed to a
+    /// case (see [`crate::EventStore::changes`]); the cached state is
+    /// checked against the store's version on its next use anyway.
+    pub fn announce_remote(&self, case_id: CaseId, version: u64) {
+        let change = CaseChange { case_id, version, events: Vec::new(), remote: true };
+        // No receivers is fine: nobody is watching.
+        let _ = self.changes.send(Arc::new(change));
     }
 
     /// Opens a case; its `case_opened` event is event 1.
@@ -645,7 +659,12 @@ impl CaseLedger {
         match outcome? {
             AppendOutcome::Appended => {
                 self.remember(Arc::new(case.clone()));
-                let change = CaseChange { case_id: case.id.clone(), events: events.clone() };
+                let change = CaseChange {
+                    case_id: case.id.clone(),
+                    version: case.version,
+                    events: events.clone(),
+                    remote: false,
+                };
                 // No receivers is fine: nobody is watching.
                 let _ = self.changes.send(Arc::new(change));
                 Ok(Committed { case: projection, events, replayed: false })

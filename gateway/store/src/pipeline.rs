@@ -112,6 +112,63 @@ pub struct DeliveryUpdate {
     pub rendered: Option<(String, Vec<u8>)>,
     /// When.
     pub update_time: Timestamp,
+    /// The lease the change is made under, if a delivery worker makes it:
+    /// then it applies only while that lease (holder and epoch) is still
+    /// the queue's latest, and it ends the lease. `None`: an operator's or
+    /// a pulling system's change, which needs no lease.
+    pub lease: Option<LeaseToken>,
+}
+
+/// A delivery worker's hold on one (system, case) queue: while it holds
+/// the latest lease of a queue, no other worker attempts the queue's
+/// deliveries. Each claim of a queue raises its epoch, so a worker whose
+/// lease expired and was claimed again cannot record a result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryLease {
+    /// The receiving system.
+    pub system: String,
+    /// The case.
+    pub case_id: CaseId,
+    /// Which lease.
+    pub token: LeaseToken,
+    /// When it lapses unless renewed.
+    pub expire_time: Timestamp,
+}
+
+/// Who holds a lease, and which claim of the queue it is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LeaseToken {
+    /// The worker (unique per process run).
+    pub holder: String,
+    /// Raised by every claim of the queue.
+    pub epoch: u64,
+}
+
+/// A claimed queue head: the delivery to attempt and the lease it is attempted under.
+#[derive(Clone, Debug)]
+pub struct ClaimedDelivery {
+    /// The head of its (system, case) queue, as stored when claimed.
+    pub delivery: Delivery,
+    /// The lease on its queue.
+    pub lease: DeliveryLease,
+}
+
+/// Something another process committed to the same store, told to this
+/// one so it can wake what waits for it (see [`crate::EventStore::changes`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreChange {
+    /// Events were appended to a case; it is now at `version`.
+    Case {
+        /// The case.
+        case_id: CaseId,
+        /// Its version after the append.
+        version: u64,
+    },
+    /// Deliveries were enqueued, became due again or ready to be pulled.
+    Deliveries,
+    /// Changes may have been missed (the feed reconnected, or a periodic
+    /// check): whatever follows the store re-reads what it watches.
+    Resync,
 }
 
 /// Which deliveries to list, in enqueue order.

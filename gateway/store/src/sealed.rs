@@ -13,9 +13,9 @@ use async_trait::async_trait;
 use bro_domain::{CaseId, Timestamp};
 
 use crate::{
-    AppendBatch, AppendOutcome, CaseQuery, Delivery, DeliveryQuery, DeliveryUpdate, DueQuery, EventStore, InboxEntry,
-    InboxPut, InboxQuery, InboxState, Keyring, NewDelivery, RequestRecord, SourceKey, StoreError, StoredCase,
-    StoredDueItem, StoredEvent, StoredSnapshot, WorklistEntry,
+    AppendBatch, AppendOutcome, CaseQuery, ClaimedDelivery, Delivery, DeliveryLease, DeliveryQuery, DeliveryUpdate,
+    DueQuery, EventStore, InboxEntry, InboxPut, InboxQuery, InboxState, Keyring, LeaseToken, NewDelivery,
+    RequestRecord, SourceKey, StoreError, StoredCase, StoredDueItem, StoredEvent, StoredSnapshot, WorklistEntry,
 };
 
 /// A backend whose personal data is sealed at rest.
@@ -199,6 +199,36 @@ impl EventStore for SealedStore {
 
     async fn due_deliveries(&self, now: Timestamp, limit: usize) -> Result<Vec<Delivery>, StoreError> {
         self.inner.due_deliveries(now, limit).await?.into_iter().map(|d| self.open_delivery(d)).collect()
+    }
+
+    async fn claim_deliveries(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        expire_time: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let claimed = self.inner.claim_deliveries(holder, now, expire_time, limit).await?;
+        claimed
+            .into_iter()
+            .map(|c| Ok(ClaimedDelivery { delivery: self.open_delivery(c.delivery)?, lease: c.lease }))
+            .collect()
+    }
+
+    async fn renew_lease(&self, lease: &DeliveryLease, expire_time: Timestamp) -> Result<bool, StoreError> {
+        self.inner.renew_lease(lease, expire_time).await
+    }
+
+    async fn release_lease(&self, system: &str, case_id: &CaseId, token: &LeaseToken) -> Result<(), StoreError> {
+        self.inner.release_lease(system, case_id, token).await
+    }
+
+    async fn live_leases(&self, now: Timestamp) -> Result<Vec<DeliveryLease>, StoreError> {
+        self.inner.live_leases(now).await
+    }
+
+    fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<crate::StoreChange>> {
+        self.inner.changes()
     }
 
     async fn update_delivery(&self, mut update: DeliveryUpdate) -> Result<bool, StoreError> {

@@ -5,14 +5,27 @@
 //! it to the system's transport. At least once: a delivery is marked
 //! delivered only after its transport confirmed it, so a crash in between
 //! sends it again under the same idempotency key (the delivery id).
+//!
+//! Workers share the outbox — the gateway's own tasks, and other replicas'
+//! workers on the same database — by leases: a worker claims (system,
+//! case) queues whose head is due ([`bro_store::EventStore::claim_deliveries`]),
+//! renews each lease while its attempt runs, checks it still holds it just
+//! before the message leaves, and records the outcome only under that lease
+//! (which ends it). A worker that dies loses its leases when they expire;
+//! another then claims the queue under a higher epoch, and the dead
+//! worker's late result, should it come back, is refused. One queue's
+//! deliveries go one at a time, in order.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bro_api::v1 as pb;
 use bro_plugin_host::Blame;
-use bro_store::{AppendObserver as _, Delivery, DeliveryState, DeliveryUpdate, LedgerError, Stage, StoreError};
+use bro_store::{
+    AppendObserver as _, ClaimedDelivery, Delivery, DeliveryLease, DeliveryState, DeliveryUpdate, LedgerError, Stage,
+    StoreError,
+};
 use prost::Message as _;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -42,6 +55,9 @@ enum Outcome {
     Wait { why: String, retry_after: Duration },
     /// Never going to work without a person (an adapter refusal, a 4xx).
     Dead(String),
+    /// Not sent: the worker's lease on the queue was taken over (it was
+    /// away longer than the lease); the new holder attempts it.
+    LeaseLost,
 }
 
 impl From<Failure> for Outcome {
@@ -53,38 +69,49 @@ impl From<Failure> for Outcome {
     }
 }
 
-/// A claimed (system, case) queue; released when dropped, also on a panic.
-struct Claim {
-    set: Arc<Mutex<HashSet<String>>>,
-    key: String,
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        if let Ok(mut set) = self.set.lock() {
-            set.remove(&self.key);
-        }
-    }
-}
-
 /// The worker; cheap to clone.
 #[derive(Clone)]
 pub struct DeliveryWorker {
     ctx: Context,
     wake: Arc<Notify>,
     pulled: Arc<Notify>,
-    in_flight: Arc<Mutex<HashSet<String>>>,
+    /// This worker's name in the leases it holds (unique per run).
+    holder: Arc<str>,
+    /// How long a lease lasts unless renewed.
+    lease_for: Duration,
+    /// Leases this worker holds now.
+    held: Arc<AtomicU64>,
 }
 
 impl DeliveryWorker {
-    /// A worker over the outbox of the gateway's store.
-    pub fn new(ctx: Context) -> Self {
+    /// A worker over the outbox of the gateway's store, holding each queue
+    /// it works on for `lease_for` at a time.
+    pub fn new(ctx: Context, lease_for: Duration) -> Self {
+        let holder = format!("pid{}-{}", std::process::id(), bro_store::time_ordered_id(ctx.clock.now()));
         DeliveryWorker {
             ctx,
             wake: Arc::new(Notify::new()),
             pulled: Arc::new(Notify::new()),
-            in_flight: Arc::new(Mutex::new(HashSet::new())),
+            holder: holder.into(),
+            lease_for: lease_for.max(Duration::from_secs(1)),
+            held: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// This worker's name in its leases.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// How many leases this worker holds now.
+    pub fn leases_held(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// When a lease taken or renewed now lapses.
+    fn lease_end(&self) -> bro_domain::Timestamp {
+        let now = self.ctx.clock.now();
+        now + chrono::Duration::from_std(self.lease_for).unwrap_or(chrono::Duration::seconds(30))
     }
 
     /// Wakes the worker (new deliveries were enqueued).
@@ -101,45 +128,35 @@ impl DeliveryWorker {
     pub async fn run(self, stopping: CancellationToken) {
         let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
         loop {
-            let due = match self.ctx.store().due_deliveries(self.ctx.clock.now(), 64).await {
-                Ok(due) => due,
-                Err(StoreError::Closed) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the outbox");
-                    Vec::new()
+            let free = limit.available_permits();
+            let claimed = if free == 0 || stopping.is_cancelled() {
+                Vec::new()
+            } else {
+                let now = self.ctx.clock.now();
+                match self.ctx.store().claim_deliveries(&self.holder, now, self.lease_end(), free).await {
+                    Ok(claimed) => claimed,
+                    Err(StoreError::Closed) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot claim deliveries from the outbox");
+                        Vec::new()
+                    }
                 }
             };
-            let mut started = 0;
-            for delivery in due {
-                // One attempt per (system, case) queue at a time: claim it first…
-                let key = format!("{}\u{0}{}", delivery.new.system, delivery.new.case_id);
-                if !self.in_flight.lock().expect("in-flight lock").insert(key.clone()) {
-                    continue;
-                }
-                let claim = Claim { set: self.in_flight.clone(), key };
-                // …then work from the row as it is now, not as the batch read it
-                // (an attempt that just finished may have moved it on).
-                let fresh = match self.ctx.store().get_delivery(&delivery.new.delivery_id).await {
-                    Ok(Some(d)) => d,
-                    Ok(None) => continue,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read a delivery");
-                        continue;
-                    }
-                };
-                let due_now = fresh.state == DeliveryState::Pending && fresh.next_attempt_time <= self.ctx.clock.now();
-                if !due_now || fresh.attempts != delivery.attempts {
-                    continue;
-                }
+            let started = claimed.len();
+            for claim in claimed {
+                // Never more than the free permits were claimed: this does not wait.
                 let Ok(permit) = limit.clone().acquire_owned().await else { return };
-                started += 1;
+                self.held.fetch_add(1, Ordering::Relaxed);
                 let worker = self.clone();
                 tokio::spawn(async move {
-                    let _claim = claim;
-                    worker.attempt(fresh).await;
+                    worker.attempt_leased(claim).await;
+                    worker.held.fetch_sub(1, Ordering::Relaxed);
                     drop(permit);
                     worker.wake.notify_one();
                 });
+            }
+            if stopping.is_cancelled() {
+                break;
             }
             if started == 0 {
                 tokio::select! {
@@ -147,20 +164,53 @@ impl DeliveryWorker {
                     _ = self.wake.notified() => {}
                     _ = tokio::time::sleep(POLL_INTERVAL) => {}
                 }
-            } else if stopping.is_cancelled() {
-                break;
             }
         }
         // Let attempts in flight finish: their outcome is recorded, not lost.
         let _ = limit.acquire_many(CONCURRENCY as u32).await;
     }
 
-    async fn attempt(&self, delivery: Delivery) {
+    /// Attempts a claimed delivery, renewing its lease while the attempt runs.
+    async fn attempt_leased(&self, claim: ClaimedDelivery) {
+        let lease = claim.lease;
+        let renewing = async {
+            loop {
+                tokio::time::sleep(self.lease_for / 3).await;
+                match self.ctx.store().renew_lease(&lease, self.lease_end()).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(system = %lease.system, epoch = lease.token.epoch, "a delivery lease was taken over; its attempt will not be recorded");
+                        return std::future::pending::<()>().await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot renew a delivery lease"),
+                }
+            }
+        };
+        tokio::select! {
+            () = self.attempt(claim.delivery, &lease) => {}
+            () = renewing => {}
+        }
+    }
+
+    /// Whether this worker still holds `lease` (renewing it): asked just
+    /// before a message leaves, so a worker that was away past its lease
+    /// does not send what the queue's new holder sends.
+    async fn still_holds(&self, lease: &DeliveryLease) -> bool {
+        match self.ctx.store().renew_lease(lease, self.lease_end()).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check a delivery lease; not sending");
+                false
+            }
+        }
+    }
+
+    async fn attempt(&self, delivery: Delivery, lease: &DeliveryLease) {
         let attempts = delivery.attempts + 1;
         let system = self.ctx.systems.get(&delivery.new.system);
         let outcome = match system {
             None => Outcome::Dead(format!("system {:?} is no longer configured", delivery.new.system)),
-            Some(system) => self.translate_and_send(system, &delivery).await,
+            Some(system) => self.translate_and_send(system, &delivery, lease).await,
         };
         let now = self.ctx.clock.now();
         let mut update = DeliveryUpdate {
@@ -174,8 +224,13 @@ impl DeliveryWorker {
             last_error: String::new(),
             rendered: None,
             update_time: now,
+            lease: Some(lease.token.clone()),
         };
         match outcome {
+            Outcome::LeaseLost => {
+                tracing::warn!(delivery = %delivery.new.delivery_id, "not sent: the queue's lease was taken over");
+                return;
+            }
             Outcome::Done { to, rendered } => {
                 update.to = to;
                 update.rendered = Some(rendered);
@@ -219,7 +274,11 @@ impl DeliveryWorker {
         let to = update.to;
         match self.ctx.store().update_delivery(update).await {
             Ok(true) if to == DeliveryState::AwaitingPull => self.pulled.notify_waiters(),
-            Ok(_) => {}
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                delivery = %delivery.new.delivery_id,
+                "the attempt's outcome was not recorded: its lease was taken over, or the delivery changed meanwhile"
+            ),
             Err(e) => tracing::warn!(error = %e, "cannot record a delivery attempt; it will be attempted again"),
         }
     }
@@ -253,7 +312,7 @@ impl DeliveryWorker {
         }
     }
 
-    async fn translate_and_send(&self, system: &SystemConfig, delivery: &Delivery) -> Outcome {
+    async fn translate_and_send(&self, system: &SystemConfig, delivery: &Delivery, lease: &DeliveryLease) -> Outcome {
         let Some(adapter) = self.ctx.adapters.as_ref().and_then(|r| r.get(&system.adapter).ok()) else {
             let why = format!("adapter {:?} is not loaded", system.adapter);
             return Outcome::Wait { why, retry_after: Duration::from_secs(30) };
@@ -291,6 +350,9 @@ impl DeliveryWorker {
             },
         };
         let rendered = (message.content_type.clone(), message.body.clone());
+        if !self.still_holds(lease).await {
+            return Outcome::LeaseLost;
+        }
         let handed = match &system.transport {
             Transport::None => return Outcome::Dead("the system has no transport".into()),
             Transport::Pull => return Outcome::Done { to: DeliveryState::AwaitingPull, rendered },

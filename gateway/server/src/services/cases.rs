@@ -210,6 +210,7 @@ impl CaseApi {
             last_sent: req.after_sequence as u64,
             tx,
             shutdown: self.ctx.stopping.clone(),
+            resync: self.ctx.resync.subscribe(),
         };
         tokio::spawn(watcher.run(changes));
         let stream: WatchStream = Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx));
@@ -241,6 +242,7 @@ struct Watcher {
     last_sent: u64,
     tx: tokio::sync::mpsc::Sender<Result<pb::WatchCaseResponse, Status>>,
     shutdown: CancellationToken,
+    resync: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Watcher {
@@ -259,14 +261,25 @@ impl Watcher {
                     return;
                 }
                 () = self.tx.closed() => return,
+                Ok(()) = self.resync.changed() => {
+                    if self.catch_up().await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 change = changes.recv() => change,
             };
-            let result = match change {
-                Ok(change) if change.case_id == self.case_id => self.forward(&change.events).await,
-                Ok(_) => Ok(()),
-                Err(RecvError::Lagged(_)) => self.catch_up().await,
-                Err(RecvError::Closed) => return,
-            };
+            let result =
+                match change {
+                    // Another replica's append: read what this stream has not sent.
+                    Ok(change) if change.case_id == self.case_id && change.remote => {
+                        if change.version > self.last_sent { self.catch_up().await } else { Ok(()) }
+                    }
+                    Ok(change) if change.case_id == self.case_id => self.forward(&change.events).await,
+                    Ok(_) => Ok(()),
+                    Err(RecvError::Lagged(_)) => self.catch_up().await,
+                    Err(RecvError::Closed) => return,
+                };
             if result.is_err() {
                 return;
             }

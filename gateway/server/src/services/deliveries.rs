@@ -140,6 +140,7 @@ impl DeliveryApi {
             last_error: d.last_error.clone(),
             rendered: None,
             update_time: now,
+            lease: None,
         };
         if !self.ctx.store().update_delivery(update).await? {
             return Err(ApiError::FailedPrecondition {
@@ -195,6 +196,7 @@ impl DeliveryApi {
             last_error: String::new(),
             rendered: None,
             update_time: self.ctx.clock.now(),
+            lease: None,
         };
         if !self.ctx.store().update_delivery(update).await? {
             return Err(ApiError::FailedPrecondition {
@@ -315,6 +317,7 @@ impl PullStream {
                 last_error: "not sent: the consent that allowed it was withdrawn".into(),
                 rendered: None,
                 update_time: self.ctx.clock.now(),
+                lease: None,
             };
             if let Err(e) = self.ctx.store().update_delivery(update).await {
                 tracing::warn!(error = %e, "cannot dead-letter a delivery whose consent was withdrawn");
