@@ -208,7 +208,7 @@ const SERVER_LAYERS: &[&[&str]] = &[
     &["metrics", "worklist"],
     &["access"],
     &["context"],
-    &["pipeline", "plans"],
+    &["pipeline", "plans", "jobs"],
     &["services"],
     &["lib"],
 ];

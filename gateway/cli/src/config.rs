@@ -24,6 +24,8 @@ pub enum LogFormat {
 pub struct FileConfig {
     /// Where the event store lives.
     pub data_dir: Option<PathBuf>,
+    /// `[audit]`: where the audit log's head is exported.
+    pub audit: Option<AuditFile>,
     /// `[store]`: the event store and audit log on a database server instead.
     pub store: Option<StoreFile>,
     /// gRPC listen address.
@@ -67,6 +69,16 @@ pub struct StoreFile {
     /// How long a delivery worker holds a (system, case) queue between
     /// renewals: after a replica dies, its queues wait this long (default 30).
     pub delivery_lease_secs: Option<u64>,
+}
+
+/// `[audit]`: the audit head export (one replica exports once per period).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFile {
+    /// Seconds between exports of the head (default 300).
+    pub head_export_secs: Option<u64>,
+    /// A file each export appends `time sequence chain-value` to (besides the log line).
+    pub head_export_file: Option<PathBuf>,
 }
 
 /// Checks a store URL names a backend bro has: PostgreSQL.
@@ -364,6 +376,8 @@ pub struct Settings {
     pub store_url: Option<String>,
     /// How long a delivery lease lasts between renewals, in seconds.
     pub delivery_lease_secs: u64,
+    /// The audit head export.
+    pub head_export: bro_server::jobs::HeadExport,
     /// gRPC listen address.
     pub listen: SocketAddr,
     /// Admin listen address.
@@ -443,6 +457,12 @@ impl Overrides {
             data_dir: self.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("bro-data")),
             store_url: self.store.clone().or(file.store.as_ref().and_then(|s| s.url.clone())),
             delivery_lease_secs: file.store.as_ref().and_then(|s| s.delivery_lease_secs).unwrap_or(30),
+            head_export: bro_server::jobs::HeadExport {
+                every: std::time::Duration::from_secs(
+                    file.audit.as_ref().and_then(|a| a.head_export_secs).unwrap_or(300),
+                ),
+                file: file.audit.as_ref().and_then(|a| a.head_export_file.clone()),
+            },
             listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
             admin_listen: self.admin_listen.or(file.admin_listen),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
@@ -463,6 +483,9 @@ impl Overrides {
         };
         if let Some(url) = &settings.store_url {
             check_store_url(url)?;
+        }
+        if !(1..=86_400).contains(&settings.head_export.every.as_secs()) {
+            bail!("[audit] head_export_secs must be between 1 and 86400");
         }
         if !(2..=3600).contains(&settings.delivery_lease_secs) {
             bail!("[store] delivery_lease_secs must be between 2 and 3600");

@@ -362,6 +362,7 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
         coordination: Arc::new(settings.coordination.clone()),
         plan_pages,
         delivery_lease: Duration::from_secs(settings.delivery_lease_secs),
+        head_export: settings.head_export.clone(),
         ..ServeOptions::default()
     };
     bro_server::run(grpc, admin, store, options, shutdown_signal()).await?;

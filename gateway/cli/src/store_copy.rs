@@ -17,7 +17,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Transaction};
 
 /// The SQLite schema version this copy reads (`bro-store-sqlite`'s migrations).
-const SQLITE_SCHEMA: i64 = 6;
+const SQLITE_SCHEMA: i64 = 7;
 
 /// How a column crosses: SQLite's integer, text or blob, possibly null.
 #[derive(Clone, Copy)]

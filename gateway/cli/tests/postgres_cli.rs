@@ -79,14 +79,18 @@ fn free_port() -> u16 {
 struct Replica {
     child: Child,
     addr: SocketAddr,
+    /// Its admin listener (`/metrics`).
+    admin: SocketAddr,
     log: PathBuf,
 }
 
 impl Replica {
     fn spawn(config: &Path, data_dir: &Path, log: PathBuf) -> Replica {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let child = Command::new(env!("CARGO_BIN_EXE_bro"))
-            .args(["serve", "--log-format", "json", "--listen", &addr.to_string(), "--config"])
+            .args(["serve", "--log-format", "json", "--listen", &addr.to_string()])
+            .args(["--admin-listen", &admin.to_string(), "--config"])
             .arg(config)
             .arg("--data-dir")
             .arg(data_dir)
@@ -97,7 +101,7 @@ impl Replica {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("spawn bro serve");
-        Replica { child, addr, log }
+        Replica { child, addr, admin, log }
     }
 
     async fn channel(&mut self) -> Channel {
@@ -438,14 +442,17 @@ async fn three_replicas_share_writes_deliveries_and_watches_and_lose_nothing_to_
     let identity = Arc::new(ServeIdentity::prepare(&dir.path().join("idp")).expect("identities"));
     let key_file = dir.path().join("bro.key");
     assert!(bro(&["keygen", "--out", key_file.to_str().expect("utf-8")]).status.success());
+    let heads = dir.path().join("audit-heads.txt");
     let extra = format!(
         "key_file = \"{}\"\n[rate_limit]\nper_second = 100000.0\nburst = 100000.0\n\
+         [audit]\nhead_export_secs = 1\nhead_export_file = \"{}\"\n\
          [store]\nurl = \"{url}\"\ndelivery_lease_secs = {LEASE_SECS}\n\
          [adapters]\ndirectory = \"{}\"\n[adapters.vendors.ops]\nkey = \"{public}\"\nadapters = [\"medcom\"]\n\
          [[systems]]\nname = \"psykiatri\"\nadapter = \"medcom\"\ntarget = \"xdis91\"\nsector = \"psychiatry\"\n\
          client_id = \"psykiatri\"\nsubscribe = [\"correspondence_recorded\"]\n\
          transport = {{ kind = \"http\", url = \"{}\" }}\nbackoff_base_ms = 50\nbackoff_max_ms = 500\nmax_attempts = 100\n",
         key_file.display(),
+        heads.display(),
         dir.path().join("adapters").display(),
         receiver.url()
     );
@@ -598,6 +605,16 @@ async fn three_replicas_share_writes_deliveries_and_watches_and_lose_nothing_to_
         assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{case}: deliveries overtook each other: {sequences:?}");
     }
 
+    // Each replica reports its pool and the leases on /metrics.
+    for r in [0, WATCHING] {
+        let metrics = metrics_of(replicas[r].admin);
+        for line in
+            ["bro_store_pool_connections{state=\"idle\"}", "bro_delivery_leases_held ", "bro_delivery_leases_live "]
+        {
+            assert!(metrics.contains(line), "{line} missing from replica {r}'s metrics:\n{metrics}");
+        }
+    }
+
     // The dead replica holds no lease once its leases expired.
     tokio::time::sleep(Duration::from_secs(LEASE_SECS + 1)).await;
     let (db, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
@@ -629,6 +646,24 @@ async fn three_replicas_share_writes_deliveries_and_watches_and_lose_nothing_to_
     }
     let verify = bro(&["audit", "verify", "--store", &url, "--key-file", key_file.to_str().expect("utf-8")]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+
+    // The audit head was exported once a second by one replica, not by each.
+    let exported = std::fs::read_to_string(&heads).expect("the head export file");
+    let lines: Vec<(chrono::DateTime<chrono::FixedOffset>, u64)> = exported
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            assert_eq!(fields.len(), 3, "time sequence chain-value: {line}");
+            let empty = fields[1] == "0" && fields[2] == "-";
+            assert!(empty || fields[2].len() == 64, "a 32-byte chain value in hex: {line}");
+            (chrono::DateTime::parse_from_rfc3339(fields[0]).expect("a time"), fields[1].parse().expect("a sequence"))
+        })
+        .collect();
+    assert!(lines.len() >= 3, "the export ran: {exported}");
+    for pair in lines.windows(2) {
+        assert!(pair[1].0 - pair[0].0 >= chrono::Duration::seconds(1), "exported twice in one period: {exported}");
+        assert!(pair[1].1 >= pair[0].1, "the head only moves on: {exported}");
+    }
     eprintln!(
         "3 replicas: {} writes ({acked_at_kill} acknowledged before the SIGKILL), {} deliveries ({delivered_at_kill} \
          arrived before it; {} requests in all)",
@@ -637,4 +672,14 @@ async fn three_replicas_share_writes_deliveries_and_watches_and_lose_nothing_to_
         all.len()
     );
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop");
+}
+
+/// A replica's `/metrics` (HTTP/1.0, the whole answer).
+fn metrics_of(admin: SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(admin).expect("connect to the admin listener");
+    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {admin}\r\n\r\n").expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
 }

@@ -15,6 +15,7 @@ pub mod access;
 pub mod clock;
 pub mod context;
 pub mod error;
+pub mod jobs;
 pub mod metrics;
 pub mod names;
 pub mod paging;
@@ -68,6 +69,8 @@ pub struct ServeOptions {
     pub coordination: Arc<bro_rules::coordination::CoordinationPolicy>,
     /// Where the parents' plan pages are served, if anywhere.
     pub plan_pages: Option<PlanPagesSettings>,
+    /// How often (and where) the audit log's head is exported.
+    pub head_export: jobs::HeadExport,
     /// How long a delivery worker holds a (system, case) queue before it
     /// must renew its lease; a replica that dies releases its queues this
     /// long after its last renewal.
@@ -152,6 +155,7 @@ impl Default for ServeOptions {
             coordination: Arc::new(bro_rules::coordination::CoordinationPolicy::default()),
             plan_pages: None,
             delivery_lease: Duration::from_secs(30),
+            head_export: jobs::HeadExport::default(),
         }
     }
 }
@@ -196,7 +200,8 @@ pub async fn run(
     let gate = gate(&options, &security, trail.clone()).await?;
     let ctx = context(&options, &security, store.clone(), trail, metrics);
     let (worker, worker_task) = start_worker(&ctx, options.delivery_lease);
-    let _follower = follow_store(&ctx, &worker);
+    let follower_task = follow_store(&ctx, &worker);
+    let head_export_task = jobs::start_head_export(&ctx, options.head_export.clone());
     let worklist_task = start_worklist(&ctx).await?;
     let pages_task = serve_pages(&ctx, options.plan_pages.as_ref())?;
     let admin_task = admin.map(|listener| serve_admin(listener, ctx.metrics.clone(), ctx.stopping.clone()));
@@ -281,6 +286,14 @@ pub async fn run(
     if let Err(e) = worker_task.await {
         tracing::warn!(error = %e, "delivery worker task failed");
     }
+    // The background tasks end with `stopping`; their clones of the store go with them.
+    for (what, task) in [("audit head export", Some(head_export_task)), ("store follower", follower_task)] {
+        if let Some(task) = task
+            && let Err(e) = task.await
+        {
+            tracing::warn!(error = %e, "{what} task failed");
+        }
+    }
     served?;
     // Every call answered had its audit record written first.
     drop(trail_task);
@@ -337,6 +350,7 @@ fn context(
     metrics: Arc<Metrics>,
 ) -> Context {
     store.observe_commits(metrics.clone());
+    metrics.watch_pool(&store);
     let sealed: Arc<dyn EventStore> = Arc::new(bro_store::SealedStore::new(store, security.keys.clone()));
     let planner = Arc::new(pipeline::outbox::Outbox::new(options.systems.clone(), options.coordination.clone()));
     let ledger = Arc::new(CaseLedger::with_planner(sealed, planner).observed_by(metrics.clone()));

@@ -10,6 +10,7 @@ use bro_store::{AppendObserver, Stage};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -52,7 +53,12 @@ pub struct Metrics {
     appended_events: Counter,
     ingests: Family<PipelineLabels, Counter>,
     delivery_attempts: Family<PipelineLabels, Counter>,
+    leases_held: Gauge,
+    leases_live: Gauge,
     adapters: Option<Arc<bro_plugin_host::AdapterRegistry>>,
+    /// The store whose connection pool is reported, once known (weakly:
+    /// the metrics must not keep a closed store, and its directory lock, alive).
+    store: std::sync::OnceLock<std::sync::Weak<dyn bro_store::EventStore>>,
 }
 
 impl Default for Metrics {
@@ -96,8 +102,22 @@ impl Metrics {
             "Delivery attempts by receiving system and outcome (delivered, awaiting_pull, retry, dead)",
             delivery_attempts.clone(),
         );
+        let (leases_held, leases_live) = (Gauge::default(), Gauge::default());
+        registry.register(
+            "delivery_leases_held",
+            "(System, case) delivery queues this replica's worker holds a lease on now",
+            leases_held.clone(),
+        );
+        registry.register(
+            "delivery_leases_live",
+            "Delivery leases live in the store, held by any replica (as of this replica's last look)",
+            leases_live.clone(),
+        );
         Metrics {
             registry,
+            leases_held,
+            leases_live,
+            store: std::sync::OnceLock::new(),
             rpc_requests,
             rpc_seconds,
             append_seconds,
@@ -118,6 +138,19 @@ impl Metrics {
     pub fn record_delivery_attempt(&self, system: &str, outcome: &str) {
         let labels = PipelineLabels { system: system.to_owned(), outcome: outcome.to_owned() };
         self.delivery_attempts.get_or_create(&labels).inc();
+    }
+
+    /// Sets the delivery lease gauges: held by this replica, and live in the store (when looked at).
+    pub fn set_delivery_leases(&self, held: u64, live: Option<usize>) {
+        self.leases_held.set(held as i64);
+        if let Some(live) = live {
+            self.leases_live.set(live as i64);
+        }
+    }
+
+    /// Reports `store`'s connection pool from now on (a backend without one reports nothing).
+    pub fn watch_pool(&self, store: &Arc<dyn bro_store::EventStore>) {
+        let _ = self.store.set(Arc::downgrade(store));
     }
 
     /// Records one finished RPC.
@@ -151,10 +184,17 @@ impl Metrics {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        // Per-adapter and pool figures are read at scrape time.
+        let mut extra = String::new();
         if let Some(adapters) = &self.adapters {
-            // Per-adapter figures are read from the host at scrape time.
+            extra += &render_adapter_stats(adapters);
+        }
+        if let Some(pool) = self.store.get().and_then(std::sync::Weak::upgrade).and_then(|s| s.pool_usage()) {
+            extra += &render_pool(pool);
+        }
+        if !extra.is_empty() {
             let body = out.strip_suffix("# EOF\n").unwrap_or(&out).to_owned();
-            out = body + &render_adapter_stats(adapters) + "# EOF\n";
+            out = body + &extra + "# EOF\n";
         }
         out
     }
@@ -169,6 +209,26 @@ impl AppendObserver for Metrics {
     fn stage_finished(&self, stage: Stage, elapsed: Duration) {
         self.stage_seconds.get_or_create(&StageLabels { stage: stage.as_str() }).observe(elapsed.as_secs_f64());
     }
+}
+
+/// OpenMetrics text for the store's connection pool.
+fn render_pool(pool: bro_store::PoolUsage) -> String {
+    format!(
+        "# HELP bro_store_pool_connections Database connections of this replica's pool, by state.\n\
+         # TYPE bro_store_pool_connections gauge\n\
+         bro_store_pool_connections{{state=\"busy\"}} {}\n\
+         bro_store_pool_connections{{state=\"idle\"}} {}\n\
+         # HELP bro_store_pool_max_connections Most connections the pool opens.\n\
+         # TYPE bro_store_pool_max_connections gauge\n\
+         bro_store_pool_max_connections {}\n\
+         # HELP bro_store_pool_waiting Callers waiting for a database connection.\n\
+         # TYPE bro_store_pool_waiting gauge\n\
+         bro_store_pool_waiting {}\n",
+        pool.open.saturating_sub(pool.idle),
+        pool.idle,
+        pool.max,
+        pool.waiting
+    )
 }
 
 /// OpenMetrics text for every loaded adapter.

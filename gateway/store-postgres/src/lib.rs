@@ -324,6 +324,43 @@ impl EventStore for PostgresStore {
         worklist::page(pg(&self.client().await?), query).await
     }
 
+    /// Under a transaction-scoped advisory lock on the job's name: a
+    /// replica that finds it taken does not wait (another is claiming the
+    /// same run) and is told no.
+    async fn claim_job(&self, job: &str, now: Timestamp, every: chrono::Duration) -> Result<bool, StoreError> {
+        let due_before = micros(now) - every.num_microseconds().unwrap_or(i64::MAX);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let locked: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock(hashtext('bro job ' || $1))", &[&job])
+            .await
+            .map_err(backend)?
+            .get(0);
+        if !locked {
+            return Ok(false);
+        }
+        let claimed = tx
+            .execute(
+                "INSERT INTO jobs (job, last_run) VALUES ($1, $2)
+                 ON CONFLICT (job) DO UPDATE SET last_run = EXCLUDED.last_run WHERE jobs.last_run <= $3",
+                &[&job, &micros(now), &due_before],
+            )
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(claimed == 1)
+    }
+
+    fn pool_usage(&self) -> Option<bro_store::PoolUsage> {
+        let status = self.pool.status();
+        Some(bro_store::PoolUsage {
+            max: status.max_size,
+            open: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        })
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         self.closed.store(true, Ordering::SeqCst);
         if let Some((_, task)) = self.feed.lock().ok().and_then(|mut f| f.take()) {

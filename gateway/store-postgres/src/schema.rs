@@ -189,6 +189,13 @@ BEGIN PERFORM pg_notify('bro_changes', 'deliveries'); RETURN NULL; END $$;
 CREATE TRIGGER deliveries_notify AFTER INSERT OR UPDATE OF state, next_attempt_time ON deliveries
     FOR EACH STATEMENT EXECUTE FUNCTION bro_notify_deliveries();
 "#,
+    // 4: jobs that run once per period across replicas: when each last ran.
+    r#"
+CREATE TABLE jobs (
+    job TEXT PRIMARY KEY,
+    last_run BIGINT NOT NULL
+);
+"#,
 ];
 
 /// The schema version this bro reads and writes.

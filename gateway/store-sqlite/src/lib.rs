@@ -349,6 +349,21 @@ impl EventStore for SqliteStore {
         self.write(move |conn| outbox::update(conn, update)).await
     }
 
+    async fn claim_job(&self, job: &str, now: Timestamp, every: chrono::Duration) -> Result<bool, StoreError> {
+        let (job, due_before) = (job.to_owned(), micros(now) - every.num_microseconds().unwrap_or(i64::MAX));
+        self.write(move |conn| {
+            let claimed = conn
+                .execute(
+                    "INSERT INTO jobs (job, last_run) VALUES (?1, ?2)
+                     ON CONFLICT (job) DO UPDATE SET last_run = excluded.last_run WHERE last_run <= ?3",
+                    rusqlite::params![job, micros(now), due_before],
+                )
+                .map_err(backend)?;
+            Ok(claimed == 1)
+        })
+        .await
+    }
+
     async fn get_delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
         let id = delivery_id.to_owned();
         self.read(move |conn| outbox::get(conn, &id)).await

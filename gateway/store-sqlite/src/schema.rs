@@ -173,6 +173,13 @@ CREATE TABLE delivery_leases (
     PRIMARY KEY (system, case_id)
 ) WITHOUT ROWID;
 ",
+    // 7: jobs that run once per period: when each last ran.
+    r"
+CREATE TABLE jobs (
+    job TEXT PRIMARY KEY,
+    last_run INTEGER NOT NULL
+) WITHOUT ROWID;
+",
 ];
 
 /// Brings the database up to this bro's schema, one step per transaction

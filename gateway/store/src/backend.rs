@@ -112,6 +112,19 @@ pub struct CaseQuery {
     pub limit: usize,
 }
 
+/// How a backend's connection pool is used now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Most connections it opens.
+    pub max: usize,
+    /// Connections open.
+    pub open: usize,
+    /// Open connections not in use.
+    pub idle: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
 /// A backend failure.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -291,6 +304,17 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Flushes and closes; later calls fail with [`StoreError::Closed`].
     async fn close(&self) -> Result<(), StoreError>;
+
+    /// Whether this caller is to run `job` now: true, and the run recorded
+    /// as at `now`, if its last run (by any process on the store) is at
+    /// least `every` before `now` — so a job that must run once per period
+    /// runs on one replica only, whichever asks first.
+    async fn claim_job(&self, job: &str, now: Timestamp, every: chrono::Duration) -> Result<bool, StoreError>;
+
+    /// How the backend's connection pool is used, for one that pools.
+    fn pool_usage(&self) -> Option<PoolUsage> {
+        None
+    }
 
     /// Changes committed to the store by other processes (other gateway
     /// replicas on the same database), for a store that several processes

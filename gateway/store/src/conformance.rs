@@ -49,6 +49,7 @@ pub async fn run_all<H: Harness>(h: &H) {
     source_messages_are_stored_once(h).await;
     deliveries_are_enqueued_with_their_events_and_move_by_state(h).await;
     delivery_leases_share_queues_among_workers(h).await;
+    jobs_run_once_per_period(h).await;
     inbox_entries_are_idempotent_and_resolved_with_an_append(h).await;
     the_worklist_index_goes_stale_with_appends_and_days(h).await;
     worklist_pages_are_ordered_and_filtered(h).await;
@@ -673,6 +674,31 @@ async fn delivery_leases_share_queues_among_workers<H: Harness>(h: &H) {
     want.sort();
     assert_eq!(all, want, "every queue claimed exactly once");
     assert_eq!(store.live_leases(retry_at).await.expect("leases").len(), 25);
+}
+
+async fn jobs_run_once_per_period<H: Harness>(h: &H) {
+    let store = Arc::new(h.fresh().await);
+    let every = chrono::Duration::minutes(5);
+    assert!(store.claim_job("export", now(), every).await.expect("claim"), "a job never run is due");
+    assert!(!store.claim_job("export", now(), every).await.expect("claim"), "run once per period");
+    let almost = now() + every - chrono::Duration::seconds(1);
+    assert!(!store.claim_job("export", almost, every).await.expect("claim"));
+    assert!(store.claim_job("sweep", almost, every).await.expect("claim"), "each job has its own period");
+    // Many asking at once at the next period: one runs it.
+    let next = now() + every;
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_job("export", next, every).await.expect("claim") })
+        })
+        .collect();
+    let mut ran = 0;
+    for task in tasks {
+        ran += usize::from(task.await.expect("task"));
+    }
+    assert_eq!(ran, 1, "one of those asking at once runs the job");
+    let store = h.reopen(Arc::try_unwrap(store).ok().expect("the only handle")).await;
+    assert!(!store.claim_job("export", next, every).await.expect("claim"), "the last run is durable");
 }
 
 async fn inbox_entries_are_idempotent_and_resolved_with_an_append<H: Harness>(h: &H) {

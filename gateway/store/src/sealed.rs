@@ -231,6 +231,14 @@ impl EventStore for SealedStore {
         self.inner.changes()
     }
 
+    async fn claim_job(&self, job: &str, now: Timestamp, every: chrono::Duration) -> Result<bool, StoreError> {
+        self.inner.claim_job(job, now, every).await
+    }
+
+    fn pool_usage(&self) -> Option<crate::PoolUsage> {
+        self.inner.pool_usage()
+    }
+
     async fn update_delivery(&self, mut update: DeliveryUpdate) -> Result<bool, StoreError> {
         if let Some((content_type, body)) = update.rendered.take() {
             // Sealed for the delivery's system and case, as its payload is;

@@ -34,6 +34,7 @@ use super::outbox::still_sendable;
 use super::subjects;
 use super::transport::{self, Failure};
 use crate::access::audit::{batch_person_keys, delivery_record};
+use crate::clock::Stopwatch;
 use crate::context::Context;
 use crate::systems::{SystemConfig, Transport};
 
@@ -41,6 +42,8 @@ use crate::systems::{SystemConfig, Transport};
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// Deliveries attempted at once.
 const CONCURRENCY: usize = 8;
+/// How often the worker counts the leases live in the store (for the metrics).
+const LIVE_LEASES_EVERY: Duration = Duration::from_secs(10);
 
 /// What became of one attempt.
 #[derive(Debug)]
@@ -127,7 +130,16 @@ impl DeliveryWorker {
     /// Runs until `stopping` is cancelled; attempts in flight finish first.
     pub async fn run(self, stopping: CancellationToken) {
         let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        let mut counted_live: Option<Stopwatch> = None;
         loop {
+            // The gauges: leases held here, and (now and then) by every replica.
+            let live = if counted_live.as_ref().is_none_or(|s| s.elapsed() >= LIVE_LEASES_EVERY) {
+                counted_live = Some(Stopwatch::start());
+                self.ctx.store().live_leases(self.ctx.clock.now()).await.ok().map(|l| l.len())
+            } else {
+                None
+            };
+            self.ctx.metrics.set_delivery_leases(self.leases_held(), live);
             let free = limit.available_permits();
             let claimed = if free == 0 || stopping.is_cancelled() {
                 Vec::new()
