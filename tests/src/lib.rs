@@ -4,6 +4,7 @@
 //!
 //! Every CPR number here fails the modulus-11 check: none is a real person's.
 
+pub mod process;
 pub mod receiver;
 
 use std::net::SocketAddr;

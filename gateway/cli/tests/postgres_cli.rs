@@ -11,46 +11,19 @@
 #![cfg(unix)]
 #![allow(clippy::print_stderr)] // A skipped test says so.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bro_api::v1 as pb;
 use bro_api::v1::case_service_client::CaseServiceClient;
+use bro_e2e::process::{ServeProcess as Replica, fresh_database, postgres_admin};
 use bro_e2e::{ServeIdentity, append, new_case, revision_offered};
 use tokio_postgres::NoTls;
-use tonic::transport::Channel;
 
 const REPLICAS: usize = 2;
 const APPENDS_PER_WRITER: usize = 15;
-
-fn server_url() -> String {
-    std::env::var("BRO_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A connection to the server, or `None` (skip) when there is none outside CI.
-async fn admin() -> Option<tokio_postgres::Client> {
-    match tokio_postgres::connect(&server_url(), NoTls).await {
-        Ok((client, connection)) => {
-            tokio::spawn(connection);
-            Some(client)
-        }
-        Err(e) if std::env::var_os("CI").is_some() => panic!("no PostgreSQL at {} in CI: {e}", server_url()),
-        Err(e) => {
-            eprintln!("SKIPPED: no PostgreSQL at {} ({e}); set BRO_TEST_POSTGRES to run it", server_url());
-            None
-        }
-    }
-}
-
-/// The URL of database `name` on the test server.
-fn database_url(name: &str) -> String {
-    let base = server_url();
-    let (server, _) = base.rsplit_once('/').expect("a URL with a database");
-    format!("{server}/{name}")
-}
 
 fn bro(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_bro"))
@@ -71,80 +44,16 @@ async fn history(
     client.list_case_events(request).await.expect("events").into_inner().events
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0)).expect("probe").local_addr().expect("address").port()
-}
-
-/// A `bro serve` child; killed on drop if still running.
-struct Replica {
-    child: Child,
-    addr: SocketAddr,
-    /// Its admin listener (`/metrics`).
-    admin: SocketAddr,
-    log: PathBuf,
-}
-
-impl Replica {
-    fn spawn(config: &Path, data_dir: &Path, log: PathBuf) -> Replica {
-        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let child = Command::new(env!("CARGO_BIN_EXE_bro"))
-            .args(["serve", "--log-format", "json", "--listen", &addr.to_string()])
-            .args(["--admin-listen", &admin.to_string(), "--config"])
-            .arg(config)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env_remove("BRO_CONFIG")
-            .env_remove("BRO_ADMIN_LISTEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn bro serve");
-        Replica { child, addr, admin, log }
-    }
-
-    async fn channel(&mut self) -> Channel {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("poll") {
-                panic!("bro serve exited with {status}: {}", std::fs::read_to_string(&self.log).unwrap_or_default());
-            }
-            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.addr)).expect("url").connect().await {
-                return channel;
-            }
-            assert!(start.elapsed() < Duration::from_secs(60), "bro serve did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn stop(mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
-        let status = self.child.wait().expect("wait");
-        assert!(
-            status.success(),
-            "bro serve should exit 0: {}",
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// A `bro serve` replica of this binary.
+fn replica(config: &Path, data_dir: &Path, log: PathBuf) -> Replica {
+    Replica::spawn(Path::new(env!("CARGO_BIN_EXE_bro")), config, data_dir, log)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_on_one_postgres_database_share_cases_and_one_audit_chain() {
-    let Some(admin) = admin().await else { return };
+    let Some(admin) = postgres_admin().await else { return };
     let name = format!("bro_test_cli_{}", std::process::id());
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop old");
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create");
-    let url = database_url(&name);
+    let url = fresh_database(&admin, &name).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let identity = Arc::new(ServeIdentity::prepare(&dir.path().join("idp")).expect("identities"));
     let key_file = dir.path().join("bro.key");
@@ -171,7 +80,7 @@ async fn replicas_on_one_postgres_database_share_cases_and_one_audit_chain() {
 
     // 3. Two replicas; writers on each append to the same two cases at once.
     let mut replicas: Vec<Replica> = (0..REPLICAS)
-        .map(|r| Replica::spawn(&config, &dir.path().join(format!("data-{r}")), dir.path().join(format!("r{r}.log"))))
+        .map(|r| replica(&config, &dir.path().join(format!("data-{r}")), dir.path().join(format!("r{r}.log"))))
         .collect();
     let mut clients = Vec::new();
     for replica in &mut replicas {
@@ -240,11 +149,9 @@ async fn replicas_on_one_postgres_database_share_cases_and_one_audit_chain() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bro_store_copy_moves_a_sqlite_gateway_to_postgres_whole() {
     use bro_store::{CaseQuery, DeliveryQuery, EventStore, InboxEntry, InboxKind, InboxQuery, InboxState, NewDelivery};
-    let Some(admin) = admin().await else { return };
+    let Some(admin) = postgres_admin().await else { return };
     let name = format!("bro_test_copy_{}", std::process::id());
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop old");
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create");
-    let url = database_url(&name);
+    let url = fresh_database(&admin, &name).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let data_dir = dir.path().join("data");
 
@@ -429,11 +336,9 @@ async fn three_replicas_share_writes_deliveries_and_watches_and_lose_nothing_to_
     use bro_api::v1::delivery_service_client::DeliveryServiceClient;
     use bro_api::v1::ingest_service_client::IngestServiceClient;
     use bro_server::access::{Purpose, Role};
-    let Some(admin) = admin().await else { return };
+    let Some(admin) = postgres_admin().await else { return };
     let name = format!("bro_test_replicas_{}", std::process::id());
-    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop old");
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create");
-    let url = database_url(&name);
+    let url = fresh_database(&admin, &name).await;
     assert!(bro(&["store", "migrate", "--store", &url]).status.success());
     let dir = tempfile::tempdir().expect("temp dir");
     let public = bro_e2e::package_adapter(Path::new(env!("CARGO_BIN_EXE_bro")), dir.path(), "medcom");
@@ -458,7 +363,7 @@ async fn three_replicas_share_writes_deliveries_and_watches_and_lose_nothing_to_
     );
     let config = identity.config_file(dir.path(), &extra).expect("config");
     let mut replicas: Vec<Replica> = (0..3)
-        .map(|r| Replica::spawn(&config, &dir.path().join(format!("data-{r}")), dir.path().join(format!("r{r}.log"))))
+        .map(|r| replica(&config, &dir.path().join(format!("data-{r}")), dir.path().join(format!("r{r}.log"))))
         .collect();
     let (mut cases, mut ingest) = (Vec::new(), Vec::new());
     for replica in &mut replicas {
@@ -607,7 +512,7 @@ async fn three_replicas_share_writes_deliveries_and_watches_and_lose_nothing_to_
 
     // Each replica reports its pool and the leases on /metrics.
     for r in [0, WATCHING] {
-        let metrics = metrics_of(replicas[r].admin);
+        let metrics = replicas[r].metrics();
         for line in
             ["bro_store_pool_connections{state=\"idle\"}", "bro_delivery_leases_held ", "bro_delivery_leases_live "]
         {
@@ -672,14 +577,4 @@ async fn three_replicas_share_writes_deliveries_and_watches_and_lose_nothing_to_
         all.len()
     );
     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop");
-}
-
-/// A replica's `/metrics` (HTTP/1.0, the whole answer).
-fn metrics_of(admin: SocketAddr) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(admin).expect("connect to the admin listener");
-    write!(stream, "GET /metrics HTTP/1.0\r\nHost: {admin}\r\n\r\n").expect("send");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read");
-    answer
 }
