@@ -253,6 +253,26 @@ async fn main() {
     ] {
         let deployment = deploy(name, url, replicas).await;
         let figures = measure(&deployment, secs, letters).await;
+        // Where the time went: means over the whole run, from the first replica's metrics.
+        let metrics = deployment.replicas[0].metrics();
+        let mean = |series: &str| {
+            let value = |suffix: &str| {
+                let name = series.replacen('{', &format!("{suffix}{{"), 1);
+                let name = if name == series { format!("{series}{suffix}") } else { name };
+                metrics.lines().find_map(|l| l.strip_prefix(&format!("{name} "))?.parse::<f64>().ok())
+            };
+            match (value("_sum"), value("_count")) {
+                (Some(sum), Some(count)) if count > 0.0 => format!("{:.2} ms", sum / count * 1e3),
+                _ => "-".into(),
+            }
+        };
+        let stages = format!(
+            "{:<24} mean per append {} (store), per audit batch {}, per adapter call {}",
+            "",
+            mean("bro_store_append_duration_seconds"),
+            mean("bro_stage_duration_seconds{stage=\"audit\"}"),
+            mean("bro_stage_duration_seconds{stage=\"adapter\"}")
+        );
         for process in deployment.replicas {
             process.stop();
         }
@@ -260,6 +280,7 @@ async fn main() {
             "{:<24} append {:>7.0}/s  ingest {:>6.0}/s  ingest at {RATE}/s p50 {:>6.1} ms p99 {:>6.1} ms  delivery {:>6.0}/s",
             deployment.name, figures.appends, figures.ingests, figures.p50_ms, figures.p99_ms, figures.deliveries
         );
+        println!("{stages}");
         rows.push((name, figures));
     }
     let base = &rows[0].1;

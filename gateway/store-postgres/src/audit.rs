@@ -100,21 +100,30 @@ impl AuditLog for PostgresAuditLog {
         let current = AuditHead { sequence: row.get::<_, i64>(0) as u64, mac: row.get(1) };
         let people: Vec<Vec<Vec<u8>>> = records.iter().map(|r| r.person_keys.clone()).collect();
         let stored = chain(&self.keys, &current, records);
-        for (row, keys_of_row) in stored.iter().zip(people) {
+        // Two statements for the whole batch, however large: the head's lock is held for few round trips.
+        let sequences: Vec<i64> = stored.iter().map(|r| r.sequence as i64).collect();
+        let bodies: Vec<&[u8]> = stored.iter().map(|r| r.record.as_slice()).collect();
+        let macs: Vec<&[u8]> = stored.iter().map(|r| r.mac.as_slice()).collect();
+        tx.execute(
+            "INSERT INTO audit_records (sequence, record, mac)
+             SELECT * FROM unnest($1::BIGINT[], $2::BYTEA[], $3::BYTEA[])",
+            &[&sequences, &bodies, &macs],
+        )
+        .await
+        .map_err(backend)?;
+        let (keys, of): (Vec<&[u8]>, Vec<i64>) = stored
+            .iter()
+            .zip(&people)
+            .flat_map(|(row, keys)| keys.iter().map(move |k| (k.as_slice(), row.sequence as i64)))
+            .unzip();
+        if !keys.is_empty() {
             tx.execute(
-                "INSERT INTO audit_records (sequence, record, mac) VALUES ($1, $2, $3)",
-                &[&(row.sequence as i64), &row.record, &row.mac],
+                "INSERT INTO audit_people (person_key, sequence)
+                 SELECT * FROM unnest($1::BYTEA[], $2::BIGINT[]) ON CONFLICT DO NOTHING",
+                &[&keys, &of],
             )
             .await
             .map_err(backend)?;
-            for key in keys_of_row {
-                tx.execute(
-                    "INSERT INTO audit_people (person_key, sequence) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    &[&key, &(row.sequence as i64)],
-                )
-                .await
-                .map_err(backend)?;
-            }
         }
         let last = stored.last().expect("records is not empty");
         tx.execute("UPDATE audit_head SET sequence = $1, mac = $2 WHERE id = 1", &[&(last.sequence as i64), &last.mac])
