@@ -6,7 +6,7 @@ use bro_domain::{CaseId, Date};
 use bro_store::{
     AppendBatch, AppendOutcome, CaseQuery, DueStatus, RequestRecord, SourceKey, StoreError, StoredCase, StoredEvent,
 };
-use tokio_postgres::{Client, GenericClient, Row, Transaction};
+use tokio_postgres::{Client, GenericClient, Row};
 
 use crate::{backend, corrupt, from_micros, is_unique_violation, micros, pipeline};
 
@@ -76,19 +76,22 @@ pub(crate) async fn find_source<C: GenericClient + Sync>(
 /// One batch in its transaction: a known request id or source message is
 /// answered with its first record; a case not at the expected version is a
 /// conflict; otherwise everything is written.
-pub(crate) async fn append(tx: &Transaction<'_>, batch: &AppendBatch) -> Result<AppendOutcome, Failure> {
-    if let Some(record) = find_request(tx, &batch.request.request_id).await? {
+pub(crate) async fn append(
+    tx: &deadpool_postgres::Transaction<'_>,
+    batch: &AppendBatch,
+) -> Result<AppendOutcome, Failure> {
+    if let Some(record) = find_request(&**tx, &batch.request.request_id).await? {
         return Ok(AppendOutcome::AlreadyApplied(record));
     }
     if let Some(source) = &batch.source
-        && let Some(record) = find_source(tx, source).await?
+        && let Some(record) = find_source(&**tx, source).await?
     {
         return Ok(AppendOutcome::AlreadyApplied(record));
     }
     let case_id = batch.case_id.as_str();
     let p = &batch.projection;
     // The case's row, locked until commit: no other append to it runs meanwhile.
-    let locked = tx.query_opt("SELECT version FROM cases WHERE case_id = $1 FOR UPDATE", &[&case_id]).await?;
+    let locked = query_opt(tx, "SELECT version FROM cases WHERE case_id = $1 FOR UPDATE", &[&case_id]).await?;
     let current = locked.map_or(0, |r| r.get::<_, i64>(0) as u64);
     let conflict = |actual| {
         Failure::Store(StoreError::Conflict {
@@ -102,33 +105,34 @@ pub(crate) async fn append(tx: &Transaction<'_>, batch: &AppendBatch) -> Result<
     }
     if batch.expected_version == 0 {
         // A concurrent creation holds the unique index: this waits, then inserts nothing.
-        let inserted = tx
-            .execute(
-                "INSERT INTO cases (case_id, version, municipality_cvr, create_time, update_time, projection)
+        let inserted = exec(
+            tx,
+            "INSERT INTO cases (case_id, version, municipality_cvr, create_time, update_time, projection)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id) DO NOTHING",
-                &[
-                    &case_id,
-                    &(p.version as i64),
-                    &p.municipality_cvr,
-                    &micros(p.create_time),
-                    &micros(p.update_time),
-                    &p.projection,
-                ],
-            )
-            .await?;
+            &[
+                &case_id,
+                &(p.version as i64),
+                &p.municipality_cvr,
+                &micros(p.create_time),
+                &micros(p.update_time),
+                &p.projection,
+            ],
+        )
+        .await?;
         if inserted == 0 {
             let actual = tx.query_one("SELECT version FROM cases WHERE case_id = $1", &[&case_id]).await?;
             return Err(conflict(actual.get::<_, i64>(0) as u64));
         }
     } else {
-        tx.execute(
+        exec(
+            tx,
             "UPDATE cases SET version = $2, municipality_cvr = $3, update_time = $4, projection = $5 WHERE case_id = $1",
             &[&case_id, &(p.version as i64), &p.municipality_cvr, &micros(p.update_time), &p.projection],
         )
         .await?;
     }
     let insert = tx
-        .prepare(
+        .prepare_cached(
             "INSERT INTO events (case_id, sequence, occurred_on, record_time, request_id, payload)
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -139,7 +143,8 @@ pub(crate) async fn append(tx: &Transaction<'_>, batch: &AppendBatch) -> Result<
             .await?;
     }
     if let Some(snapshot) = &batch.snapshot {
-        tx.execute(
+        exec(
+            tx,
             "INSERT INTO snapshots (case_id, version, state) VALUES ($1, $2, $3)
              ON CONFLICT (case_id) DO UPDATE SET version = excluded.version, state = excluded.state",
             &[&case_id, &(snapshot.version as i64), &snapshot.state],
@@ -148,16 +153,18 @@ pub(crate) async fn append(tx: &Transaction<'_>, batch: &AppendBatch) -> Result<
     }
     crate::worklist::mark_stale(tx, &batch.case_id, &p.municipality_cvr).await?;
     let r = &batch.request;
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO requests (request_id, case_id, fingerprint, first_sequence, last_sequence)
          VALUES ($1, $2, $3, $4, $5)",
         &[&r.request_id, &r.case_id.as_str(), &r.fingerprint, &(r.first_sequence as i64), &(r.last_sequence as i64)],
     )
     .await?;
     // The person index of the case becomes exactly the batch's keys.
-    tx.execute("DELETE FROM case_people WHERE case_id = $1", &[&case_id]).await?;
+    exec(tx, "DELETE FROM case_people WHERE case_id = $1", &[&case_id]).await?;
     for key in &batch.person_keys {
-        tx.execute(
+        exec(
+            tx,
             "INSERT INTO case_people (person_key, case_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[key, &case_id],
         )
@@ -168,13 +175,15 @@ pub(crate) async fn append(tx: &Transaction<'_>, batch: &AppendBatch) -> Result<
         pipeline::resolve_inbox(tx, entry_id, &batch.case_id, now).await?;
     }
     if let Some(source) = &batch.source {
-        tx.execute(
+        exec(
+            tx,
             "INSERT INTO source_messages (system, message_id, request_id) VALUES ($1, $2, $3)",
             &[&source.system, &source.message_id, &r.request_id],
         )
         .await?;
         // The same message waiting as unmatched is now in a case.
-        tx.execute(
+        exec(
+            tx,
             "UPDATE inbox SET state = 'resolved', resolved_case = $3, update_time = $4
              WHERE kind = 'unmatched' AND system = $1 AND source_message_id = $2 AND state = 'open'",
             &[&source.system, &source.message_id, &case_id, &now],
@@ -182,9 +191,30 @@ pub(crate) async fn append(tx: &Transaction<'_>, batch: &AppendBatch) -> Result<
         .await?;
     }
     for d in &batch.deliveries {
-        pipeline::insert_delivery(tx, d).await?;
+        pipeline::insert_delivery(&**tx, d).await?;
     }
     Ok(AppendOutcome::Appended)
+}
+
+/// Runs a statement prepared once per connection (the pool's statement
+/// cache): one round trip per execution instead of a parse and an execute.
+async fn exec(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<u64, tokio_postgres::Error> {
+    let statement = tx.prepare_cached(sql).await?;
+    tx.execute(&statement, params).await
+}
+
+/// [`exec`] for a query of at most one row.
+async fn query_opt(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Option<Row>, tokio_postgres::Error> {
+    let statement = tx.prepare_cached(sql).await?;
+    tx.query_opt(&statement, params).await
 }
 
 /// Events of a case after `after_sequence`, in order (the primary key's order).
