@@ -36,6 +36,15 @@ pub(crate) async fn insert_delivery<C: GenericClient + Sync>(client: &C, d: &New
     Ok(())
 }
 
+/// The due heads of the (system, case) queues: pending, due at `$1`, and
+/// no earlier delivery of the same system and case still pending (so a
+/// case's deliveries to a system go in order; `deliveries_queue` serves it).
+const DUE_HEADS: &str = "FROM deliveries AS d
+    WHERE state = 'pending' AND next_attempt_time <= $1
+      AND NOT EXISTS (SELECT 1 FROM deliveries AS e
+                      WHERE e.system = d.system AND e.case_id = d.case_id
+                        AND e.state = 'pending' AND e.ordinal < d.ordinal)";
+
 const DELIVERY_COLUMNS: &str = "ordinal, delivery_id, system, case_id, first_sequence, last_sequence, payload, \
     create_time, replay_of, state, attempts, next_attempt_time, last_error, update_time, rendered_type, rendered_body";
 
@@ -71,11 +80,7 @@ pub(crate) async fn due_deliveries(client: &Client, now: Timestamp, limit: usize
     let rows = client
         .query(
             &format!(
-                "SELECT {DELIVERY_COLUMNS} FROM deliveries AS d
-                 WHERE state = 'pending' AND next_attempt_time <= $1
-                   AND NOT EXISTS (SELECT 1 FROM deliveries AS e
-                                   WHERE e.system = d.system AND e.case_id = d.case_id
-                                     AND e.state = 'pending' AND e.ordinal < d.ordinal)
+                "SELECT {DELIVERY_COLUMNS} {DUE_HEADS}
                  ORDER BY next_attempt_time, ordinal LIMIT $2"
             ),
             &[&micros(now), &(limit as i64)],
@@ -102,11 +107,7 @@ pub(crate) async fn claim(
     let rows = tx
         .query(
             &format!(
-                "SELECT {DELIVERY_COLUMNS} FROM deliveries AS d
-                 WHERE state = 'pending' AND next_attempt_time <= $1
-                   AND NOT EXISTS (SELECT 1 FROM deliveries AS e
-                                   WHERE e.system = d.system AND e.case_id = d.case_id
-                                     AND e.state = 'pending' AND e.ordinal < d.ordinal)
+                "SELECT {DELIVERY_COLUMNS} {DUE_HEADS}
                    AND NOT EXISTS (SELECT 1 FROM delivery_leases AS l
                                    WHERE l.system = d.system AND l.case_id = d.case_id AND l.expire_time > $1)
                  ORDER BY next_attempt_time, ordinal LIMIT $2

@@ -32,6 +32,15 @@ pub(crate) fn insert(conn: &Connection, d: &NewDelivery) -> Result<(), StoreErro
     Ok(())
 }
 
+/// The due heads of the (system, case) queues: pending, due at `?1`, and
+/// no earlier delivery of the same system and case still pending (so a
+/// case's deliveries to a system go in order; `deliveries_queue` serves it).
+const DUE_HEADS: &str = "FROM deliveries AS d
+    WHERE state = 'pending' AND next_attempt_time <= ?1
+      AND NOT EXISTS (SELECT 1 FROM deliveries AS e
+                      WHERE e.system = d.system AND e.case_id = d.case_id
+                        AND e.state = 'pending' AND e.ordinal < d.ordinal)";
+
 const DELIVERY_COLUMNS: &str = "ordinal, delivery_id, system, case_id, first_sequence, last_sequence, payload, \
     create_time, replay_of, state, attempts, next_attempt_time, last_error, update_time, rendered_type, rendered_body";
 
@@ -100,17 +109,11 @@ fn to_delivery(row: DeliveryRow) -> Result<Delivery, StoreError> {
 }
 
 /// Pending deliveries due at `now`, oldest first — only the head of each
-/// (system, case) queue: the `NOT EXISTS` leaves out a delivery with an
-/// earlier one of the same system and case still pending (so a case's
-/// deliveries to a system go in order); `deliveries_queue` serves it.
+/// (system, case) queue ([`DUE_HEADS`]).
 pub(crate) fn due(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec<Delivery>, StoreError> {
     let mut stmt = conn
         .prepare_cached(&format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries AS d
-             WHERE state = 'pending' AND next_attempt_time <= ?1
-               AND NOT EXISTS (SELECT 1 FROM deliveries AS e
-                               WHERE e.system = d.system AND e.case_id = d.case_id
-                                 AND e.state = 'pending' AND e.ordinal < d.ordinal)
+            "SELECT {DELIVERY_COLUMNS} {DUE_HEADS}
              ORDER BY next_attempt_time, ordinal LIMIT ?2"
         ))
         .map_err(backend)?;
@@ -133,11 +136,7 @@ pub(crate) fn claim(
     let heads = {
         let mut stmt = tx
             .prepare_cached(&format!(
-                "SELECT {DELIVERY_COLUMNS} FROM deliveries AS d
-                 WHERE state = 'pending' AND next_attempt_time <= ?1
-                   AND NOT EXISTS (SELECT 1 FROM deliveries AS e
-                                   WHERE e.system = d.system AND e.case_id = d.case_id
-                                     AND e.state = 'pending' AND e.ordinal < d.ordinal)
+                "SELECT {DELIVERY_COLUMNS} {DUE_HEADS}
                    AND NOT EXISTS (SELECT 1 FROM delivery_leases AS l
                                    WHERE l.system = d.system AND l.case_id = d.case_id AND l.expire_time > ?1)
                  ORDER BY next_attempt_time, ordinal LIMIT ?2"
