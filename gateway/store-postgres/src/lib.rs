@@ -99,6 +99,27 @@ fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }
 
+/// Why an append did not commit: its own failure, or a race another
+/// transaction won (the append is tried again and answered from the record).
+pub(crate) enum Failure {
+    /// The batch's answer.
+    Store(StoreError),
+    /// A unique index refused a row another transaction stored first.
+    Raced,
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        Failure::Store(e)
+    }
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Failure {
+        if is_unique_violation(&e) { Failure::Raced } else { Failure::Store(backend(e)) }
+    }
+}
+
 impl PostgresStore {
     /// Applies the schema migrations to the database at `url` (a
     /// `postgres://` URL or key-value connection string); the schema version
@@ -147,9 +168,9 @@ impl EventStore for PostgresStore {
                     tx.commit().await.map_err(backend)?;
                     return Ok(outcome);
                 }
-                Err(log::Failure::Store(e)) => return Err(e),
+                Err(Failure::Store(e)) => return Err(e),
                 // Dropped, the transaction rolls back; the next try finds the row.
-                Err(log::Failure::Raced) => continue,
+                Err(Failure::Raced) => continue,
             }
         }
         Err(StoreError::Backend(format!(
@@ -264,8 +285,8 @@ impl EventStore for PostgresStore {
                     tx.commit().await.map_err(backend)?;
                     return Ok(put);
                 }
-                Err(log::Failure::Store(e)) => return Err(e),
-                Err(log::Failure::Raced) => continue,
+                Err(Failure::Store(e)) => return Err(e),
+                Err(Failure::Raced) => continue,
             }
         }
         Err(StoreError::Backend(format!("inbox entry {} kept losing races", entry.entry_id)))

@@ -8,28 +8,7 @@ use bro_store::{
 };
 use tokio_postgres::{Client, GenericClient, Row};
 
-use crate::{backend, corrupt, from_micros, is_unique_violation, micros, pipeline};
-
-/// Why an append did not commit: its own failure, or a race another
-/// transaction won (the append is tried again and answered from the record).
-pub(crate) enum Failure {
-    /// The batch's answer.
-    Store(StoreError),
-    /// A unique index refused a row another transaction stored first.
-    Raced,
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Failure {
-        Failure::Store(e)
-    }
-}
-
-impl From<tokio_postgres::Error> for Failure {
-    fn from(e: tokio_postgres::Error) -> Failure {
-        if is_unique_violation(&e) { Failure::Raced } else { Failure::Store(backend(e)) }
-    }
-}
+use crate::{Failure, backend, corrupt, from_micros, micros, pipeline};
 
 /// The stored record of `request_id`, if a batch wrote it.
 pub(crate) async fn find_request<C: GenericClient + Sync>(

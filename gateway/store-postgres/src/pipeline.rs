@@ -9,8 +9,7 @@ use bro_store::{
 };
 use tokio_postgres::{Client, GenericClient, Row, Transaction};
 
-use crate::log::Failure;
-use crate::{backend, corrupt, from_micros, micros};
+use crate::{Failure, backend, corrupt, from_micros, micros};
 
 /// Enqueues a delivery: pending, no attempts, due at once.
 pub(crate) async fn insert_delivery<C: GenericClient + Sync>(client: &C, d: &NewDelivery) -> Result<(), StoreError> {

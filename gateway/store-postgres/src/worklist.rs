@@ -9,10 +9,9 @@ use bro_domain::{CaseId, Date};
 use bro_store::{DueItem, DueQuery, DueStatus, StoreError, StoredDueItem, WorklistEntry};
 use tokio_postgres::{Client, Transaction};
 
-use crate::log::Failure;
 use bro_store::day_number;
 
-use crate::{backend, corrupt, from_day_number};
+use crate::{Failure, backend, corrupt, from_day_number};
 
 /// `refresh_on` of an entry that holds until its case changes.
 const NEVER: i64 = i64::MAX;
