@@ -620,4 +620,31 @@ mod tests {
         let err = Overrides { max_request_bytes: Some(1), ..Default::default() }.resolve().unwrap_err();
         assert!(err.to_string().contains("max_request_bytes"), "{err}");
     }
+
+    #[test]
+    fn the_replica_settings_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bro.toml");
+        let defaults = Overrides::default().resolve().unwrap();
+        assert_eq!((defaults.delivery_lease_secs, defaults.head_export.every.as_secs()), (30, 300));
+        assert_eq!(defaults.head_export.file, None);
+        std::fs::write(
+            &path,
+            "[audit]\nhead_export_secs = 60\nhead_export_file = \"/var/lib/bro/heads\"\n\
+             [store]\nurl = \"postgres://bro@db/bro\"\ndelivery_lease_secs = 10\n",
+        )
+        .unwrap();
+        let s = Overrides { config: Some(path.clone()), ..Default::default() }.resolve().unwrap();
+        assert_eq!((s.delivery_lease_secs, s.head_export.every.as_secs()), (10, 60));
+        assert_eq!(s.head_export.file, Some(PathBuf::from("/var/lib/bro/heads")));
+        for (bad, named) in [
+            ("[store]\ndelivery_lease_secs = 1\n", "delivery_lease_secs"),
+            ("[audit]\nhead_export_secs = 0\n", "head_export_secs"),
+            ("[audit]\nhead_export_every = 5\n", "unknown field `head_export_every`"),
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            let err = Overrides { config: Some(path.clone()), ..Default::default() }.resolve().unwrap_err();
+            assert!(format!("{err:#}").contains(named), "{bad}: {err:#}");
+        }
+    }
 }
