@@ -244,3 +244,59 @@ fn visible_files(dir: &std::path::Path) -> usize {
         .map(|d| d.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')).count())
         .unwrap_or(0)
 }
+
+/// A receiver slower than the worker's lease: the worker renews its lease
+/// while it waits, so no second attempt (by itself or any other worker)
+/// starts meanwhile, the delivery is recorded once, and the queue's next
+/// delivery goes after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_receiver_keeps_its_delivery_under_one_renewed_lease() {
+    let receiver = Receiver::start(0, 0).await.expect("receiver");
+    receiver.set_delay_ms(3_500);
+    let system = fast(SystemConfig::new(
+        "psykiatri",
+        "medcom",
+        "fhir+json",
+        CORRESPONDENCE,
+        Transport::Http { url: receiver.url() },
+    ))
+    .with_access(SystemAccess::Municipal { cvr: "29189846".into() });
+    let options = ServeOptions {
+        adapters: Some(adapter_registry(&["medcom"])),
+        systems: Arc::new(Systems::new(vec![system]).expect("valid")),
+        delivery_lease: Duration::from_secs(1),
+        ..ServeOptions::default()
+    };
+    let gw = TestGateway::start_with(options).await.expect("gateway starts");
+    let mut cases = pb::case_service_client::CaseServiceClient::new(gw.caseworker("29189846").await.expect("client"));
+    let mut create = new_case("deliver-3", "29189846");
+    create.custody_holders = vec![parent("mother", "0101900000", "Mor Testesen")];
+    cases.create_case(create).await.expect("case created");
+    for n in 1..=2 {
+        let letter = bro_e2e::append(
+            "deliver-3",
+            &format!("letter-{n}"),
+            vec![letter_to_psychiatry("2026-03-02", "mother", n)],
+            "",
+        );
+        cases.append_case_events(letter).await.expect("letter");
+    }
+    let admin = gw.person(Role::Administrator, Purpose::Operations).await.expect("channel");
+    let mut deliveries = DeliveryServiceClient::new(admin);
+    let mut listed = Vec::new();
+    for _ in 0..400 {
+        let request = pb::ListDeliveriesRequest { page_size: 10, ..Default::default() };
+        listed = deliveries.list_deliveries(request).await.expect("list").into_inner().deliveries;
+        if listed.len() == 2 && listed.iter().all(|d| d.state() == pb::DeliveryState::Delivered) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(listed.iter().all(|d| d.state() == pb::DeliveryState::Delivered && d.attempts == 1), "{listed:?}");
+    let all = receiver.all();
+    assert_eq!(all.len(), 2, "each sent once: the lease was renewed while the receiver took 3.5 s");
+    let order: Vec<i64> =
+        all.iter().map(|r| listed.iter().find(|d| d.name.ends_with(&r.key)).expect("listed").first_sequence).collect();
+    assert!(order[0] < order[1], "in the order written: {order:?}");
+    gw.stop().await.expect("stop");
+}
