@@ -36,7 +36,7 @@ const CASES: usize = 100;
 const APPEND_CLIENTS: usize = 16;
 const INGEST_CLIENTS: usize = 8;
 /// The open-loop rate, messages per second.
-const RATE: u32 = 100;
+const RATE: u32 = 50;
 
 /// One deployment under test.
 struct Deployment {
@@ -234,6 +234,53 @@ async fn measure(d: &Deployment, secs: f64, letters: usize) -> Figures {
     Figures { appends, ingests, p50_ms: at(0.50), p99_ms: at(0.99), deliveries }
 }
 
+/// What bro's database sessions were doing, sampled every 10 ms: counts by
+/// state and wait event (a profile of the database's side of the run).
+static SAMPLES: std::sync::Mutex<Vec<(String, u64)>> = std::sync::Mutex::new(Vec::new());
+
+/// Samples `pg_stat_activity` for the database at `url` until aborted.
+async fn sample_waits(url: String) {
+    SAMPLES.lock().expect("samples").clear();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("sampler");
+    tokio::spawn(connection);
+    loop {
+        let rows = client
+            .query(
+                "SELECT state, coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'
+                   AND query NOT LIKE 'LISTEN%'",
+                &[],
+            )
+            .await
+            .expect("sample");
+        {
+            let mut samples = SAMPLES.lock().expect("samples");
+            for row in rows {
+                let state = row.get::<_, Option<String>>(0).unwrap_or_default();
+                let key = format!("{state} {}", row.get::<_, String>(1));
+                match samples.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, n)) => *n += 1,
+                    None => samples.push((key, 1)),
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The sampled waits as shares of all samples, largest first.
+fn wait_profile() -> String {
+    let mut samples = SAMPLES.lock().expect("samples").clone();
+    samples.sort_by_key(|s| std::cmp::Reverse(s.1));
+    let total: u64 = samples.iter().map(|(_, n)| n).sum();
+    samples
+        .iter()
+        .take(6)
+        .map(|(k, n)| format!("{k} {:.0}%", *n as f64 * 100.0 / total.max(1) as f64))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -252,7 +299,16 @@ async fn main() {
         ("PostgreSQL, 3 replicas", Some(pg3.as_str()), 3),
     ] {
         let deployment = deploy(name, url, replicas).await;
+        let sampler = url.map(|url| tokio::spawn(sample_waits(url.to_owned())));
         let figures = measure(&deployment, secs, letters).await;
+        let waits = match sampler {
+            Some(task) => {
+                task.abort();
+                let _ = task.await;
+                wait_profile()
+            }
+            None => String::new(),
+        };
         // Where the time went: means over the whole run, from the first replica's metrics.
         let metrics = deployment.replicas[0].metrics();
         let mean = |series: &str| {
@@ -281,6 +337,9 @@ async fn main() {
             deployment.name, figures.appends, figures.ingests, figures.p50_ms, figures.p99_ms, figures.deliveries
         );
         println!("{stages}");
+        if !waits.is_empty() {
+            println!("{:<24} database sessions' time by wait: {waits}", "");
+        }
         rows.push((name, figures));
     }
     let base = &rows[0].1;
