@@ -318,6 +318,32 @@ async fn a_replica_hears_what_another_commits() {
         matches!(waiting.await, StoreChange::Case { case_id, version: 1 } if case_id.as_str() == "c2"),
         "the next change is the next commit"
     );
+
+    // The listening connection is cut: the feed says resync, reconnects, and hears commits again.
+    let (admin_client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    let mut after_cut = changes.resubscribe();
+    let cut: i64 = admin_client
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+            &[],
+        )
+        .await
+        .expect("terminate")
+        .get(0);
+    assert_eq!(cut, 1, "one listening connection");
+    let resynced = tokio::time::timeout(std::time::Duration::from_secs(10), after_cut.recv()).await;
+    assert_eq!(resynced.expect("a resync within 10 s").expect("the feed runs"), StoreChange::Resync);
+    // It says resync again once it listens again; from then on commits are heard as before.
+    let relistening = tokio::time::timeout(std::time::Duration::from_secs(10), after_cut.recv()).await;
+    assert_eq!(relistening.expect("listening again within 10 s").expect("the feed runs"), StoreChange::Resync);
+    let waiting = next(&mut changes);
+    writer.append(bro_store::conformance::raw_batch("c2", 1, 1, "r4", "29189846")).await.expect("append");
+    assert!(
+        matches!(waiting.await, StoreChange::Case { case_id, version: 2 } if case_id.as_str() == "c2"),
+        "heard after reconnecting"
+    );
     follower.close().await.expect("close");
     writer.close().await.expect("close");
     database.drop_now().await;
