@@ -34,12 +34,27 @@ pub fn extension(content_type: &str) -> &'static str {
 }
 
 /// Writes `name` in `dir` so a reader sees the whole file or none: a hidden
-/// temporary file, synced, renamed into place, the directory synced.
+/// temporary file, synced, renamed into place, the directory synced. The
+/// file is readable and writable by its owner only (mode 600 on Unix),
+/// whatever the process's umask: it holds people's data.
 pub fn write_atomically(dir: &Path, name: &str, body: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
     std::fs::create_dir_all(dir)?;
     let temp = dir.join(format!(".{name}.partial"));
-    let mut file = std::fs::File::create(&temp)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        // A partial file left by a crash keeps its mode when reopened: set it.
+        if let Ok(existing) = std::fs::metadata(&temp) {
+            let mut mode = existing.permissions();
+            mode.set_mode(0o600);
+            std::fs::set_permissions(&temp, mode)?;
+        }
+    }
+    let mut file = options.open(&temp)?;
     file.write_all(body)?;
     file.sync_all()?;
     drop(file);
@@ -121,6 +136,19 @@ mod tests {
             .collect();
         assert_eq!(names, ["d1.xml"], "no partial file is left behind");
         assert_eq!(std::fs::read(dir.join("d1.xml")).expect("read"), b"<x/>");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(dir.join("d1.xml")).expect("metadata").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "owner only, whatever the umask");
+            // A partial file a crash left readable by others is closed down too.
+            let partial = dir.join(".d2.xml.partial");
+            std::fs::write(&partial, b"<half").expect("partial");
+            std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+            write_atomically(&dir, "d2.xml", b"<x/>").expect("write");
+            let mode = std::fs::metadata(dir.join("d2.xml")).expect("metadata").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         std::fs::remove_dir_all(&dir).ok();
     }
 
