@@ -133,12 +133,13 @@ where
     done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
 }
 
-fn ingest_request(d: &Deployment, template: &[u8], n: usize, tag: &str) -> pb::IngestRequest {
+/// An XDIS91 letter `n` about the patient of case `n % CASES`, under request id `{tag}-{n}`.
+fn ingest_request(cprs: &[String], template: &[u8], n: usize, tag: &str) -> pb::IngestRequest {
     pb::IngestRequest {
         system: "psykiatri".into(),
         message: Some(pb::ExternalMessage {
             content_type: "application/xml".into(),
-            body: bro_e2e::xdis91_letter(template, &d.cprs[n % CASES], n),
+            body: bro_e2e::xdis91_letter(template, &cprs[n % CASES], n),
             metadata: Default::default(),
         }),
         request_id: format!("{tag}-{n}"),
@@ -172,16 +173,7 @@ async fn measure(d: &Deployment, secs: f64, letters: usize) -> Figures {
     let ingests = closed_loop(clients, secs, move |mut client: IngestServiceClient<AuthChannel>, n| {
         let shared = shared.clone();
         async move {
-            let body = bro_e2e::xdis91_letter(&shared.1, &shared.0[n % CASES], n);
-            let request = pb::IngestRequest {
-                system: "psykiatri".into(),
-                message: Some(pb::ExternalMessage {
-                    content_type: "application/xml".into(),
-                    body,
-                    metadata: Default::default(),
-                }),
-                request_id: format!("i-{n}"),
-            };
+            let request = ingest_request(&shared.0, &shared.1, n, "i");
             let outcome = client.ingest(request).await.expect("ingest").into_inner().outcome();
             assert_eq!(outcome, pb::IngestOutcome::Appended);
             client
@@ -195,7 +187,7 @@ async fn measure(d: &Deployment, secs: f64, letters: usize) -> Figures {
     for k in 0..total {
         ticker.tick().await;
         let mut client = d.ingest[k % replicas].clone();
-        let request = ingest_request(d, &template, 10_000_000 + k, "o");
+        let request = ingest_request(&d.cprs, &template, 10_000_000 + k, "o");
         calls.push(tokio::spawn(async move {
             let sent = Instant::now();
             client.ingest(request).await.expect("ingest");

@@ -385,10 +385,8 @@ fn follow_store(ctx: &Context, worker: &DeliveryWorker) -> Option<JoinHandle<()>
                 change = changes.recv() => change,
             };
             match change {
-                Ok(bro_store::StoreChange::Case { case_id, version }) => {
-                    ledger.announce_remote(case_id, version);
-                    worker.wake();
-                }
+                // Deliveries it enqueued are told apart (`Deliveries`): no wake here.
+                Ok(bro_store::StoreChange::Case { case_id, version }) => ledger.announce_remote(case_id, version),
                 Ok(bro_store::StoreChange::Deliveries) => {
                     worker.wake();
                     worker.pulled().notify_waiters();
