@@ -216,6 +216,7 @@ async fn store_alone(cfg: Config) -> Stats {
             opening,
             request_id: "store-create".into(),
             now: bro_domain::Timestamp::from(std::time::SystemTime::now()),
+            audit: Vec::new(),
         })
         .await
         .expect("create case");

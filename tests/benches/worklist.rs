@@ -99,6 +99,7 @@ async fn populate(data_dir: &std::path::Path, cases: usize, today: Date, now: Ti
                     now,
                     source: None,
                     fingerprint: None,
+                    audit: Vec::new(),
                 };
                 ledger.open(cmd).await.expect("a valid history");
             }

@@ -106,8 +106,9 @@ pub enum AuditSource<'a> {
     Postgres(&'a str),
 }
 
-/// A whole audit log: its records in order, its head, and its people index.
-type WholeAuditLog = (Vec<bro_store::StoredAuditRecord>, bro_store::AuditHead, Vec<(Vec<u8>, u64)>);
+/// A whole audit log: its records in order, its head, its people index, and
+/// how many records of committed writes wait to be chained.
+type WholeAuditLog = (Vec<bro_store::StoredAuditRecord>, bro_store::AuditHead, Vec<(Vec<u8>, u64)>, u64);
 
 /// Reads a whole audit log.
 fn read_audit(source: &AuditSource<'_>) -> Result<WholeAuditLog, bro_store::StoreError> {
@@ -115,7 +116,7 @@ fn read_audit(source: &AuditSource<'_>) -> Result<WholeAuditLog, bro_store::Stor
         AuditSource::DataDir(data_dir) => {
             let (records, head) = bro_store_sqlite::SqliteAuditLog::read_all(data_dir)?;
             let index = bro_store_sqlite::SqliteAuditLog::read_index(data_dir)?;
-            Ok((records, head, index))
+            Ok((records, head, index, 0))
         }
         AuditSource::Postgres(url) => {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -124,7 +125,9 @@ fn read_audit(source: &AuditSource<'_>) -> Result<WholeAuditLog, bro_store::Stor
                 .map_err(|e| bro_store::StoreError::Backend(e.to_string()))?;
             runtime.block_on(async {
                 let store = bro_store_postgres::PostgresStore::open(url).await?;
-                bro_store_postgres::PostgresAuditLog::read_all(&store).await
+                let (records, head, index) = bro_store_postgres::PostgresAuditLog::read_all(&store).await?;
+                let pending = bro_store_postgres::PostgresAuditLog::pending(&store).await?;
+                Ok((records, head, index, pending))
             })
         }
     }
@@ -148,7 +151,7 @@ pub fn verify_audit(source: AuditSource<'_>, key_file: Option<&Path>) -> ExitCod
             return ExitCode::from(2);
         }
     };
-    let (records, head, index) = match read_audit(&source) {
+    let (records, head, index, pending) = match read_audit(&source) {
         Ok(read) => read,
         Err(e) => {
             eprintln!("bro audit verify: {e}");
@@ -161,6 +164,11 @@ pub fn verify_audit(source: AuditSource<'_>, key_file: Option<&Path>) -> ExitCod
         Ok(n) => {
             let mac: String = head.mac.iter().take(8).map(|b| format!("{b:02x}")).collect();
             println!("audit log intact: {n} records; head {} {mac}…", head.sequence);
+            if pending > 0 {
+                println!(
+                    "{pending} records of committed writes wait to be chained (the next audit append, or `bro serve` starting, chains them)"
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(broken) => {

@@ -447,8 +447,10 @@ async fn three_replicas_share_writes_deliveries_and_watches_and_lose_nothing_to_
     // Every acknowledged write is stored exactly once, in gap-free histories.
     let survivor = 0;
     let mut letters_stored = std::collections::BTreeMap::new();
+    let mut stored_events = Vec::new();
     for c in 0..CASES {
         let events = history(&mut cases[survivor], &format!("rep-{c}")).await;
+        stored_events.push(events.len());
         let sequences: Vec<i64> = events.iter().map(|e| e.sequence).collect();
         assert_eq!(sequences, (1..=events.len() as i64).collect::<Vec<_>>(), "rep-{c} is gap-free");
         for e in &events {
@@ -551,6 +553,25 @@ async fn three_replicas_share_writes_deliveries_and_watches_and_lose_nothing_to_
     }
     let verify = bro(&["audit", "verify", "--store", &url, "--key-file", key_file.to_str().expect("utf-8")]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+
+    // Each stored write has exactly one record committed with it, the killed replica's too, all chained.
+    let (db, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+    tokio::spawn(connection);
+    let waiting: i64 = db.query_one("SELECT count(*) FROM audit_pending", &[]).await.expect("pending").get(0);
+    assert_eq!(waiting, 0, "every committed write's record is chained");
+    let mut committed = std::collections::BTreeMap::new();
+    for row in db.query("SELECT record FROM audit_records ORDER BY sequence", &[]).await.expect("records") {
+        let record = <pb::AuditRecord as prost::Message>::decode(row.get::<_, &[u8]>(0)).expect("a record");
+        if record.outcome == "COMMITTED" {
+            *committed.entry(record.case.clone()).or_insert(0usize) += 1;
+        }
+    }
+    drop(db);
+    for (c, events) in stored_events.iter().enumerate() {
+        let case = format!("cases/rep-{c}");
+        // One event per write: the creation, the consent, the letters and the ingested messages.
+        assert_eq!(committed.get(&case), Some(events), "{case}: one record per stored write");
+    }
 
     // The audit head was exported once a second by one replica, not by each.
     let exported = std::fs::read_to_string(&heads).expect("the head export file");

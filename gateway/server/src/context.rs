@@ -79,16 +79,23 @@ impl Context {
         self.metrics.observe(&format!("{rpc:?}"), async move { handler(caller?, request).await }).await
     }
 
-    /// Makes the caller's write known to the audit log before it commits
-    /// (outcome `STARTED`, naming the case and people noted so far), so no
-    /// crash can leave a durable change without a record of who made it.
-    /// The call's own record, with its outcome, follows as for every call.
-    pub async fn audit_before_write(&self, caller: &Caller) -> Result<(), ApiError> {
-        let record = caller.started_record(self.clock.now());
+    /// The record of the caller's write, made so that no crash can leave a
+    /// durable change without a record of who made it (naming the case and
+    /// people noted so far). Where the audit log is in the event store's
+    /// database, the record is returned, for the write to commit in its own
+    /// transaction (outcome `COMMITTED`); otherwise it is made durable now,
+    /// before the write (outcome `STARTED`), and nothing is returned. The
+    /// call's own record, with its outcome, follows as for every call.
+    pub async fn audit_write(&self, caller: &Caller) -> Result<Vec<bro_api::v1::AuditRecord>, ApiError> {
+        if self.trail.commits_with_appends() {
+            return Ok(vec![caller.write_record(self.clock.now(), crate::access::audit::COMMITTED)]);
+        }
+        let record = caller.write_record(self.clock.now(), crate::access::audit::STARTED);
         self.trail.record(record).await.map_err(|e| {
             tracing::error!(error = %e, "the audit log cannot be written; the write is refused");
             ApiError::audit_unavailable()
-        })
+        })?;
+        Ok(Vec::new())
     }
 
     /// Asks the policy about `rpc` on `target`; a denial is noted for the

@@ -61,6 +61,8 @@ pub fn start_head_export(ctx: &Context, export: HeadExport) -> JoinHandle<()> {
 }
 
 async fn export_head(ctx: &Context, export: &HeadExport) -> Result<(), String> {
+    // The head exported covers every write committed so far.
+    ctx.trail.log().settle().await.map_err(|e| e.to_string())?;
     let head = ctx.trail.log().head().await.map_err(|e| e.to_string())?;
     // An empty log has no chain value yet: `-`.
     let mac: String =

@@ -195,6 +195,12 @@ pub async fn run(
         .clone()
         .ok_or_else(|| ServeError::Config("no security settings: keys and an audit log are required".into()))?;
     let grpc_addr = grpc_address(&grpc, &security)?;
+    // Writes' records a stop left unchained (PostgreSQL) join the chain first.
+    match security.audit.settle().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(records = n, "chained the audit records of writes committed before the last stop"),
+        Err(e) => return Err(ServeError::Config(format!("the audit log cannot be written: {e}"))),
+    }
     let metrics = Arc::new(Metrics::new(options.adapters.clone()));
     let (trail, trail_task) = AuditTrail::start(security.audit.clone(), Some(metrics.clone()));
     let gate = gate(&options, &security, trail.clone()).await?;

@@ -4,19 +4,32 @@
 //! head's row, so appends from several replicas chain one after another;
 //! PostgreSQL flushes concurrent commits together. Triggers refuse changes;
 //! [`bro_store::audit::verify`] finds whatever gets past them.
+//!
+//! A write's own record (who made it) is committed in the append's
+//! transaction (`AppendBatch::audit`, into `audit_pending`), so an append
+//! never takes the head's lock; the next audit append, on whichever
+//! replica, chains those records first, then its own. [`AuditLog::settle`]
+//! chains what a crash left waiting.
 
 use async_trait::async_trait;
 use bro_proto::v1 as pb;
 use bro_store::audit::{AuditHead, AuditLog, StoredAuditRecord, chain};
 use bro_store::{Keyring, StoreError};
 use deadpool_postgres::Pool;
+use prost::Message as _;
 use tokio_postgres::Client;
 
 use crate::{PostgresStore, pg};
 
+/// Most records an append commits that one audit append chains with its own.
+const PENDING_PER_APPEND: i64 = 10_000;
+
 /// The audit database failed (its errors say so, apart from the event store's).
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("audit log: {e}"))
+fn backend(e: impl std::error::Error) -> StoreError {
+    match crate::backend(e) {
+        StoreError::Backend(said) => StoreError::Backend(format!("audit log: {said}")),
+        other => other,
+    }
 }
 
 /// The PostgreSQL audit log.
@@ -64,6 +77,13 @@ impl PostgresAuditLog {
         Ok((records, head, index))
     }
 
+    /// How many records appends committed that wait to be chained.
+    pub async fn pending(store: &PostgresStore) -> Result<u64, StoreError> {
+        let client = store.pool.get().await.map_err(backend)?;
+        let row = client.query_one("SELECT count(*) FROM audit_pending", &[]).await.map_err(backend)?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| if self.pool.is_closed() { StoreError::Closed } else { backend(e) })
     }
@@ -86,6 +106,76 @@ async fn select(
         .collect())
 }
 
+/// Appends `records` to the chain in one transaction, after every record an
+/// append committed that is not chained yet (`audit_pending`); returns the
+/// sequences of `records`.
+async fn chain_in(
+    client: &mut deadpool_postgres::Object,
+    keys: &Keyring,
+    records: Vec<pb::AuditRecord>,
+) -> Result<(Vec<u64>, u64), StoreError> {
+    let tx = client.transaction().await.map_err(backend)?;
+    // The head's row lock orders appends from every replica.
+    let row =
+        tx.query_one("SELECT sequence, mac FROM audit_head WHERE id = 1 FOR UPDATE", &[]).await.map_err(backend)?;
+    let current = AuditHead { sequence: row.get::<_, i64>(0) as u64, mac: row.get(1) };
+    let waiting = tx
+        .query("SELECT id, record FROM audit_pending ORDER BY id LIMIT $1", &[&PENDING_PER_APPEND])
+        .await
+        .map_err(backend)?;
+    let mut pending_ids = Vec::with_capacity(waiting.len());
+    let mut all = Vec::with_capacity(waiting.len() + records.len());
+    for row in &waiting {
+        let id: i64 = row.get(0);
+        let record = pb::AuditRecord::decode(row.get::<_, &[u8]>(1))
+            .map_err(|e| StoreError::Corrupt(format!("audit log: the record {id} an append committed: {e}")))?;
+        pending_ids.push(id);
+        all.push(record);
+    }
+    let settled = pending_ids.len() as u64;
+    all.extend(records);
+    if all.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    let people: Vec<Vec<Vec<u8>>> = all.iter().map(|r| r.person_keys.clone()).collect();
+    let stored = chain(keys, &current, all);
+    // A few statements for the whole batch, however large: the head's lock is held for few round trips.
+    let sequences: Vec<i64> = stored.iter().map(|r| r.sequence as i64).collect();
+    let bodies: Vec<&[u8]> = stored.iter().map(|r| r.record.as_slice()).collect();
+    let macs: Vec<&[u8]> = stored.iter().map(|r| r.mac.as_slice()).collect();
+    tx.execute(
+        "INSERT INTO audit_records (sequence, record, mac)
+         SELECT * FROM unnest($1::BIGINT[], $2::BYTEA[], $3::BYTEA[])",
+        &[&sequences, &bodies, &macs],
+    )
+    .await
+    .map_err(backend)?;
+    let (person_keys, of): (Vec<&[u8]>, Vec<i64>) = stored
+        .iter()
+        .zip(&people)
+        .flat_map(|(row, keys)| keys.iter().map(move |k| (k.as_slice(), row.sequence as i64)))
+        .unzip();
+    if !person_keys.is_empty() {
+        tx.execute(
+            "INSERT INTO audit_people (person_key, sequence)
+             SELECT * FROM unnest($1::BYTEA[], $2::BIGINT[]) ON CONFLICT DO NOTHING",
+            &[&person_keys, &of],
+        )
+        .await
+        .map_err(backend)?;
+    }
+    if !pending_ids.is_empty() {
+        tx.execute("DELETE FROM audit_pending WHERE id = ANY($1)", &[&pending_ids]).await.map_err(backend)?;
+    }
+    let last = stored.last().expect("all is not empty");
+    tx.execute("UPDATE audit_head SET sequence = $1, mac = $2 WHERE id = 1", &[&(last.sequence as i64), &last.mac])
+        .await
+        .map_err(backend)?;
+    tx.commit().await.map_err(backend)?;
+    let own = stored.iter().skip(settled as usize).map(|r| r.sequence).collect();
+    Ok((own, settled))
+}
+
 #[async_trait]
 impl AuditLog for PostgresAuditLog {
     async fn append(&self, records: Vec<pb::AuditRecord>) -> Result<Vec<u64>, StoreError> {
@@ -93,44 +183,7 @@ impl AuditLog for PostgresAuditLog {
             return Ok(Vec::new());
         }
         let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(backend)?;
-        // The head's row lock orders appends from every replica.
-        let row =
-            tx.query_one("SELECT sequence, mac FROM audit_head WHERE id = 1 FOR UPDATE", &[]).await.map_err(backend)?;
-        let current = AuditHead { sequence: row.get::<_, i64>(0) as u64, mac: row.get(1) };
-        let people: Vec<Vec<Vec<u8>>> = records.iter().map(|r| r.person_keys.clone()).collect();
-        let stored = chain(&self.keys, &current, records);
-        // Two statements for the whole batch, however large: the head's lock is held for few round trips.
-        let sequences: Vec<i64> = stored.iter().map(|r| r.sequence as i64).collect();
-        let bodies: Vec<&[u8]> = stored.iter().map(|r| r.record.as_slice()).collect();
-        let macs: Vec<&[u8]> = stored.iter().map(|r| r.mac.as_slice()).collect();
-        tx.execute(
-            "INSERT INTO audit_records (sequence, record, mac)
-             SELECT * FROM unnest($1::BIGINT[], $2::BYTEA[], $3::BYTEA[])",
-            &[&sequences, &bodies, &macs],
-        )
-        .await
-        .map_err(backend)?;
-        let (keys, of): (Vec<&[u8]>, Vec<i64>) = stored
-            .iter()
-            .zip(&people)
-            .flat_map(|(row, keys)| keys.iter().map(move |k| (k.as_slice(), row.sequence as i64)))
-            .unzip();
-        if !keys.is_empty() {
-            tx.execute(
-                "INSERT INTO audit_people (person_key, sequence)
-                 SELECT * FROM unnest($1::BYTEA[], $2::BIGINT[]) ON CONFLICT DO NOTHING",
-                &[&keys, &of],
-            )
-            .await
-            .map_err(backend)?;
-        }
-        let last = stored.last().expect("records is not empty");
-        tx.execute("UPDATE audit_head SET sequence = $1, mac = $2 WHERE id = 1", &[&(last.sequence as i64), &last.mac])
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(stored.iter().map(|r| r.sequence).collect())
+        Ok(chain_in(&mut client, &self.keys, records).await?.0)
     }
 
     async fn read(&self, after_sequence: u64, limit: usize) -> Result<Vec<StoredAuditRecord>, StoreError> {
@@ -160,5 +213,20 @@ impl AuditLog for PostgresAuditLog {
 
     async fn head(&self) -> Result<AuditHead, StoreError> {
         head(pg(&self.client().await?)).await
+    }
+
+    fn commits_with_appends(&self) -> bool {
+        true
+    }
+
+    async fn settle(&self) -> Result<u64, StoreError> {
+        let mut client = self.client().await?;
+        let mut settled = 0;
+        loop {
+            match chain_in(&mut client, &self.keys, Vec::new()).await?.1 {
+                0 => return Ok(settled),
+                n => settled += n,
+            }
+        }
     }
 }

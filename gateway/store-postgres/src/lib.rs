@@ -68,8 +68,19 @@ impl Drop for PostgresStore {
     }
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+/// A backend failure, with every cause the driver gives (PostgreSQL's own
+/// message, detail and hint, not only "db error").
+fn backend(e: impl std::error::Error) -> StoreError {
+    let mut said = e.to_string();
+    let mut cause = e.source();
+    while let Some(inner) = cause {
+        let text = inner.to_string();
+        if !said.contains(&text) {
+            said = format!("{said}: {text}");
+        }
+        cause = inner.source();
+    }
+    StoreError::Backend(said)
 }
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
@@ -125,7 +136,7 @@ impl PostgresStore {
     /// `postgres://` URL or key-value connection string); the schema version
     /// it is at afterwards. Safe to run from several processes at once.
     pub async fn migrate(url: &str) -> Result<i64, StoreError> {
-        let config: tokio_postgres::Config = url.parse().map_err(|e| backend(format!("store url: {e}")))?;
+        let config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Backend(format!("store url: {e}")))?;
         let (mut client, connection) = config.connect(NoTls).await.map_err(backend)?;
         let driver = tokio::spawn(connection);
         let result = schema::migrate(&mut client).await;
@@ -137,7 +148,7 @@ impl PostgresStore {
     /// Opens the store on the database at `url`; refuses a database whose
     /// schema is not this bro's (`bro store migrate` makes it so).
     pub async fn open(url: &str) -> Result<PostgresStore, StoreError> {
-        let config: tokio_postgres::Config = url.parse().map_err(|e| backend(format!("store url: {e}")))?;
+        let config: tokio_postgres::Config = url.parse().map_err(|e| StoreError::Backend(format!("store url: {e}")))?;
         let manager =
             Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(MAX_CONNECTIONS).build().map_err(backend)?;

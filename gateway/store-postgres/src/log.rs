@@ -172,6 +172,11 @@ pub(crate) async fn append(
     for d in &batch.deliveries {
         pipeline::insert_delivery(&**tx, d).await?;
     }
+    if !batch.audit.is_empty() {
+        // Committed with the write, chained after it (see `audit`).
+        let records: Vec<Vec<u8>> = batch.audit.iter().map(prost::Message::encode_to_vec).collect();
+        exec(tx, "INSERT INTO audit_pending (record) SELECT * FROM unnest($1::BYTEA[])", &[&records]).await?;
+    }
     Ok(AppendOutcome::Appended)
 }
 

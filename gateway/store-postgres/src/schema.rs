@@ -196,6 +196,20 @@ CREATE TABLE jobs (
     last_run BIGINT NOT NULL
 );
 "#,
+    // 5: audit records committed in an append's own transaction (the
+    // record of who made the write), waiting to be chained: the next audit
+    // append on any replica moves them into `audit_records`, under the
+    // head's lock, so no append has to take that lock itself.
+    r#"
+CREATE TABLE audit_pending (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    record BYTEA NOT NULL
+);
+CREATE TRIGGER audit_pending_no_update BEFORE UPDATE ON audit_pending
+    FOR EACH ROW EXECUTE FUNCTION bro_audit_is_append_only();
+CREATE TRIGGER audit_pending_no_truncate BEFORE TRUNCATE ON audit_pending
+    FOR EACH STATEMENT EXECUTE FUNCTION bro_audit_is_append_only();
+"#,
 ];
 
 /// The schema version this bro reads and writes.

@@ -255,6 +255,85 @@ async fn two_replicas_chain_one_audit_log_that_verifies() {
     database.drop_now().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writes_audit_record_commits_with_it_and_is_chained_before_later_records() {
+    if !server_answers("a_writes_audit_record_commits_with_it_and_is_chained_before_later_records").await {
+        return;
+    }
+    use bro_proto::v1::AuditRecord;
+    use bro_store::audit::{AuditLog, verify, verify_index};
+    use bro_store::conformance::raw_batch;
+    use bro_store::{AppendBatch, AppendOutcome};
+    use prost::Message as _;
+    let database = TestDatabase::create("audit_append").await;
+    let url = database.url(None);
+    PostgresStore::migrate(&url).await.expect("migrate");
+    let keys = bro_store::Keyring::from_master(&[5; 32]);
+    let store = PostgresStore::open(&url).await.expect("open");
+    let log = bro_store_postgres::PostgresAuditLog::new(&store, keys.clone());
+    assert!(log.commits_with_appends());
+    let record = |method: &str, person: u8| AuditRecord {
+        method: method.into(),
+        outcome: "COMMITTED".into(),
+        person_keys: vec![vec![person]],
+        ..Default::default()
+    };
+    let with =
+        |batch: AppendBatch, method: &str, person: u8| AppendBatch { audit: vec![record(method, person)], ..batch };
+    let chained = || async {
+        let (records, head, index) = bro_store_postgres::PostgresAuditLog::read_all(&store).await.expect("read");
+        verify(&keys, records.clone(), &head).expect("the chain is whole");
+        verify_index(&records, &index).expect("the index matches");
+        records.iter().map(|r| AuditRecord::decode(r.record.as_slice()).expect("a record").method).collect::<Vec<_>>()
+    };
+    let pending = || async { bro_store_postgres::PostgresAuditLog::pending(&store).await.expect("pending") };
+    let (client, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+    tokio::spawn(connection);
+
+    // Committed with the write, not yet in the chain.
+    let first = with(raw_batch("c1", 0, 1, "r1", "29189846"), "write-1", 1);
+    assert_eq!(store.append(first.clone()).await.expect("append"), AppendOutcome::Appended);
+    assert_eq!(pending().await, 1);
+    assert!(chained().await.is_empty());
+    // Append-only while it waits.
+    let err = client.batch_execute("UPDATE audit_pending SET record = ''").await.expect_err("refused");
+    assert!(format!("{err:?}").contains("append-only"), "{err:?}");
+    // A write that does not commit leaves no record: a conflict, a replay.
+    let stale = with(raw_batch("c1", 0, 1, "r2", "29189846"), "conflict", 2);
+    assert!(store.append(stale).await.is_err(), "c1 is at version 1");
+    let replay = with(first, "replay", 3);
+    assert!(matches!(store.append(replay).await.expect("replay"), AppendOutcome::AlreadyApplied(_)));
+    assert_eq!(pending().await, 1, "only the committed write's record");
+    // The next audit append chains it first, then its own.
+    let own = log.append(vec![record("call-1", 1)]).await.expect("audit append");
+    assert_eq!(own, vec![2], "the call's own record follows the write's");
+    assert_eq!(chained().await, ["write-1", "call-1"]);
+    assert_eq!(pending().await, 0);
+    assert_eq!(log.read_person(&[1], 0, 10).await.expect("person").len(), 2, "both are indexed by person");
+
+    // A crash after the commit: another process (a replica, a restart) chains it.
+    let second = with(raw_batch("c1", 1, 1, "r3", "29189846"), "write-2", 2);
+    assert_eq!(store.append(second).await.expect("append"), AppendOutcome::Appended);
+    let restarted = PostgresStore::open(&url).await.expect("open");
+    let other = bro_store_postgres::PostgresAuditLog::new(&restarted, keys.clone());
+    assert_eq!(other.settle().await.expect("settle"), 1);
+    assert_eq!(other.settle().await.expect("settle"), 0, "nothing twice");
+    assert_eq!(chained().await, ["write-1", "call-1", "write-2"]);
+
+    // One transaction: when the record cannot be written, neither is the write.
+    client.batch_execute("ALTER TABLE audit_pending ADD CONSTRAINT refuse CHECK (false) NOT VALID").await.expect("ddl");
+    let lost = with(raw_batch("c2", 0, 1, "r4", "29189846"), "write-3", 3);
+    let err = store.append(lost.clone()).await.expect_err("the record cannot be written");
+    assert!(err.to_string().contains("refuse"), "{err}");
+    assert_eq!(store.case_version(&lost.case_id).await.expect("version"), None, "c2 was not created");
+    assert_eq!(store.find_request("r4").await.expect("request"), None);
+    client.batch_execute("ALTER TABLE audit_pending DROP CONSTRAINT refuse").await.expect("ddl");
+    assert_eq!(store.append(lost).await.expect("append"), AppendOutcome::Appended, "and then it can");
+    drop(client);
+    drop((log, other, store, restarted));
+    database.drop_now().await;
+}
+
 /// `n` audit logs on `url`, each over its own store (as replicas would be).
 async fn replica_logs(n: usize, url: &str, keys: &bro_store::Keyring) -> Vec<bro_store_postgres::PostgresAuditLog> {
     let mut logs = Vec::new();

@@ -245,6 +245,12 @@ pub(crate) fn from_micros(us: i64) -> Timestamp {
 impl EventStore for SqliteStore {
     async fn append(&self, batch: AppendBatch) -> Result<AppendOutcome, StoreError> {
         batch.check_shape()?;
+        if !batch.audit.is_empty() {
+            // The audit log is its own file here: the server writes the record before the append.
+            return Err(StoreError::InvalidBatch(
+                "audit records cannot be committed with an append on SQLite (the audit log is another file)".into(),
+            ));
+        }
         if self.inner.closed.load(std::sync::atomic::Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
@@ -491,6 +497,7 @@ mod tests {
             resolves_inbox: None,
             person_keys: Vec::new(),
             snapshot: None,
+            audit: Vec::new(),
         }
     }
 

@@ -47,6 +47,20 @@ pub trait AuditLog: Send + Sync + 'static {
     ) -> Result<Vec<StoredAuditRecord>, StoreError>;
     /// The head.
     async fn head(&self) -> Result<AuditHead, StoreError>;
+
+    /// True when records an append carries ([`crate::AppendBatch::audit`])
+    /// are committed in the append's own transaction and chained by this
+    /// log: the audit log is in the event store's database.
+    fn commits_with_appends(&self) -> bool {
+        false
+    }
+
+    /// Chains the records appends committed that are not chained yet (a
+    /// crash can leave some); returns how many. [`AuditLog::append`] does
+    /// this too, first, so such records precede the calls' own.
+    async fn settle(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
 }
 
 /// Numbers and chains `records` after `head`: what a backend stores.

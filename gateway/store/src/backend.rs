@@ -87,6 +87,11 @@ pub struct AppendBatch {
     /// A snapshot of the case's state after the batch, replacing the one
     /// stored (see [`crate::snapshot`]); written with the batch or not at all.
     pub snapshot: Option<crate::StoredSnapshot>,
+    /// Audit records committed with the batch, for a backend that keeps the
+    /// audit log in its own database (its [`crate::AuditLog`] says so with
+    /// [`crate::AuditLog::commits_with_appends`], and chains them); a backend
+    /// that cannot refuses a batch that carries any.
+    pub audit: Vec<bro_proto::v1::AuditRecord>,
 }
 
 /// The result of an append.

@@ -105,6 +105,7 @@ pub fn raw_batch(case: &str, version: u64, n: u64, request_id: &str, cvr: &str) 
         resolves_inbox: None,
         person_keys: Vec::new(),
         snapshot: None,
+        audit: Vec::new(),
     }
 }
 
@@ -254,6 +255,7 @@ async fn new_case(ledger: &CaseLedger, id: &str) {
             opening: opening(),
             request_id: format!("create-{id}"),
             now: now(),
+            audit: Vec::new(),
         })
         .await
         .expect("create");
@@ -312,6 +314,7 @@ async fn ledger_is_idempotent_and_checks_etags<H: Harness>(h: &H) {
             opening: opening(),
             request_id: "another".into(),
             now: now(),
+            audit: Vec::new(),
         })
         .await;
     assert!(matches!(dup, Err(LedgerError::AlreadyExists(_))), "{dup:?}");

@@ -94,6 +94,8 @@ pub struct CreateCase {
     pub request_id: String,
     /// The time of recording (the server's clock).
     pub now: Timestamp,
+    /// Audit records committed with the write (see [`crate::AppendBatch::audit`]).
+    pub audit: Vec<pb::AuditRecord>,
 }
 
 /// A case opened by an ingested message: its `case_opened` event and the
@@ -112,6 +114,8 @@ pub struct OpenCase {
     pub source: Option<SourceKey>,
     /// What tells a retry from a reuse of the request id (default: the events).
     pub fingerprint: Option<Vec<u8>>,
+    /// Audit records committed with the write (see [`crate::AppendBatch::audit`]).
+    pub audit: Vec<pb::AuditRecord>,
 }
 
 /// A request to append events.
@@ -134,6 +138,8 @@ pub struct AppendEvents {
     /// What tells a retry from a reuse of the request id (default: the
     /// events); ingest uses the message as received.
     pub fingerprint: Option<Vec<u8>>,
+    /// Audit records committed with the write (see [`crate::AppendBatch::audit`]).
+    pub audit: Vec<pb::AuditRecord>,
 }
 
 impl AppendEvents {
@@ -148,8 +154,17 @@ impl AppendEvents {
             source: None,
             resolves_inbox: None,
             fingerprint: None,
+            audit: Vec::new(),
         }
     }
+}
+
+/// What a write carries besides its events.
+#[derive(Default)]
+struct WriteExtras {
+    source: Option<SourceKey>,
+    resolves_inbox: Option<String>,
+    audit: Vec<pb::AuditRecord>,
 }
 
 /// Decides which systems receive a change: called for every write, its
@@ -290,7 +305,8 @@ impl CaseLedger {
         let recorded = RecordedEvent { sequence: 1, record_time: cmd.now, request_id: cmd.request_id.clone(), event };
         let case = Case::open(case_id.clone(), &recorded).map_err(|v| LedgerError::Invalid(v.within("")))?;
         let _guard = self.lock(&case_id).await;
-        let outcome = self.write(None, &case, 0, &[recorded], &cmd.request_id, fingerprint.clone(), (None, None)).await;
+        let extras = WriteExtras { audit: cmd.audit, ..WriteExtras::default() };
+        let outcome = self.write(None, &case, 0, &[recorded], &cmd.request_id, fingerprint.clone(), extras).await;
         match outcome {
             Ok(committed) => Ok(committed),
             Err(LedgerError::Store(StoreError::Conflict { .. })) => Err(LedgerError::AlreadyExists(case_id)),
@@ -341,8 +357,8 @@ impl CaseLedger {
         let case = Case::replay(case_id.clone(), &recorded)
             .map_err(|(i, v)| LedgerError::Invalid(v.within(&format!("events[{i}]"))))?;
         let _guard = self.lock(&case_id).await;
-        let outcome =
-            self.write(None, &case, 0, &recorded, &cmd.request_id, fingerprint.clone(), (cmd.source, None)).await;
+        let extras = WriteExtras { source: cmd.source, audit: cmd.audit, ..WriteExtras::default() };
+        let outcome = self.write(None, &case, 0, &recorded, &cmd.request_id, fingerprint.clone(), extras).await;
         match outcome {
             Err(LedgerError::Store(StoreError::Conflict { .. })) => Err(LedgerError::AlreadyExists(case_id)),
             other => other,
@@ -401,7 +417,11 @@ impl CaseLedger {
                     &recorded,
                     &cmd.request_id,
                     fingerprint.clone(),
-                    (cmd.source.clone(), cmd.resolves_inbox.clone()),
+                    WriteExtras {
+                        source: cmd.source.clone(),
+                        resolves_inbox: cmd.resolves_inbox.clone(),
+                        audit: cmd.audit.clone(),
+                    },
                 )
                 .await;
             match written {
@@ -606,7 +626,7 @@ impl CaseLedger {
         recorded: &[RecordedEvent],
         request_id: &str,
         fingerprint: Vec<u8>,
-        (source, resolves_inbox): (Option<SourceKey>, Option<String>),
+        WriteExtras { source, resolves_inbox, audit }: WriteExtras,
     ) -> Result<Committed, LedgerError> {
         let events: Vec<pb::CaseEvent> = recorded.iter().map(convert::recorded_event_to_pb).collect();
         let now = recorded.last().map_or(case.update_time, |r| r.record_time);
@@ -649,6 +669,7 @@ impl CaseLedger {
             resolves_inbox,
             person_keys: Vec::new(),
             snapshot,
+            audit,
         };
         let started = std::time::Instant::now();
         let outcome = self.store.append(batch).await;

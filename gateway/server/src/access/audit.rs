@@ -75,6 +75,12 @@ impl AuditTrail {
         written
     }
 
+    /// True when a write's record commits with the write (the log is in
+    /// the event store's database).
+    pub fn commits_with_appends(&self) -> bool {
+        self.log.commits_with_appends()
+    }
+
     /// The log, for reading.
     pub fn log(&self) -> &Arc<dyn AuditLog> {
         &self.log
@@ -139,9 +145,14 @@ pub fn page_record(
 /// happens after, the audit log already names who changed which case.
 pub const STARTED: &str = "STARTED";
 
+/// The outcome of the record a write commits in its own transaction, where
+/// the audit log is in the event store's database (PostgreSQL): the record
+/// exists exactly when the change does.
+pub const COMMITTED: &str = "COMMITTED";
+
 /// The record of one call: who (`principal`), why (`purpose`), what
 /// (`method`, and the case and people noted in `draft`), and how it ended
-/// (`outcome`: a gRPC code name, or [`STARTED`], and why).
+/// (`outcome`: a gRPC code name, or [`STARTED`] or [`COMMITTED`], and why).
 pub fn call_record(
     now: bro_domain::Timestamp,
     method: &str,

@@ -191,22 +191,15 @@ impl Caller {
         self
     }
 
-    /// The record a write leaves before it commits: who, why, which case
-    /// and people (as noted so far), outcome [`audit::STARTED`].
-    pub fn started_record(&self, now: bro_domain::Timestamp) -> bro_api::v1::AuditRecord {
+    /// The record of a write, made before it commits: who, why, which case
+    /// and people (as noted so far); `outcome` is [`audit::STARTED`] or
+    /// [`audit::COMMITTED`].
+    pub fn write_record(&self, now: bro_domain::Timestamp, outcome: &'static str) -> bro_api::v1::AuditRecord {
         let draft = self.draft.lock().map(|d| d.clone()).unwrap_or_default();
         let draft = AuditDraft { detail: String::new(), ..draft };
         let (method, data_kind) = (self.method.0.as_str(), self.method.1);
         let purpose = self.purpose.as_str().to_owned();
-        audit::call_record(
-            now,
-            method,
-            Some(&self.principal),
-            purpose,
-            draft,
-            data_kind,
-            (audit::STARTED, String::new()),
-        )
+        audit::call_record(now, method, Some(&self.principal), purpose, draft, data_kind, (outcome, String::new()))
     }
 
     /// The caller of a request (the gate put it there).

@@ -218,15 +218,15 @@ impl<'a> Ingestion<'a> {
                 caller.refused(&why);
                 return Err(ApiError::PermissionDenied(why));
             }
-            self.ctx.audit_before_write(caller).await?;
-            return self.open_case(&batch, opened, source).await;
+            let audit = self.ctx.audit_write(caller).await?;
+            return self.open_case(&batch, opened, source, audit).await;
         }
         match self.match_case(&batch).await {
             Ok(Match::Unmatched(reason)) => self.keep_unmatched(&batch, reason).await,
             Ok(Match::Case(case_id, parties)) => {
                 caller.concerns_case_name(&case_id.resource_name());
-                self.ctx.audit_before_write(caller).await?;
-                self.append(&batch, case_id, &parties, source).await
+                let audit = self.ctx.audit_write(caller).await?;
+                self.append(&batch, case_id, &parties, source, audit).await
             }
             Err(ApiError::Invalid(v)) => self.reject_after_match(v.to_string()).await,
             Err(e) => Err(e),
@@ -403,6 +403,7 @@ impl<'a> Ingestion<'a> {
         case_id: CaseId,
         parties: &[Option<PartyId>],
         source: Option<SourceKey>,
+        audit: Vec<pb::AuditRecord>,
     ) -> Result<pb::IngestResponse, ApiError> {
         let events = match events_for(batch, parties, &self.system.name) {
             Ok(events) => events,
@@ -417,6 +418,7 @@ impl<'a> Ingestion<'a> {
         let cmd = AppendEvents {
             source,
             fingerprint: Some(self.fingerprint.clone()),
+            audit,
             ..AppendEvents::new(case_id, events, self.request_id.clone(), self.ctx.clock.now())
         };
         match self.ctx.ledger.append(cmd).await {
@@ -457,6 +459,7 @@ impl<'a> Ingestion<'a> {
         batch: &pb::AdapterBatch,
         opened: &pb::CaseOpened,
         source: Option<SourceKey>,
+        audit: Vec<pb::AuditRecord>,
     ) -> Result<pb::IngestResponse, ApiError> {
         let case_id = if batch.case.is_empty() {
             None
@@ -480,6 +483,7 @@ impl<'a> Ingestion<'a> {
             now: self.ctx.clock.now(),
             source,
             fingerprint: Some(self.fingerprint.clone()),
+            audit,
         };
         match self.ctx.ledger.open(cmd).await {
             Ok(done) => {

@@ -76,16 +76,20 @@ impl CaseApi {
             None => self.ctx.clock.today(),
             Some(_) => convert::date_from_pb("opened_on", req.opened_on.as_ref())?,
         };
-        // The people the new case is about, for the record made before it is written.
+        // The case and people it is about, for the record of the write.
+        if let Some(id) = &case_id {
+            caller.concerns_case_name(&id.resource_name());
+        }
         let people = req.custody_holders.iter().filter_map(|p| p.identifier.as_ref());
         for id in people.chain(req.child.as_ref().and_then(|c| c.identifier.as_ref())) {
             if let Some(key) = caller.identifier_key(id) {
                 caller.concerns_key(key);
             }
         }
-        self.ctx.audit_before_write(&caller).await?;
+        let audit = self.ctx.audit_write(&caller).await?;
         let now = self.ctx.clock.now();
-        let committed = self.ctx.ledger.create(CreateCase { case_id, opened_on, opening, request_id, now }).await?;
+        let committed =
+            self.ctx.ledger.create(CreateCase { case_id, opened_on, opening, request_id, now, audit }).await?;
         caller.concerns_projection(&committed.case);
         tracing::info!(case = %committed.case.name, replayed = committed.replayed, "case created");
         Ok(pb::CreateCaseResponse { case: Some(committed.case) })
@@ -157,8 +161,8 @@ impl CaseApi {
         }
         let events = events_from_pb(&req.events)?;
         let now = self.ctx.clock.now();
-        let append = AppendEvents { expected_version, ..AppendEvents::new(case_id, events, request_id, now) };
-        self.ctx.audit_before_write(&caller).await?;
+        let audit = self.ctx.audit_write(&caller).await?;
+        let append = AppendEvents { expected_version, audit, ..AppendEvents::new(case_id, events, request_id, now) };
         let committed = self.ctx.ledger.append(append).await?;
         tracing::info!(
             case = %committed.case.name,

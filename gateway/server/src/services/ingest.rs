@@ -203,12 +203,13 @@ impl IngestApi {
         let events = events_for(&batch, &parties, &entry.system)?;
         let source = (!entry.source_message_id.is_empty())
             .then(|| SourceKey { system: entry.system.clone(), message_id: entry.source_message_id.clone() });
+        let audit = self.ctx.audit_write(caller).await?;
         let cmd = AppendEvents {
             source,
             resolves_inbox: Some(entry.entry_id.clone()),
+            audit,
             ..AppendEvents::new(case_id, events, request_id, self.ctx.clock.now())
         };
-        self.ctx.audit_before_write(caller).await?;
         let done = self.ctx.ledger.append(cmd).await?;
         Ok(pb::ResolveUnmatchedMessageResponse { case: Some(done.case), events: done.events })
     }

@@ -126,9 +126,9 @@ impl PlanApi {
             };
             let request_id = names::write_request_id(request_id)?;
             let now = self.ctx.clock.now();
+            let audit = self.ctx.audit_write(caller).await?;
             let append =
-                AppendEvents { expected_version, ..AppendEvents::new(case_id.clone(), events, request_id, now) };
-            self.ctx.audit_before_write(caller).await?;
+                AppendEvents { expected_version, audit, ..AppendEvents::new(case_id.clone(), events, request_id, now) };
             self.ctx.ledger.append(append).await?;
         }
         let loaded = self.reader.load(&case_id, plan_id, 0).await?;
