@@ -621,6 +621,7 @@ fn batch<'a>(
         events,
         parties: Vec::new(),
         holistic_plan: None,
+        settings: Default::default(),
     })
 }
 

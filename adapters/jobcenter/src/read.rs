@@ -84,6 +84,7 @@ pub fn read(body: &[u8]) -> Result<proto::AdapterBatch, AdapterError> {
             .collect(),
         parties: Vec::new(),
         holistic_plan: None,
+        settings: Default::default(),
     })
 }
 

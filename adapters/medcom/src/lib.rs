@@ -134,6 +134,7 @@ pub fn translate(body: &[u8], meta: &[(String, String)]) -> Result<proto::Adapte
         events: vec![event],
         parties: Vec::new(),
         holistic_plan: None,
+        settings: Default::default(),
     })
 }
 

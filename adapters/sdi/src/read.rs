@@ -128,6 +128,7 @@ fn envelope(besked: Node<'_, '_>) -> Result<proto::AdapterBatch, AdapterError> {
         events,
         parties: Vec::new(),
         holistic_plan: None,
+        settings: Default::default(),
     })
 }
 

@@ -275,6 +275,11 @@ pub struct SystemFile {
     /// SHA-256 fingerprints (hex) of its client certificates.
     #[serde(default)]
     pub certificate_sha256: Vec<String>,
+    /// Settings its adapter gets with every batch sent to it, e.g. the
+    /// identifiers a message infrastructure registered (see the adapter's
+    /// README for the keys it reads).
+    #[serde(default)]
+    pub adapter_settings: std::collections::BTreeMap<String, String>,
 }
 
 /// A system's transport in the configuration file.
@@ -355,6 +360,16 @@ impl SystemFile {
         }
         system.client_id = self.client_id.clone();
         system.certificates = self.certificate_sha256.iter().map(|f| f.replace(':', "").to_ascii_lowercase()).collect();
+        for (key, value) in &self.adapter_settings {
+            let fine = |t: &str, max: usize| t.len() <= max && !t.chars().any(char::is_control);
+            if key.is_empty() || !fine(key, 128) || !fine(value, 1024) {
+                bail!(
+                    "system {:?}: adapter setting {key:?} must have a name of 1 to 128 characters and a value of at most 1024, without control characters",
+                    self.name
+                );
+            }
+        }
+        system.adapter_settings = self.adapter_settings.clone();
         Ok(system)
     }
 }
@@ -645,6 +660,24 @@ mod tests {
             std::fs::write(&path, bad).unwrap();
             let err = Overrides { config: Some(path.clone()), ..Default::default() }.resolve().unwrap_err();
             assert!(format!("{err:#}").contains(named), "{bad}: {err:#}");
+        }
+    }
+
+    #[test]
+    fn a_systems_adapter_settings_are_read_and_checked() {
+        let system = |settings: &str| -> SystemFile {
+            toml::from_str(&format!(
+                "name = \"sdi\"\nadapter = \"sdi\"\nmunicipality = \"29189846\"\nadapter_settings = {settings}\n"
+            ))
+            .unwrap()
+        };
+        let read = system(r#"{ beskedtype = "a1b2", sending_system = "c3d4" }"#).to_system().unwrap();
+        let expected: Vec<(&str, &str)> = vec![("beskedtype", "a1b2"), ("sending_system", "c3d4")];
+        assert_eq!(read.adapter_settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), expected);
+        assert!(system("{}").to_system().unwrap().adapter_settings.is_empty());
+        for bad in [r#"{ "" = "x" }"#, r#"{ a = "line\nbreak" }"#] {
+            let err = system(bad).to_system().unwrap_err();
+            assert!(err.to_string().contains("adapter setting"), "{bad}: {err}");
         }
     }
 }

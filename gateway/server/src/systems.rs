@@ -91,6 +91,9 @@ pub struct SystemConfig {
     /// For another sector's system: the one municipality (CVR) whose cases it
     /// serves, e.g. a municipal jobcentre; none: every municipality's here.
     pub serves: Option<String>,
+    /// Settings its adapter is given with every outbound batch
+    /// (`AdapterBatch.settings`), e.g. registered identifiers.
+    pub adapter_settings: std::collections::BTreeMap<String, String>,
 }
 
 impl SystemConfig {
@@ -109,6 +112,7 @@ impl SystemConfig {
             client_id: None,
             certificates: Vec::new(),
             serves: None,
+            adapter_settings: std::collections::BTreeMap::new(),
         }
     }
 

@@ -334,8 +334,10 @@ impl DeliveryWorker {
             Err(outcome) => return outcome,
         };
         let people = batch_person_keys(&self.ctx.keys, &batch);
-        // The last step before the adapter: people as `subjects/N`.
-        let payload = subjects::encode(batch).encode_to_vec();
+        // The last step before the adapter: people as `subjects/N`, and the system's settings.
+        let mut batch = subjects::encode(batch);
+        batch.settings = system.adapter_settings.clone().into_iter().collect();
+        let payload = batch.encode_to_vec();
         let target = system.target.clone();
         let receiver = system.name.clone();
         let translated =
