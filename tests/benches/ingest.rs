@@ -41,7 +41,11 @@ fn request(body: Vec<u8>, n: usize) -> pb::IngestRequest {
 
 async fn gateway(with_subscriber: bool) -> (TestGateway, Vec<String>, tempfile::TempDir) {
     let drop_dir = tempfile::tempdir().expect("temp dir");
-    let mut systems = vec![SystemConfig::new("psykiatri", "medcom", "", &[], Transport::None)];
+    // The municipality's own system: its letters are appended to the matched case.
+    let mut systems = vec![
+        SystemConfig::new("psykiatri", "medcom", "", &[], Transport::None)
+            .with_access(SystemAccess::Municipal { cvr: "29189846".into() }),
+    ];
     if with_subscriber {
         // The municipality's own journal receives every letter: the outbox's full cost.
         systems.push(

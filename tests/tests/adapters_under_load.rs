@@ -62,6 +62,7 @@ async fn gateway(registry: Arc<bro_plugin_host::AdapterRegistry>, systems: Vec<S
 /// A system whose messages go through the `hostile` guest.
 fn hostile_sender(name: &str) -> SystemConfig {
     SystemConfig::new(name, "hostile", "", &[], Transport::None)
+        .with_access(SystemAccess::Municipal { cvr: bro_e2e::TEST_CVR.into() })
 }
 
 #[tokio::test]

@@ -192,7 +192,8 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
 
 #[tokio::test]
 async fn a_hostile_adapter_stores_nothing_but_rejections() {
-    let hostile = SystemConfig::new("hostile", "hostile", "", &[], Transport::None);
+    let hostile = SystemConfig::new("hostile", "hostile", "", &[], Transport::None)
+        .with_access(SystemAccess::Municipal { cvr: bro_e2e::TEST_CVR.into() });
     let options = ServeOptions {
         // A backstop far above what the fuel takes, however loaded the machine.
         adapters: Some(bro_e2e::adapter_registry_with(
@@ -240,5 +241,45 @@ async fn a_hostile_adapter_stores_nothing_but_rejections() {
     let mut cases = gw.client().await.expect("client");
     let listed = cases.list_cases(pb::ListCasesRequest::default()).await.expect("list").into_inner();
     assert!(listed.cases.is_empty(), "no case was touched");
+    gw.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_system_learns_nothing_from_ingest_of_a_case_beyond_its_reach() {
+    // Municipality 87654321's own journal; the case is 29189846's.
+    let other = SystemConfig::new("journal-b", "medcom", "fhir+xml", &[], Transport::None)
+        .with_access(SystemAccess::Municipal { cvr: "87654321".into() });
+    let options = ServeOptions {
+        adapters: Some(adapter_registry(&["medcom"])),
+        systems: Arc::new(Systems::new(vec![other]).expect("valid systems")),
+        ..ServeOptions::default()
+    };
+    let gw = TestGateway::start_with(options).await.expect("gateway starts");
+    let mut cases = pb::case_service_client::CaseServiceClient::new(gw.caseworker("29189846").await.expect("channel"));
+    let mut create = new_case("reach-1", "29189846");
+    let mut mother = parent("mother", "0101900000", "Mor Testesen");
+    mother.identifier = Some(pb::PersonIdentifier {
+        kind: pb::PersonIdentifierKind::ReplacementCpr.into(),
+        value: "0703921VJ4".into(),
+    });
+    create.custody_holders = vec![mother];
+    cases.create_case(create).await.expect("case created");
+    let mut client = IngestServiceClient::new(gw.system("journal-b").await.expect("channel"));
+    let request = |id: &str, content_type: &str, body: Vec<u8>| pb::IngestRequest {
+        system: "journal-b".into(),
+        ..ingest(id, content_type, body)
+    };
+    // A letter about the case's mother, and one about a person no case knows: the same answer.
+    let hit = fixture("cc-0d5b3c18-replacement-cpr.in.json");
+    let hit = client.ingest(request("b-1", "application/fhir+json", hit)).await.expect("ingest").into_inner();
+    let miss = client.ingest(request("b-2", "application/xml", fixture("DIS91_1.in.xml"))).await.expect("ingest");
+    let miss = miss.into_inner();
+    for answer in [&hit, &miss] {
+        assert_eq!(answer.outcome(), pb::IngestOutcome::Unmatched, "{answer:?}");
+        assert!(answer.case.is_empty() && answer.events.is_empty(), "nothing of a case: {answer:?}");
+        assert!(answer.unmatched_message.starts_with("unmatchedMessages/"), "{answer:?}");
+    }
+    let case = cases.get_case(pb::GetCaseRequest { name: "cases/reach-1".into() }).await.expect("get");
+    assert_eq!(case.into_inner().case.expect("case").correspondence_count, 0, "nothing went into A's case");
     gw.stop().await.expect("stops");
 }

@@ -329,7 +329,11 @@ impl SystemFile {
                 };
                 SystemAccess::Sector { sector, scope }
             }
-            (None, None) => SystemAccess::SendOnly,
+            (None, None) => bail!(
+                "system {:?} is bound to no municipality and no sector: give it `municipality` (a system of that \
+                 municipality), `sector` (another sector's system), or both (a sector's system serving one municipality)",
+                self.name
+            ),
         })
     }
 
@@ -583,7 +587,7 @@ mod tests {
              [[systems]]\nname = \"psykiatri\"\nadapter = \"medcom\"\ntarget = \"xdis91\"\n\
              sector = \"psychiatry\"\nsubscribe = [\"correspondence_recorded\"]\ntransport = { kind = \"http\", url = \"http://127.0.0.1:9000/in\" }\n\
              max_attempts = 3\n\
-             [[systems]]\nname = \"journal\"\nadapter = \"sdi\"\n";
+             [[systems]]\nname = \"journal\"\nadapter = \"sdi\"\nmunicipality = \"29189846\"\n";
         std::fs::write(&path, config).unwrap();
         let s = Overrides { config: Some(path.clone()), ..Default::default() }.resolve().unwrap();
         assert_eq!(s.systems.len(), 2);
@@ -675,6 +679,9 @@ mod tests {
         let expected: Vec<(&str, &str)> = vec![("beskedtype", "a1b2"), ("sending_system", "c3d4")];
         assert_eq!(read.adapter_settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), expected);
         assert!(system("{}").to_system().unwrap().adapter_settings.is_empty());
+        let unbound: SystemFile = toml::from_str("name = \"x\"\nadapter = \"medcom\"\n").unwrap();
+        let err = unbound.to_system().unwrap_err().to_string();
+        assert!(err.contains("bound to no municipality and no sector"), "{err}");
         for bad in [r#"{ "" = "x" }"#, r#"{ a = "line\nbreak" }"#] {
             let err = system(bad).to_system().unwrap_err();
             assert!(err.to_string().contains("adapter setting"), "{bad}: {err}");

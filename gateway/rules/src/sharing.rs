@@ -344,8 +344,6 @@ pub enum Recorder {
     Municipality,
     /// Another sector's system: its own sector's items only.
     Sector(Sector),
-    /// A system bound to neither: sector items only.
-    Unbound,
     /// A system whose binding the law does not know: nothing.
     Nobody,
 }

@@ -31,8 +31,11 @@ pub enum Transport {
 /// What a system may read and be sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SystemAccess {
-    /// It only sends (ingest); it reads nothing and is sent nothing.
-    SendOnly,
+    /// Bound to no municipality and no sector: what [`SystemConfig::new`]
+    /// starts from, and what [`Systems::new`] refuses (every system must be
+    /// bound, so none is matched to any municipality's case or labels its
+    /// items as any sector).
+    Unbound,
     /// A system of the municipality itself (its journal or case system): the
     /// cases that municipality places, in full.
     Municipal {
@@ -108,7 +111,7 @@ impl SystemConfig {
             max_attempts: 8,
             backoff_base: Duration::from_secs(2),
             backoff_max: Duration::from_secs(600),
-            access: SystemAccess::SendOnly,
+            access: SystemAccess::Unbound,
             client_id: None,
             certificates: Vec::new(),
             serves: None,
@@ -119,7 +122,7 @@ impl SystemConfig {
     /// Whether a case of municipality `cvr` is within this system's reach.
     pub fn reaches(&self, cvr: &str) -> bool {
         match &self.access {
-            SystemAccess::SendOnly => false,
+            SystemAccess::Unbound => false,
             SystemAccess::Municipal { cvr: own } => own == cvr,
             SystemAccess::Sector { .. } => self.serves.as_deref().is_none_or(|own| own == cvr),
         }
@@ -128,7 +131,7 @@ impl SystemConfig {
     /// The system as the sharing law judges a reader of cases.
     pub fn recipient(&self) -> Recipient<'_> {
         match &self.access {
-            SystemAccess::SendOnly => Recipient::Nobody,
+            SystemAccess::Unbound => Recipient::Nobody,
             SystemAccess::Municipal { cvr } => Recipient::Municipality { cvr },
             SystemAccess::Sector { sector, scope } => match bro_api::convert::sector_from_pb(*sector) {
                 Some(sector) => Recipient::Sector { sector, scope, serves: self.serves.as_deref() },
@@ -144,7 +147,7 @@ impl SystemConfig {
             SystemAccess::Sector { sector, .. } => {
                 bro_api::convert::sector_from_pb(*sector).map_or(Recorder::Nobody, Recorder::Sector)
             }
-            SystemAccess::SendOnly => Recorder::Unbound,
+            SystemAccess::Unbound => Recorder::Nobody,
         }
     }
 
@@ -197,9 +200,9 @@ impl Systems {
             if s.transport == Transport::None && !s.subscribe.is_empty() {
                 return Err(format!("system {:?} subscribes to events but has no transport", s.name));
             }
-            if s.access == SystemAccess::SendOnly && !s.subscribe.is_empty() {
+            if s.access == SystemAccess::Unbound {
                 return Err(format!(
-                    "system {:?} subscribes to events but is send-only: give it a municipality or a sector",
+                    "system {:?} is bound to no municipality and no sector: give it `municipality`, `sector`, or both",
                     s.name
                 ));
             }
@@ -225,7 +228,7 @@ impl Systems {
                         ));
                     }
                 }
-                SystemAccess::SendOnly => {}
+                SystemAccess::Unbound => {}
             }
             if let Some(cvr) = &s.serves {
                 if !matches!(s.access, SystemAccess::Sector { .. }) {
@@ -375,8 +378,8 @@ mod tests {
         assert!(Systems::new(vec![slow]).unwrap_err().contains("backoff"));
         let deaf = SystemConfig::new("s", "a", "t", &["consent_given"], Transport::None).with_access(municipal.clone());
         assert!(Systems::new(vec![deaf]).unwrap_err().contains("no transport"));
-        let send_only = SystemConfig::new("s", "a", "t", &["consent_given"], Transport::Pull);
-        assert!(Systems::new(vec![send_only]).unwrap_err().contains("send-only"));
+        let unbound = SystemConfig::new("s", "a", "t", &[], Transport::None);
+        assert!(Systems::new(vec![unbound]).unwrap_err().contains("bound to no municipality and no sector"));
         let jobcentre = SystemAccess::Sector { sector: pb::Sector::Jobcentre, scope: "share:jobcenter".into() };
         let nosy =
             SystemConfig::new("s", "a", "t", &["placement_started"], Transport::Pull).with_access(jobcentre.clone());
@@ -385,14 +388,14 @@ mod tests {
         let odd = SystemConfig::new("s", "a", "t", &[], Transport::None).with_access(consent_scope);
         assert!(Systems::new(vec![odd]).unwrap_err().contains("share:"));
         let pinned = |name: &str| {
-            let mut s = SystemConfig::new(name, "a", "t", &[], Transport::None);
+            let mut s = SystemConfig::new(name, "a", "t", &[], Transport::None).with_access(municipal.clone());
             s.certificates = vec!["ab".repeat(32)];
             s
         };
         assert!(Systems::new(vec![pinned("a"), pinned("b")]).unwrap_err().contains("pinned to another system"));
         let systems = Systems::new(vec![
             pinned("a"),
-            SystemConfig::new("b", "a", "t", &[], Transport::None).with_client_id("b-client"),
+            SystemConfig::new("b", "a", "t", &[], Transport::None).with_access(municipal).with_client_id("b-client"),
         ])
         .expect("valid");
         assert_eq!(systems.by_certificate(&"AB".repeat(32)).map(|s| s.name.as_str()), Some("a"));

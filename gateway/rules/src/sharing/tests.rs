@@ -308,7 +308,6 @@ fn what_each_recorder_may_record() {
         ("municipality", Recorder::Municipality),
         ("jobcentre", Recorder::Sector(Sector::Jobcentre)),
         ("psychiatry", Recorder::Sector(Sector::Psychiatry)),
-        ("unbound", Recorder::Unbound),
         ("nobody", Recorder::Nobody),
     ];
     let submitted = [

@@ -366,7 +366,7 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
                     },
                     _ => refuse("another sector's system"),
                 },
-                SystemAccess::SendOnly => refuse("a send-only system"),
+                SystemAccess::Unbound => refuse("a system bound to no municipality and no sector"),
             },
         },
     }
@@ -426,7 +426,6 @@ mod tests {
                 "psykiatri",
                 SystemAccess::Sector { sector: pb::Sector::Psychiatry, scope: "share:psychiatry".into() },
             ),
-            system("sender", SystemAccess::SendOnly),
             SystemConfig {
                 serves: Some("22222222".into()),
                 ..system(
@@ -454,7 +453,6 @@ mod tests {
             ("system journal-a", Principal::System("journal-a".into())),
             ("system jobcenter", Principal::System("jobcenter".into())),
             ("system psykiatri", Principal::System("psykiatri".into())),
-            ("system sender", Principal::System("sender".into())),
             ("system jobcenter-b", Principal::System("jobcenter-b".into())),
             ("system unknown", Principal::System("nobody".into())),
         ];

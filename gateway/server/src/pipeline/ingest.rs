@@ -386,7 +386,7 @@ impl<'a> Ingestion<'a> {
         if let Match::Case(id, _) = &matched {
             let case = ledger.state(id).await?;
             let reaches = self.system.reaches(&case.placing_municipality.cvr);
-            if !reaches && self.system.access != SystemAccess::SendOnly {
+            if !reaches {
                 let why = "no case within the system's reach has the message's person identifier";
                 return Ok(Match::Unmatched(why.into()));
             }

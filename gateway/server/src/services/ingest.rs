@@ -117,7 +117,7 @@ impl IngestApi {
         let owner = self.ctx.systems.get(&entry.system).and_then(|s| match &s.access {
             SystemAccess::Municipal { cvr } => Some(cvr.clone()),
             SystemAccess::Sector { .. } => s.serves.clone(),
-            SystemAccess::SendOnly => None,
+            SystemAccess::Unbound => None,
         });
         let Some(owner) = owner else { return true };
         let administrator = matches!(&caller.principal, Principal::Person(p) if p.roles.contains(&Role::Administrator));
