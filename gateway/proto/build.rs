@@ -26,6 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // For bro-api's build, which generates the services from the same set.
     println!("cargo:descriptor_set={}", descriptor_set.display());
     prost_build::Config::new()
+        // Maps in a stable order, as in the adapters' SDK.
+        .btree_map(["."])
         // Personal and health data: these get hand-written, masking Debug impls.
         .skip_debug([
             "bro.v1.PersonIdentifier",

@@ -36,7 +36,12 @@ fn main() {
     // The descriptor set itself, for the `testing` feature's proto3 JSON.
     std::fs::write(out.join("bro.v1.descriptors.bin"), prost::Message::encode_to_vec(&descriptors))
         .expect("OUT_DIR is writable");
-    prost_build::Config::new().out_dir(&out).compile_fds(descriptors).expect("prost generates the canonical types");
+    // Maps as BTreeMap: a HashMap would seed itself from `wasi:random`, which the host does not grant.
+    prost_build::Config::new()
+        .btree_map(["."])
+        .out_dir(&out)
+        .compile_fds(descriptors)
+        .expect("prost generates the canonical types");
 
     let wit_path = wit_dir.join("adapter.wit");
     println!("cargo:rerun-if-changed={}", wit_path.display());

@@ -1,15 +1,16 @@
 //! A receiving system for delivery tests: a minimal HTTP/1.1 server on a
 //! loopback port that records every POST and, like a well-behaved receiver,
 //! keeps one copy per `Idempotency-Key`. It can be told to answer the first
-//! requests with 503 to exercise retries.
+//! requests with 503 to exercise retries, and can serve over TLS
+//! ([`Receiver::start_tls`]), checking client certificates as configured.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 /// One request as received.
 #[derive(Clone, Debug)]
@@ -40,24 +41,43 @@ pub struct Receiver {
     pub inbox: Arc<Mutex<Inbox>>,
     fail_first: Arc<AtomicUsize>,
     delay_ms: Arc<AtomicU64>,
+    scheme: &'static str,
 }
 
 impl Receiver {
     /// Starts a receiver on 127.0.0.1 (port 0, or `port`); the first `fail_first` requests get 503.
     pub async fn start(port: u16, fail_first: usize) -> anyhow::Result<Receiver> {
+        Self::listen(port, fail_first, None).await
+    }
+
+    /// Starts a receiver on 127.0.0.1 that speaks TLS with `config` (which
+    /// may require client certificates); its URL names `localhost`.
+    pub async fn start_tls(config: Arc<rustls::ServerConfig>) -> anyhow::Result<Receiver> {
+        Self::listen(0, 0, Some(tokio_rustls::TlsAcceptor::from(config))).await
+    }
+
+    async fn listen(port: u16, fail_first: usize, tls: Option<tokio_rustls::TlsAcceptor>) -> anyhow::Result<Receiver> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let receiver = Receiver {
             addr: listener.local_addr()?,
             inbox: Arc::new(Mutex::new(Inbox::default())),
             fail_first: Arc::new(AtomicUsize::new(fail_first)),
             delay_ms: Arc::new(AtomicU64::new(0)),
+            scheme: if tls.is_some() { "https" } else { "http" },
         };
         let r = receiver.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let r = r.clone();
+                let (r, tls) = (r.clone(), tls.clone());
                 tokio::spawn(async move {
-                    let _ = r.serve(stream).await;
+                    let _ = match tls {
+                        // A client the TLS settings refuse never gets to send.
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(stream) => r.serve(stream).await,
+                            Err(_) => Ok(()),
+                        },
+                        None => r.serve(stream).await,
+                    };
                 });
             }
         });
@@ -71,7 +91,10 @@ impl Receiver {
 
     /// The URL to configure.
     pub fn url(&self) -> String {
-        format!("http://{}/inbox", self.addr)
+        match self.scheme {
+            "https" => format!("https://localhost:{}/inbox", self.addr.port()),
+            _ => format!("http://{}/inbox", self.addr),
+        }
     }
 
     /// Unique deliveries received so far.
@@ -84,7 +107,7 @@ impl Receiver {
         self.inbox.lock().expect("inbox lock").all.clone()
     }
 
-    async fn serve(&self, mut stream: TcpStream) -> anyhow::Result<()> {
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(&self, mut stream: S) -> anyhow::Result<()> {
         loop {
             let mut head = Vec::new();
             let mut byte = [0u8; 1];
@@ -112,6 +135,7 @@ impl Receiver {
             let got = Received { key: header("idempotency-key"), content_type: header("content-type"), body };
             if fail {
                 stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nbusy").await?;
+                stream.flush().await?;
                 continue;
             }
             {
@@ -120,6 +144,7 @@ impl Receiver {
                 inbox.unique.entry(got.key.clone()).or_insert(got);
             }
             stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").await?;
+            stream.flush().await?;
         }
     }
 }

@@ -300,3 +300,90 @@ async fn a_slow_receiver_keeps_its_delivery_under_one_renewed_lease() {
     assert!(order[0] < order[1], "in the order written: {order:?}");
     gw.stop().await.expect("stop");
 }
+
+/// The TLS server side of a receiver: its certificate from `certs`, and
+/// client certificates required, checked against `certs`' CA.
+fn receiver_tls(certs: &bro_dev::DevCertificates) -> Arc<rustls::ServerConfig> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(certs.ca.as_bytes()).expect("CA")).expect("a CA");
+    let clients = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .expect("verifier");
+    let chain = vec![CertificateDer::from_pem_slice(certs.server.cert.as_bytes()).expect("certificate")];
+    let key = PrivateKeyDer::from_pem_slice(certs.server.key.as_bytes()).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_client_cert_verifier(clients)
+        .with_single_cert(chain, key)
+        .expect("server config");
+    Arc::new(config)
+}
+
+#[tokio::test]
+async fn an_https_receiver_is_verified_and_shown_bros_client_certificate() {
+    use bro_server::systems::ReceiverTls;
+    let certs = bro_dev::DevCertificates::generate(&["bro"]).expect("certificates");
+    let stranger = bro_dev::DevCertificates::generate(&["bro"]).expect("another CA");
+    let receiver = Receiver::start_tls(receiver_tls(&certs)).await.expect("receiver");
+    let client = certs.client("bro").expect("bro's client certificate");
+    let https = |name: &str, tls: ReceiverTls| {
+        let mut s = fast(SystemConfig::new(
+            name,
+            "medcom",
+            "fhir+json",
+            CORRESPONDENCE,
+            Transport::Http { url: receiver.url() },
+        ))
+        .with_access(SystemAccess::Municipal { cvr: "29189846".into() });
+        s.receiver_tls = Some(tls);
+        s
+    };
+    let systems = Systems::new(vec![
+        // Trusts the receiver's CA and presents a certificate it accepts.
+        https("sundhed", ReceiverTls::new(Some(&certs.ca), Some((&client.cert, &client.key))).expect("tls")),
+        // Trusts another CA: the receiver is not who it should be.
+        https("forvekslet", ReceiverTls::new(Some(&stranger.ca), Some((&client.cert, &client.key))).expect("tls")),
+        // Presents no certificate: the receiver does not take it.
+        https("anonym", ReceiverTls::new(Some(&certs.ca), None).expect("tls")),
+    ])
+    .expect("valid systems");
+    let options = ServeOptions {
+        adapters: Some(adapter_registry(&["medcom"])),
+        systems: Arc::new(systems),
+        ..ServeOptions::default()
+    };
+    let gw = TestGateway::start_with(options).await.expect("gateway starts");
+    let mut cases = pb::case_service_client::CaseServiceClient::new(gw.caseworker("29189846").await.expect("client"));
+    let mut create = new_case("tls-1", "29189846");
+    create.custody_holders = vec![parent("mother", "0101900000", "Mor Testesen")];
+    cases.create_case(create).await.expect("case created");
+    let append = bro_e2e::append("tls-1", "letter-1", vec![letter_to_psychiatry("2026-03-02", "mother", 1)], "");
+    cases.append_case_events(append).await.expect("letter appended");
+    let admin = gw.person(Role::Administrator, Purpose::Operations).await.expect("channel");
+    let mut deliveries = DeliveryServiceClient::new(admin);
+    let d = deliveries.clone();
+    eventually("the verified receiver has the letter, the other two have failed attempts", move || {
+        let mut d = d.clone();
+        async move {
+            let all = list(&mut d, "").await;
+            let of = |s: &str| all.iter().find(|x| x.system == s).cloned();
+            let delivered = of("sundhed").is_some_and(|x| x.state() == pb::DeliveryState::Delivered);
+            let failed = |s: &str| of(s).is_some_and(|x| x.attempts >= 1 && !x.last_error.is_empty());
+            delivered && failed("forvekslet") && failed("anonym")
+        }
+    })
+    .await;
+    let all = list(&mut deliveries, "").await;
+    let of = |s: &str| all.iter().find(|x| x.system == s).expect("a delivery");
+    assert_eq!(receiver.unique().len(), 1, "only the verified, certified connection delivered");
+    assert_eq!(receiver.unique()[0].key, of("sundhed").name.trim_start_matches("deliveries/"));
+    for refused in ["forvekslet", "anonym"] {
+        assert_ne!(of(refused).state(), pb::DeliveryState::Delivered, "{refused}");
+    }
+    assert!(of("forvekslet").last_error.contains("TLS with localhost"), "{}", of("forvekslet").last_error);
+    gw.stop().await.expect("stops");
+}

@@ -291,8 +291,18 @@ pub enum TransportFile {
     None,
     /// POST to a URL.
     Http {
-        /// The URL (`http://…`).
+        /// The URL: `https://…`, or `http://…` on loopback.
         url: String,
+        /// PEM file of the CA(s) an `https://` receiver's certificate must
+        /// chain to (default: the public web roots bundled with bro).
+        ca: Option<PathBuf>,
+        /// PEM file of the client certificate (chain) bro presents to it.
+        client_certificate: Option<PathBuf>,
+        /// PEM file of that certificate's private key.
+        client_key: Option<PathBuf>,
+        /// Allows `http://` off loopback (people's data in clear on the network).
+        #[serde(default)]
+        allow_plaintext: bool,
     },
     /// A drop directory.
     File {
@@ -342,7 +352,7 @@ impl SystemFile {
         use bro_server::systems::{SystemConfig, Transport};
         let transport = match &self.transport {
             TransportFile::None => Transport::None,
-            TransportFile::Http { url } => Transport::Http { url: url.clone() },
+            TransportFile::Http { url, .. } => Transport::Http { url: url.clone() },
             TransportFile::File { dir } => Transport::File { dir: dir.clone() },
             TransportFile::Pull => Transport::Pull,
         };
@@ -374,6 +384,28 @@ impl SystemFile {
             }
         }
         system.adapter_settings = self.adapter_settings.clone();
+        if let TransportFile::Http { ca, client_certificate, client_key, allow_plaintext, url } = &self.transport {
+            let read = |p: &PathBuf| {
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("system {:?}: cannot read {}", self.name, p.display()))
+            };
+            let client = match (client_certificate, client_key) {
+                (None, None) => None,
+                (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+                _ => bail!("system {:?}: client_certificate and client_key go together", self.name),
+            };
+            if ca.is_some() || client.is_some() {
+                let ca = ca.as_ref().map(read).transpose()?;
+                let client = client.as_ref().map(|(c, k)| (c.as_str(), k.as_str()));
+                let tls = bro_server::systems::ReceiverTls::new(ca.as_deref(), client)
+                    .map_err(|e| anyhow::anyhow!("system {:?}: {e}", self.name))?;
+                system.receiver_tls = Some(tls);
+            }
+            if *allow_plaintext {
+                tracing::warn!(system = %self.name, url = %url, "allow_plaintext: deliveries to this system may cross the network unencrypted");
+            }
+            system.plaintext_off_loopback = *allow_plaintext;
+        }
         Ok(system)
     }
 }
@@ -679,6 +711,17 @@ mod tests {
         let expected: Vec<(&str, &str)> = vec![("beskedtype", "a1b2"), ("sending_system", "c3d4")];
         assert_eq!(read.adapter_settings.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(), expected);
         assert!(system("{}").to_system().unwrap().adapter_settings.is_empty());
+        let https = |transport: &str| -> anyhow::Result<bro_server::systems::SystemConfig> {
+            let text =
+                format!("name = \"r\"\nadapter = \"medcom\"\nmunicipality = \"29189846\"\ntransport = {transport}\n");
+            toml::from_str::<SystemFile>(&text).unwrap().to_system()
+        };
+        let err = https(r#"{ kind = "http", url = "https://r.dk/in", ca = "/nonexistent/ca.pem" }"#).unwrap_err();
+        assert!(format!("{err:#}").contains("/nonexistent/ca.pem"), "{err:#}");
+        let err = https(r#"{ kind = "http", url = "https://r.dk/in", client_key = "/k.pem" }"#).unwrap_err();
+        assert!(err.to_string().contains("go together"), "{err}");
+        let open = https(r#"{ kind = "http", url = "http://10.0.0.5/in", allow_plaintext = true }"#).unwrap();
+        assert!(open.plaintext_off_loopback && open.receiver_tls.is_none());
         let unbound: SystemFile = toml::from_str("name = \"x\"\nadapter = \"medcom\"\n").unwrap();
         let err = unbound.to_system().unwrap_err().to_string();
         assert!(err.contains("bound to no municipality and no sector"), "{err}");

@@ -16,7 +16,8 @@ pub enum Transport {
     None,
     /// POST to a URL with an `Idempotency-Key` header.
     Http {
-        /// The receiving URL (`http://…`).
+        /// The receiving URL: `https://…`, or `http://…` on loopback only
+        /// (unless [`SystemConfig::plaintext_off_loopback`]).
         url: String,
     },
     /// Atomic write of one file per delivery into a drop directory.
@@ -97,6 +98,89 @@ pub struct SystemConfig {
     /// Settings its adapter is given with every outbound batch
     /// (`AdapterBatch.settings`), e.g. registered identifiers.
     pub adapter_settings: std::collections::BTreeMap<String, String>,
+    /// How an `https://` receiver is verified and whom bro presents itself
+    /// as; none: the public roots, no client certificate.
+    pub receiver_tls: Option<ReceiverTls>,
+    /// Allows an `http://` receiver off loopback: people's data in clear
+    /// over the network. Off unless configured, and logged at start.
+    pub plaintext_off_loopback: bool,
+}
+
+/// The TLS client side of deliveries to one system's `https://` receiver:
+/// the CAs its certificate must chain to and, optionally, the client
+/// certificate bro presents.
+#[derive(Clone)]
+pub struct ReceiverTls {
+    connector: tokio_rustls::TlsConnector,
+    /// What it trusts and presents, for logs and errors.
+    pub described: String,
+}
+
+impl std::fmt::Debug for ReceiverTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiverTls").field("described", &self.described).finish()
+    }
+}
+
+impl ReceiverTls {
+    /// Verification against `ca_pem` (one or more PEM certificates; none:
+    /// the public web roots bundled with bro), presenting `client` (a PEM
+    /// certificate chain and its PEM private key) if given.
+    pub fn new(ca_pem: Option<&str>, client: Option<(&str, &str)>) -> Result<ReceiverTls, String> {
+        use rustls_pki_types::pem::PemObject as _;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let mut roots = rustls::RootCertStore::empty();
+        let trusted = match ca_pem {
+            Some(pem) => {
+                let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("the receiver CA is not PEM certificates: {e}"))?;
+                if certs.is_empty() {
+                    return Err("the receiver CA holds no certificate".into());
+                }
+                for cert in certs {
+                    roots.add(cert).map_err(|e| format!("the receiver CA is not a usable certificate: {e}"))?;
+                }
+                "the configured CA"
+            }
+            None => {
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                "the public web roots"
+            }
+        };
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .with_root_certificates(roots);
+        let (config, presents) = match client {
+            None => (builder.with_no_client_auth(), ""),
+            Some((cert_pem, key_pem)) => {
+                let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("the client certificate is not PEM: {e}"))?;
+                let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+                    .map_err(|e| format!("the client key is not a PEM private key: {e}"))?;
+                let config = builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("the client certificate and key do not fit: {e}"))?;
+                (config, ", presenting a client certificate")
+            }
+        };
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        Ok(ReceiverTls { connector, described: format!("verified against {trusted}{presents}") })
+    }
+
+    /// The connector.
+    pub fn connector(&self) -> &tokio_rustls::TlsConnector {
+        &self.connector
+    }
+}
+
+/// Whether `host` (as a URL writes it) is this machine.
+pub fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl SystemConfig {
@@ -116,6 +200,8 @@ impl SystemConfig {
             certificates: Vec::new(),
             serves: None,
             adapter_settings: std::collections::BTreeMap::new(),
+            receiver_tls: None,
+            plaintext_off_loopback: false,
         }
     }
 
@@ -263,16 +349,29 @@ impl Systems {
             if let Transport::Http { url } = &s.transport {
                 let uri: Result<hyper::Uri, _> = url.parse();
                 let ok = uri.as_ref().is_ok_and(|u| {
-                    u.scheme_str() == Some("http")
+                    matches!(u.scheme_str(), Some("http" | "https"))
                         && u.host().is_some()
                         && !u.authority().is_some_and(|a| a.as_str().contains('@'))
                 });
-                if !ok {
+                let Some(uri) = uri.ok().filter(|_| ok) else {
                     return Err(format!(
-                        "system {:?}: {url:?} is not an http://host[:port]/path URL without credentials",
+                        "system {:?}: {url:?} is not an http(s)://host[:port]/path URL without credentials",
+                        s.name
+                    ));
+                };
+                let plaintext = uri.scheme_str() == Some("http");
+                if plaintext && !uri.host().is_some_and(is_loopback) && !s.plaintext_off_loopback {
+                    return Err(format!(
+                        "system {:?}: {url:?} would carry people's data in clear off this machine; use https:// \
+                         (or, on a network that encrypts it otherwise, set allow_plaintext = true)",
                         s.name
                     ));
                 }
+                if plaintext && s.receiver_tls.is_some() {
+                    return Err(format!("system {:?}: TLS settings for an http:// receiver; use https://", s.name));
+                }
+            } else if s.receiver_tls.is_some() {
+                return Err(format!("system {:?}: TLS settings without an http transport", s.name));
             }
         }
         Ok(Systems { systems })
@@ -370,10 +469,25 @@ mod tests {
                 .with_access(municipal.clone())
         };
         assert!(Systems::new(vec![http("http://127.0.0.1:9000/in")]).is_ok());
-        for bad in ["https://x/in", "http://user:pw@x/in", "not a url", "file:///tmp"] {
+        for bad in ["http://user:pw@x/in", "https://user@x/in", "not a url", "file:///tmp", "ftp://x/in"] {
             assert!(Systems::new(vec![http(bad)]).is_err(), "{bad} must be refused");
         }
-        let mut slow = http("http://x/in");
+        // No plaintext off the machine, unless explicitly allowed.
+        for local in ["http://localhost:9000/in", "http://[::1]:9000/in", "http://127.0.0.2/in", "https://x.dk/in"] {
+            assert!(Systems::new(vec![http(local)]).is_ok(), "{local} is fine");
+        }
+        for remote in ["http://10.0.0.5:8080/in", "http://journal.kommune.dk/in", "http://[2001:db8::1]/in"] {
+            let err = Systems::new(vec![http(remote)]).unwrap_err();
+            assert!(err.contains("in clear off this machine"), "{remote}: {err}");
+            let allowed = SystemConfig { plaintext_off_loopback: true, ..http(remote) };
+            assert!(Systems::new(vec![allowed]).is_ok(), "{remote} when allowed");
+        }
+        let tls = ReceiverTls::new(None, None).expect("public roots");
+        assert!(tls.described.contains("public web roots"));
+        let confused = SystemConfig { receiver_tls: Some(tls.clone()), ..http("http://127.0.0.1/in") };
+        assert!(Systems::new(vec![confused]).unwrap_err().contains("use https://"));
+        assert!(ReceiverTls::new(Some("not a certificate"), None).unwrap_err().contains("no certificate"));
+        let mut slow = http("https://x/in");
         slow.backoff_max = Duration::from_secs(30 * 86_400);
         assert!(Systems::new(vec![slow]).unwrap_err().contains("backoff"));
         let deaf = SystemConfig::new("s", "a", "t", &["consent_given"], Transport::None).with_access(municipal.clone());

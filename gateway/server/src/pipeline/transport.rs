@@ -62,19 +62,60 @@ pub fn write_atomically(dir: &Path, name: &str, body: &[u8]) -> std::io::Result<
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// POSTs a delivery. 2xx: done; 408, 429 and 5xx or no answer: retry; any
-/// other status: dead (the receiver refuses it; a person must look).
-pub async fn post(url: &str, delivery: &Delivery, content_type: &str, body: Vec<u8>) -> Result<(), Failure> {
+/// The TLS client of an `https://` receiver without settings of its own.
+fn public_roots() -> &'static crate::systems::ReceiverTls {
+    static DEFAULT: std::sync::OnceLock<crate::systems::ReceiverTls> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(|| crate::systems::ReceiverTls::new(None, None).expect("the bundled roots are valid"))
+}
+
+/// One request and its answer (status, the start of the body) over `stream`.
+async fn exchange<S>(
+    stream: S,
+    authority: &str,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<(hyper::StatusCode, String), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP handshake with {authority} failed: {e}"))?;
+    tokio::spawn(conn);
+    let response = sender.send_request(request).await.map_err(|e| format!("POST to {authority} failed: {e}"))?;
+    let status = response.status();
+    // A receiver's answer is read only so far: it is shown, masked, as the error.
+    let text = match http_body_util::Limited::new(response.into_body(), 4096).collect().await {
+        Ok(collected) => {
+            let bytes = collected.to_bytes();
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
+        }
+        Err(_) => String::new(),
+    };
+    Ok((status, text))
+}
+
+/// POSTs a delivery (`https://` verified by `tls`, or the public roots).
+/// 2xx: done; 408, 429 and 5xx or no answer: retry; any other status: dead
+/// (the receiver refuses it; a person must look).
+pub async fn post(
+    url: &str,
+    tls: Option<&crate::systems::ReceiverTls>,
+    delivery: &Delivery,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<(), Failure> {
     let uri: hyper::Uri = url.parse().map_err(|e| Failure::Permanent(format!("invalid URL {url:?}: {e}")))?;
-    if uri.scheme_str() != Some("http") {
-        return Err(Failure::Permanent(format!("only http:// URLs are supported, not {url:?}")));
-    }
+    let secure = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err(Failure::Permanent(format!("only http:// and https:// URLs are supported, not {url:?}"))),
+    };
     if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
         return Err(Failure::Permanent("URLs with credentials are not supported".into()));
     }
     let host = uri.host().ok_or_else(|| Failure::Permanent(format!("URL {url:?} has no host")))?;
     let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
     let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_else(|| host.clone());
     let path = uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
     let request = hyper::Request::post(path)
@@ -90,21 +131,18 @@ pub async fn post(url: &str, delivery: &Delivery, content_type: &str, body: Vec<
             .await
             .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
         stream.set_nodelay(true).ok();
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        if !secure {
+            return exchange(stream, &authority, request).await;
+        }
+        let name = rustls_pki_types::ServerName::try_from(host.clone())
+            .map_err(|e| format!("{host:?} is not a name a certificate can hold: {e}"))?;
+        let tls = tls.unwrap_or_else(|| public_roots());
+        let stream = tls
+            .connector()
+            .connect(name, stream)
             .await
-            .map_err(|e| format!("HTTP handshake with {authority} failed: {e}"))?;
-        tokio::spawn(conn);
-        let response = sender.send_request(request).await.map_err(|e| format!("POST to {authority} failed: {e}"))?;
-        let status = response.status();
-        // A receiver's answer is read only so far: it is shown, masked, as the error.
-        let text = match http_body_util::Limited::new(response.into_body(), 4096).collect().await {
-            Ok(collected) => {
-                let bytes = collected.to_bytes();
-                String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
-            }
-            Err(_) => String::new(),
-        };
-        Ok::<_, String>((status, text))
+            .map_err(|e| format!("TLS with {authority} failed ({}): {e}", tls.described))?;
+        exchange(stream, &authority, request).await
     };
     match tokio::time::timeout(HTTP_TIMEOUT, send).await {
         Err(_) => Err(Failure::Transient(format!("POST to {authority} timed out after {HTTP_TIMEOUT:?}"))),

@@ -381,7 +381,9 @@ impl DeliveryWorker {
                 }
             }
             Transport::Http { url } => {
-                transport::post(url, delivery, &message.content_type, message.body).await.map(|()| "http")
+                transport::post(url, system.receiver_tls.as_ref(), delivery, &message.content_type, message.body)
+                    .await
+                    .map(|()| "http")
             }
         };
         match handed {
