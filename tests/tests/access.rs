@@ -227,9 +227,22 @@ fn consent(holder: &str, scope: &str, given: bool) -> pb::CaseEvent {
     event("2026-03-01", kind)
 }
 
+/// The sending system's UUID configured for the jobcentre's sdi adapter.
+const SENDING_SYSTEM: &str = "8d5ad9c7-0000-4000-8000-000000000001";
+
 fn sector_systems(jobcentre_transport: Transport, subscribe: &[&str]) -> Arc<Systems> {
-    let jobcentre = SystemConfig::new("jobcenter", "sdi", "haendelsesbesked", subscribe, jobcentre_transport)
+    let mut jobcentre = SystemConfig::new("jobcenter", "sdi", "haendelsesbesked", subscribe, jobcentre_transport)
         .with_access(SystemAccess::Sector { sector: pb::Sector::Jobcentre, scope: "share:jobcenter".into() });
+    // The identifiers KOMBIT registered for this deployment, given to the sdi adapter with every batch.
+    jobcentre.adapter_settings = [
+        ("beskedtype", "5d2e8f1a-0000-4000-8000-000000000001"),
+        ("beskedansvarlig_aktoer", SENDING_SYSTEM),
+        ("sikkerhedsklassificering", "3f6b2c1d-0000-4000-8000-000000000001"),
+        ("myndighed_cvr", TEST_CVR),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
     let psychiatry = SystemConfig::new("psykiatri", "medcom", "xdis91", &[], Transport::None)
         .with_access(SystemAccess::Sector { sector: pb::Sector::Psychiatry, scope: "share:psychiatry".into() });
     Arc::new(Systems::new(vec![jobcentre, psychiatry]).expect("valid systems"))
@@ -466,6 +479,11 @@ async fn a_withdrawn_consent_stops_queued_deliveries_and_is_itself_delivered() {
     }
     assert!(bodies[0].contains("samtykke-givet"), "parent-2's consent: {}", bodies[0]);
     assert!(bodies[1].contains("samtykke-tilbagekaldt"), "the withdrawal: {}", bodies[1]);
+    // The system's adapter_settings reached the adapter: the configured sending system and CVR are in the envelope.
+    let sender = format!("<kuvert:BeskedAnsvarligAktoer><sd:UUIDIdentifikator>{SENDING_SYSTEM}</sd:UUIDIdentifikator>");
+    let receiver =
+        format!("<kuvert:TilladtModtager><sd:URNIdentifikator>urn:oio:cvr-nr:{TEST_CVR}</sd:URNIdentifikator>");
+    assert!(bodies.iter().all(|b| b.contains(&sender) && b.contains(&receiver)), "{}", bodies[0]);
     assert!(!bodies[1].contains("2207921238"), "the withdrawal names only its own parent");
     let more = tokio::time::timeout(Duration::from_secs(2), stream.next()).await;
     assert!(more.is_err(), "nothing else is sent: {more:?}");

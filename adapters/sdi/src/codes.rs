@@ -1,7 +1,7 @@
 //! The code lists of the profile: event types (`Haendelsestype`), roles,
 //! legal bases and the other coded values, each a table read both ways, so
 //! reading and writing cannot drift apart. Codes are Danish and ASCII (æ, ø,
-//! å written ae, oe, aa as in OIO names), except the role `forælder`.
+//! å written ae, oe, aa as in OIO names); the roles end URNs.
 
 use bro_adapter_sdk::proto;
 
@@ -121,7 +121,7 @@ pub enum Role {
 
 /// `SagsPart/Rolle`.
 pub const ROLES: Codes<Role> =
-    &[("barn", Role::Child), ("mor", Role::Mother), ("far", Role::Father), ("forælder", Role::Parent)];
+    &[("barn", Role::Child), ("mor", Role::Mother), ("far", Role::Father), ("foraelder", Role::Parent)];
 
 /// `Hjemmel`: the legal basis of a placement.
 pub const BASES: Codes<proto::PlacementBasis> = &[

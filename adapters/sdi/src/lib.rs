@@ -1,19 +1,23 @@
 //! The `sdi` adapter: the children's case journal as it publishes case
 //! changes through KOMBIT's Beskedfordeler — a `Haendelsesbesked` envelope
-//! (`urn:oio:besked:kuvert:1.0`) carrying a Sag change in the style of
-//! SF1470 Sags- og Dokumentindeks — to canonical §§ 75–79 case events, and
-//! back (target `haendelsesbesked`).
+//! (`urn:oio:besked:kuvert:1.0`) carrying an SF1470 v6 Sag registration
+//! (`RegistreringBesked`, Sags- og Dokumentindeks) — to canonical §§ 75–79
+//! case events, and back (target `haendelsesbesked`).
 //!
-//! A Sag change lists its parties (`SagsPart`: the child and the custody
-//! holders by `urn:oio:cpr-nr:` URN) and one `Sagshaendelse` per event, each
-//! with its own `Virkning` and a `Haendelsestype` code (`codes::TYPES`). The
-//! custody holders become the batch's `subjects`, and every custody holder an
-//! event names becomes `subjects/N`. The format is documented element by
-//! element in `adapters/sdi/README.md`.
+//! The registration names its parties (`Sagspart` relations: the child and
+//! the custody holders by `urn:oio:cpr-nr:` URN), its owner and its KLE
+//! class; the barnets-lov events, which SF1470 has no place for, travel in
+//! its `LokalUdvidelseListe` as `bro:Sagshaendelse` (namespace [`BRO_NS`],
+//! schema `schema/bro-sdi-udvidelse.xsd`). The custody holders become the
+//! batch's `subjects`, and every custody holder an event names becomes
+//! `subjects/N`. Registered identifiers (Beskedtype, the sending system…)
+//! come from the system's settings (`settings`). The format is documented
+//! element by element in `adapters/sdi/README.md`.
 
 pub mod codes;
 pub mod ids;
 pub mod read;
+pub mod settings;
 pub mod time;
 pub mod write;
 pub mod xml;
@@ -27,8 +31,12 @@ pub struct Sdi;
 pub const KUVERT_NS: &str = "urn:oio:besked:kuvert:1.0";
 /// OIO's shared types: identifiers, time stamps, `Virkning`.
 pub const SAGDOK_NS: &str = "urn:oio:sagdok:3.0.0";
-/// The Sag change payload of this profile.
-pub const SAG_NS: &str = "urn:bro:sdi:sag:1.0";
+/// SF1470 v6's Sag: `RegistreringBesked`, `Registrering` and its lists.
+pub const SAG_NS: &str = "urn:oio:sts:sagdok:sag:6";
+/// SF1470 v6's general definitions: relations and `LokalUdvidelseListe`.
+pub const GD_NS: &str = "urn:oio:sts:generelledefinitioner:6";
+/// bro's extension of the registration: the barnets-lov events and names.
+pub const BRO_NS: &str = "urn:bro:sdi:udvidelse:1.0";
 /// The Beskedfordeler's delivery operation, which may wrap the envelope.
 pub const STS_NS: &str = "urn:oio:sts:1.0.0";
 
@@ -38,17 +46,8 @@ pub const CPR_URN: &str = "urn:oio:cpr-nr:";
 pub const CVR_URN: &str = "urn:oio:cvr-nr:";
 /// A KLE subject's URN prefix.
 pub const KLE_URN: &str = "urn:oio:kle:";
-/// The `Beskedtype` of a Sag change.
-pub const BESKEDTYPE: &str = "urn:bro:sdi:beskedtype:sagsaendring";
-/// The `ObjektType` of a Sag.
-pub const OBJEKTTYPE_SAG: &str = "urn:bro:sdi:objekttype:sag";
-/// The `ObjektType` of a person (`RelateretObjekt`).
-pub const OBJEKTTYPE_PERSON: &str = "urn:bro:sdi:objekttype:person";
-/// The security classification written: the data are sensitive personal data.
-pub const FOELSOMHED: &str = "Fortrolige og følsomme personoplysninger";
-/// The delivery's security classification, as a URN.
-pub const SIKKERHEDSKLASSIFICERING: &str =
-    "urn:bro:sdi:sikkerhedsklassificering:fortrolige-og-foelsomme-personoplysninger";
+/// The prefix of bro's relation roles (`Rolle` of `Sagspart`, `Sagsaktoer`, `Sagsklasse`).
+pub const ROLE_URN: &str = "urn:bro:sdi:rolle:";
 
 /// The one target `from-canonical` writes.
 pub const TARGET: &str = "haendelsesbesked";

@@ -1,8 +1,10 @@
 //! Reads a Haendelsesbesked: the envelope (bare, or wrapped in the
-//! Beskedfordeler's `ModtagBeskedInput`), then its Sag change — parties,
-//! placing municipality and one canonical event per `Sagshaendelse`, in date
-//! order. Error fields are paths from the envelope's root, with XPath's
-//! 1-based positions (`Beskeddata.Sag.Sagshaendelse[2].Hjemmel`).
+//! Beskedfordeler's `ModtagBeskedInput`), as liberally as KOMBIT's schema
+//! allows (a `BeskedId` UUID or URN, any number of `Beskeddata`, each
+//! payload read or refused by name), then its SF1470 v6 Sag registration —
+//! case number, owner, parties — and one canonical event per
+//! `bro:Sagshaendelse` of its extension, in date order. Error fields are
+//! paths from the envelope's root, with XPath's 1-based positions.
 
 use bro_adapter_sdk::proto::{self, PersonIdentifierKind, case_event::Kind};
 use bro_adapter_sdk::xml::Node;
@@ -11,7 +13,10 @@ use bro_adapter_sdk::{AdapterError, invalid, malformed};
 use crate::codes::{self, Codes, Role, Type};
 use crate::time::{self, Offset};
 use crate::xml::{self, child, children, echo, text};
-use crate::{CPR_URN, CVR_URN, KUVERT_NS, SAG_NS, SAGDOK_NS, STS_NS, ids, is_id, is_kle, normalise_cpr};
+use crate::{
+    BRO_NS, CPR_URN, CVR_URN, GD_NS, KLE_URN, KUVERT_NS, ROLE_URN, SAG_NS, SAGDOK_NS, STS_NS, ids, is_id, is_kle,
+    normalise_cpr,
+};
 
 /// Longest free text (names, reasons, goals), in bytes, as bro accepts it.
 pub const MAX_TEXT: usize = 4096;
@@ -35,6 +40,16 @@ struct Sag {
     holders: Vec<Part>,
     municipality: Option<proto::Organisation>,
     journal_reference: String,
+    /// The path of the `RelationListe`, for errors about parties.
+    relations: String,
+}
+
+/// Whether `text` is a URN as OIO's `URNIdentifikator` holds one: `urn:`,
+/// at most 255 characters, no spaces or control characters.
+pub fn is_urn(text: &str) -> bool {
+    (5..=255).contains(&text.len())
+        && text.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// Reads one message.
@@ -70,14 +85,41 @@ pub fn read(body: &[u8]) -> Result<proto::AdapterBatch, AdapterError> {
     envelope(besked)
 }
 
-/// Reads the envelope's id and version, then its Sag change. The filtering
-/// and delivery data are the Beskedfordeler's and are not read.
+/// `BeskedId`: a UUID (lower case), or a URN as given (`urn:uuid:` is a UUID).
+fn message_id(besked: Node<'_, '_>) -> Result<String, AdapterError> {
+    let id = child(besked, KUVERT_NS, "BeskedId").ok_or_else(|| invalid("BeskedId", "is required"))?;
+    if let Some(u) = child(id, SAGDOK_NS, "UUIDIdentifikator").and_then(text) {
+        return ids::uuid_of(&u).ok_or_else(|| invalid("BeskedId.UUIDIdentifikator", "is not a UUID"));
+    }
+    if let Some(u) = child(id, SAGDOK_NS, "URNIdentifikator").and_then(text) {
+        if let Some(uuid) = ids::uuid_of(&u) {
+            return Ok(uuid);
+        }
+        return if is_urn(&u) {
+            Ok(u)
+        } else {
+            Err(invalid("BeskedId.URNIdentifikator", "is not a URN: urn: and at most 255 characters, no spaces"))
+        };
+    }
+    Err(invalid("BeskedId", "a UUIDIdentifikator or a URNIdentifikator is required"))
+}
+
+/// What a payload is, for a refusal: its element and namespace.
+fn described(node: Node<'_, '_>) -> String {
+    if node.is_text() {
+        return "text".into();
+    }
+    format!(
+        "{} (namespace {})",
+        echo(node.tag_name().name(), 40),
+        xml::quoted(node.tag_name().namespace().unwrap_or("none"))
+    )
+}
+
+/// Reads the envelope's id and version, then its one Sag registration. The
+/// filtering and delivery data are the Beskedfordeler's and are not read.
 fn envelope(besked: Node<'_, '_>) -> Result<proto::AdapterBatch, AdapterError> {
-    let id = child(besked, KUVERT_NS, "BeskedId")
-        .and_then(|b| child(b, SAGDOK_NS, "UUIDIdentifikator"))
-        .and_then(text)
-        .ok_or_else(|| invalid("BeskedId.UUIDIdentifikator", "is required"))?;
-    let message_id = ids::uuid_of(&id).ok_or_else(|| invalid("BeskedId.UUIDIdentifikator", "is not a UUID"))?;
+    let message_id = message_id(besked)?;
     let version = child(besked, KUVERT_NS, "BeskedVersion")
         .and_then(text)
         .ok_or_else(|| invalid("BeskedVersion", "is required"))?;
@@ -87,35 +129,51 @@ fn envelope(besked: Node<'_, '_>) -> Result<proto::AdapterBatch, AdapterError> {
             xml::quoted(&version)
         )));
     }
-    let data = child(besked, KUVERT_NS, "Beskeddata").ok_or_else(|| invalid("Beskeddata", "is required"))?;
-    let Some(payload) = data.children().find(|c| c.is_element()) else {
-        return Err(invalid("Beskeddata", "carries no Sag"));
+    // Every payload of every Beskeddata, with its path: each is read or refused, none dropped.
+    let data: Vec<Node<'_, '_>> = children(besked, KUVERT_NS, "Beskeddata").collect();
+    if data.is_empty() {
+        return Err(invalid("Beskeddata", "is required: the Sag registration (SF1470 RegistreringBesked)"));
+    }
+    let mut payloads = Vec::new();
+    for (i, d) in data.iter().enumerate() {
+        let path = if data.len() == 1 { "Beskeddata".to_owned() } else { format!("Beskeddata[{}]", i + 1) };
+        let elements: Vec<Node<'_, '_>> = d.children().filter(|c| c.is_element()).collect();
+        if elements.is_empty() {
+            // Text alone is content too (KOMBIT's test messages carry some): refused, not dropped.
+            if let Some(t) = d.children().find(|c| c.is_text() && c.text().is_some_and(|t| !t.trim().is_empty())) {
+                payloads.push((path, t));
+            }
+            continue;
+        }
+        payloads.extend(elements.into_iter().map(|e| (path.clone(), e)));
+    }
+    let is_sag = |n: &Node<'_, '_>| n.has_tag_name(SAG_NS, "RegistreringBesked");
+    let sags: Vec<&(String, Node<'_, '_>)> = payloads.iter().filter(|(_, n)| is_sag(n)).collect();
+    let other = payloads.iter().find(|(_, n)| !is_sag(n));
+    let (path, payload) = match (sags.as_slice(), other) {
+        ([], None) => {
+            return Err(invalid("Beskeddata", "carries no Sag registration (SF1470 RegistreringBesked)"));
+        }
+        ([], Some((_, o))) => return Err(not_a_case(besked, *o)),
+        ([one], None) => (one.0.clone(), one.1),
+        ([_], Some((at, o))) => {
+            return Err(AdapterError::Unsupported(format!(
+                "{at} carries {} besides the Sag registration; the sdi adapter reads a Haendelsesbesked whose \
+                 only payload is one Sag registration",
+                described(*o)
+            )));
+        }
+        (many, _) => {
+            return Err(AdapterError::Unsupported(format!(
+                "a Haendelsesbesked with {} Sag registrations; the sdi adapter reads one per message",
+                many.len()
+            )));
+        }
     };
-    let (ns, name) = (payload.tag_name().namespace(), payload.tag_name().name());
-    if name == "Base64" {
-        return Err(AdapterError::Unsupported(
-            "a Beskeddata carried as Base64; the sdi adapter reads the Sag change inline".into(),
-        ));
-    }
-    if ns != Some(SAG_NS) || name != "Sag" {
-        // Name what it is about: the payload, and the object type the envelope gives.
-        let objekttype = child(besked, KUVERT_NS, "Beskedkuvert")
-            .and_then(|k| child(k, KUVERT_NS, "Filtreringsdata"))
-            .and_then(|f| child(f, KUVERT_NS, "ObjektRegistrering"))
-            .and_then(|o| child(o, KUVERT_NS, "ObjektType"))
-            .and_then(text)
-            .map(|t| format!(", ObjektType {}", xml::quoted(&t)))
-            .unwrap_or_default();
-        return Err(AdapterError::Unsupported(format!(
-            "a Haendelsesbesked about a {} (namespace {}{objekttype}) is not a Sag change; the sdi adapter \
-             reads Sag changes ({SAG_NS})",
-            echo(name, 40),
-            xml::quoted(ns.unwrap_or("none"))
-        )));
-    }
-    // Parties first: the events name custody holders by the Sag's SagsPart.
-    let (sag, case) = sag(payload)?;
-    let events = events(payload, &sag)?;
+    let base = format!("{path}.RegistreringBesked");
+    // Parties first: the events name custody holders by the Sag's Sagspart.
+    let (sag, case, extension) = registration(payload, &base)?;
+    let events = events(extension, &sag, &base)?;
     let subjects = sag
         .holders
         .iter()
@@ -132,12 +190,30 @@ fn envelope(besked: Node<'_, '_>) -> Result<proto::AdapterBatch, AdapterError> {
     })
 }
 
-/// The path of the Sag in error fields.
-const SAG: &str = "Beskeddata.Sag";
+/// The refusal of a payload that is not a Sag: what it is, and the object type the envelope gives.
+fn not_a_case(besked: Node<'_, '_>, payload: Node<'_, '_>) -> AdapterError {
+    if payload.is_element() && payload.tag_name().name() == "Base64" {
+        return AdapterError::Unsupported(
+            "a Beskeddata carried as Base64; the sdi adapter reads the Sag registration inline".into(),
+        );
+    }
+    let objekttype = child(besked, KUVERT_NS, "Beskedkuvert")
+        .and_then(|k| child(k, KUVERT_NS, "Filtreringsdata"))
+        .and_then(|f| child(f, KUVERT_NS, "ObjektRegistrering"))
+        .and_then(|o| child(o, KUVERT_NS, "ObjektType"))
+        .and_then(text)
+        .map(|t| format!(", ObjektType {}", xml::quoted(&t)))
+        .unwrap_or_default();
+    AdapterError::Unsupported(format!(
+        "a Haendelsesbesked about {}{objekttype} is not a Sag registration; the sdi adapter reads SF1470 v6 \
+         RegistreringBesked ({SAG_NS})",
+        described(payload)
+    ))
+}
 
-/// A free text of at most [`MAX_TEXT`] bytes.
+/// A free text of at most [`MAX_TEXT`] bytes: bro's element `name` below `node`.
 fn free_text(node: Node<'_, '_>, name: &'static str, path: &str) -> Result<String, AdapterError> {
-    let value = child(node, SAG_NS, name).and_then(text).unwrap_or_default();
+    let value = child(node, BRO_NS, name).and_then(text).unwrap_or_default();
     if value.len() > MAX_TEXT {
         return Err(invalid(
             format!("{path}.{name}"),
@@ -160,65 +236,115 @@ fn cpr_of(urn: Option<String>, field: &str) -> Result<String, AdapterError> {
         .ok_or_else(|| invalid(field, "is not a CPR URN (urn:oio:cpr-nr: and ten digits)"))
 }
 
-/// Reads the Sag's own fields and parties, and the bro case it names, if any.
-fn sag(node: Node<'_, '_>) -> Result<(Sag, String), AdapterError> {
-    if let Some(u) = child(node, SAG_NS, "UUIDIdentifikator").and_then(text)
+/// The bro role of a relation (`gd:Rolle`, `urn:bro:sdi:rolle:…`), if it has one.
+fn role(relation: Node<'_, '_>) -> Option<String> {
+    urn(child(relation, GD_NS, "Rolle")).and_then(|r| r.strip_prefix(ROLE_URN).map(str::to_owned))
+}
+
+/// A relation's name: `gd:LokalUdvidelseListe/bro:Navn`.
+fn name_of(relation: Node<'_, '_>, path: &str) -> Result<String, AdapterError> {
+    match child(relation, GD_NS, "LokalUdvidelseListe") {
+        Some(l) => free_text(l, "Navn", &format!("{path}.LokalUdvidelseListe")),
+        None => Ok(String::new()),
+    }
+}
+
+/// Reads the registration: the case number, the bro case, the owner, the
+/// parties, and the extension that holds the events.
+fn registration<'a, 'i>(node: Node<'a, 'i>, base: &str) -> Result<(Sag, String, Option<Node<'a, 'i>>), AdapterError> {
+    if let Some(u) = child(node, SAGDOK_NS, "UUIDIdentifikator").and_then(text)
         && ids::uuid_of(&u).is_none()
     {
-        return Err(invalid(format!("{SAG}.UUIDIdentifikator"), "is not a UUID"));
+        return Err(invalid(format!("{base}.UUIDIdentifikator"), "is not a UUID"));
     }
-    let journal_reference = free_text(node, "Sagsnummer", SAG)?;
-    if let Some(k) = child(node, SAG_NS, "Primaerklasse").and_then(text)
-        && !is_kle(&k)
-    {
-        return Err(invalid(
-            format!("{SAG}.Primaerklasse"),
-            format!("{} is not a KLE number dd.dd.dd", xml::quoted(&k)),
-        ));
+    let at = format!("{base}.Registrering");
+    let reg = child(node, SAG_NS, "Registrering").ok_or_else(|| invalid(&at, "is required"))?;
+    let attributes = child(reg, SAG_NS, "AttributListe");
+    // The case number: the last Egenskaber that gives one (BrugervendtNoegle, else Sagsnummer).
+    let mut journal_reference = String::new();
+    for (i, e) in attributes.into_iter().flat_map(|a| children(a, SAG_NS, "Egenskaber")).enumerate() {
+        let number = child(e, SAG_NS, "BrugervendtNoegle")
+            .and_then(text)
+            .or_else(|| child(e, SAG_NS, "Sagsnummer").and_then(text));
+        if let Some(n) = number {
+            if n.len() > MAX_TEXT {
+                return Err(invalid(
+                    format!("{at}.AttributListe.Egenskaber[{}]", i + 1),
+                    "the case number is too long",
+                ));
+            }
+            journal_reference = n;
+        }
     }
-    let case = match child(node, SAG_NS, "BroSag").and_then(text) {
+    let extension = attributes.and_then(|a| child(a, GD_NS, "LokalUdvidelseListe"));
+    let ext_path = format!("{at}.AttributListe.LokalUdvidelseListe");
+    let case = match extension.and_then(|x| child(x, BRO_NS, "BroSag")).and_then(text) {
         Some(c) if c.strip_prefix("cases/").is_some_and(is_id) => c,
-        Some(_) => return Err(invalid(format!("{SAG}.BroSag"), "is not a bro case name cases/{id}")),
+        Some(_) => return Err(invalid(format!("{ext_path}.BroSag"), "is not a bro case name cases/{id}")),
         None => String::new(),
     };
 
+    let relations_path = format!("{at}.RelationListe");
+    let relations = child(reg, SAG_NS, "RelationListe");
+    let related = |name: &'static str| relations.into_iter().flat_map(move |r| children(r, SAG_NS, name)).enumerate();
+    // The primary class, when bro's role names it, is a KLE number.
+    for (i, k) in related("Sagsklasse") {
+        if role(k).as_deref() != Some("primaerklasse") {
+            continue;
+        }
+        let reference = urn(child(k, GD_NS, "ReferenceID"));
+        if !reference.as_deref().and_then(|r| r.strip_prefix(KLE_URN)).is_some_and(is_kle) {
+            return Err(invalid(
+                format!("{relations_path}.Sagsklasse[{}].ReferenceID", i + 1),
+                "is not a KLE URN (urn:oio:kle: and dd.dd.dd)",
+            ));
+        }
+    }
     let mut municipality = None;
-    for (i, a) in children(node, SAG_NS, "Sagsaktoer").enumerate() {
-        let path = format!("{SAG}.Sagsaktoer[{}]", i + 1);
+    for (i, a) in related("Sagsaktoer") {
+        let path = format!("{relations_path}.Sagsaktoer[{}]", i + 1);
         // Only the owner (the placing municipality) is read; other actors are the journal's own.
-        if child(a, SAG_NS, "Rolle").and_then(text).as_deref() != Some("ejer") {
+        if role(a).as_deref() != Some("ejer") {
             continue;
         }
         if municipality.is_some() {
-            return Err(invalid(path, "a Sag has one owner (Rolle ejer)"));
+            return Err(invalid(path, "a Sag has one owner (Rolle urn:bro:sdi:rolle:ejer)"));
         }
-        let reference = urn(child(a, SAG_NS, "ReferenceID"));
+        let reference = urn(child(a, GD_NS, "ReferenceID"));
         let cvr = reference
             .as_deref()
             .and_then(|r| r.strip_prefix(CVR_URN))
-            .filter(|c| c.len() == 8 && c.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|c| crate::settings::is_cvr(c))
             .ok_or_else(|| {
                 invalid(format!("{path}.ReferenceID"), "is not a CVR URN (urn:oio:cvr-nr: and eight digits)")
             })?;
-        let name = free_text(a, "FuldtNavn", &path)?;
+        let name = name_of(a, &path)?;
         municipality = Some(proto::Organisation { display_name: name, cvr: cvr.to_owned(), ..Default::default() });
     }
 
     // The child apart; the custody holders in document order, which is the order of `subjects`.
     let (mut child_part, mut holders) = (None, Vec::<Part>::new());
-    for (i, p) in children(node, SAG_NS, "SagsPart").enumerate() {
-        let path = format!("{SAG}.SagsPart[{}]", i + 1);
-        let role = coded(p, "Rolle", &path, codes::ROLES)?;
-        let cpr = cpr_of(urn(child(p, SAG_NS, "ReferenceID")), &format!("{path}.ReferenceID"))?;
-        let name = free_text(p, "FuldtNavn", &path)?;
+    for (i, p) in related("Sagspart") {
+        let path = format!("{relations_path}.Sagspart[{}]", i + 1);
+        let code = role(p).ok_or_else(|| {
+            invalid(format!("{path}.Rolle"), format!("is required: {ROLE_URN} and {}", codes::known(codes::ROLES)))
+        })?;
+        let role = codes::lookup(codes::ROLES, &code).ok_or_else(|| {
+            invalid(
+                format!("{path}.Rolle"),
+                format!("unknown role {}; expected {ROLE_URN} and {}", xml::quoted(&code), codes::known(codes::ROLES)),
+            )
+        })?;
+        let cpr = cpr_of(urn(child(p, GD_NS, "ReferenceID")), &format!("{path}.ReferenceID"))?;
+        let name = name_of(p, &path)?;
         let named_before = holders.iter().chain(child_part.iter()).any(|q: &Part| q.cpr == cpr);
         if named_before {
-            return Err(invalid(format!("{path}.ReferenceID"), "names a person another SagsPart names"));
+            return Err(invalid(format!("{path}.ReferenceID"), "names a person another Sagspart names"));
         }
         let part = Part { role, cpr, name };
         match role {
             Role::Child if child_part.is_some() => {
-                return Err(invalid(format!("{path}.Rolle"), "a Sag concerns one child (one SagsPart barn)"));
+                return Err(invalid(format!("{path}.Rolle"), "a Sag concerns one child (one Sagspart barn)"));
             }
             Role::Child => child_part = Some(part),
             _ => holders.push(part),
@@ -226,17 +352,18 @@ fn sag(node: Node<'_, '_>) -> Result<(Sag, String), AdapterError> {
     }
     if holders.is_empty() {
         return Err(invalid(
-            format!("{SAG}.SagsPart"),
-            "at least one custody holder (Rolle mor, far or forælder) is required",
+            format!("{relations_path}.Sagspart"),
+            "at least one custody holder (Rolle mor, far or foraelder) is required",
         ));
     }
     if holders.len() > MAX_HOLDERS {
         return Err(invalid(
-            format!("{SAG}.SagsPart"),
+            format!("{relations_path}.Sagspart"),
             format!("has {} custody holders; at most {MAX_HOLDERS} are allowed", holders.len()),
         ));
     }
-    Ok((Sag { child: child_part, holders, municipality, journal_reference }, case))
+    let sag = Sag { child: child_part, holders, municipality, journal_reference, relations: relations_path };
+    Ok((sag, case, extension))
 }
 
 /// A required coded value.
@@ -252,7 +379,7 @@ fn optional<T: Copy>(
     path: &str,
     table: Codes<T>,
 ) -> Result<Option<T>, AdapterError> {
-    let Some(value) = child(node, SAG_NS, name).and_then(text) else { return Ok(None) };
+    let Some(value) = child(node, BRO_NS, name).and_then(text) else { return Ok(None) };
     codes::lookup(table, &value).map(Some).ok_or_else(|| {
         invalid(
             format!("{path}.{name}"),
@@ -297,21 +424,19 @@ fn instant(text: &str) -> Option<prost_types::Timestamp> {
 }
 
 /// One canonical event per `Sagshaendelse`, refusing at the first broken one.
-fn events(node: Node<'_, '_>, sag: &Sag) -> Result<Vec<proto::CaseEvent>, AdapterError> {
-    let entries: Vec<Node<'_, '_>> = children(node, SAG_NS, "Sagshaendelse").collect();
+fn events(node: Option<Node<'_, '_>>, sag: &Sag, base: &str) -> Result<Vec<proto::CaseEvent>, AdapterError> {
+    let at = format!("{base}.Registrering.AttributListe.LokalUdvidelseListe.Sagshaendelse");
+    let entries: Vec<Node<'_, '_>> = node.into_iter().flat_map(|n| children(n, BRO_NS, "Sagshaendelse")).collect();
     if entries.is_empty() {
-        return Err(invalid(format!("{SAG}.Sagshaendelse"), "at least one Sagshaendelse is required"));
+        return Err(invalid(at, "at least one bro:Sagshaendelse is required"));
     }
     if entries.len() > MAX_EVENTS {
-        return Err(invalid(
-            format!("{SAG}.Sagshaendelse"),
-            format!("has {} entries; at most {MAX_EVENTS} are allowed", entries.len()),
-        ));
+        return Err(invalid(at, format!("has {} entries; at most {MAX_EVENTS} are allowed", entries.len())));
     }
     let mut out = Vec::with_capacity(entries.len());
     for (i, h) in entries.into_iter().enumerate() {
-        let path = format!("{SAG}.Sagshaendelse[{}]", i + 1);
-        let code = child(h, SAG_NS, "Haendelsestype").and_then(text).ok_or_else(|| {
+        let path = format!("{at}[{}]", i + 1);
+        let code = child(h, BRO_NS, "Haendelsestype").and_then(text).ok_or_else(|| {
             invalid(format!("{path}.Haendelsestype"), format!("is required: {}", codes::known(codes::TYPES)))
         })?;
         let ty = codes::lookup(codes::TYPES, &code).ok_or_else(|| {
@@ -333,20 +458,20 @@ fn events(node: Node<'_, '_>, sag: &Sag) -> Result<Vec<proto::CaseEvent>, Adapte
 fn holder_of(node: Node<'_, '_>, field: &str, sag: &Sag) -> Result<String, AdapterError> {
     let cpr = cpr_of(urn(Some(node)), field)?;
     sag.holders.iter().position(|p| p.cpr == cpr).map(|n| format!("subjects/{n}")).ok_or_else(|| {
-        invalid(field, "names a person who is not a custody holder (SagsPart mor, far or forælder) of the Sag")
+        invalid(field, "names a person who is not a custody holder (Sagspart mor, far or foraelder) of the Sag")
     })
 }
 
 /// The custody holder of an event (`Part`).
 fn part(node: Node<'_, '_>, path: &str, sag: &Sag) -> Result<String, AdapterError> {
     let field = format!("{path}.Part");
-    let p = child(node, SAG_NS, "Part").ok_or_else(|| invalid(&field, "the custody holder (a CPR URN) is required"))?;
+    let p = child(node, BRO_NS, "Part").ok_or_else(|| invalid(&field, "the custody holder (a CPR URN) is required"))?;
     holder_of(p, &field, sag)
 }
 
 /// An xs:boolean, false when absent.
 fn boolean(node: Node<'_, '_>, name: &'static str, path: &str) -> Result<bool, AdapterError> {
-    match child(node, SAG_NS, name).and_then(text).as_deref() {
+    match child(node, BRO_NS, name).and_then(text).as_deref() {
         None | Some("false" | "0") => Ok(false),
         Some("true" | "1") => Ok(true),
         Some(_) => Err(invalid(format!("{path}.{name}"), "is not a boolean (true or false)")),
@@ -373,11 +498,14 @@ fn party_ids(holders: &[Part]) -> Vec<String> {
 /// holders and owner), so the entry itself carries none.
 fn case_opened(path: &str, sag: &Sag) -> Result<Kind, AdapterError> {
     let child_part = sag.child.as_ref().ok_or_else(|| {
-        invalid(format!("{SAG}.SagsPart"), format!("{path} (sag-oprettet) needs the child: a SagsPart with Rolle barn"))
+        invalid(
+            format!("{}.Sagspart", sag.relations),
+            format!("{path} (sag-oprettet) needs the child: a Sagspart with Rolle barn"),
+        )
     })?;
     let municipality = sag.municipality.clone().ok_or_else(|| {
         invalid(
-            format!("{SAG}.Sagsaktoer"),
+            format!("{}.Sagsaktoer", sag.relations),
             format!("{path} (sag-oprettet) needs the placing municipality: a Sagsaktoer with Rolle ejer"),
         )
     })?;
@@ -401,7 +529,7 @@ fn case_opened(path: &str, sag: &Sag) -> Result<Kind, AdapterError> {
 /// `plan-udarbejdet`: a § 77 plan, or a § 78 holistic plan with the custody
 /// holders it covers (each parent must consent to the replacement).
 fn plan(h: Node<'_, '_>, path: &str, sag: &Sag) -> Result<Kind, AdapterError> {
-    let plan_id = child(h, SAG_NS, "PlanId").and_then(text).unwrap_or_default();
+    let plan_id = child(h, BRO_NS, "PlanId").and_then(text).unwrap_or_default();
     if !plan_id.is_empty() && !is_id(&plan_id) {
         return Err(invalid(
             format!("{path}.PlanId"),
@@ -410,7 +538,7 @@ fn plan(h: Node<'_, '_>, path: &str, sag: &Sag) -> Result<Kind, AdapterError> {
     }
     let kind = coded(h, "Plantype", path, codes::PLAN_KINDS)?;
     let mut covers = Vec::new();
-    for (i, o) in children(h, SAG_NS, "Omfatter").enumerate() {
+    for (i, o) in children(h, BRO_NS, "Omfatter").enumerate() {
         let holder = holder_of(o, &format!("{path}.Omfatter[{}]", i + 1), sag)?;
         if !covers.contains(&holder) {
             covers.push(holder);
@@ -425,7 +553,7 @@ fn plan(h: Node<'_, '_>, path: &str, sag: &Sag) -> Result<Kind, AdapterError> {
         }
         _ => {}
     }
-    let goal_nodes: Vec<Node<'_, '_>> = children(h, SAG_NS, "Maal").collect();
+    let goal_nodes: Vec<Node<'_, '_>> = children(h, BRO_NS, "Maal").collect();
     if goal_nodes.len() > MAX_GOALS {
         return Err(invalid(
             format!("{path}.Maal"),
@@ -443,7 +571,7 @@ fn plan(h: Node<'_, '_>, path: &str, sag: &Sag) -> Result<Kind, AdapterError> {
             ));
         }
         let mut sub_goals = Vec::new();
-        for (j, d) in children(m, SAG_NS, "Delmaal").enumerate() {
+        for (j, d) in children(m, BRO_NS, "Delmaal").enumerate() {
             let t = text(d).unwrap_or_default();
             if t.len() > MAX_TEXT {
                 return Err(invalid(format!("{at}.Delmaal[{}]", j + 1), format!("is longer than {MAX_TEXT} bytes")));
@@ -466,7 +594,7 @@ fn plan(h: Node<'_, '_>, path: &str, sag: &Sag) -> Result<Kind, AdapterError> {
 /// A consent scope: `bl32`, `bl78` or `share:{recipient}`.
 fn scope(h: Node<'_, '_>, path: &str) -> Result<String, AdapterError> {
     let field = format!("{path}.Samtykkeomfang");
-    let value = child(h, SAG_NS, "Samtykkeomfang").and_then(text).ok_or_else(|| invalid(&field, "is required"))?;
+    let value = child(h, BRO_NS, "Samtykkeomfang").and_then(text).ok_or_else(|| invalid(&field, "is required"))?;
     let ok = value == "bl32" || value == "bl78" || value.strip_prefix("share:").is_some_and(is_id);
     if !ok {
         return Err(invalid(
@@ -479,7 +607,7 @@ fn scope(h: Node<'_, '_>, path: &str) -> Result<String, AdapterError> {
 
 /// The chosen § 75 support person, when the journal records who it is.
 fn support_person(h: Node<'_, '_>, path: &str) -> Result<Option<proto::ContactPerson>, AdapterError> {
-    let Some(p) = child(h, SAG_NS, "Stoetteperson") else { return Ok(None) };
+    let Some(p) = child(h, BRO_NS, "Stoetteperson") else { return Ok(None) };
     let at = format!("{path}.Stoetteperson");
     Ok(Some(proto::ContactPerson {
         display_name: free_text(p, "FuldtNavn", &at)?,

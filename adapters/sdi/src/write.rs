@@ -1,8 +1,12 @@
-//! Writes canonical case events as a Haendelsesbesked: one `Sagshaendelse`
-//! per §§ 75–79 event (in date order), the case's people as `SagsPart` with
-//! `urn:oio:cpr-nr:` URNs, and an envelope whose ids are name-based UUIDs of
-//! the batch. Kinds the journal does not record (correspondence, sector
-//! plans, appointments, sector contacts) are skipped and logged.
+//! Writes canonical case events as a Haendelsesbesked: an envelope valid
+//! against KOMBIT's Beskedkuvert, with the registered identifiers from the
+//! system's settings, around an SF1470 v6 `RegistreringBesked` — the Sag's
+//! case number, KLE class, owner and people (`Sagspart` with
+//! `urn:oio:cpr-nr:` URNs) — whose `LokalUdvidelseListe` carries one
+//! `bro:Sagshaendelse` per §§ 75–79 event (in date order). Ids are
+//! name-based UUIDs of the batch. Kinds the journal does not record
+//! (correspondence, sector plans, appointments, sector contacts) are skipped
+//! and logged.
 //!
 //! People come from a `case_opened` in the batch, then `parties` (what the
 //! gateway sends), then `subjects`; an event's custody holder is a party id
@@ -15,14 +19,16 @@ use crate::codes::{self, Codes, Role, Type};
 use crate::time::{self, Ymd};
 use bro_adapter_sdk::xml::XmlWriter;
 
+use crate::settings::{self, Settings, UnikId};
 use crate::xml::quoted;
 use crate::{
-    BESKEDTYPE, CPR_URN, CVR_URN, FOELSOMHED, KLE_URN, KUVERT_NS, OBJEKTTYPE_PERSON, OBJEKTTYPE_SAG, SAG_NS, SAGDOK_NS,
-    SIKKERHEDSKLASSIFICERING, ids, is_id, is_kle, normalise_cpr,
+    BRO_NS, CPR_URN, CVR_URN, GD_NS, KLE_URN, KUVERT_NS, ROLE_URN, SAG_NS, SAGDOK_NS, ids, is_id, is_kle, normalise_cpr,
 };
 
 /// The KLE subject written when the case number does not start with one.
 pub const DEFAULT_KLE: &str = "27.24.00";
+/// SF1470's limit on `BrugervendtNoegle` and `Sagsnummer`.
+pub const MAX_CASE_NUMBER: usize = 50;
 
 /// A person the Sag names.
 struct Person {
@@ -225,12 +231,44 @@ impl Writer {
         self.xml.leaf(name, text);
     }
 
-    /// An OIO UnikId: `<name><sagdok:KIND>value</sagdok:KIND></name>`.
+    /// An OIO UnikId: `<name><sd:KIND>value</sd:KIND></name>`.
     fn unik(&mut self, name: &str, kind: &str, value: &str) {
         self.begin();
         self.xml.start(name, &[]);
-        self.xml.leaf(&format!("sagdok:{kind}"), value);
+        self.xml.leaf(&format!("sd:{kind}"), value);
         self.xml.end(name);
+    }
+
+    /// A UnikId from the settings, as a UUID or a URN.
+    fn setting(&mut self, name: &str, value: &UnikId) {
+        match value {
+            UnikId::Uuid(u) => self.uuid(name, u),
+            UnikId::Urn(u) => self.urn(name, u),
+        }
+    }
+
+    /// OIO's `Virkning` from midnight of `day`, Danish time, open-ended.
+    fn virkning(&mut self, name: &str, day: Ymd) {
+        self.open(name);
+        self.instant("sd:FraTidspunkt", &time::copenhagen_midnight(day));
+        self.unik("sd:TilTidspunkt", "GraenseIndikator", "true");
+        self.close(name);
+    }
+
+    /// A relation of the registration: `Virkning` (when known), `Rolle`, `ReferenceID` and a name.
+    fn relation(&mut self, name: &str, from: Option<Ymd>, role: &str, reference: &str, display: &str) {
+        self.open(name);
+        if let Some(day) = from {
+            self.virkning("gd:Virkning", day);
+        }
+        self.urn("gd:Rolle", &format!("{ROLE_URN}{role}"));
+        self.urn("gd:ReferenceID", reference);
+        if !display.is_empty() {
+            self.open("gd:LokalUdvidelseListe");
+            self.leaf("bro:Navn", display);
+            self.close("gd:LokalUdvidelseListe");
+        }
+        self.close(name);
     }
 
     fn urn(&mut self, name: &str, value: &str) {
@@ -261,13 +299,21 @@ impl Writer {
     }
 }
 
-/// The message's id: the batch's own when it has one, else one derived from
-/// the case and the sequences, else from the batch's bytes.
-fn message_id(batch: &proto::AdapterBatch) -> String {
-    // The gateway sends one delivery per append: its case and sequences name it.
+/// The message's id: the batch's own when it is a UUID or a URN, else one
+/// derived from it, or from the case and the sequences, or from the batch's bytes.
+fn message_id(batch: &proto::AdapterBatch) -> UnikId {
     if let Some(u) = ids::uuid_of(&batch.source_message_id) {
-        return u;
+        return UnikId::Uuid(u);
     }
+    if crate::read::is_urn(&batch.source_message_id) {
+        return UnikId::Urn(batch.source_message_id.clone());
+    }
+    UnikId::Uuid(derived_id(batch))
+}
+
+/// A UUID naming the batch when it has no id of its own.
+fn derived_id(batch: &proto::AdapterBatch) -> String {
+    // The gateway sends one delivery per append: its case and sequences name it.
     if !batch.source_message_id.is_empty() {
         return ids::name_uuid(&format!("besked:{}", batch.source_message_id));
     }
@@ -276,7 +322,11 @@ fn message_id(batch: &proto::AdapterBatch) -> String {
     if !batch.case.is_empty() {
         return ids::name_uuid(&format!("{}#{first}-{last}", batch.case));
     }
-    let bytes = bro_adapter_sdk::prost::Message::encode_to_vec(batch);
+    // Without the settings: a map's encoding has no fixed order.
+    let bytes = bro_adapter_sdk::prost::Message::encode_to_vec(&proto::AdapterBatch {
+        settings: Default::default(),
+        ..batch.clone()
+    });
     ids::name_uuid(&format!("batch:{}", sha1_smol::Sha1::from(bytes).digest()))
 }
 
@@ -325,12 +375,13 @@ pub fn write(batch: &proto::AdapterBatch) -> Result<Vec<u8>, AdapterError> {
         Kind::CaseOpened(o) => Some((e.index, o)),
         _ => None,
     });
+    let opened_on = opened.and_then(|(i, _)| entries.iter().find(|e| e.index == i)).map(|e| e.date);
     // The people first: every event names its custody holder by their CPR URN.
     let (child, holders) = people(batch, opened)?;
     let municipality = opened.and_then(|(_, o)| o.placing_municipality.as_ref());
-    let cvr = municipality.map(|m| m.cvr.as_str()).filter(|c| c.len() == 8 && c.bytes().all(|b| b.is_ascii_digit()));
+    let owner_cvr = municipality.map(|m| m.cvr.as_str()).filter(|c| settings::is_cvr(c));
     if let Some((i, _)) = opened
-        && cvr.is_none()
+        && owner_cvr.is_none()
     {
         return Err(invalid(
             format!("events[{i}].caseOpened.placingMunicipality.cvr"),
@@ -339,11 +390,44 @@ pub fn write(batch: &proto::AdapterBatch) -> Result<Vec<u8>, AdapterError> {
     }
     let journal_reference =
         opened.and_then(|(_, o)| o.child.as_ref()).map(|c| c.journal_reference.as_str()).unwrap_or_default();
+    if journal_reference.chars().count() > MAX_CASE_NUMBER
+        && let Some((i, _)) = opened
+    {
+        return Err(invalid(
+            format!("events[{i}].caseOpened.child.journalReference"),
+            format!("is longer than {MAX_CASE_NUMBER} characters, SF1470's limit for a case number"),
+        ));
+    }
     // A case number like 27.24.00-G01-1-26 starts with its KLE subject.
     let kle = journal_reference.get(..8).filter(|k| is_kle(k)).unwrap_or(DEFAULT_KLE);
 
+    // The registered identifiers: configured, never invented.
+    let config = Settings::read(&batch.settings)?;
+    let beskedtype = config
+        .beskedtype
+        .as_ref()
+        .ok_or_else(|| settings::missing(settings::BESKEDTYPE, "the Beskedtype UUID of a Sag change"))?;
+    let sender = config
+        .beskedansvarlig_aktoer
+        .as_deref()
+        .ok_or_else(|| settings::missing(settings::BESKEDANSVARLIG_AKTOER, "the sending system's UUID"))?;
+    let classification = config
+        .sikkerhedsklassificering
+        .as_ref()
+        .ok_or_else(|| settings::missing(settings::SIKKERHEDSKLASSIFICERING, "the security classification's UUID"))?;
+    let cvr = config.myndighed_cvr.as_deref().or(owner_cvr).ok_or_else(|| {
+        settings::missing(
+            settings::MYNDIGHED_CVR,
+            "the municipality's CVR number (a batch that does not open the case does not carry it)",
+        )
+    })?;
+    let handling = if opened.is_some() { &config.objekthandling_oprettet } else { &config.objekthandling_rettet };
+
     // Ids and times are derived from the batch: no clock, no randomness.
     let besked_id = message_id(batch);
+    let besked_name = match &besked_id {
+        UnikId::Uuid(u) | UnikId::Urn(u) => u.as_str(),
+    };
     let sag_id = ids::name_uuid(&format!(
         "sag:{}",
         if !batch.case.is_empty() {
@@ -351,7 +435,7 @@ pub fn write(batch: &proto::AdapterBatch) -> Result<Vec<u8>, AdapterError> {
         } else if !journal_reference.is_empty() {
             journal_reference
         } else {
-            besked_id.as_str()
+            besked_name
         }
     ));
     let latest = entries.iter().map(|e| e.date).max().unwrap_or(Ymd { year: 1970, month: 1, day: 1 });
@@ -364,81 +448,100 @@ pub fn write(batch: &proto::AdapterBatch) -> Result<Vec<u8>, AdapterError> {
     let mut w = Writer { xml: XmlWriter::new(), depth: 0 };
     w.xml.declaration("UTF-8");
     w.begin();
-    let namespaces = [("xmlns:kuvert", KUVERT_NS), ("xmlns:sagdok", SAGDOK_NS), ("xmlns:sag", SAG_NS)];
-    w.xml.start("kuvert:Haendelsesbesked", &namespaces);
+    w.xml.start("kuvert:Haendelsesbesked", &[("xmlns:kuvert", KUVERT_NS), ("xmlns:sd", SAGDOK_NS)]);
     w.depth = 1;
-    w.uuid("kuvert:BeskedId", &besked_id);
+    w.setting("kuvert:BeskedId", &besked_id);
     w.leaf("kuvert:BeskedVersion", "1.0");
     // The envelope: what the Beskedfordeler filters and routes on.
     w.open("kuvert:Beskedkuvert");
     w.open("kuvert:Filtreringsdata");
-    w.urn("kuvert:Beskedtype", BESKEDTYPE);
-    w.uuid("kuvert:BeskedAnsvarligAktoer", &ids::name_uuid("system:bro"));
-    if let Some(cvr) = cvr {
-        w.urn("kuvert:TilladtModtager", &format!("{CVR_URN}{cvr}"));
-    }
+    w.setting("kuvert:Beskedtype", beskedtype);
+    w.uuid("kuvert:BeskedAnsvarligAktoer", sender);
+    w.urn("kuvert:TilladtModtager", &format!("{CVR_URN}{cvr}"));
     // One related object per person, so subscribers can filter by CPR number.
-    for p in child.iter().chain(holders.iter()) {
-        w.open("kuvert:RelateretObjekt");
-        w.urn("kuvert:ObjektId", &format!("{CPR_URN}{}", p.cpr));
-        w.urn("kuvert:ObjektType", OBJEKTTYPE_PERSON);
-        w.close("kuvert:RelateretObjekt");
+    if let Some(person_type) = &config.objekttype_person {
+        for p in child.iter().chain(holders.iter()) {
+            w.open("kuvert:RelateretObjekt");
+            w.urn("kuvert:ObjektId", &format!("{CPR_URN}{}", p.cpr));
+            w.setting("kuvert:ObjektType", person_type);
+            w.close("kuvert:RelateretObjekt");
+        }
     }
     w.open("kuvert:ObjektRegistrering");
-    w.uuid("kuvert:ObjektRegistreringId", &ids::name_uuid(&format!("registrering:{besked_id}")));
+    w.uuid("kuvert:ObjektRegistreringId", &ids::name_uuid(&format!("registrering:{besked_name}")));
     w.instant("kuvert:Registreringstidspunkt", &formed);
-    if let Some(cvr) = cvr {
-        w.urn("kuvert:ObjektAnsvarligMyndighed", &format!("{CVR_URN}{cvr}"));
-    }
+    w.urn("kuvert:ObjektAnsvarligMyndighed", &format!("{CVR_URN}{cvr}"));
     w.uuid("kuvert:ObjektId", &sag_id);
-    w.urn("kuvert:ObjektType", OBJEKTTYPE_SAG);
-    let handling = if opened.is_some() { "oprettet" } else { "rettet" };
-    w.urn("kuvert:ObjektHandling", &format!("urn:bro:sdi:objekthandling:{handling}"));
+    if let Some(t) = &config.objekttype_sag {
+        w.setting("kuvert:ObjektType", t);
+    }
+    if let Some(h) = handling {
+        w.setting("kuvert:ObjektHandling", h);
+    }
     w.urn("kuvert:OpgaveEmne", &format!("{KLE_URN}{kle}"));
-    w.leaf("kuvert:Sikkerhedsklassifikation", FOELSOMHED);
     w.close("kuvert:ObjektRegistrering");
     w.close("kuvert:Filtreringsdata");
     w.open("kuvert:Leveranceinformation");
     w.instant("kuvert:Dannelsestidspunkt", &formed);
-    w.urn("kuvert:Sikkerhedsklassificering", SIKKERHEDSKLASSIFICERING);
+    w.setting("kuvert:Sikkerhedsklassificering", classification);
     w.close("kuvert:Leveranceinformation");
     w.close("kuvert:Beskedkuvert");
-    // The payload: the Sag, its parties and one entry per event.
+
+    // The payload: SF1470 v6's registration of the Sag.
     w.open("kuvert:Beskeddata");
-    w.open("sag:Sag");
-    w.leaf("sag:UUIDIdentifikator", &sag_id);
-    w.leaf("sag:Sagsnummer", journal_reference);
-    w.leaf("sag:Primaerklasse", kle);
-    w.leaf("sag:BroSag", &batch.case);
-    if let (Some(m), Some(cvr)) = (municipality, cvr) {
-        w.open("sag:Sagsaktoer");
-        w.leaf("sag:Rolle", "ejer");
-        w.urn("sag:ReferenceID", &format!("{CVR_URN}{cvr}"));
-        w.leaf("sag:FuldtNavn", &m.display_name);
-        w.close("sag:Sagsaktoer");
+    w.begin();
+    let namespaces = [("xmlns:sag", SAG_NS), ("xmlns:gd", GD_NS), ("xmlns:sd", SAGDOK_NS), ("xmlns:bro", BRO_NS)];
+    w.xml.start("sag:RegistreringBesked", &namespaces);
+    w.depth += 1;
+    w.leaf("sd:UUIDIdentifikator", &sag_id);
+    w.open("sag:Registrering");
+    w.leaf("sd:Tidspunkt", &time::format_datetime(&formed));
+    if opened.is_some() {
+        w.leaf("sd:LivscyklusKode", "Opstaaet");
     }
-    for p in child.iter().chain(holders.iter()) {
-        w.open("sag:SagsPart");
-        w.leaf("sag:Rolle", codes::code_of(codes::ROLES, p.role).unwrap_or("forælder"));
-        w.urn("sag:ReferenceID", &format!("{CPR_URN}{}", p.cpr));
-        w.leaf("sag:FuldtNavn", &p.name);
-        w.close("sag:SagsPart");
+    w.open("sag:AttributListe");
+    if !journal_reference.is_empty() {
+        w.open("sag:Egenskaber");
+        if let Some(day) = opened_on {
+            w.virkning("sag:Virkning", day);
+        }
+        w.leaf("sag:BrugervendtNoegle", journal_reference);
+        w.leaf("sag:Sagsnummer", journal_reference);
+        w.close("sag:Egenskaber");
     }
+    // What SF1470 has no place for: bro's case and the barnets-lov events.
+    w.open("gd:LokalUdvidelseListe");
+    w.leaf("bro:BroSag", &batch.case);
     for e in &entries {
-        w.open("sag:Sagshaendelse");
-        w.leaf("sag:Haendelsestype", codes::code_of(codes::TYPES, e.ty).unwrap_or_default());
+        w.open("bro:Sagshaendelse");
+        w.leaf("bro:Haendelsestype", codes::code_of(codes::TYPES, e.ty).unwrap_or_default());
         // In effect from midnight of the legal date, with no end.
-        w.open("sagdok:Virkning");
-        w.instant("sagdok:FraTidspunkt", &time::copenhagen_midnight(e.date));
-        w.begin();
-        w.xml.start("sagdok:TilTidspunkt", &[]);
-        w.xml.leaf("sagdok:GraenseIndikator", "true");
-        w.xml.end("sagdok:TilTidspunkt");
-        w.close("sagdok:Virkning");
+        w.virkning("sd:Virkning", e.date);
         fields(&mut w, e, batch, &holders)?;
-        w.close("sag:Sagshaendelse");
+        w.close("bro:Sagshaendelse");
     }
-    w.close("sag:Sag");
+    w.close("gd:LokalUdvidelseListe");
+    w.close("sag:AttributListe");
+    w.open("sag:TilstandListe");
+    if let Some(day) = opened_on {
+        w.open("sag:Fremdrift");
+        w.virkning("sag:Virkning", day);
+        w.leaf("sag:FremdriftStatusKode", "Opstaaet");
+        w.close("sag:Fremdrift");
+    }
+    w.close("sag:TilstandListe");
+    w.open("sag:RelationListe");
+    if let (Some(m), Some(cvr)) = (municipality, owner_cvr) {
+        w.relation("sag:Sagsaktoer", opened_on, "ejer", &format!("{CVR_URN}{cvr}"), &m.display_name);
+    }
+    w.relation("sag:Sagsklasse", opened_on, "primaerklasse", &format!("{KLE_URN}{kle}"), "");
+    for p in child.iter().chain(holders.iter()) {
+        let role = codes::code_of(codes::ROLES, p.role).unwrap_or("foraelder");
+        w.relation("sag:Sagspart", opened_on, role, &format!("{CPR_URN}{}", p.cpr), &p.name);
+    }
+    w.close("sag:RelationListe");
+    w.close("sag:Registrering");
+    w.close("sag:RegistreringBesked");
     w.close("kuvert:Beskeddata");
     w.close("kuvert:Haendelsesbesked");
     Ok((w.xml.finish() + "\n").into_bytes())
@@ -464,7 +567,7 @@ fn fields(w: &mut Writer, e: &Entry<'_>, batch: &proto::AdapterBatch, holders: &
     let i = e.index;
     let part = |w: &mut Writer, reference: &str, field: &str| -> Result<(), AdapterError> {
         let cpr = resolve(batch, holders, reference, &format!("events[{i}].{field}"))?;
-        w.urn("sag:Part", &format!("{CPR_URN}{cpr}"));
+        w.urn("bro:Part", &format!("{CPR_URN}{cpr}"));
         Ok(())
     };
     let at = |field: &str| format!("events[{i}].{field}");
@@ -473,87 +576,87 @@ fn fields(w: &mut Writer, e: &Entry<'_>, batch: &proto::AdapterBatch, holders: &
         Kind::CaseOpened(_) => {}
         // § 77 stk. 2 turns on the basis, the siblings and the reason: all three are written.
         Kind::PlacementRecommended(r) => {
-            w.code("sag:Hjemmel", codes::BASES, r.basis(), &at("placementRecommended.basis"))?;
-            w.leaf("sag:SoeskendeUnder18IHusstanden", if r.siblings_under_18_in_household { "true" } else { "false" });
-            w.code("sag:Indstillingsgrund", codes::REASONS, r.reason(), &at("placementRecommended.reason"))?;
+            w.code("bro:Hjemmel", codes::BASES, r.basis(), &at("placementRecommended.basis"))?;
+            w.leaf("bro:SoeskendeUnder18IHusstanden", if r.siblings_under_18_in_household { "true" } else { "false" });
+            w.code("bro:Indstillingsgrund", codes::REASONS, r.reason(), &at("placementRecommended.reason"))?;
         }
         Kind::PlacementStarted(s) => {
-            w.code("sag:Hjemmel", codes::BASES, s.basis(), &at("placementStarted.basis"))?;
+            w.code("bro:Hjemmel", codes::BASES, s.basis(), &at("placementStarted.basis"))?;
             if s.site_kind() != proto::PlacementSiteKind::Unspecified {
-                w.code("sag:Anbringelsessted", codes::SITES, s.site_kind(), &at("placementStarted.siteKind"))?;
+                w.code("bro:Anbringelsessted", codes::SITES, s.site_kind(), &at("placementStarted.siteKind"))?;
             }
         }
         Kind::PlacementEnded(p) => {
-            w.code("sag:Ophoersgrund", codes::END_REASONS, p.reason(), &at("placementEnded.reason"))?
+            w.code("bro:Ophoersgrund", codes::END_REASONS, p.reason(), &at("placementEnded.reason"))?
         }
         Kind::SupportPersonOffered(p) => part(w, &p.custody_holder, "supportPersonOffered.custodyHolder")?,
         Kind::SupportPersonAccepted(p) => part(w, &p.custody_holder, "supportPersonAccepted.custodyHolder")?,
         Kind::SupportPersonDeclined(p) => part(w, &p.custody_holder, "supportPersonDeclined.custodyHolder")?,
         Kind::SupportPersonChosen(p) => {
             part(w, &p.custody_holder, "supportPersonChosen.custodyHolder")?;
-            w.code("sag:Stoettepersontype", codes::PERSON_KINDS, p.kind(), &at("supportPersonChosen.kind"))?;
+            w.code("bro:Stoettepersontype", codes::PERSON_KINDS, p.kind(), &at("supportPersonChosen.kind"))?;
             if let Some(person) = &p.person {
-                w.open("sag:Stoetteperson");
-                w.leaf("sag:FuldtNavn", &person.display_name);
-                w.leaf("sag:Rolle", &person.role);
-                w.leaf("sag:Telefon", &person.phone);
-                w.leaf("sag:Email", &person.email);
-                w.close("sag:Stoetteperson");
+                w.open("bro:Stoetteperson");
+                w.leaf("bro:FuldtNavn", &person.display_name);
+                w.leaf("bro:Rolle", &person.role);
+                w.leaf("bro:Telefon", &person.phone);
+                w.leaf("bro:Email", &person.email);
+                w.close("bro:Stoetteperson");
             }
         }
         Kind::SupportPersonApproved(p) => part(w, &p.custody_holder, "supportPersonApproved.custodyHolder")?,
         Kind::SupportPersonRefused(p) => {
             part(w, &p.custody_holder, "supportPersonRefused.custodyHolder")?;
-            w.leaf("sag:Begrundelse", &p.reason);
+            w.leaf("bro:Begrundelse", &p.reason);
         }
         Kind::SupportDecided(d) => {
             part(w, &d.custody_holder, "supportDecided.custodyHolder")?;
-            w.code("sag:Foranstaltning", codes::DECIDED_MEASURES, d.measure(), &at("supportDecided.measure"))?;
-            w.code("sag:Afgoerelse", codes::OUTCOMES, d.outcome(), &at("supportDecided.outcome"))?;
+            w.code("bro:Foranstaltning", codes::DECIDED_MEASURES, d.measure(), &at("supportDecided.measure"))?;
+            w.code("bro:Afgoerelse", codes::OUTCOMES, d.outcome(), &at("supportDecided.outcome"))?;
         }
         Kind::SupportStarted(s) => {
             part(w, &s.custody_holder, "supportStarted.custodyHolder")?;
-            w.code("sag:Foranstaltning", codes::STARTED_MEASURES, s.measure(), &at("supportStarted.measure"))?;
+            w.code("bro:Foranstaltning", codes::STARTED_MEASURES, s.measure(), &at("supportStarted.measure"))?;
         }
         Kind::ConsentGiven(c) => {
             part(w, &c.custody_holder, "consentGiven.custodyHolder")?;
-            w.leaf("sag:Samtykkeomfang", &c.scope);
+            w.leaf("bro:Samtykkeomfang", &c.scope);
         }
         Kind::ConsentWithdrawn(c) => {
             part(w, &c.custody_holder, "consentWithdrawn.custodyHolder")?;
-            w.leaf("sag:Samtykkeomfang", &c.scope);
+            w.leaf("bro:Samtykkeomfang", &c.scope);
         }
         Kind::PlanPrepared(p) => {
-            w.leaf("sag:PlanId", &p.plan_id);
-            w.code("sag:Plantype", codes::PLAN_KINDS, p.kind(), &at("planPrepared.kind"))?;
+            w.leaf("bro:PlanId", &p.plan_id);
+            w.code("bro:Plantype", codes::PLAN_KINDS, p.kind(), &at("planPrepared.kind"))?;
             // The custody holders a § 78 plan covers, by CPR URN like every other party reference.
             for (j, c) in p.covers.iter().enumerate() {
                 let cpr = resolve(batch, holders, c, &at(&format!("planPrepared.covers[{j}]")))?;
-                w.urn("sag:Omfatter", &format!("{CPR_URN}{cpr}"));
+                w.urn("bro:Omfatter", &format!("{CPR_URN}{cpr}"));
             }
             for (j, g) in p.goals.iter().enumerate() {
-                w.open("sag:Maal");
-                w.leaf("sag:MaalId", &g.goal_id);
-                w.leaf("sag:AendringHosForaeldre", &g.change_in_parents);
+                w.open("bro:Maal");
+                w.leaf("bro:MaalId", &g.goal_id);
+                w.leaf("bro:AendringHosForaeldre", &g.change_in_parents);
                 if g.aim() != proto::GoalAim::Unspecified {
-                    w.code("sag:Sigte", codes::AIMS, g.aim(), &at(&format!("planPrepared.goals[{j}].aim")))?;
+                    w.code("bro:Sigte", codes::AIMS, g.aim(), &at(&format!("planPrepared.goals[{j}].aim")))?;
                 }
                 for s in &g.sub_goals {
-                    w.leaf_always("sag:Delmaal", s);
+                    w.leaf_always("bro:Delmaal", s);
                 }
                 if g.owner_sector() != proto::Sector::Unspecified {
                     w.code(
-                        "sag:EjerSektor",
+                        "bro:EjerSektor",
                         codes::SECTORS,
                         g.owner_sector(),
                         &at(&format!("planPrepared.goals[{j}].ownerSector")),
                     )?;
                 }
-                w.leaf("sag:Ejer", &g.owner);
-                w.close("sag:Maal");
+                w.leaf("bro:Ejer", &g.owner);
+                w.close("bro:Maal");
             }
         }
-        Kind::PlanOmitted(p) => w.leaf("sag:Begrundelse", &p.reasons),
+        Kind::PlanOmitted(p) => w.leaf("bro:Begrundelse", &p.reasons),
         _ => {}
     }
     Ok(())

@@ -27,11 +27,11 @@ fn an_empty_body_is_malformed() {
 fn broken_xml_is_malformed_with_its_position() {
     assert_eq!(
         clean(&fixture("malformed.in.xml")),
-        "malformed input at 7:3: not well-formed XML: expected 'sag:Sag' tag, not 'kuvert:Beskeddata'"
+        "malformed input at 7:3: not well-formed XML: expected 'sag:RegistreringBesked' tag, not 'kuvert:Beskeddata'"
     );
     let e = clean(b"<kuvert:Haendelsesbesked xmlns:kuvert=\"urn:oio:besked:kuvert:1.0\">\n  <a b=\"1\" b=\"2\"/>");
     assert!(e.starts_with("malformed input at 2:"), "{e}");
-    let unbound = clean(b"<sag:Sag/>");
+    let unbound = clean(b"<sag:RegistreringBesked/>");
     assert!(unbound.starts_with("malformed input at 1:"), "{unbound}");
 }
 
@@ -58,8 +58,8 @@ fn deeply_nested_xml_is_refused_at_the_depth_cap_as_it_streams() {
     assert!(refused.contains("deeper than 64 levels") && refused.contains("(cap: depth)"), "{refused}");
     // And as the payload itself.
     let payload = format!(
-        "<kuvert:Haendelsesbesked xmlns:kuvert=\"urn:oio:besked:kuvert:1.0\" xmlns:sagdok=\"urn:oio:sagdok:3.0.0\">\
-         <kuvert:BeskedId><sagdok:UUIDIdentifikator>00000000-0000-4000-8000-000000000001</sagdok:UUIDIdentifikator></kuvert:BeskedId>\
+        "<kuvert:Haendelsesbesked xmlns:kuvert=\"urn:oio:besked:kuvert:1.0\" xmlns:sd=\"urn:oio:sagdok:3.0.0\">\
+         <kuvert:BeskedId><sd:UUIDIdentifikator>00000000-0000-4000-8000-000000000001</sd:UUIDIdentifikator></kuvert:BeskedId>\
          <kuvert:BeskedVersion>1.0</kuvert:BeskedVersion><kuvert:Beskeddata>{}{}</kuvert:Beskeddata></kuvert:Haendelsesbesked>",
         "<x>".repeat(depth),
         "</x>".repeat(depth)
@@ -91,8 +91,7 @@ fn huge_numbers_and_long_values_are_refused() {
         e(&event("revision-tilbudt", "9999-12-31T23:30:00-14:00", "")).ends_with("is outside the years 1900 to 9999")
     );
     let long_cpr = format!("{}0507880000", "9".repeat(10_000));
-    let who =
-        format!("<sag:Part><sagdok:URNIdentifikator>urn:oio:cpr-nr:{long_cpr}</sagdok:URNIdentifikator></sag:Part>");
+    let who = format!("<bro:Part><sd:URNIdentifikator>urn:oio:cpr-nr:{long_cpr}</sd:URNIdentifikator></bro:Part>");
     assert!(
         e(&event("stoetteperson-tilbudt", "2026-01-15", &who))
             .ends_with("Part: is not a CPR URN (urn:oio:cpr-nr: and ten digits)")
@@ -103,7 +102,7 @@ fn huge_numbers_and_long_values_are_refused() {
         clean(version.as_bytes())
             .starts_with("unsupported message type: Haendelsesbesked BeskedVersion (a value that is not a code)")
     );
-    let reason = format!("<sag:Begrundelse>{}</sag:Begrundelse>", "x".repeat(5000));
+    let reason = format!("<bro:Begrundelse>{}</bro:Begrundelse>", "x".repeat(5000));
     assert!(
         e(&event("plan-undladt", "2026-01-15", &reason))
             .ends_with("Begrundelse: is 5000 bytes long; at most 4096 are allowed")
@@ -120,14 +119,17 @@ fn other_namespaces_and_formats_are_unsupported_by_name() {
         "unsupported message type: XML Haendelsesbesked in namespace \"urn:oio:besked:kuvert:2.0\" is not a \
          Haendelsesbesked; the sdi adapter reads KOMBIT Beskedfordeler Haendelsesbesked (urn:oio:besked:kuvert:1.0)"
     );
-    let sf1470 = text("sag-oprettet.in.xml").replace("urn:bro:sdi:sag:1.0", "urn:oio:sts:sagdok:sag:6");
+    // bro's earlier profile, a Sag change of its own namespace, is not SF1470's registration.
+    let own = text("sag-oprettet.in.xml").replace("urn:oio:sts:sagdok:sag:6", "urn:bro:sdi:sag:1.0");
     assert!(
-        clean(sf1470.as_bytes()).contains("a Haendelsesbesked about a Sag (namespace \"urn:oio:sts:sagdok:sag:6\"")
+        clean(own.as_bytes())
+            .contains("a Haendelsesbesked about RegistreringBesked (namespace \"urn:bro:sdi:sag:1.0\")")
     );
     assert_eq!(
         clean(&fixture("dokument.in.xml")),
-        "unsupported message type: a Haendelsesbesked about a Dokument (namespace \"urn:bro:sdi:dokument:1.0\", \
-         ObjektType \"urn:bro:sdi:objekttype:dokument\") is not a Sag change; the sdi adapter reads Sag changes (urn:bro:sdi:sag:1.0)"
+        "unsupported message type: a Haendelsesbesked about Sikkerhedsprofil (namespace \
+         \"urn:oio:sts:sagdok:dokumentindeks:6\"), ObjektType \"a7c4e2b9-0000-4000-8000-…\" is not a Sag \
+         registration; the sdi adapter reads SF1470 v6 RegistreringBesked (urn:oio:sts:sagdok:sag:6)"
     );
     assert!(clean(b"{\"BeskedId\": 1}").contains("a message that is not XML"));
     assert!(
@@ -150,19 +152,19 @@ fn no_error_carries_a_cpr_number_or_a_name() {
     let base = text("stoetteperson.in.xml");
     let broken = [
         base.replace(
-            "urn:oio:cpr-nr:0507880000</sagdok:URNIdentifikator></sag:ReferenceID>",
-            "urn:oio:cpr-nr:05078800X0</sagdok:URNIdentifikator></sag:ReferenceID>",
+            "urn:oio:cpr-nr:0507880000</sd:URNIdentifikator></gd:ReferenceID>",
+            "urn:oio:cpr-nr:05078800X0</sd:URNIdentifikator></gd:ReferenceID>",
         ),
-        base.replace("<sag:Rolle>mor</sag:Rolle>", "<sag:Rolle>Mette Testesen 0507880000</sag:Rolle>"),
+        base.replace("urn:bro:sdi:rolle:mor<", "urn:bro:sdi:rolle:Mette Testesen 0507880000<"),
         base.replace(
-            "<sag:Haendelsestype>stoetteperson-afvist</sag:Haendelsestype>",
-            "<sag:Haendelsestype>Lise Naboesen 0507880000</sag:Haendelsestype>",
+            "<bro:Haendelsestype>stoetteperson-afvist</bro:Haendelsestype>",
+            "<bro:Haendelsestype>Lise Naboesen 0507880000</bro:Haendelsestype>",
         ),
-        base.replace("<sag:Stoettepersontype>netvaerk<", "<sag:Stoettepersontype>Naboesen 1206851000<"),
-        base.replacen("<sag:Rolle>far</sag:Rolle>", "<sag:Rolle>barn</sag:Rolle>", 1),
+        base.replace("<bro:Stoettepersontype>netvaerk<", "<bro:Stoettepersontype>Naboesen 1206851000<"),
+        base.replacen("urn:bro:sdi:rolle:far<", "urn:bro:sdi:rolle:barn<", 1),
         base.replace(
-            "urn:oio:cpr-nr:1206851000</sagdok:URNIdentifikator></sag:Part>",
-            "urn:oio:cpr-nr:1503150000</sagdok:URNIdentifikator></sag:Part>",
+            "urn:oio:cpr-nr:1206851000</sd:URNIdentifikator></bro:Part>",
+            "urn:oio:cpr-nr:1503150000</sd:URNIdentifikator></bro:Part>",
         ),
     ];
     for (i, body) in broken.iter().enumerate() {

@@ -65,10 +65,10 @@ fn every_event_type_is_read_by_some_fixture() {
 #[test]
 fn custody_holders_get_party_ids_from_their_roles() {
     let parts = [
-        part("forælder", "0309921000"),
+        part("foraelder", "0309921000"),
         part("mor", "0507880000"),
         part("mor", "0507881000"),
-        part("forælder", "1204861000"),
+        part("foraelder", "1204861000"),
         part("barn", "1503150000"),
     ]
     .concat();
@@ -145,18 +145,18 @@ fn a_holistic_plan_covers_custody_holders_by_subject() {
 fn missing_and_unknown_values_are_invalid_and_named() {
     let e = |events: &str| error(message(&parents(), events).as_bytes());
     assert_eq!(
-        e(&event("anbringelse-startet", "2026-01-15", "<sag:Hjemmel>bl99</sag:Hjemmel>")),
-        "invalid content: Beskeddata.Sag.Sagshaendelse[1].Hjemmel: unknown code \"bl99\"; expected bl46, bl47 or lbu14"
+        e(&event("anbringelse-startet", "2026-01-15", "<bro:Hjemmel>bl99</bro:Hjemmel>")),
+        "invalid content: Beskeddata.RegistreringBesked.Registrering.AttributListe.LokalUdvidelseListe.Sagshaendelse[1].Hjemmel: unknown code \"bl99\"; expected bl46, bl47 or lbu14"
     );
     assert_eq!(
         e(&event("anbringelse-startet", "2026-01-15", "")),
-        "invalid content: Beskeddata.Sag.Sagshaendelse[1].Hjemmel: is required: bl46, bl47 or lbu14"
+        "invalid content: Beskeddata.RegistreringBesked.Registrering.AttributListe.LokalUdvidelseListe.Sagshaendelse[1].Hjemmel: is required: bl46, bl47 or lbu14"
     );
     let bl75 = e(&event(
         "stoette-afgjort",
         "2026-01-15",
         &format!(
-            "{}<sag:Foranstaltning>bl75</sag:Foranstaltning><sag:Afgoerelse>bevilget</sag:Afgoerelse>",
+            "{}<bro:Foranstaltning>bl75</bro:Foranstaltning><bro:Afgoerelse>bevilget</bro:Afgoerelse>",
             who("0507880000")
         ),
     ));
@@ -166,11 +166,14 @@ fn missing_and_unknown_values_are_invalid_and_named() {
     let scope = e(&event(
         "samtykke-givet",
         "2026-01-15",
-        &format!("{}<sag:Samtykkeomfang>share:JobCenter</sag:Samtykkeomfang>", who("0507880000")),
+        &format!("{}<bro:Samtykkeomfang>share:JobCenter</bro:Samtykkeomfang>", who("0507880000")),
     ));
     assert!(scope.contains("Samtykkeomfang: \"share:JobCenter\" is not a scope"), "{scope}");
-    let no_date = e("<sag:Sagshaendelse><sag:Haendelsestype>revision-tilbudt</sag:Haendelsestype></sag:Sagshaendelse>");
-    assert_eq!(no_date, "invalid content: Beskeddata.Sag.Sagshaendelse[1].Virkning: is required");
+    let no_date = e("<bro:Sagshaendelse><bro:Haendelsestype>revision-tilbudt</bro:Haendelsestype></bro:Sagshaendelse>");
+    assert_eq!(
+        no_date,
+        "invalid content: Beskeddata.RegistreringBesked.Registrering.AttributListe.LokalUdvidelseListe.Sagshaendelse[1].Virkning: is required"
+    );
     let bad_date = e(&event("revision-tilbudt", "2026-02-30T10:00:00Z", ""));
     assert!(bad_date.contains("FraTidspunkt.TidsstempelDatoTid: is not a date-time"), "{bad_date}");
     let old = e(&event("revision-tilbudt", "1899-12-31T10:00:00Z", ""));
@@ -178,15 +181,15 @@ fn missing_and_unknown_values_are_invalid_and_named() {
     let plan77 = e(&event(
         "plan-udarbejdet",
         "2026-01-15",
-        "<sag:Plantype>bl77</sag:Plantype><sag:Omfatter><sagdok:URNIdentifikator>urn:oio:cpr-nr:0507880000</sagdok:URNIdentifikator></sag:Omfatter>",
+        "<bro:Plantype>bl77</bro:Plantype><bro:Omfatter><sd:URNIdentifikator>urn:oio:cpr-nr:0507880000</sd:URNIdentifikator></bro:Omfatter>",
     ));
     assert!(plan77.ends_with("Omfatter: only a § 78 plan names the custody holders it covers"), "{plan77}");
-    let plan78 = e(&event("plan-udarbejdet", "2026-01-15", "<sag:Plantype>bl78</sag:Plantype>"));
+    let plan78 = e(&event("plan-udarbejdet", "2026-01-15", "<bro:Plantype>bl78</bro:Plantype>"));
     assert!(plan78.ends_with("Omfatter: a § 78 plan names the custody holders it covers"), "{plan78}");
     let plan_id =
-        e(&event("plan-udarbejdet", "2026-01-15", "<sag:PlanId>Plan 1</sag:PlanId><sag:Plantype>bl77</sag:Plantype>"));
+        e(&event("plan-udarbejdet", "2026-01-15", "<bro:PlanId>Plan 1</bro:PlanId><bro:Plantype>bl77</bro:Plantype>"));
     assert!(plan_id.contains("PlanId: is not a plan id"), "{plan_id}");
-    assert!(e("").ends_with("Beskeddata.Sag.Sagshaendelse: at least one Sagshaendelse is required"));
+    assert!(e("").ends_with("Beskeddata.RegistreringBesked.Registrering.AttributListe.LokalUdvidelseListe.Sagshaendelse: at least one bro:Sagshaendelse is required"));
 }
 
 #[test]
@@ -194,18 +197,18 @@ fn a_case_opening_needs_the_child_and_the_owner() {
     let no_child = error(message(&parents(), &event("sag-oprettet", "2026-01-12", "")).as_bytes());
     assert!(
         no_child.starts_with(
-            "invalid content: Beskeddata.Sag.SagsPart: Beskeddata.Sag.Sagshaendelse[1] (sag-oprettet) needs the child"
+            "invalid content: Beskeddata.RegistreringBesked.Registrering.RelationListe.Sagspart: Beskeddata.RegistreringBesked.Registrering.AttributListe.LokalUdvidelseListe.Sagshaendelse[1] (sag-oprettet) needs the child"
         ),
         "{no_child}"
     );
     let with_child = format!("{}{}", parents(), part("barn", "1503150000"));
     let text = message(&with_child, &event("sag-oprettet", "2026-01-12", ""));
-    let no_owner = text.replace("<sag:Rolle>ejer</sag:Rolle>", "<sag:Rolle>ansvarlig</sag:Rolle>");
+    let no_owner = text.replace("urn:bro:sdi:rolle:ejer", "urn:bro:sdi:rolle:ansvarlig");
     assert!(error(no_owner.as_bytes()).contains("needs the placing municipality: a Sagsaktoer with Rolle ejer"));
     let bad_cvr = text.replace("urn:oio:cvr-nr:29990000", "urn:oio:cvr-nr:2999");
     assert_eq!(
         error(bad_cvr.as_bytes()),
-        "invalid content: Beskeddata.Sag.Sagsaktoer[1].ReferenceID: is not a CVR URN (urn:oio:cvr-nr: and eight digits)"
+        "invalid content: Beskeddata.RegistreringBesked.Registrering.RelationListe.Sagsaktoer[1].ReferenceID: is not a CVR URN (urn:oio:cvr-nr: and eight digits)"
     );
 }
 
@@ -213,16 +216,24 @@ fn a_case_opening_needs_the_child_and_the_owner() {
 fn the_parties_are_checked() {
     let revision = event("revision-tilbudt", "2026-01-15", "");
     let none = error(message(&part("barn", "1503150000"), &revision).as_bytes());
-    assert!(none.ends_with("SagsPart: at least one custody holder (Rolle mor, far or forælder) is required"), "{none}");
-    let twice = error(message(&[parents(), part("forælder", "0507880000")].concat(), &revision).as_bytes());
-    assert!(twice.ends_with("SagsPart[3].ReferenceID: names a person another SagsPart names"), "{twice}");
+    assert!(
+        none.ends_with("Sagspart: at least one custody holder (Rolle mor, far or foraelder) is required"),
+        "{none}"
+    );
+    let twice = error(message(&[parents(), part("foraelder", "0507880000")].concat(), &revision).as_bytes());
+    assert!(twice.ends_with("Sagspart[3].ReferenceID: names a person another Sagspart names"), "{twice}");
     let two_children = [parents(), part("barn", "1503150000"), part("barn", "1503151000")].concat();
     assert!(error(message(&two_children, &revision).as_bytes()).contains("a Sag concerns one child"));
     let five =
-        ["0101900000", "1503151000", "0309921000", "1204861000", "0507881000"].map(|c| part("forælder", c)).concat();
+        ["0101900000", "1503151000", "0309921000", "1204861000", "0507881000"].map(|c| part("foraelder", c)).concat();
     assert!(error(message(&five, &revision).as_bytes()).ends_with("has 5 custody holders; at most 4 are allowed"));
     let role = error(message(&part("moster", "0507880000"), &revision).as_bytes());
-    assert!(role.contains("SagsPart[1].Rolle: unknown code \"moster\"; expected barn, mor, far or forælder"), "{role}");
+    assert!(
+        role.contains(
+            "Sagspart[1].Rolle: unknown role \"moster\"; expected urn:bro:sdi:rolle: and barn, mor, far or foraelder"
+        ),
+        "{role}"
+    );
 }
 
 #[test]
@@ -235,12 +246,115 @@ fn envelope_refusals_name_what_they_refuse() {
     );
     let no_id = text.replace("00000000-0000-4000-8000-000000000001", "besked-1");
     assert_eq!(error(no_id.as_bytes()), "invalid content: BeskedId.UUIDIdentifikator: is not a UUID");
-    let base64 = text.replace("<sag:Sag>", "<b:Base64 xmlns:b=\"urn:besked:kuvert:1.0\">PFNhZy8+</b:Base64><sag:Sag>");
+    let base64 = common::envelope(
+        "<sd:UUIDIdentifikator>00000000-0000-4000-8000-000000000001</sd:UUIDIdentifikator>",
+        "<kuvert:Beskeddata><b:Base64 xmlns:b=\"urn:besked:kuvert:1.0\">PFNhZy8+</b:Base64></kuvert:Beskeddata>",
+    );
     assert!(error(base64.as_bytes()).contains("a Beskeddata carried as Base64"));
-    let kle = text.replace("<sag:Sagsaktoer>", "<sag:Primaerklasse>27.24</sag:Primaerklasse><sag:Sagsaktoer>");
-    assert!(error(kle.as_bytes()).ends_with("Primaerklasse: \"27.24\" is not a KLE number dd.dd.dd"));
-    let case = text.replace("<sag:Sagsaktoer>", "<sag:BroSag>sager/1</sag:BroSag><sag:Sagsaktoer>");
+    let kle_class = "<sag:Sagsklasse><gd:Rolle><sd:URNIdentifikator>urn:bro:sdi:rolle:primaerklasse</sd:URNIdentifikator></gd:Rolle><gd:ReferenceID><sd:URNIdentifikator>urn:oio:kle:27.24</sd:URNIdentifikator></gd:ReferenceID></sag:Sagsklasse>";
+    let kle = text.replace("</sag:RelationListe>", &format!("{kle_class}</sag:RelationListe>"));
+    assert!(error(kle.as_bytes()).ends_with("Sagsklasse[1].ReferenceID: is not a KLE URN (urn:oio:kle: and dd.dd.dd)"));
+    let case = text.replace("<gd:LokalUdvidelseListe>", "<gd:LokalUdvidelseListe><bro:BroSag>sager/1</bro:BroSag>");
     assert!(error(case.as_bytes()).ends_with("BroSag: is not a bro case name cases/{id}"));
+}
+
+/// The payload of `message`, for envelopes built around it.
+fn payload() -> String {
+    common::registration(&parents(), &event("revision-tilbudt", "2026-01-15", ""))
+}
+
+#[test]
+fn a_besked_id_may_be_a_uuid_or_a_urn() {
+    let data = format!("<kuvert:Beskeddata>{}</kuvert:Beskeddata>", payload());
+    let urn = common::envelope("<sd:URNIdentifikator>urn:journal:besked:4711</sd:URNIdentifikator>", &data);
+    assert_eq!(read(urn.as_bytes()).source_message_id, "urn:journal:besked:4711");
+    let uuid_urn = common::envelope(
+        "<sd:URNIdentifikator>urn:uuid:8E3B2C10-5F4A-4D6E-9B7C-1A2B3C4D5E6F</sd:URNIdentifikator>",
+        &data,
+    );
+    assert_eq!(read(uuid_urn.as_bytes()).source_message_id, "8e3b2c10-5f4a-4d6e-9b7c-1a2b3c4d5e6f");
+    let spaced = common::envelope("<sd:URNIdentifikator>besked 4711</sd:URNIdentifikator>", &data);
+    assert_eq!(
+        error(spaced.as_bytes()),
+        "invalid content: BeskedId.URNIdentifikator: is not a URN: urn: and at most 255 characters, no spaces"
+    );
+    // A URN id survives writing: the written message keeps it.
+    let mut batch = read(urn.as_bytes());
+    batch.settings = common::settings();
+    let written = testing_body(&batch);
+    assert!(written.contains("<sd:URNIdentifikator>urn:journal:besked:4711</sd:URNIdentifikator>"), "{written}");
+}
+
+fn testing_body(batch: &proto::AdapterBatch) -> String {
+    let m = bro_adapter_sdk::testing::accepted(sdi::render(batch, "haendelsesbesked"));
+    String::from_utf8(m.body).unwrap_or_default()
+}
+
+#[test]
+fn every_beskeddata_is_read_or_refused_by_name() {
+    let id = "<sd:UUIDIdentifikator>00000000-0000-4000-8000-000000000001</sd:UUIDIdentifikator>";
+    let sag = format!("<kuvert:Beskeddata>{}</kuvert:Beskeddata>", payload());
+    let other = "<kuvert:Beskeddata><x:Bilag xmlns:x=\"urn:example:bilag\"/></kuvert:Beskeddata>";
+    // The Sag in the second Beskeddata, an empty first one: read.
+    let second = common::envelope(id, &format!("<kuvert:Beskeddata/>{sag}"));
+    assert_eq!(read(second.as_bytes()).events.len(), 1);
+    let besides = error(common::envelope(id, &format!("{sag}{other}")).as_bytes());
+    assert_eq!(
+        besides,
+        "unsupported message type: Beskeddata[2] carries Bilag (namespace \"urn:example:bilag\") besides the Sag \
+         registration; the sdi adapter reads a Haendelsesbesked whose only payload is one Sag registration"
+    );
+    let two = error(common::envelope(id, &format!("{sag}{sag}")).as_bytes());
+    assert!(
+        two.ends_with("a Haendelsesbesked with 2 Sag registrations; the sdi adapter reads one per message"),
+        "{two}"
+    );
+    let text = error(common::envelope(id, "<kuvert:Beskeddata>Hej</kuvert:Beskeddata>").as_bytes());
+    assert!(text.starts_with("unsupported message type: a Haendelsesbesked about text"), "{text}");
+    let none = error(common::envelope(id, "").as_bytes());
+    assert_eq!(none, "invalid content: Beskeddata: is required: the Sag registration (SF1470 RegistreringBesked)");
+    let empty = error(common::envelope(id, "<kuvert:Beskeddata/>").as_bytes());
+    assert_eq!(empty, "invalid content: Beskeddata: carries no Sag registration (SF1470 RegistreringBesked)");
+}
+
+#[test]
+fn a_bare_date_is_tolerated_as_midnight() {
+    let b = read(message(&parents(), &event("revision-tilbudt", "2026-01-15", "")).as_bytes());
+    assert_eq!(b.events.first().map(date), Some((2026, 1, 15)));
+}
+
+/// KOMBIT's own example message (`externTestBesked.xml` of
+/// `kombit/bfo_infrastructureSamples-java`), when it has been fetched: its
+/// envelope is read and its test payload refused by name. Not in the
+/// repository (no licence); set `SDI_KOMBIT_EXAMPLE` to its path.
+#[test]
+fn kombits_example_envelope_is_read_and_its_payload_refused_by_name() {
+    let path = std::env::var("SDI_KOMBIT_EXAMPLE").unwrap_or_else(|_| {
+        "/tmp/kombit-xsd/bfo/bf-client-example-app/src/main/resources/example_messages/externTestBesked.xml".into()
+    });
+    let Ok(body) = std::fs::read(&path) else {
+        println!("skipped: KOMBIT's example message is not at {path} (see adapters/sdi/README.md, \"Validating\")");
+        return;
+    };
+    let e = error(&body);
+    assert!(
+        e.starts_with(
+            "unsupported message type: a Haendelsesbesked about Beskeddata (namespace \"urn:kombit:test\"), ObjektType"
+        ),
+        "{e}"
+    );
+    // The same envelope with a Sag registration instead of its test payload: accepted.
+    let text = String::from_utf8(body).unwrap_or_default();
+    let (Some(start), Some(end)) = (text.find("<ns2:Beskeddata>"), text.find("</ns2:Beskeddata>")) else {
+        panic!("the example's Beskeddata is not where it was");
+    };
+    let swapped = format!(
+        "{}<ns2:Beskeddata>{}{}",
+        &text[..start],
+        payload().replace("<sag:RegistreringBesked ", "<sag:RegistreringBesked xmlns:sd=\"urn:oio:sagdok:3.0.0\" "),
+        &text[end..]
+    );
+    assert_eq!(read(swapped.as_bytes()).events.len(), 1);
 }
 
 #[test]

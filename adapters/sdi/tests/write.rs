@@ -10,6 +10,11 @@ use bro_adapter_sdk::proto::{self, case_event::Kind};
 use bro_adapter_sdk::testing::{accepted, refused};
 use common::{batch, read};
 
+/// `b` with the tests' system settings.
+fn with_settings(b: &proto::AdapterBatch) -> proto::AdapterBatch {
+    proto::AdapterBatch { settings: common::settings(), ..b.clone() }
+}
+
 fn render(b: &proto::AdapterBatch) -> Vec<u8> {
     accepted(sdi::render(b, "haendelsesbesked")).body
 }
@@ -23,7 +28,7 @@ fn every_fixture_survives_a_round_trip() {
     let mut trips = 0;
     for name in common::inputs() {
         let Ok(first) = sdi::translate(&common::fixture(&name)) else { continue };
-        let again = read(&render(&first));
+        let again = read(&render(&with_settings(&first)));
         assert_eq!(again, first, "{name}");
         trips += 1;
     }
@@ -32,13 +37,13 @@ fn every_fixture_survives_a_round_trip() {
 
 #[test]
 fn output_is_deterministic_and_names_itself() {
-    let b = batch("planer.in.xml");
+    let b = with_settings(&batch("planer.in.xml"));
     assert_eq!(render(&b), render(&b));
     let m = sdi::render(&b, "haendelsesbesked");
     assert_eq!(m.map(|m| m.content_type).ok().as_deref(), Some("application/xml; charset=utf-8"));
     // The message's own id is kept: it is already a UUID.
     let text = String::from_utf8(render(&b)).unwrap_or_default();
-    assert!(text.contains("<sagdok:UUIDIdentifikator>a4b5c6d7-e8f9-4a0b-9c1d-2e3f4a5b6c7d</sagdok:UUIDIdentifikator>"));
+    assert!(text.contains("<sd:UUIDIdentifikator>a4b5c6d7-e8f9-4a0b-9c1d-2e3f4a5b6c7d</sd:UUIDIdentifikator>"));
 }
 
 /// An outbound batch as the gateway sends it: party ids, `parties`, sequences.
@@ -98,6 +103,7 @@ fn outbound() -> proto::AdapterBatch {
             ),
         ],
         holistic_plan: None,
+        settings: common::settings(),
     }
 }
 
@@ -105,11 +111,9 @@ fn outbound() -> proto::AdapterBatch {
 fn an_outbound_batch_names_people_by_cpr_urn_and_skips_what_the_journal_does_not_record() {
     let b = outbound();
     let text = String::from_utf8(render(&b)).unwrap_or_default();
-    assert!(text.contains("<sag:BroSag>cases/emil-testesen</sag:BroSag>"));
-    assert!(
-        text.contains("<sag:Rolle>mor</sag:Rolle>") && text.contains("<sag:FuldtNavn>Jonas Prøvesen</sag:FuldtNavn>")
-    );
-    assert_eq!(text.matches("<sag:Sagshaendelse>").count(), 3);
+    assert!(text.contains("<bro:BroSag>cases/emil-testesen</bro:BroSag>"));
+    assert!(text.contains("urn:bro:sdi:rolle:mor<") && text.contains("<bro:Navn>Jonas Prøvesen</bro:Navn>"));
+    assert_eq!(text.matches("<bro:Sagshaendelse>").count(), 3);
     let again = read(text.as_bytes());
     assert_eq!(again.case, "cases/emil-testesen");
     assert_eq!(again.subjects, b.subjects);
@@ -206,7 +210,7 @@ fn a_custody_holder_without_a_cpr_number_is_left_out_unless_an_event_names_them(
         display_name: "X".into(),
     });
     let text = String::from_utf8(render(&b)).unwrap_or_default();
-    assert_eq!(text.matches("<sag:SagsPart>").count(), 2);
+    assert_eq!(text.matches("<sag:Sagspart>").count(), 2);
     if let Some(Some(Kind::SupportPersonOffered(o))) = b.events.last_mut().map(|e| e.kind.as_mut()) {
         o.custody_holder = "subjects/2".into();
     }
@@ -226,4 +230,49 @@ fn errors_never_echo_a_cpr_number_or_a_name() {
     for p in common::PEOPLE {
         assert!(!e.contains(p));
     }
+}
+
+#[test]
+fn the_registered_identifiers_come_from_the_settings_and_are_never_invented() {
+    let b = outbound();
+    let text = String::from_utf8(render(&b)).unwrap_or_default();
+    for expected in [
+        "<kuvert:Beskedtype><sd:UUIDIdentifikator>5d2e8f1a-0000-4000-8000-000000000001</sd:UUIDIdentifikator>",
+        "<kuvert:BeskedAnsvarligAktoer><sd:UUIDIdentifikator>8d5ad9c7-0000-4000-8000-000000000001</sd:UUIDIdentifikator>",
+        "<kuvert:TilladtModtager><sd:URNIdentifikator>urn:oio:cvr-nr:29990000</sd:URNIdentifikator>",
+        "<kuvert:ObjektAnsvarligMyndighed><sd:URNIdentifikator>urn:oio:cvr-nr:29990000</sd:URNIdentifikator>",
+        "<kuvert:Sikkerhedsklassificering><sd:UUIDIdentifikator>3f6b2c1d-0000-4000-8000-000000000001</sd:UUIDIdentifikator>",
+    ] {
+        assert!(text.contains(expected), "{expected}");
+    }
+    // Optional ones are left out when not configured.
+    assert!(!text.contains("kuvert:ObjektType") && !text.contains("kuvert:RelateretObjekt"));
+    for key in ["beskedtype", "beskedansvarlig_aktoer", "sikkerhedsklassificering", "myndighed_cvr"] {
+        let mut missing = b.clone();
+        missing.settings.remove(key);
+        let e = refusal(&missing);
+        assert!(e.starts_with(&format!("invalid content: settings.{key}: is not configured")), "{e}");
+    }
+    let mut typo = b.clone();
+    typo.settings.insert("sending_system".into(), "x".into());
+    assert!(
+        refusal(&typo).starts_with("invalid content: settings.sending_system: \"sending_system\" is not a setting")
+    );
+    let mut not_a_uuid = b;
+    not_a_uuid.settings.insert("beskedansvarlig_aktoer".into(), "urn:bro:system".into());
+    assert_eq!(
+        refusal(&not_a_uuid),
+        "invalid content: settings.beskedansvarlig_aktoer: is not a UUID (the sending system's registered UUID)"
+    );
+}
+
+#[test]
+fn a_case_opening_gives_the_municipality_without_the_setting() {
+    let mut b = common::read(&common::fixture("plan-undladt.in.xml"));
+    b.settings = common::settings();
+    b.settings.remove("myndighed_cvr");
+    let text = String::from_utf8(render(&b)).unwrap_or_default();
+    assert!(text.contains("<kuvert:TilladtModtager><sd:URNIdentifikator>urn:oio:cvr-nr:29990000<"));
+    assert!(text.contains("<sd:LivscyklusKode>Opstaaet</sd:LivscyklusKode>"));
+    assert!(text.contains("<sag:FremdriftStatusKode>Opstaaet</sag:FremdriftStatusKode>"));
 }
