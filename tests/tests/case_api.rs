@@ -380,3 +380,36 @@ async fn data_survives_a_graceful_restart() -> R {
     assert_eq!(retry.case.expect("case").version, 2, "idempotency survives a restart");
     gw.stop().await
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_does_not_hold_up_a_stop() -> R {
+    let options = bro_server::ServeOptions {
+        shutdown_grace: std::time::Duration::from_secs(1),
+        ..bro_server::ServeOptions::default()
+    };
+    let gw = TestGateway::start_with(options).await?;
+    let mut client = gw.client().await?;
+    let mut create = new_case("c1", "12345678");
+    create.custody_holders = vec![parent("mother", "0101900000", "Mor Testesen")];
+    client.create_case(create).await?;
+    // A watcher that never reads: once HTTP/2's windows (megabytes) are full, the server cannot send it more.
+    let stalled =
+        client.watch_case(pb::WatchCaseRequest { name: "cases/c1".into(), after_sequence: 0 }).await?.into_inner();
+    let mut writer = gw.client().await?;
+    for n in 0..120 {
+        let mut letter = letter_to_psychiatry("2026-03-02", "mother", n);
+        if let Some(Kind::CorrespondenceRecorded(r)) = &mut letter.kind
+            && let Some(c) = &mut r.correspondence
+        {
+            c.entries[0].text = format!("{n} {}", "Referat af møde. ".repeat(2000));
+        }
+        writer.append_case_events(append("c1", &format!("big-{n}"), vec![letter], "")).await?;
+    }
+    let started = std::time::Instant::now();
+    tokio::time::timeout(std::time::Duration::from_secs(10), gw.stop())
+        .await
+        .expect("the stop is bounded by the grace period, not by the stalled client")?;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900), "the grace period was given");
+    drop(stalled);
+    Ok(())
+}

@@ -38,6 +38,8 @@ pub struct FileConfig {
     pub max_request_bytes: Option<usize>,
     /// Unary call deadline in seconds.
     pub request_timeout_secs: Option<u64>,
+    /// How long a stop waits for open connections, in seconds.
+    pub shutdown_grace_secs: Option<u64>,
     /// WebAssembly adapters.
     pub adapters: Option<crate::adapters::AdaptersConfig>,
     /// External systems (`[[systems]]`).
@@ -439,6 +441,8 @@ pub struct Settings {
     pub max_request_bytes: usize,
     /// Unary call deadline in seconds.
     pub request_timeout_secs: u64,
+    /// How long a stop waits for open connections, in seconds.
+    pub shutdown_grace_secs: u64,
     /// WebAssembly adapters (from the file only).
     pub adapters: crate::adapters::AdaptersConfig,
     /// External systems (from the file only).
@@ -486,6 +490,9 @@ pub struct Overrides {
     /// Deadline of a unary call in seconds.
     #[arg(long, env = "BRO_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
+    /// Seconds a stop (SIGTERM) waits for open connections before closing them.
+    #[arg(long, env = "BRO_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
     /// The master key file (`bro keygen`).
     #[arg(long, env = "BRO_KEY_FILE")]
     pub key_file: Option<PathBuf>,
@@ -519,6 +526,7 @@ impl Overrides {
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             max_request_bytes: self.max_request_bytes.or(file.max_request_bytes).unwrap_or(4 * 1024 * 1024),
             request_timeout_secs: self.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30),
+            shutdown_grace_secs: self.shutdown_grace_secs.or(file.shutdown_grace_secs).unwrap_or(10),
             adapters: file.adapters.unwrap_or_default(),
             systems: file.systems,
             key_file: self.key_file.clone().or(file.key_file),
@@ -678,6 +686,7 @@ mod tests {
         let path = dir.path().join("bro.toml");
         let defaults = Overrides::default().resolve().unwrap();
         assert_eq!((defaults.delivery_lease_secs, defaults.head_export.every.as_secs()), (30, 300));
+        assert_eq!(defaults.shutdown_grace_secs, 10, "a stop waits 10 s for open connections");
         assert_eq!(defaults.head_export.file, None);
         std::fs::write(
             &path,

@@ -356,6 +356,7 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
     let options = ServeOptions {
         max_request_bytes: settings.max_request_bytes,
         request_timeout: Duration::from_secs(settings.request_timeout_secs),
+        shutdown_grace: Duration::from_secs(settings.shutdown_grace_secs),
         adapters,
         systems: Arc::new(systems),
         security: Some(security),

@@ -59,6 +59,9 @@ pub struct ServeOptions {
     pub max_request_bytes: usize,
     /// Deadline for a unary call (and for a stream's first response).
     pub request_timeout: Duration,
+    /// How long a stop waits for open connections (a client that stops
+    /// reading keeps one open); then they are closed and the store with them.
+    pub shutdown_grace: Duration,
     /// The loaded WebAssembly adapters, if any (their metrics are served).
     pub adapters: Option<Arc<bro_plugin_host::AdapterRegistry>>,
     /// The external systems: what they send (ingest) and are sent (outbox).
@@ -149,6 +152,7 @@ impl Default for ServeOptions {
             clock: Arc::new(clock::SystemClock),
             max_request_bytes: 4 * 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
             adapters: None,
             systems: Arc::new(systems::Systems::default()),
             security: None,
@@ -281,7 +285,22 @@ pub async fn run(
         );
     // The services hold the context from here; the audit writer ends with its last clone.
     drop(ctx);
-    let served = served.await;
+    let grace = options.shutdown_grace;
+    let after_grace = {
+        let stopping = stopping.clone();
+        async move {
+            stopping.cancelled().await;
+            tokio::time::sleep(grace).await;
+        }
+    };
+    let served = tokio::select! {
+        served = served => served,
+        // Dropping the server closes what is still open: a stop is bounded.
+        () = after_grace => {
+            tracing::warn!(grace_secs = grace.as_secs_f64(), "connections still open after the grace period are closed");
+            Ok(())
+        }
+    };
     stopping.cancel();
     finish("admin listener", admin_task).await;
     finish("plan pages", pages_task).await;
