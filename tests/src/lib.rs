@@ -392,6 +392,17 @@ pub fn adapter_registry_with(
     registry
 }
 
+/// The custody holder "mother" as MedCom's published test patient: her
+/// replacement CPR number is the one MedCom's CareCommunication samples carry.
+pub fn medcom_mother() -> pb::Party {
+    let mut mother = parent("mother", "0101900000", "Mor Testesen");
+    mother.identifier = Some(pb::PersonIdentifier {
+        kind: pb::PersonIdentifierKind::ReplacementCpr.into(),
+        value: "0703921VJ4".into(),
+    });
+    mother
+}
+
 /// A letter from the municipality to psychiatry about `custody_holder`,
 /// written by a caseworker (message id `letter-{n}`).
 pub fn letter_to_psychiatry(on: &str, custody_holder: &str, n: usize) -> pb::CaseEvent {

@@ -67,11 +67,7 @@ async fn a_change_reaches_every_subscribed_system_in_its_format() {
     let gw = TestGateway::start_with(options).await.expect("gateway starts");
     let mut cases = pb::case_service_client::CaseServiceClient::new(gw.caseworker("29189846").await.expect("client"));
     let mut create = new_case("deliver-1", "29189846");
-    let mut mother = parent("mother", "0101900000", "Mor Testesen");
-    mother.identifier = Some(pb::PersonIdentifier {
-        kind: pb::PersonIdentifierKind::ReplacementCpr.into(),
-        value: "0703921VJ4".into(),
-    });
+    let mother = bro_e2e::medcom_mother();
     // The father is MedCom's published test patient of its XDIS91 sample.
     let father = parent("father", concat!("150282", "4933"), "Far Testesen");
     create.custody_holders = vec![mother, father];

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bro_api::v1 as pb;
 use bro_api::v1::case_event::Kind;
 use bro_api::v1::ingest_service_client::IngestServiceClient;
-use bro_e2e::{TestGateway, adapter_registry, medcom_fixture as fixture, new_case, parent};
+use bro_e2e::{TestGateway, adapter_registry, medcom_fixture as fixture, new_case};
 use bro_server::ServeOptions;
 use bro_server::access::{Purpose, Role};
 use bro_server::systems::{SystemAccess, SystemConfig, Systems, Transport};
@@ -54,12 +54,7 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
     // The caseworker works the queue of unmatched messages and rejections.
     let mut inbox = IngestServiceClient::new(caseworker);
     let mut create = new_case("ingest-1", "29189846");
-    let mut mother = parent("mother", "0101900000", "Mor Testesen");
-    // MedCom's published test patient with a replacement CPR number.
-    mother.identifier = Some(pb::PersonIdentifier {
-        kind: pb::PersonIdentifierKind::ReplacementCpr.into(),
-        value: "0703921VJ4".into(),
-    });
+    let mother = bro_e2e::medcom_mother();
     create.custody_holders = vec![mother];
     cases.create_case(create).await.expect("case created");
     // The mother consents to sharing with psychiatry: it is told where its letters go.
@@ -257,11 +252,7 @@ async fn a_system_learns_nothing_from_ingest_of_a_case_beyond_its_reach() {
     let gw = TestGateway::start_with(options).await.expect("gateway starts");
     let mut cases = pb::case_service_client::CaseServiceClient::new(gw.caseworker("29189846").await.expect("channel"));
     let mut create = new_case("reach-1", "29189846");
-    let mut mother = parent("mother", "0101900000", "Mor Testesen");
-    mother.identifier = Some(pb::PersonIdentifier {
-        kind: pb::PersonIdentifierKind::ReplacementCpr.into(),
-        value: "0703921VJ4".into(),
-    });
+    let mother = bro_e2e::medcom_mother();
     create.custody_holders = vec![mother];
     cases.create_case(create).await.expect("case created");
     let mut client = IngestServiceClient::new(gw.system("journal-b").await.expect("channel"));

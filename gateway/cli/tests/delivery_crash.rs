@@ -231,11 +231,7 @@ async fn bro_ingest_and_bro_deliveries_drive_a_running_gateway() {
     let mut server = Server::spawn(&config, &log, addr);
     let mut cases = CaseServiceClient::new(identity.caseworker(server.channel(&log).await, "29189846"));
     let mut create = new_case("cli-1", "29189846");
-    let mut mother = parent("mother", "0101900000", "Mor Testesen");
-    mother.identifier = Some(pb::PersonIdentifier {
-        kind: pb::PersonIdentifierKind::ReplacementCpr.into(),
-        value: "0703921VJ4".into(),
-    });
+    let mother = bro_e2e::medcom_mother();
     create.custody_holders = vec![mother];
     cases.create_case(create).await.expect("case created");
     let consent = bro_e2e::event(
