@@ -175,9 +175,9 @@ impl TestGateway {
         Ok(CaseServiceClient::new(self.channel().await?).max_decoding_message_size(64 * 1024 * 1024))
     }
 
-    /// The whole audit log, read by an auditor.
+    /// The whole audit log, read by a supervisor.
     pub async fn audit_records(&self) -> Vec<pb::AuditRecord> {
-        let channel = self.person(Role::Auditor, Purpose::Supervision).await.expect("channel");
+        let channel = self.person(Role::Supervisor, Purpose::Supervision).await.expect("channel");
         let mut auditor = bro_api::v1::audit_service_client::AuditServiceClient::new(channel);
         let mut records = Vec::new();
         let mut token = String::new();

@@ -417,18 +417,16 @@ async fn municipalities_and_sectors_see_only_their_share() {
     assert!(report.entries.iter().any(|e| e.action == "read case" && e.purpose == "exchange"));
     assert!(report.entries.iter().all(|e| e.date.is_some() && !e.purpose.is_empty()));
     assert!(!format!("{report:?}").contains("caseworker-"), "no employee identity in the report");
-    let nobody = auditor
-        .get_access_report(pb::GetAccessReportRequest {
-            person: Some(pb::PersonIdentifier {
-                kind: pb::PersonIdentifierKind::Cpr.into(),
-                value: "3112999998".into(),
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("report")
-        .into_inner();
-    assert!(nobody.entries.is_empty());
+    let nobody = || pb::GetAccessReportRequest {
+        person: Some(pb::PersonIdentifier { kind: pb::PersonIdentifierKind::Cpr.into(), value: "3112999998".into() }),
+        ..Default::default()
+    };
+    // A citizen of no case of the auditor's municipality is not its to report on; a supervisor finds nothing.
+    let refused = auditor.get_access_report(nobody()).await.expect_err("not the municipality's citizen");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let mut supervisor =
+        AuditServiceClient::new(gw.person(Role::Supervisor, Purpose::CitizenRequest).await.expect("channel"));
+    assert!(supervisor.get_access_report(nobody()).await.expect("report").into_inner().entries.is_empty());
     gw.stop().await.expect("stops");
 }
 
@@ -581,7 +579,8 @@ async fn systems_authenticate_with_pinned_client_certificates_over_tls() {
 }
 
 async fn audit_records_tls(gw: &TestGateway, url: &str, ca: &str) -> Vec<pb::AuditRecord> {
-    let token = gw.idp.token(&DevClaims::with_role("auditor-1", TEST_CVR, Role::Auditor));
+    // Unauthenticated calls are no municipality's: the supervisor reads them.
+    let token = gw.idp.token(&DevClaims::with_role("supervisor-1", TEST_CVR, Role::Supervisor));
     let interceptor = CallerInterceptor::new(Some(&token), Purpose::Supervision).expect("interceptor");
     let tls = ClientTls { ca_pem: ca.to_owned(), identity: None, domain: None };
     let channel = client::connect(url, Some(&tls), interceptor).await.expect("a person over TLS with a token");
@@ -765,5 +764,56 @@ async fn a_municipalitys_unmatched_messages_are_its_own() {
     let discard = pb::DiscardUnmatchedMessageRequest { name: answer.unmatched_message.clone() };
     let err = other.discard_unmatched_message(discard).await.expect_err("not theirs");
     assert_eq!(err.code(), Code::NotFound);
+    gw.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn auditors_read_their_own_municipalitys_records_and_a_supervisor_reads_all() {
+    let gw = TestGateway::start().await.expect("gateway");
+    let mother_of = |cpr: &str| vec![bro_e2e::parent("mother", cpr, "Mor Testesen")];
+    let (cpr_a, cpr_b) = (CPR_1, bro_e2e::synthetic_cprs(2)[1].clone());
+    for (cvr, case, cpr) in [(TEST_CVR, "audit-a", CPR_1.to_owned()), (OTHER_CVR, "audit-b", cpr_b.clone())] {
+        let mut cases = CaseServiceClient::new(gw.caseworker(cvr).await.expect("channel"));
+        let mut create = new_case(case, cvr);
+        create.custody_holders = mother_of(&cpr);
+        cases.create_case(create).await.expect("create");
+        cases.get_case(pb::GetCaseRequest { name: format!("cases/{case}") }).await.expect("read");
+    }
+    let auditor = |cvr: &str, role: Role, purpose: Purpose| {
+        let token = gw.idp.token(&DevClaims::with_role(&format!("{}-{cvr}", role.as_str()), cvr, role));
+        let gw = &gw;
+        async move { AuditServiceClient::new(gw.channel_with(Some(&token), purpose).await.expect("channel")) }
+    };
+    let list = |mut client: AuditServiceClient<bro_server::access::client::AuthChannel>| async move {
+        let request = pb::ListAuditRecordsRequest { page_size: 1000, ..Default::default() };
+        client.list_audit_records(request).await.expect("list").into_inner().records
+    };
+    let cases_in = |records: &[pb::AuditRecord]| {
+        let mut cases: Vec<String> = records.iter().map(|r| r.case.clone()).filter(|c| !c.is_empty()).collect();
+        cases.sort();
+        cases.dedup();
+        cases
+    };
+    let of_a = list(auditor(TEST_CVR, Role::Auditor, Purpose::Supervision).await).await;
+    let of_b = list(auditor(OTHER_CVR, Role::Auditor, Purpose::Supervision).await).await;
+    let all = list(auditor(TEST_CVR, Role::Supervisor, Purpose::Supervision).await).await;
+    assert_eq!(cases_in(&of_a), ["cases/audit-a"], "A's auditor: A's case only");
+    assert_eq!(cases_in(&of_b), ["cases/audit-b"], "B's auditor: B's case only");
+    assert_eq!(cases_in(&all), ["cases/audit-a", "cases/audit-b"], "the supervisor: both");
+    assert!(of_a.iter().all(|r| r.actor_municipality != OTHER_CVR), "none of B's people's records");
+    assert!(of_a.len() < all.len() && of_b.len() < all.len());
+    // A citizen of B's case is B's to report on.
+    let report = |person: &str| pb::GetAccessReportRequest {
+        person: Some(pb::PersonIdentifier { kind: pb::PersonIdentifierKind::Cpr.into(), value: person.into() }),
+        ..Default::default()
+    };
+    let mut a = auditor(TEST_CVR, Role::Auditor, Purpose::CitizenRequest).await;
+    let refused = a.get_access_report(report(&cpr_b)).await.expect_err("another municipality's citizen");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert!(refused.message().contains("no case of municipality"), "{}", refused.message());
+    let own = a.get_access_report(report(cpr_a)).await.expect("A's citizen").into_inner();
+    assert!(!own.entries.is_empty(), "A's caseworker's look-up is reported");
+    let mut national = auditor(TEST_CVR, Role::Supervisor, Purpose::CitizenRequest).await;
+    assert!(!national.get_access_report(report(&cpr_b)).await.expect("any citizen").into_inner().entries.is_empty());
     gw.stop().await.expect("stops");
 }

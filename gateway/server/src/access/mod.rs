@@ -52,10 +52,12 @@ impl Assurance {
 pub enum Role {
     /// Handles the municipality's cases.
     Caseworker,
-    /// Reads the audit log only.
+    /// Reads the audit log only: the records of the municipality its token names.
     Auditor,
     /// Manages adapters and deliveries; reads no case content.
     Administrator,
+    /// National supervision: reads the whole audit log, every municipality's.
+    Supervisor,
 }
 
 impl Role {
@@ -65,11 +67,12 @@ impl Role {
             Role::Caseworker => "caseworker",
             Role::Auditor => "auditor",
             Role::Administrator => "administrator",
+            Role::Supervisor => "supervisor",
         }
     }
 
     /// Every role.
-    pub const ALL: [Role; 3] = [Role::Caseworker, Role::Auditor, Role::Administrator];
+    pub const ALL: [Role; 4] = [Role::Caseworker, Role::Auditor, Role::Administrator, Role::Supervisor];
 }
 
 /// A person authenticated by a token.

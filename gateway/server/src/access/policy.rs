@@ -235,7 +235,8 @@ impl From<Denial> for ApiError {
 #[derive(Clone, Copy, Debug)]
 enum Actor<'a> {
     Caseworker(&'a str),
-    Auditor,
+    Auditor(&'a str),
+    Supervisor,
     Administrator,
     System(&'a SystemConfig),
 }
@@ -255,19 +256,47 @@ fn actors<'a>(principal: &'a Principal, systems: &'a Systems) -> Result<Vec<Acto
                             out.push(Actor::Caseworker(cvr));
                         }
                     }
-                    Role::Auditor => out.push(Actor::Auditor),
+                    Role::Auditor => {
+                        if let Some(cvr) = &person.municipality {
+                            out.push(Actor::Auditor(cvr));
+                        }
+                    }
+                    Role::Supervisor => out.push(Actor::Supervisor),
                     Role::Administrator => out.push(Actor::Administrator),
                 }
             }
             if out.is_empty() {
                 return Err(Denial(
-                    "the token grants no role bro knows (caseworker with a municipality, auditor, administrator)"
+                    "the token grants no role bro knows (caseworker or auditor with a municipality, administrator, supervisor)"
                         .into(),
                 ));
             }
             Ok(out)
         }
     }
+}
+
+/// How much of the audit log a caller reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuditScope {
+    /// All of it (a supervisor).
+    All,
+    /// The records of one municipality (CVR): made by its people or
+    /// systems, or about its cases.
+    Municipality(String),
+}
+
+/// The part of the audit log `principal` may read, if any: a supervisor
+/// all of it, an auditor its municipality's.
+pub fn audit_scope(principal: &Principal, systems: &Systems) -> Option<AuditScope> {
+    let actors = actors(principal, systems).ok()?;
+    if actors.iter().any(|a| matches!(a, Actor::Supervisor)) {
+        return Some(AuditScope::All);
+    }
+    actors.iter().find_map(|a| match a {
+        Actor::Auditor(cvr) => Some(AuditScope::Municipality((*cvr).to_owned())),
+        _ => None,
+    })
 }
 
 /// Decides one call. A person with several roles gets the first that allows it.
@@ -323,7 +352,8 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
             ListUnmatchedMessages | DiscardUnmatchedMessage | ListRejections => Ok(Grant::Full),
             _ => refuse("a caseworker"),
         },
-        Actor::Auditor => match rpc {
+        // What of the log the auditor reads is `audit_scope`'s.
+        Actor::Auditor(_) | Actor::Supervisor => match rpc {
             GetAccessReport | ListAuditRecords => Ok(Grant::Full),
             _ => refuse("an auditor (who reads the audit log only)"),
         },
@@ -449,6 +479,8 @@ mod tests {
             ("caseworker A", person(&[Role::Caseworker], Some("11111111"))),
             ("caseworker, no CVR", person(&[Role::Caseworker], None)),
             ("auditor", person(&[Role::Auditor], Some("11111111"))),
+            ("auditor without municipality", person(&[Role::Auditor], None)),
+            ("supervisor", person(&[Role::Supervisor], None)),
             ("administrator", person(&[Role::Administrator], Some("11111111"))),
             ("system journal-a", Principal::System("journal-a".into())),
             ("system jobcenter", Principal::System("jobcenter".into())),

@@ -1,18 +1,24 @@
 //! `bro.v1.AuditService`: the audit log read back — a citizen's access
 //! report (dates, purposes, organisations and kinds of access; no employee
-//! identities) and the raw records, for supervision.
+//! identities) and the raw records, for supervision. An auditor reads its
+//! own municipality's records only ([`AuditScope`]); a supervisor all.
 
 use bro_api::v1 as pb;
 use bro_api::v1::audit_service_server::AuditService;
 use bro_store::StoreError;
 use prost::Message as _;
 
+use std::collections::HashMap;
+
+use bro_domain::CaseId;
+
 use crate::access::Caller;
 use crate::access::audit::PAGE_METHOD;
-use crate::access::policy::{Rpc, Target};
+use crate::access::policy::{AuditScope, Rpc, Target, audit_scope};
 use crate::context::{Context, grpc_service};
 use crate::error::ApiError;
 use crate::paging;
+use crate::systems::SystemAccess;
 
 /// `bro.v1.AuditService`.
 pub struct AuditApi {
@@ -23,6 +29,86 @@ impl AuditApi {
     /// The service over the gateway's context.
     pub fn new(ctx: Context) -> Self {
         AuditApi { ctx }
+    }
+}
+
+/// Records read per step while a page of one municipality's records is filled.
+const SCAN_CHUNK: usize = 500;
+/// Most records one call looks at; a sparse page then ends early, with a token.
+const MAX_SCAN: usize = 20_000;
+
+/// Which records a scope sees: a municipality sees what its people and
+/// systems did and what concerns its cases.
+struct Visibility<'a> {
+    ctx: &'a Context,
+    scope: AuditScope,
+    /// Each case looked up so far: its municipality.
+    cases: HashMap<String, Option<String>>,
+}
+
+impl Visibility<'_> {
+    async fn sees(&mut self, record: &pb::AuditRecord) -> Result<bool, ApiError> {
+        let AuditScope::Municipality(cvr) = &self.scope else { return Ok(true) };
+        if record.actor_municipality == *cvr {
+            return Ok(true);
+        }
+        let system = (record.actor_kind == pb::ActorKind::System as i32).then(|| self.ctx.systems.get(&record.actor));
+        if let Some(Some(system)) = system
+            && (matches!(&system.access, SystemAccess::Municipal { cvr: own } if own == cvr)
+                || system.serves.as_deref() == Some(cvr.as_str()))
+        {
+            return Ok(true);
+        }
+        let Ok(case_id) = CaseId::from_resource_name("case", &record.case) else { return Ok(false) };
+        if !self.cases.contains_key(&record.case) {
+            let owner = self.ctx.store().get_case(&case_id).await?.map(|c| c.municipality_cvr);
+            self.cases.insert(record.case.clone(), owner);
+        }
+        Ok(self.cases.get(&record.case).is_some_and(|owner| owner.as_deref() == Some(cvr.as_str())))
+    }
+}
+
+/// Where a page is read from.
+enum Source<'a> {
+    /// The whole log.
+    All,
+    /// The records concerning one person (keyed hash).
+    Person(&'a [u8]),
+}
+
+/// One page of the records `visibility` sees after `after`, and the
+/// sequence the next page starts after (none: the end of the log).
+async fn visible_page(
+    ctx: &Context,
+    visibility: &mut Visibility<'_>,
+    source: Source<'_>,
+    after: u64,
+    size: usize,
+) -> Result<(Vec<(u64, pb::AuditRecord)>, Option<u64>), ApiError> {
+    let (mut page, mut cursor, mut scanned) = (Vec::new(), after, 0);
+    loop {
+        let rows = match source {
+            Source::All => ctx.trail.log().read(cursor, SCAN_CHUNK).await?,
+            Source::Person(key) => ctx.trail.log().read_person(key, cursor, SCAN_CHUNK).await?,
+        };
+        let exhausted = rows.len() < SCAN_CHUNK;
+        for stored in &rows {
+            let record = decode(stored)?;
+            if visibility.sees(&record).await? {
+                if page.len() == size {
+                    return Ok((page, Some(cursor)));
+                }
+                page.push((stored.sequence, record));
+            }
+            cursor = stored.sequence;
+            scanned += 1;
+        }
+        if exhausted {
+            return Ok((page, None));
+        }
+        if scanned >= MAX_SCAN {
+            return Ok((page, Some(cursor)));
+        }
     }
 }
 
@@ -59,6 +145,13 @@ fn report_entry(record: &pb::AuditRecord) -> pb::AccessReportEntry {
 
 /// The handlers, each run by [`Context::handle`] through the table below.
 impl AuditApi {
+    /// What of the log `caller` (admitted by the policy) reads.
+    fn visibility(&self, caller: &Caller) -> Result<Visibility<'_>, ApiError> {
+        let scope = audit_scope(&caller.principal, &self.ctx.systems)
+            .ok_or_else(|| ApiError::PermissionDenied("no part of the audit log is the caller's to read".into()))?;
+        Ok(Visibility { ctx: &self.ctx, scope, cases: HashMap::new() })
+    }
+
     async fn get_access_report(
         &self,
         caller: Caller,
@@ -71,19 +164,26 @@ impl AuditApi {
         let size = paging::page_size(req.page_size, 100)?;
         let after = paging::decode_token(&req.page_token, "access-report")?;
         let key = self.ctx.keys.person_key(person.kind_name(), person.expose());
-        let rows = self.ctx.trail.log().read_person(&key, after, size + 1).await?;
-        let more = rows.len() > size;
-        let mut entries = Vec::new();
-        let mut last = after;
-        for stored in rows.iter().take(size) {
-            let record = decode(stored)?;
-            last = stored.sequence;
-            // Only the accesses that reached the data count as look-ups.
-            if record.outcome == "OK" {
-                entries.push(report_entry(&record));
+        let mut visibility = self.visibility(&caller)?;
+        if let AuditScope::Municipality(cvr) = visibility.scope.clone() {
+            // A citizen of another municipality's cases is that municipality's to answer.
+            let mut ours = false;
+            for case_id in self.ctx.store().find_cases_by_person(&key).await? {
+                let record = pb::AuditRecord { case: case_id.resource_name(), ..Default::default() };
+                ours |= visibility.sees(&record).await?;
+            }
+            if !ours {
+                let why = format!(
+                    "no case of municipality {cvr} concerns this citizen: the access report is the case's municipality's, or a supervisor's"
+                );
+                caller.refused(&why);
+                return Err(ApiError::PermissionDenied(why));
             }
         }
-        let next_page_token = if more { paging::encode_token("access-report", last) } else { String::new() };
+        let (page, next) = visible_page(&self.ctx, &mut visibility, Source::Person(&key), after, size).await?;
+        // Only the accesses that reached the data count as look-ups.
+        let entries = page.iter().filter(|(_, r)| r.outcome == "OK").map(|(_, r)| report_entry(r)).collect();
+        let next_page_token = next.map(|n| paging::encode_token("access-report", n)).unwrap_or_default();
         Ok(pb::GetAccessReportResponse { entries, next_page_token })
     }
 
@@ -95,13 +195,10 @@ impl AuditApi {
         self.ctx.authorize(&caller, Rpc::ListAuditRecords, Target::Nothing)?;
         let size = paging::page_size(req.page_size, 100)?;
         let after = paging::decode_token(&req.page_token, "audit")?;
-        let rows = self.ctx.trail.log().read(after, size + 1).await?;
-        let more = rows.len() > size;
-        let records = rows.iter().take(size).map(decode).collect::<Result<Vec<_>, _>>()?;
-        let next_page_token = match (more, records.last()) {
-            (true, Some(last)) => paging::encode_token("audit", last.sequence as u64),
-            _ => String::new(),
-        };
+        let mut visibility = self.visibility(&caller)?;
+        let (page, next) = visible_page(&self.ctx, &mut visibility, Source::All, after, size).await?;
+        let records = page.into_iter().map(|(_, r)| r).collect();
+        let next_page_token = next.map(|n| paging::encode_token("audit", n)).unwrap_or_default();
         Ok(pb::ListAuditRecordsResponse { records, next_page_token })
     }
 }
