@@ -141,6 +141,23 @@ fn unsafe_code_is_confined_to_the_compiled_code_cache() {
 }
 
 #[test]
+fn every_file_renamed_into_place_has_its_directory_synced() {
+    // A rename is durable only once the directory is synced: without it a
+    // power loss can leave the old name, or none (an empty cache entry, a lost key).
+    let offenders: Vec<String> = source_files(&[".rs"])
+        .into_iter()
+        .filter(|p| !p.ends_with("xtask/tests/tidy.rs") && !p.components().any(|c| c.as_os_str() == "tests"))
+        .filter(|p| {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            let code = without_tests(&text);
+            code.contains("fs::rename(") && !code.contains("sync_dir(")
+        })
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "files renamed into place without syncing the directory: {offenders:#?}");
+}
+
+#[test]
 fn the_test_command_is_the_one_the_readme_and_ci_name() {
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md exists");
     let ci = std::fs::read_to_string(root().join(".ci/run")).expect(".ci/run exists");

@@ -148,24 +148,66 @@ impl Keyring {
     }
 }
 
-/// Writes a secret (a key file) readable by its owner only, synced to disk.
+/// Writes a secret (a key file) readable by its owner only, so that after a
+/// crash or a power loss `path` is absent or whole: a temporary file,
+/// synced, renamed into place, and the directory synced.
 pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.partial"));
+    // A partial file a crash left keeps its mode if reopened: start afresh.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut file = options.open(path)?;
+    let mut file = options.open(&tmp)?;
     file.write_all(text.as_bytes())?;
-    file.sync_all()
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    sync_dir(path)
+}
+
+/// Syncs the directory holding `path`, so a file created or renamed there survives a power loss.
+pub fn sync_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_file_is_written_whole_for_its_owner_only() {
+        let dir = std::env::temp_dir().join(format!("bro-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("bro.key");
+        // A crash mid-write left a partial file: it is replaced, never read as the key.
+        std::fs::write(dir.join(".bro.key.partial"), "half a ke").expect("partial");
+        let text = Keyring::generate();
+        write_private(&path, &text).expect("write");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into())
+            .collect();
+        assert_eq!(names, ["bro.key"], "nothing but the key is left");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).expect("metadata").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
 
     #[test]
     fn keys_parse_derive_and_seal() {

@@ -25,7 +25,7 @@ mod worklist;
 
 pub use audit::{AuditHead, AuditLog, StoredAuditRecord};
 pub use backend::*;
-pub use keys::{KeyError, Keyring, write_private};
+pub use keys::{KeyError, Keyring, sync_dir, write_private};
 pub use ledger::*;
 pub use pipeline::*;
 pub use sealed::SealedStore;

@@ -108,18 +108,37 @@ impl CompiledCache {
     }
 }
 
+/// Puts `bytes` at `path` so that after a crash or a power loss the path
+/// holds the old file or the whole new one: a temporary file, synced,
+/// renamed into place, and the directory synced (the rename is durable only
+/// then). Readable by the owner only.
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
+    use std::io::Write;
+    let failed = |e: std::io::Error| cache_error(format!("cannot write {}: {e}", path.display()));
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(|e| cache_error(format!("cannot write {}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(|e| cache_error(format!("cannot write {}: {e}", path.display())))
+    // A partial file a crash left keeps its mode if reopened: start afresh.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(failed(e)),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp).map_err(failed)?;
+    file.write_all(bytes).map_err(failed)?;
+    file.sync_all().map_err(failed)?;
+    drop(file);
+    std::fs::rename(&tmp, path).map_err(failed)?;
+    sync_dir(path).map_err(failed)
+}
+
+/// Syncs the directory holding `path`, so a file created or renamed there survives a power loss.
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|e| cache_error(format!("cannot create {}: {e}", path.display())))?;
-    file.write_all(bytes).map_err(|e| cache_error(format!("cannot write {}: {e}", path.display())))
+    write_atomically(path, bytes)
 }

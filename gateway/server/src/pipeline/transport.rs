@@ -59,7 +59,7 @@ pub fn write_atomically(dir: &Path, name: &str, body: &[u8]) -> std::io::Result<
     file.sync_all()?;
     drop(file);
     std::fs::rename(&temp, dir.join(name))?;
-    std::fs::File::open(dir)?.sync_all()
+    bro_store::sync_dir(&dir.join(name))
 }
 
 /// The TLS client of an `https://` receiver without settings of its own.
