@@ -199,6 +199,11 @@ pub struct IdentityFile {
     pub client_id_claim: Option<String>,
     /// Allowed clock skew in seconds (default 30).
     pub leeway_secs: Option<u64>,
+    /// Age in seconds after which the key set is refreshed, in the background (default 3600).
+    pub jwks_refresh_secs: Option<u64>,
+    /// How long in seconds cached keys keep verifying past that while the
+    /// provider does not answer (default 43200, 12 h); then tokens are refused.
+    pub jwks_max_stale_secs: Option<u64>,
 }
 
 /// `[rate_limit]`.
@@ -236,6 +241,8 @@ impl IdentityFile {
             },
             leeway: std::time::Duration::from_secs(self.leeway_secs.unwrap_or(30)),
             refetch_after: bro_server::access::jwt::REFETCH_AFTER,
+            refresh_after: std::time::Duration::from_secs(self.jwks_refresh_secs.unwrap_or(3600).max(60)),
+            max_stale: std::time::Duration::from_secs(self.jwks_max_stale_secs.unwrap_or(12 * 3600)),
         })
     }
 }

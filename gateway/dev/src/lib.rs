@@ -136,6 +136,8 @@ impl DevIdentityProvider {
             claims: ClaimNames::default(),
             leeway: Duration::from_secs(30),
             refetch_after: REFETCH_AFTER,
+            refresh_after: bro_server::access::jwt::REFRESH_AFTER,
+            max_stale: bro_server::access::jwt::MAX_STALE,
         }
     }
 

@@ -63,3 +63,109 @@ async fn expiry_and_not_before_are_judged_by_the_gateways_clock() {
         assert_eq!(verdict, expected, "{offset} s after issue");
     }
 }
+
+/// An identity provider's JWKS endpoint on loopback: it answers with its
+/// key set, or — while `down` — holds each request for a while, then fails.
+struct FlakyJwks {
+    url: String,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    requests: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FlakyJwks {
+    async fn start(jwks: String) -> FlakyJwks {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/jwks", listener.local_addr().expect("addr"));
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (d, r) = (down.clone(), requests.clone());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (d, r, jwks) = (d.clone(), r.clone(), jwks.clone());
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).await.unwrap_or(0) == 1 {
+                        head.push(byte[0]);
+                    }
+                    r.fetch_add(1, Ordering::SeqCst);
+                    let answer = if d.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(1500)).await;
+                        "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+                    } else {
+                        format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{jwks}", jwks.len())
+                    };
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        FlakyJwks { url, down, requests }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_provider_outage_neither_stops_nor_serialises_authentication() {
+    let idp = DevIdentityProvider::generate();
+    let stranger = DevIdentityProvider::generate();
+    let provider = FlakyJwks::start(idp.jwks()).await;
+    let settings = JwtSettings {
+        jwks: JwksSource::Url(provider.url.clone()),
+        refetch_after: Duration::from_millis(400),
+        refresh_after: Duration::from_millis(300),
+        max_stale: Duration::from_millis(2500),
+        ..idp.settings()
+    };
+    let verifier = Arc::new(JwtVerifier::new(settings, Arc::new(SystemClock)).await.expect("loads"));
+    assert_eq!(provider.requests(), 1);
+    let token = idp.token(&DevClaims::caseworker("c", "12345678"));
+
+    // The provider goes down; the keys age past their refresh.
+    provider.set_down(true);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let started = std::time::Instant::now();
+    let checks: Vec<_> = (0..20)
+        .map(|_| {
+            let (verifier, token) = (verifier.clone(), token.clone());
+            tokio::spawn(async move { verifier.verify(&token).await })
+        })
+        .collect();
+    for check in checks {
+        assert!(matches!(check.await.expect("task"), Ok(TokenSubject::Person(_))), "the cached keys verify");
+    }
+    assert!(started.elapsed() < Duration::from_millis(1000), "nobody waited for the hanging fetch");
+    let asked = std::time::Instant::now();
+    while provider.requests() < 2 && asked.elapsed() < Duration::from_secs(1) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(provider.requests(), 2, "one refresh in flight for twenty checks");
+
+    // Unknown keys while it is down: no flood of fetches.
+    for _ in 0..10 {
+        let unknown = verifier.verify(&stranger.token(&DevClaims::caseworker("c", "12345678"))).await;
+        assert!(matches!(unknown, Err(TokenError::UnknownKey(_))), "{unknown:?}");
+    }
+    assert!(provider.requests() <= 4, "fetches are rate-limited: {}", provider.requests());
+
+    // Past the stale period the cached keys are no longer trusted.
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let refused = verifier.verify(&token).await;
+    assert!(matches!(refused, Err(TokenError::Keys(_))), "{refused:?}");
+
+    // The provider is back: a check after the fetch in flight and the rate limit fetches and verifies.
+    provider.set_down(false);
+    let back = std::time::Instant::now();
+    while !matches!(verifier.verify(&token).await, Ok(TokenSubject::Person(_))) {
+        assert!(back.elapsed() < Duration::from_secs(5), "the keys are fetched again once the provider answers");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

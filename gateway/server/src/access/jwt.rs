@@ -5,6 +5,13 @@
 //! not-before; the claims give the subject, the municipality (CVR), the roles
 //! and the NSIS assurance level. (How old the cached key set is, is measured
 //! on the monotonic clock, so a clock stepping back cannot stop refetches.)
+//!
+//! An identity provider that is down or slow does not stop authentication:
+//! a key set older than `refresh_after` is refreshed in the background while
+//! the cached keys keep verifying, for at most `max_stale` more; fetches are
+//! single-flight (one at a time, whoever asks) and at most one per
+//! `refetch_after`; no verification waits for a fetch unless its token names
+//! a key the cache does not hold.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -67,8 +74,14 @@ pub struct JwtSettings {
     pub claims: ClaimNames,
     /// Allowed clock skew for `exp` and `nbf`.
     pub leeway: Duration,
-    /// Least time between two fetches of the key set prompted by unknown keys.
+    /// Least time between two fetches of the key set (prompted by unknown
+    /// keys or by age, failed or not).
     pub refetch_after: Duration,
+    /// Age after which the key set is refreshed (in the background).
+    pub refresh_after: Duration,
+    /// How long past `refresh_after` cached keys keep verifying while no
+    /// refresh succeeds; then tokens are refused until one does.
+    pub max_stale: Duration,
 }
 
 /// What a verified token says.
@@ -126,29 +139,84 @@ const ACCEPTED: &[Algorithm] = &[
 ];
 /// The default least time between two fetches of the key set.
 pub const REFETCH_AFTER: Duration = Duration::from_secs(30);
-/// A cached key set is fetched again after this long in any case.
-const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
+/// The default age after which the key set is refreshed.
+pub const REFRESH_AFTER: Duration = Duration::from_secs(3600);
+/// The default time cached keys outlive a failing refresh.
+pub const MAX_STALE: Duration = Duration::from_secs(12 * 3600);
 const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 struct KeyCache {
     keys: JwkSet,
     /// Since the keys were fetched (monotonic: a clock stepping back must not stop refetches).
     fetched: Stopwatch,
+    /// Since the last fetch was tried, succeeded or not (the rate limit).
+    tried: Stopwatch,
+}
+
+/// The key set, shared with background refreshes.
+#[derive(Clone)]
+struct Keys {
+    source: JwksSource,
+    refetch_after: Duration,
+    cache: Arc<RwLock<KeyCache>>,
+    /// Held by the one fetch in flight.
+    fetching: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Keys {
+    /// Fetches the key set unless one was tried within `refetch_after`;
+    /// the caller holds `fetching`. The cache is locked only to swap it in.
+    async fn fetch_now(&self) {
+        if self.cache.read().await.tried.elapsed() < self.refetch_after {
+            return;
+        }
+        self.cache.write().await.tried = Stopwatch::start();
+        let loaded = load(&self.source).await;
+        // The limit counts from the end of an attempt: a slow provider is not asked again at once.
+        let mut cache = self.cache.write().await;
+        cache.tried = Stopwatch::start();
+        match loaded {
+            Ok(keys) => {
+                cache.keys = keys;
+                cache.fetched = Stopwatch::start();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot refresh the identity provider's key set; keeping the cached one")
+            }
+        }
+    }
+
+    /// Starts a refresh in the background, unless one is in flight.
+    fn refresh_in_background(&self) {
+        let keys = self.clone();
+        tokio::spawn(async move {
+            if let Ok(_fetching) = keys.fetching.try_lock() {
+                keys.fetch_now().await;
+            }
+        });
+    }
 }
 
 /// Verifies bearer tokens.
 pub struct JwtVerifier {
     settings: JwtSettings,
     clock: Arc<dyn Clock>,
-    cache: RwLock<KeyCache>,
+    keys: Keys,
 }
 
 impl JwtVerifier {
     /// A verifier judging time by `clock`; the key set is loaded now so a bad
     /// configuration fails at start-up.
     pub async fn new(settings: JwtSettings, clock: Arc<dyn Clock>) -> Result<JwtVerifier, TokenError> {
-        let keys = load(&settings.jwks).await?;
-        Ok(JwtVerifier { settings, clock, cache: RwLock::new(KeyCache { keys, fetched: Stopwatch::start() }) })
+        let loaded = load(&settings.jwks).await?;
+        let cache = KeyCache { keys: loaded, fetched: Stopwatch::start(), tried: Stopwatch::start() };
+        let keys = Keys {
+            source: settings.jwks.clone(),
+            refetch_after: settings.refetch_after,
+            cache: Arc::new(RwLock::new(cache)),
+            fetching: Arc::new(tokio::sync::Mutex::new(())),
+        };
+        Ok(JwtVerifier { settings, clock, keys })
     }
 
     /// The settings.
@@ -164,24 +232,29 @@ impl JwtVerifier {
                 None => None,
             }
         };
-        {
-            let cache = self.cache.read().await;
-            let fresh = cache.fetched.elapsed() < MAX_KEY_AGE;
-            if fresh && let Some(key) = find(&cache.keys) {
-                return Ok(key);
-            }
+        let usable_for = self.settings.refresh_after + self.settings.max_stale;
+        let (found, age) = {
+            let cache = self.keys.cache.read().await;
+            (find(&cache.keys), cache.fetched.elapsed())
+        };
+        if age >= self.settings.refresh_after {
+            self.keys.refresh_in_background();
         }
-        let mut cache = self.cache.write().await;
-        if cache.fetched.elapsed() >= self.settings.refetch_after {
-            match load(&self.settings.jwks).await {
-                Ok(keys) => {
-                    cache.keys = keys;
-                    cache.fetched = Stopwatch::start();
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot refresh the identity provider's key set; keeping the cached one")
-                }
-            }
+        match found {
+            Some(key) if age < usable_for => return Ok(key),
+            _ => {}
+        }
+        // An unknown key (or keys too old to trust): wait for the one fetch, or make it.
+        {
+            let _fetching = self.keys.fetching.lock().await;
+            self.keys.fetch_now().await;
+        }
+        let cache = self.keys.cache.read().await;
+        if cache.fetched.elapsed() >= usable_for {
+            return Err(TokenError::Keys(format!(
+                "the cached keys are older than {} s and the identity provider does not answer",
+                usable_for.as_secs()
+            )));
         }
         find(&cache.keys).ok_or_else(|| TokenError::UnknownKey(kid.unwrap_or("(none)").chars().take(64).collect()))
     }
