@@ -817,3 +817,22 @@ async fn auditors_read_their_own_municipalitys_records_and_a_supervisor_reads_al
     assert!(!national.get_access_report(report(&cpr_b)).await.expect("any citizen").into_inner().entries.is_empty());
     gw.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_consent_dated_ahead_opens_nothing_today() {
+    let options = ServeOptions { systems: sector_systems(Transport::None, &[]), ..ServeOptions::default() };
+    let gw = TestGateway::start_with(options).await.expect("gateway");
+    let mut cases = gw.client().await.expect("client");
+    cases.create_case(new_case("c1", TEST_CVR)).await.expect("created");
+    let today = bro_server::clock::Clock::today(&bro_server::clock::SystemClock);
+    let ahead = (today + chrono::Duration::days(60)).to_string();
+    let dated_ahead = event(
+        &ahead,
+        Kind::ConsentGiven(pb::ConsentGiven { custody_holder: "parent-1".into(), scope: "share:jobcenter".into() }),
+    );
+    cases.append_case_events(append("c1", "consent-ahead", vec![dated_ahead], "")).await.expect("recorded");
+    let mut jobcentre = CaseServiceClient::new(gw.system("jobcenter").await.expect("channel"));
+    let refused = jobcentre.get_case(pb::GetCaseRequest { name: "cases/c1".into() }).await.expect_err("not yet");
+    assert_eq!(refused.code(), Code::PermissionDenied, "a consent given from {ahead} opens nothing today");
+    gw.stop().await.expect("stops");
+}

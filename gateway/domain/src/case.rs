@@ -301,23 +301,25 @@ pub fn legal_order(events: &[RecordedEvent]) -> Vec<usize> {
 
 impl Case {
     /// Whether `custody_holder`'s data may be shared in `scope` (e.g.
-    /// `share:jobcenter`): a consent in that scope that has not been
-    /// withdrawn, or a recorded legal basis that has not ended.
-    pub fn shares_with(&self, custody_holder: &PartyId, scope: &str) -> bool {
-        let consent = self
-            .consents
-            .iter()
-            .any(|c| &c.custody_holder == custody_holder && c.scope.as_str() == scope && c.withdrawn_on.is_none());
-        let basis = self
-            .legal_bases
-            .iter()
-            .any(|b| &b.custody_holder == custody_holder && b.scope.as_str() == scope && b.ended_on.is_none());
+    /// `share:jobcenter`) on `today`: a consent in that scope given on or
+    /// before it and not withdrawn by it, or a legal basis recorded on or
+    /// before it and not ended by it. Dates count, not when they were
+    /// recorded: a consent dated ahead opens nothing yet, and a withdrawal
+    /// dated ahead closes nothing yet.
+    pub fn shares_with(&self, custody_holder: &PartyId, scope: &str, today: Date) -> bool {
+        let holds = |from: Date, to: Option<Date>| from <= today && to.is_none_or(|end| end > today);
+        let consent = self.consents.iter().any(|c| {
+            &c.custody_holder == custody_holder && c.scope.as_str() == scope && holds(c.given_on, c.withdrawn_on)
+        });
+        let basis = self.legal_bases.iter().any(|b| {
+            &b.custody_holder == custody_holder && b.scope.as_str() == scope && holds(b.recorded_on, b.ended_on)
+        });
         consent || basis
     }
 
-    /// The custody holders whose data may be shared in `scope`.
-    pub fn shared_custody_holders<'a>(&'a self, scope: &'a str) -> impl Iterator<Item = &'a Party> + 'a {
-        self.custody_holders.iter().filter(move |p| self.shares_with(&p.party_id, scope))
+    /// The custody holders whose data may be shared in `scope` on `today`.
+    pub fn shared_custody_holders<'a>(&'a self, scope: &'a str, today: Date) -> impl Iterator<Item = &'a Party> + 'a {
+        self.custody_holders.iter().filter(move |p| self.shares_with(&p.party_id, scope, today))
     }
 
     /// A case opened on `on` in municipality `cvr` for custody holders known

@@ -120,6 +120,14 @@ pub fn state(case: &Case, plan: &Plan) -> PlanState {
     }
 }
 
+/// Whether a consent or legal basis in `scope` is recorded for `holder` and
+/// not withdrawn or ended (whatever its dates).
+fn recorded_share(case: &Case, holder: &PartyId, scope: &str) -> bool {
+    let of = |h: &PartyId, s: &ConsentScope| h == holder && s.as_str() == scope;
+    case.consents.iter().any(|c| of(&c.custody_holder, &c.scope) && c.withdrawn_on.is_none())
+        || case.legal_bases.iter().any(|b| of(&b.custody_holder, &b.scope) && b.ended_on.is_none())
+}
+
 fn agreement(case: &Case, holder: &PartyId) -> Agreement {
     let bl78 =
         || case.consents.iter().filter(|c| &c.custody_holder == holder && c.scope.as_str() == ConsentScope::BL78);
@@ -131,7 +139,8 @@ fn agreement(case: &Case, holder: &PartyId) -> Agreement {
         .filter(|c| &c.custody_holder == holder)
         .map(|c| c.scope.as_str())
         .chain(case.legal_bases.iter().filter(|b| &b.custody_holder == holder).map(|b| b.scope.as_str()))
-        .filter(|s| s.starts_with("share:") && case.shares_with(holder, s))
+        // The plan records what was given and not taken back; who receives what today is the sharing law's.
+        .filter(|s| s.starts_with("share:") && recorded_share(case, holder, s))
         .collect();
     Agreement {
         custody_holder: holder.clone(),

@@ -18,8 +18,8 @@
 use std::collections::HashSet;
 
 use bro_domain::{
-    Appointment, Case, CaseId, Consent, CorrespondenceRef, Event, EventKind, LegalBasis, Organisation, Party, PartyId,
-    PlanKind, Sector, SectorContact, SectorPlan, Timestamp,
+    Appointment, Case, CaseId, Consent, CorrespondenceRef, Date, Event, EventKind, LegalBasis, Organisation, Party,
+    PartyId, PlanKind, Sector, SectorContact, SectorPlan, Timestamp,
 };
 
 use crate::holistic::{self, HolisticPlan, PlanState};
@@ -88,14 +88,16 @@ impl Recipient<'_> {
         }
     }
 
-    /// What the recipient may see of `case`; `None`: nothing.
-    pub fn share(&self, case: &Case) -> Option<Share> {
+    /// What the recipient may see of `case` on `today`; `None`: nothing.
+    pub fn share(&self, case: &Case, today: Date) -> Option<Share> {
         if !self.reaches(case) {
             return None;
         }
         match self {
             Recipient::Municipality { .. } => Some(Share::Whole),
-            Recipient::Sector { sector, scope, .. } => Some(Share::Sector(SectorScope::new(case, *sector, scope))),
+            Recipient::Sector { sector, scope, .. } => {
+                Some(Share::Sector(SectorScope::new(case, *sector, scope, today)))
+            }
             Recipient::Nobody => None,
         }
     }
@@ -135,10 +137,11 @@ pub struct SectorScope {
 }
 
 impl SectorScope {
-    /// The view of `case` for `sector` under consent scope `scope`: the
-    /// custody holders who share in that scope, and their items of the sector.
-    pub fn new(case: &Case, sector: Sector, scope: &str) -> SectorScope {
-        let holders: HashSet<PartyId> = case.shared_custody_holders(scope).map(|p| p.party_id.clone()).collect();
+    /// The view of `case` for `sector` under consent scope `scope` on
+    /// `today`: the custody holders who share in that scope that day, and
+    /// their items of the sector.
+    pub fn new(case: &Case, sector: Sector, scope: &str, today: Date) -> SectorScope {
+        let holders: HashSet<PartyId> = case.shared_custody_holders(scope, today).map(|p| p.party_id.clone()).collect();
         let appointments = case
             .appointments
             .iter()
@@ -292,14 +295,14 @@ pub struct SectorView {
 /// `case`), if anything: the municipality's own system the whole plan; another
 /// sector's system only its consented view, and only while the plan is in
 /// force ([`HolisticPlan::sector_view`]).
-pub fn plan_view(recipient: &Recipient<'_>, plan: &HolisticPlan, case: &Case) -> Option<HolisticPlan> {
+pub fn plan_view(recipient: &Recipient<'_>, plan: &HolisticPlan, case: &Case, today: Date) -> Option<HolisticPlan> {
     if !recipient.reaches(case) {
         return None;
     }
     match recipient {
         Recipient::Municipality { .. } => Some(plan.clone()),
         Recipient::Sector { sector, scope, .. } => {
-            let shared: Vec<PartyId> = case.shared_custody_holders(scope).map(|p| p.party_id.clone()).collect();
+            let shared: Vec<PartyId> = case.shared_custody_holders(scope, today).map(|p| p.party_id.clone()).collect();
             plan.sector_view(*sector, scope, &shared)
         }
         Recipient::Nobody => None,
@@ -317,6 +320,7 @@ pub fn plan_still_sendable(
     plan_id: &str,
     parents: &[PartyId],
     ended_notice: bool,
+    today: Date,
 ) -> bool {
     if !recipient.reaches(case) {
         return false;
@@ -330,7 +334,7 @@ pub fn plan_still_sendable(
                 .iter()
                 .find(|p| p.plan_id == plan_id && p.kind == PlanKind::Bl78)
                 .is_some_and(|plan| holistic::state(case, plan) == PlanState::InForce);
-            let scope = SectorScope::new(case, *sector, scope);
+            let scope = SectorScope::new(case, *sector, scope, today);
             in_force && parents.iter().all(|p| scope.covers(p))
         }
         Recipient::Nobody => false,

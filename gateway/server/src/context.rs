@@ -101,7 +101,8 @@ impl Context {
     /// Asks the policy about `rpc` on `target`; a denial is noted for the
     /// call's audit record.
     pub fn authorize(&self, caller: &Caller, rpc: Rpc, target: Target<'_>) -> Result<Grant, ApiError> {
-        Ok(policy::authorize(&caller.principal, &self.systems, rpc, target).inspect_err(|d| caller.refused(&d.0))?)
+        Ok(policy::authorize(&caller.principal, &self.systems, rpc, target, self.clock.today())
+            .inspect_err(|d| caller.refused(&d.0))?)
     }
 
     /// As [`Context::authorize_case`], also returning the stored projection,

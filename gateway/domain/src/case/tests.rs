@@ -236,3 +236,40 @@ fn revision_2_events_keep_the_case_consistent() {
         .is_err()
     );
 }
+
+#[test]
+fn consents_and_legal_bases_count_from_their_dates_not_from_when_they_were_recorded() {
+    let scope = || ConsentScope::parse("scope", "share:jobcenter").unwrap();
+    let holder = party("parent-1");
+    // Recorded now, dated ahead: a consent from 2026-04-01, withdrawn as of 2026-06-01;
+    // a legal basis from 2026-07-01 that ends 2026-08-01.
+    let case = replay(vec![
+        recorded(2, "2026-04-01", EventKind::ConsentGiven { custody_holder: party("parent-1"), scope: scope() }),
+        recorded(3, "2026-06-01", EventKind::ConsentWithdrawn { custody_holder: party("parent-1"), scope: scope() }),
+        recorded(
+            4,
+            "2026-07-01",
+            EventKind::LegalBasisRecorded {
+                custody_holder: party("parent-1"),
+                scope: scope(),
+                citation: "barnets lov § 182, stk. 2".into(),
+            },
+        ),
+        recorded(5, "2026-08-01", EventKind::LegalBasisEnded { custody_holder: party("parent-1"), scope: scope() }),
+    ])
+    .unwrap();
+    for (on, shares) in [
+        ("2026-03-31", false),
+        ("2026-04-01", true),
+        ("2026-05-31", true),
+        ("2026-06-01", false),
+        ("2026-06-30", false),
+        ("2026-07-01", true),
+        ("2026-07-31", true),
+        ("2026-08-01", false),
+    ] {
+        assert_eq!(case.shares_with(&holder, "share:jobcenter", date(on)), shares, "on {on}");
+        assert_eq!(case.shared_custody_holders("share:jobcenter", date(on)).count(), usize::from(shares), "on {on}");
+    }
+    assert!(!case.shares_with(&holder, "share:psychiatry", date("2026-05-01")), "another scope");
+}

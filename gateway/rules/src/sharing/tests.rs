@@ -236,6 +236,11 @@ fn events() -> Vec<(&'static str, EventKind)> {
     ]
 }
 
+/// A day after every event of these cases: what is recorded holds.
+fn today() -> bro_domain::Date {
+    "2099-12-31".parse().expect("a date")
+}
+
 #[test]
 fn what_each_recipient_may_see_and_be_sent() {
     let case = History::case_with_items().case();
@@ -245,7 +250,7 @@ fn what_each_recipient_may_see_and_be_sent() {
         let cells: Vec<String> = recipients
             .iter()
             .map(|(name, recipient)| {
-                let (see, send) = match recipient.share(&case) {
+                let (see, send) = match recipient.share(&case, today()) {
                     None => (false, false),
                     Some(Share::Whole) => (true, true),
                     Some(Share::Sector(scope)) => (scope.may_see(&kind), scope.may_receive(&kind)),
@@ -269,7 +274,7 @@ fn a_sector_view_holds_only_its_own_items_of_the_parents_who_share() {
     let case = History::case_with_items().case();
     let mut out = String::new();
     for (name, recipient) in recipients() {
-        let Some(Share::Sector(scope)) = recipient.share(&case) else {
+        let Some(Share::Sector(scope)) = recipient.share(&case, today()) else {
             writeln!(out, "{name}: no sector view").expect("write");
             continue;
         };
@@ -376,7 +381,7 @@ fn a_sector_changes_only_its_own_items() {
 fn a_sector_batch_names_only_the_parents_its_events_are_about() {
     let case = History::case_with_items().case();
     let jobcentre = Recipient::Sector { sector: Sector::Jobcentre, scope: "share:jobcenter", serves: None };
-    let share = jobcentre.share(&case).expect("within reach");
+    let share = jobcentre.share(&case, today()).expect("within reach");
     let kinds = [appointment("job-2", "parent-2", Sector::Jobcentre)];
     let named: Vec<&str> = share.parties(&case, kinds.iter()).iter().map(|p| p.party_id.as_str()).collect();
     assert_eq!(named, ["parent-2"]);
@@ -399,22 +404,25 @@ fn a_plan_view_leaves_only_while_the_plan_is_in_force() {
     let proposed = history.case();
     let policy = CoordinationPolicy::default();
     let plan = holistic::assemble(&proposed, "hp", &policy, None).expect("plan");
-    assert!(plan_view(&jobcentre, &plan, &proposed).is_none(), "a proposal stays with the municipality");
-    assert!(plan_view(&journal, &plan, &proposed).is_some());
-    assert!(!plan_still_sendable(&jobcentre, &proposed, "hp", &parents, false));
+    assert!(plan_view(&jobcentre, &plan, &proposed, today()).is_none(), "a proposal stays with the municipality");
+    assert!(plan_view(&journal, &plan, &proposed, today()).is_some());
+    assert!(!plan_still_sendable(&jobcentre, &proposed, "hp", &parents, false, today()));
 
     history.add(consent("parent-1", "bl78"));
     let in_force = history.case();
     let plan = holistic::assemble(&in_force, "hp", &policy, None).expect("plan");
-    let view = plan_view(&jobcentre, &plan, &in_force).expect("in force: the jobcentre's view");
+    let view = plan_view(&jobcentre, &plan, &in_force, today()).expect("in force: the jobcentre's view");
     assert_eq!(view.covers, parents);
-    assert!(plan_still_sendable(&jobcentre, &in_force, "hp", &parents, false));
+    assert!(plan_still_sendable(&jobcentre, &in_force, "hp", &parents, false, today()));
 
     history.add(withdrawal("parent-1", "share:jobcenter"));
     let withdrawn = history.case();
-    assert!(!plan_still_sendable(&jobcentre, &withdrawn, "hp", &parents, false), "the queued view is held back");
-    assert!(plan_still_sendable(&jobcentre, &withdrawn, "hp", &parents, true), "the notice still goes");
-    assert!(plan_still_sendable(&journal, &withdrawn, "hp", &parents, false));
+    assert!(
+        !plan_still_sendable(&jobcentre, &withdrawn, "hp", &parents, false, today()),
+        "the queued view is held back"
+    );
+    assert!(plan_still_sendable(&jobcentre, &withdrawn, "hp", &parents, true, today()), "the notice still goes");
+    assert!(plan_still_sendable(&journal, &withdrawn, "hp", &parents, false, today()));
     let other = Recipient::Municipality { cvr: "22222222" };
-    assert!(!plan_still_sendable(&other, &withdrawn, "hp", &parents, true), "never outside the municipality");
+    assert!(!plan_still_sendable(&other, &withdrawn, "hp", &parents, true, today()), "never outside the municipality");
 }

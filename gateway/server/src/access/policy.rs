@@ -299,11 +299,18 @@ pub fn audit_scope(principal: &Principal, systems: &Systems) -> Option<AuditScop
     })
 }
 
-/// Decides one call. A person with several roles gets the first that allows it.
-pub fn authorize(principal: &Principal, systems: &Systems, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denial> {
+/// Decides one call on `today` (consents and legal bases count from their
+/// dates). A person with several roles gets the first that allows it.
+pub fn authorize(
+    principal: &Principal,
+    systems: &Systems,
+    rpc: Rpc,
+    target: Target<'_>,
+    today: bro_domain::Date,
+) -> Result<Grant, Denial> {
     let mut first_denial = None;
     for actor in actors(principal, systems)? {
-        match decide(actor, rpc, target) {
+        match decide(actor, rpc, target, today) {
             Ok(grant) => return Ok(grant),
             Err(denial) => {
                 first_denial.get_or_insert(denial);
@@ -331,7 +338,7 @@ fn own_system(name: &str, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denial>
     }
 }
 
-fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denial> {
+fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>, today: bro_domain::Date) -> Result<Grant, Denial> {
     use Rpc::*;
     let refuse = |who: &str| Err(Denial(format!("{who} may not call {rpc:?}")));
     match actor {
@@ -384,7 +391,7 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>) -> Result<Grant, Denia
                         GetCase | ListCaseEvents | ListCorrespondence | GetCorrespondence | ListAppointments
                         | GetAppointment | GetHolisticPlan,
                         Target::Case(case),
-                    ) => match system.recipient().share(case) {
+                    ) => match system.recipient().share(case, today) {
                         None => Err(Denial(format!(
                             "system {:?} serves another municipality's cases, not this one's",
                             system.name
@@ -438,6 +445,11 @@ mod tests {
             roles: roles.to_vec(),
             assurance: Assurance::Substantial,
         })
+    }
+
+    /// A day after every event of the test cases.
+    fn later() -> bro_domain::Date {
+        "2099-12-31".parse().expect("a date")
     }
 
     fn systems() -> Systems {
@@ -524,7 +536,7 @@ mod tests {
                 };
                 let cells: Vec<String> = targets
                     .iter()
-                    .map(|(name, target)| match authorize(principal, &systems, rpc, *target) {
+                    .map(|(name, target)| match authorize(principal, &systems, rpc, *target, later()) {
                         Ok(Grant::Full) => format!("{name}: allow"),
                         Ok(Grant::Sector(view)) => format!("{name}: sector view ({})", view.scope()),
                         Err(_) => format!("{name}: deny"),
@@ -541,13 +553,13 @@ mod tests {
         let systems = systems();
         let case_b = case("case-b", "22222222", &[]);
         let caseworker = person(&[Role::Caseworker], Some("11111111"));
-        let denial = authorize(&caseworker, &systems, Rpc::GetCase, Target::Case(&case_b)).unwrap_err();
+        let denial = authorize(&caseworker, &systems, Rpc::GetCase, Target::Case(&case_b), later()).unwrap_err();
         assert_eq!(
             denial.0,
             "a caseworker of municipality 11111111 may not call GetCase on a case of another municipality"
         );
         let jobcenter = Principal::System("jobcenter".into());
-        let denial = authorize(&jobcenter, &systems, Rpc::GetCase, Target::Case(&case_b)).unwrap_err();
+        let denial = authorize(&jobcenter, &systems, Rpc::GetCase, Target::Case(&case_b), later()).unwrap_err();
         assert!(denial.0.contains("share:jobcenter"), "{denial}");
         assert!(!denial.0.contains("0101901234"));
     }

@@ -41,7 +41,7 @@ fn limit_for_delivery(view: &mut HolisticPlan, now: Timestamp) {
 
 /// What `system` may be sent of `plan` (assembled from `case`), if anything.
 fn view_for(system: &SystemConfig, plan: &HolisticPlan, case: &Case, now: Timestamp) -> Option<HolisticPlan> {
-    let mut view = sharing::plan_view(&system.recipient(), plan, case)?;
+    let mut view = sharing::plan_view(&system.recipient(), plan, case, crate::clock::danish_date(now))?;
     limit_for_delivery(&mut view, now);
     Some(view)
 }

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use bro_api::convert;
 use bro_api::v1 as pb;
 use bro_api::v1::case_event::Kind;
-use bro_domain::{Case, PartyId, RecordedEvent, Timestamp};
+use bro_domain::{Case, Date, PartyId, RecordedEvent, Timestamp};
 use bro_rules::coordination::CoordinationPolicy;
 use bro_rules::sharing::{self, Share};
 use bro_store::{DeliveryPlanner, NewDelivery};
 use prost::Message as _;
 
 use super::distribution;
+use crate::clock::danish_date;
 use crate::systems::{SystemConfig, Systems};
 
 /// The outbox planner of every write.
@@ -62,7 +63,7 @@ impl DeliveryPlanner for Outbox {
             .systems
             .all()
             .iter()
-            .filter_map(|system| Some(delivery(system, event_batch(system, case, events, wire)?)))
+            .filter_map(|system| Some(delivery(system, event_batch(system, case, events, wire, danish_date(now))?)))
             .collect();
         for (system, batch) in distribution::plan_views(&self.systems, &self.coordination, before, case, now) {
             out.push(delivery(system, batch));
@@ -80,8 +81,9 @@ pub fn event_batch(
     case: &Case,
     events: &[RecordedEvent],
     wire: &[pb::CaseEvent],
+    today: Date,
 ) -> Option<pb::AdapterBatch> {
-    let share = system.recipient().share(case)?;
+    let share = system.recipient().share(case, today)?;
     let chosen: Vec<(&RecordedEvent, &pb::CaseEvent)> = events
         .iter()
         .zip(wire)
@@ -126,6 +128,7 @@ pub fn still_sendable(
     system: &SystemConfig,
     case: &Case,
     batch: pb::AdapterBatch,
+    today: Date,
 ) -> Result<Option<pb::AdapterBatch>, String> {
     let recipient = system.recipient();
     if let Some(plan) = &batch.holistic_plan {
@@ -136,10 +139,11 @@ pub fn still_sendable(
             .collect::<Result<_, _>>()
             .map_err(|v| format!("the queued plan names a party wrongly: {v}"))?;
         let plan_id = plan.name.rsplit('/').next().unwrap_or_default();
-        let sendable = sharing::plan_still_sendable(&recipient, case, plan_id, &parents, plan.distribution_ended);
+        let sendable =
+            sharing::plan_still_sendable(&recipient, case, plan_id, &parents, plan.distribution_ended, today);
         return Ok(sendable.then_some(batch));
     }
-    let share = match recipient.share(case) {
+    let share = match recipient.share(case, today) {
         None => return Ok(None),
         Some(Share::Whole) => return Ok(Some(batch)),
         Some(share) => share,
@@ -230,9 +234,10 @@ mod tests {
 
     fn person_sent(system: &SystemConfig) -> Option<String> {
         let (case, events) = case_and_letter();
+        let later: Date = "2099-12-31".parse().expect("a date");
         let wire: Vec<pb::CaseEvent> = events.iter().map(convert::recorded_event_to_pb).collect();
-        let queued = event_batch(system, &case, &events, &wire).expect("a batch");
-        let sent = subjects::encode(still_sendable(system, &case, queued).expect("readable").expect("sendable"));
+        let queued = event_batch(system, &case, &events, &wire, later).expect("a batch");
+        let sent = subjects::encode(still_sendable(system, &case, queued, later).expect("readable").expect("sendable"));
         match &sent.events[0].kind {
             Some(Kind::CorrespondenceRecorded(c)) => {
                 c.correspondence.as_ref()?.person.as_ref().map(|p| p.value.clone())

@@ -314,7 +314,7 @@ impl DeliveryWorker {
             Err(LedgerError::NotFound(_)) => return Err(Outcome::Dead("the case no longer exists".into())),
             Err(e) => return Err(Outcome::Retry(format!("cannot read the case: {e}"))),
         };
-        match still_sendable(system, &case, subjects::canonical(batch)) {
+        match still_sendable(system, &case, subjects::canonical(batch), self.ctx.clock.today()) {
             Ok(Some(batch)) => Ok(batch),
             Ok(None) => Err(Outcome::Dead(
                 "not sent: the case no longer allows it to this system (a consent was withdrawn or the case moved)"

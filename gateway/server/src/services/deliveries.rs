@@ -304,7 +304,7 @@ impl PullStream {
         let Ok(case) = self.ctx.ledger.state(&d.new.case_id).await else { return false };
         let batch = subjects::canonical(batch);
         let planned = batch.events.len();
-        let allowed = matches!(still_sendable(&self.system, &case, batch), Ok(Some(b)) if b.events.len() == planned);
+        let allowed = matches!(still_sendable(&self.system, &case, batch, self.ctx.clock.today()), Ok(Some(b)) if b.events.len() == planned);
         if !allowed {
             let update = DeliveryUpdate {
                 delivery_id: d.new.delivery_id.clone(),

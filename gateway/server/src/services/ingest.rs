@@ -98,7 +98,13 @@ impl IngestApi {
         let covered = match r.outcome() {
             pb::IngestOutcome::Appended | pb::IngestOutcome::Duplicate => {
                 let case_id = CaseId::from_resource_name("case", &r.case)?;
-                self.ctx.ledger.state(&case_id).await?.shared_custody_holders(scope).next().is_some()
+                self.ctx
+                    .ledger
+                    .state(&case_id)
+                    .await?
+                    .shared_custody_holders(scope, self.ctx.clock.today())
+                    .next()
+                    .is_some()
             }
             _ => false,
         };

@@ -95,8 +95,11 @@ impl PlanApi {
         let plan = match grant {
             Grant::Full => loaded.plan.clone(),
             Grant::Sector(view) => {
-                let shared: Vec<PartyId> =
-                    loaded.case.shared_custody_holders(view.scope()).map(|p| p.party_id.clone()).collect();
+                let shared: Vec<PartyId> = loaded
+                    .case
+                    .shared_custody_holders(view.scope(), self.ctx.clock.today())
+                    .map(|p| p.party_id.clone())
+                    .collect();
                 loaded.plan.sector_view(view.sector(), view.scope(), &shared).ok_or_else(|| {
                     let why = "the plan is not in force, or no parent it covers shares with this system";
                     caller.refused(why);

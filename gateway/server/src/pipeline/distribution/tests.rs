@@ -103,7 +103,14 @@ impl Run {
         let recorded = self.events.last().expect("one").clone();
         let numbered = bro_api::convert::recorded_event_to_pb(&recorded);
         self.outbox
-            .plan(before.as_ref(), &after, &[recorded], &[numbered], Timestamp::default())
+            // 2026-02-15, after the events: their consents hold (they count from their dates).
+            .plan(
+                before.as_ref(),
+                &after,
+                &[recorded],
+                &[numbered],
+                Timestamp::from_timestamp(1_771_113_600, 0).expect("a time"),
+            )
             .into_iter()
             .map(|d| (d.system, pb::AdapterBatch::decode(d.payload.as_slice()).expect("a batch")))
             .filter(|(_, batch)| batch.holistic_plan.is_some())
@@ -204,7 +211,9 @@ fn a_queued_view_is_held_back_once_the_plan_is_no_longer_in_force() {
     let (_, view) = agreed.into_iter().find(|(s, _)| s == "jobcenter").expect("view");
     let jobcenter = run.outbox.systems().get("jobcenter").expect("configured").clone();
     let sendable = |run: &Run, batch: &pb::AdapterBatch| {
-        still_sendable(&jobcenter, &run.case(), batch.clone()).expect("a readable batch").is_some()
+        still_sendable(&jobcenter, &run.case(), batch.clone(), "2099-12-31".parse().expect("a date"))
+            .expect("a readable batch")
+            .is_some()
     };
     assert!(sendable(&run, &view));
     let withdrawn = run.queue(consent("parent-1", "bl78", false));
