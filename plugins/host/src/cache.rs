@@ -58,7 +58,7 @@ impl CompiledCache {
                 let mut key = [0u8; 32];
                 getrandom::getrandom(&mut key)
                     .map_err(|e| cache_error(format!("no randomness for the cache key: {e}")))?;
-                write_private(&key_path, &key)?;
+                write_atomically(&key_path, &key)?;
                 key
             }
         };
@@ -137,8 +137,4 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
 fn sync_dir(path: &Path) -> std::io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::File::open(dir)?.sync_all()
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), HostError> {
-    write_atomically(path, bytes)
 }

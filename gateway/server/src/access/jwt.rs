@@ -170,7 +170,6 @@ impl Keys {
         if self.cache.read().await.tried.elapsed() < self.refetch_after {
             return;
         }
-        self.cache.write().await.tried = Stopwatch::start();
         let loaded = load(&self.source).await;
         // The limit counts from the end of an attempt: a slow provider is not asked again at once.
         let mut cache = self.cache.write().await;
@@ -421,8 +420,7 @@ async fn fetch(url: &str) -> Result<String, TokenError> {
 pub fn check_jwks_url(url: &str) -> Result<(), String> {
     let uri: hyper::Uri = url.parse().map_err(|_| format!("{url:?} is not a URL"))?;
     let host = uri.host().unwrap_or("");
-    let loopback = host == "localhost"
-        || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback = crate::systems::is_loopback(host);
     match uri.scheme_str() {
         Some("https") => Ok(()),
         Some("http") if loopback => Ok(()),

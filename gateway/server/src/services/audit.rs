@@ -59,12 +59,19 @@ impl Visibility<'_> {
         {
             return Ok(true);
         }
-        let Ok(case_id) = CaseId::from_resource_name("case", &record.case) else { return Ok(false) };
-        if !self.cases.contains_key(&record.case) {
+        self.owns_case(&record.case).await
+    }
+
+    /// Whether case `name` (`cases/{case}`) is the scope's municipality's
+    /// (every case is the whole log's).
+    async fn owns_case(&mut self, name: &str) -> Result<bool, ApiError> {
+        let AuditScope::Municipality(cvr) = &self.scope else { return Ok(true) };
+        let Ok(case_id) = CaseId::from_resource_name("case", name) else { return Ok(false) };
+        if !self.cases.contains_key(name) {
             let owner = self.ctx.store().get_case(&case_id).await?.map(|c| c.municipality_cvr);
-            self.cases.insert(record.case.clone(), owner);
+            self.cases.insert(name.to_owned(), owner);
         }
-        Ok(self.cases.get(&record.case).is_some_and(|owner| owner.as_deref() == Some(cvr.as_str())))
+        Ok(self.cases.get(name).is_some_and(|owner| owner.as_deref() == Some(cvr.as_str())))
     }
 }
 
@@ -77,28 +84,33 @@ enum Source<'a> {
 }
 
 /// One page of the records `visibility` sees after `after`, and the
-/// sequence the next page starts after (none: the end of the log).
+/// sequence the next page starts after (none: the end of the log). The whole
+/// log's page is one read of `size + 1`; a municipality's reads in chunks.
 async fn visible_page(
     ctx: &Context,
     visibility: &mut Visibility<'_>,
     source: Source<'_>,
     after: u64,
     size: usize,
-) -> Result<(Vec<(u64, pb::AuditRecord)>, Option<u64>), ApiError> {
+) -> Result<(Vec<pb::AuditRecord>, Option<u64>), ApiError> {
+    let chunk = match visibility.scope {
+        AuditScope::All => size + 1,
+        AuditScope::Municipality(_) => SCAN_CHUNK.max(size + 1),
+    };
     let (mut page, mut cursor, mut scanned) = (Vec::new(), after, 0);
     loop {
         let rows = match source {
-            Source::All => ctx.trail.log().read(cursor, SCAN_CHUNK).await?,
-            Source::Person(key) => ctx.trail.log().read_person(key, cursor, SCAN_CHUNK).await?,
+            Source::All => ctx.trail.log().read(cursor, chunk).await?,
+            Source::Person(key) => ctx.trail.log().read_person(key, cursor, chunk).await?,
         };
-        let exhausted = rows.len() < SCAN_CHUNK;
+        let exhausted = rows.len() < chunk;
         for stored in &rows {
             let record = decode(stored)?;
             if visibility.sees(&record).await? {
                 if page.len() == size {
                     return Ok((page, Some(cursor)));
                 }
-                page.push((stored.sequence, record));
+                page.push(record);
             }
             cursor = stored.sequence;
             scanned += 1;
@@ -169,8 +181,7 @@ impl AuditApi {
             // A citizen of another municipality's cases is that municipality's to answer.
             let mut ours = false;
             for case_id in self.ctx.store().find_cases_by_person(&key).await? {
-                let record = pb::AuditRecord { case: case_id.resource_name(), ..Default::default() };
-                ours |= visibility.sees(&record).await?;
+                ours |= visibility.owns_case(&case_id.resource_name()).await?;
             }
             if !ours {
                 let why = format!(
@@ -182,7 +193,7 @@ impl AuditApi {
         }
         let (page, next) = visible_page(&self.ctx, &mut visibility, Source::Person(&key), after, size).await?;
         // Only the accesses that reached the data count as look-ups.
-        let entries = page.iter().filter(|(_, r)| r.outcome == "OK").map(|(_, r)| report_entry(r)).collect();
+        let entries = page.iter().filter(|r| r.outcome == "OK").map(report_entry).collect();
         let next_page_token = next.map(|n| paging::encode_token("access-report", n)).unwrap_or_default();
         Ok(pb::GetAccessReportResponse { entries, next_page_token })
     }
@@ -196,8 +207,7 @@ impl AuditApi {
         let size = paging::page_size(req.page_size, 100)?;
         let after = paging::decode_token(&req.page_token, "audit")?;
         let mut visibility = self.visibility(&caller)?;
-        let (page, next) = visible_page(&self.ctx, &mut visibility, Source::All, after, size).await?;
-        let records = page.into_iter().map(|(_, r)| r).collect();
+        let (records, next) = visible_page(&self.ctx, &mut visibility, Source::All, after, size).await?;
         let next_page_token = next.map(|n| paging::encode_token("audit", n)).unwrap_or_default();
         Ok(pb::ListAuditRecordsResponse { records, next_page_token })
     }
