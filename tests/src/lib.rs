@@ -58,9 +58,15 @@ pub fn test_security_at(
     let keys = test_keys(data_dir);
     let idp = Arc::new(DevIdentityProvider::load_or_create(data_dir)?.with_clock(clock));
     let audit = Arc::new(bro_store_sqlite::SqliteAuditLog::open(data_dir, (*keys).clone())?);
+    let signer_path = data_dir.join("audit-signing.key");
+    if !signer_path.exists() {
+        std::fs::write(&signer_path, bro_store::AuditSigner::generate())?;
+    }
+    let audit_signer = Arc::new(bro_store::AuditSigner::parse(&std::fs::read_to_string(&signer_path)?)?);
     let security = bro_server::Security {
         keys,
         audit,
+        audit_signer,
         jwt: Some(idp.settings()),
         tls: None,
         rate_limit: bro_server::access::ratelimit::RateLimit { per_second: 100_000.0, burst: 100_000.0 },

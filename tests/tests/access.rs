@@ -764,6 +764,18 @@ async fn a_municipalitys_unmatched_messages_are_its_own() {
     let discard = pb::DiscardUnmatchedMessageRequest { name: answer.unmatched_message.clone() };
     let err = other.discard_unmatched_message(discard).await.expect_err("not theirs");
     assert_eq!(err.code(), Code::NotFound);
+    // Reading and discarding the message are looks at the people it names: recorded.
+    let mut own = IngestServiceClient::new(gw.caseworker("29990000").await.expect("channel"));
+    let discard = pb::DiscardUnmatchedMessageRequest { name: answer.unmatched_message.clone() };
+    own.discard_unmatched_message(discard).await.expect("the owner discards it");
+    let records = gw.audit_records().await;
+    for method in ["/ListUnmatchedMessages", "/DiscardUnmatchedMessage"] {
+        let record = records
+            .iter()
+            .find(|r| r.method.ends_with(method) && r.outcome == "OK" && r.actor_municipality == "29990000")
+            .unwrap_or_else(|| panic!("{method} is recorded"));
+        assert!(!record.person_keys.is_empty(), "{method} records the people of the message");
+    }
     gw.stop().await.expect("stops");
 }
 

@@ -383,3 +383,62 @@ async fn an_https_receiver_is_verified_and_shown_bros_client_certificate() {
     assert!(of("forvekslet").last_error.contains("TLS with localhost"), "{}", of("forvekslet").last_error);
     gw.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn nothing_leaves_before_its_audit_record_is_written() {
+    let receiver = Receiver::start(0, 0).await.expect("receiver");
+    let system = fast(SystemConfig::new(
+        "psykiatri",
+        "medcom",
+        "fhir+json",
+        CORRESPONDENCE,
+        Transport::Http { url: receiver.url() },
+    ))
+    .with_access(SystemAccess::Municipal { cvr: "29189846".into() });
+    let options = ServeOptions {
+        adapters: Some(adapter_registry(&["medcom"])),
+        systems: Arc::new(Systems::new(vec![system]).expect("valid")),
+        ..ServeOptions::default()
+    };
+    let gw = TestGateway::start_with(options).await.expect("gateway starts");
+    // The audit log starts refusing the records of deliveries (as a full
+    // disk or a broken database would refuse every record).
+    let audit = rusqlite::Connection::open(gw.data_dir.join("audit.sqlite3")).expect("audit log");
+    audit.busy_timeout(Duration::from_secs(10)).expect("timeout");
+    audit
+        .execute_batch(
+            "CREATE TRIGGER refuse_deliveries BEFORE INSERT ON audit_records
+             WHEN instr(NEW.record, CAST('delivery:' AS BLOB)) > 0
+             BEGIN SELECT RAISE(ABORT, 'no space left'); END;",
+        )
+        .expect("trigger");
+    let mut cases = pb::case_service_client::CaseServiceClient::new(gw.caseworker("29189846").await.expect("client"));
+    let mut create = new_case("deliver-audit", "29189846");
+    create.custody_holders = vec![parent("mother", "0101900000", "Mor Testesen")];
+    cases.create_case(create).await.expect("case created");
+    let append =
+        bro_e2e::append("deliver-audit", "letter-1", vec![letter_to_psychiatry("2026-03-02", "mother", 1)], "");
+    cases.append_case_events(append).await.expect("letter appended");
+    let admin = gw.person(Role::Administrator, Purpose::Operations).await.expect("channel");
+    let mut deliveries = DeliveryServiceClient::new(admin);
+    // A listing may share a group commit with a refused record: try again then.
+    let refused = |d: &pb::Delivery| d.last_error.contains("the audit log cannot be written");
+    eventually("an attempt is refused for want of its audit record", || {
+        let mut d = deliveries.clone();
+        async move {
+            let request = pb::ListDeliveriesRequest { page_size: 10, ..Default::default() };
+            d.list_deliveries(request).await.is_ok_and(|r| r.into_inner().deliveries.iter().any(refused))
+        }
+    })
+    .await;
+    assert!(receiver.unique().is_empty(), "nothing was sent without its record");
+    let pending = list(&mut deliveries, "").await.remove(0);
+    assert_eq!(pending.state(), pb::DeliveryState::Pending, "it waits, not lost");
+    // The log works again: the delivery leaves, and its record is there.
+    audit.execute_batch("DROP TRIGGER refuse_deliveries").expect("drop trigger");
+    eventually("the delivery arrives", || async { receiver.unique().len() == 1 }).await;
+    let records = gw.audit_records().await;
+    let sent = records.iter().filter(|r| r.method == "delivery:http" && r.case == "cases/deliver-audit").count();
+    assert!(sent >= 1, "the delivery's record was written before it left");
+    gw.stop().await.expect("stops");
+}

@@ -229,6 +229,31 @@ async fn the_worklist_lists_due_obligations_across_a_municipality() -> R {
         .into_inner();
     assert_eq!(open_only.obligations.len(), 1);
 
+    // Each worklist look-up is recorded with every case and person it read,
+    // so a citizen's access report shows it.
+    let records = gw.audit_records().await;
+    let look_up = records
+        .iter()
+        .find(|r| r.method.ends_with("/ListDueObligations") && r.outcome == "OK")
+        .expect("the worklist look-up is recorded");
+    assert_eq!(look_up.case, "(several)");
+    assert_eq!(look_up.cases, ["cases/c2", "cases/c1"], "every case on the page, in the order read");
+    assert_eq!(look_up.person_keys.len(), 2, "both custody holders (the same in both cases)");
+    let mut auditor = pb::audit_service_client::AuditServiceClient::new(
+        gw.person(bro_server::access::Role::Auditor, bro_server::access::Purpose::CitizenRequest).await?,
+    );
+    let report = auditor
+        .get_access_report(pb::GetAccessReportRequest {
+            person: Some(pb::PersonIdentifier { kind: pb::PersonIdentifierKind::Cpr.into(), value: CPR_2.into() }),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    assert!(
+        report.entries.iter().any(|e| e.data_kind == "obligations" && e.action == "read obligations"),
+        "{report:?}"
+    );
+
     let bad = worklist
         .list_due_obligations(pb::ListDueObligationsRequest {
             placing_municipality: "123".into(),

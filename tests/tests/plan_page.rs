@@ -3,7 +3,10 @@
 //! plain Danish with her goals, who does what, her next appointments and whom
 //! to call, prints to PDF, breaks no rule of its content security policy, and
 //! shows nothing of the father's. Forged and expired links are refused, and
-//! every look is in the audit log and the mother's access report.
+//! every look is in the audit log and the mother's access report. A link is
+//! exchanged for a session cookie; links are revoked by a caseworker and by
+//! what is recorded since; and a stranger's junk requests through the proxy
+//! do not lock out the mother's link.
 //!
 //! `cargo xtask test` installs Chromium and sets `BRO_REQUIRE_CHROMIUM`; run
 //! alone without a browser, the test says so and passes over the browser part.
@@ -14,6 +17,7 @@ use bro_api::v1 as pb;
 use bro_api::v1::audit_service_client::AuditServiceClient;
 use bro_api::v1::plan_service_client::PlanServiceClient;
 use bro_e2e::{CPR_1, TEST_CVR, TestGateway, append, event, new_case};
+use bro_server::access::client::AuthChannel;
 use bro_server::access::{Purpose, Role};
 use bro_server::plans::links::{self, PlanLink};
 use bro_server::{PlanPagesSettings, ServeOptions};
@@ -63,14 +67,30 @@ async fn browse(browser: &Path, profile: &Path, args: &[String], url: &str) -> (
 
 /// A plain HTTP GET: (status, headers and body as text).
 async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    get_with(addr, path, &[]).await
+}
+
+/// A plain HTTP GET with extra header lines (`Name: value`).
+async fn get_with(addr: std::net::SocketAddr, path: &str, headers: &[String]) -> (u16, String) {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("send");
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.expect("read");
     let answer = String::from_utf8_lossy(&answer).into_owned();
     let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, answer)
+}
+
+/// The session cookie an answer sets, as a `Cookie` header line.
+fn session_of(answer: &str) -> String {
+    let line = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie: bro_plan="))
+        .unwrap_or_else(|| panic!("no session cookie: {answer}"));
+    let pair = line["set-cookie: ".len()..].split(';').next().expect("a pair");
+    format!("Cookie: {pair}")
 }
 
 fn appointment(id: &str, holder: &str, start: i64, title: &str) -> pb::CaseEvent {
@@ -169,8 +189,20 @@ async fn the_parents_page_opens_in_chromium_in_plain_danish_and_prints() {
     assert!(link.url.starts_with(&format!("http://{pages_addr}/plan/")), "{}", link.url);
     let path = link.url.trim_start_matches(&format!("http://{pages_addr}"));
 
-    let (status, answer) = get(pages_addr, path).await;
+    // The link is exchanged for a session: the token does not stay in the address bar.
+    let (status, opening) = get(pages_addr, path).await;
+    assert_eq!(status, 200, "{opening}");
+    let set_cookie = opening.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:")).expect("a cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/plan", "Max-Age=900"] {
+        assert!(set_cookie.contains(attribute), "{attribute} missing: {set_cookie}");
+    }
+    let token = path.trim_start_matches("/plan/");
+    assert!(!set_cookie.contains(token), "the session is not the link");
+    assert!(opening.contains("url=/plan\"") && !opening.contains("Anna"), "{opening}");
+    let (status, answer) = get_with(pages_addr, "/plan", &[session_of(&opening)]).await;
     assert_eq!(status, 200, "{answer}");
+    let (status, without) = get(pages_addr, "/plan").await;
+    assert_eq!(status, 401, "no session, no page: {without}");
     for header in
         ["content-security-policy: default-src 'none'", "referrer-policy: no-referrer", "cache-control: no-store"]
     {
@@ -189,6 +221,8 @@ async fn the_parents_page_opens_in_chromium_in_plain_danish_and_prints() {
             plan_id: "hp".into(),
             custody_holder: bro_domain::PartyId::parse("p", "parent-1").expect("id"),
             expires: bro_domain::Timestamp::from(std::time::SystemTime::now()) - chrono::Duration::minutes(1),
+            made: bro_domain::Timestamp::from(std::time::SystemTime::now()) - chrono::Duration::days(1),
+            made_at_version: 1,
         },
     );
     let (status, gone) = get(pages_addr, &format!("/plan/{expired}")).await;
@@ -198,7 +232,10 @@ async fn the_parents_page_opens_in_chromium_in_plain_danish_and_prints() {
     match chromium() {
         Some(browser) => {
             let profile = tempfile::tempdir().expect("profile");
-            let (dom, log) = browse(&browser, profile.path(), &["--dump-dom".into()], &link.url).await;
+            // The opening page moves on to the plan by itself (a meta refresh, no script).
+            let follow = || vec!["--virtual-time-budget=10000".to_owned()];
+            let dump = [follow(), vec!["--dump-dom".into()]].concat();
+            let (dom, log) = browse(&browser, profile.path(), &dump, &link.url).await;
             for text in [
                 "Din helhedsorienterede plan",
                 "Til: <strong>Anna Testesen</strong>",
@@ -216,7 +253,8 @@ async fn the_parents_page_opens_in_chromium_in_plain_danish_and_prints() {
             assert!(!dom.contains("Bos egen samtale") && !dom.contains("Bo går i behandling"));
             assert!(!log.contains("Content Security Policy"), "the page breaks its own policy:\n{log}");
             let pdf = profile.path().join("plan.pdf");
-            let print = [format!("--print-to-pdf={}", pdf.display()), "--no-pdf-header-footer".into()];
+            let print =
+                [follow(), vec![format!("--print-to-pdf={}", pdf.display()), "--no-pdf-header-footer".into()]].concat();
             browse(&browser, profile.path(), &print, &link.url).await;
             let bytes = std::fs::read(&pdf).expect("Chromium printed the page");
             assert!(bytes.starts_with(b"%PDF") && bytes.len() > 10_000, "a printed page: {} bytes", bytes.len());
@@ -239,7 +277,8 @@ async fn the_parents_page_opens_in_chromium_in_plain_danish_and_prints() {
         .collect();
     let citizen = pb::ActorKind::Citizen as i32;
     assert!(pages.contains(&("OK", citizen, 1)), "{pages:?}");
-    assert_eq!(pages.iter().filter(|(o, _, _)| *o == "UNAUTHENTICATED").count(), 2, "the junk and the expired link");
+    let refused = pages.iter().filter(|(o, _, _)| *o == "UNAUTHENTICATED").count();
+    assert_eq!(refused, 3, "the junk, the expired link and the page asked for without a session");
     let mut auditor =
         AuditServiceClient::new(gw.person(Role::Auditor, Purpose::CitizenRequest).await.expect("channel"));
     let report = auditor
@@ -259,5 +298,123 @@ async fn the_parents_page_opens_in_chromium_in_plain_danish_and_prints() {
         "{:#?}",
         report.entries
     );
+    gw.stop().await.expect("stops");
+}
+
+/// A gateway serving pages behind a proxy at 127.0.0.1, a case with a plan
+/// covering parent-1, and a client: (gateway, pages address, plan name, plans).
+async fn plan_behind_a_proxy() -> (TestGateway, std::net::SocketAddr, String, PlanServiceClient<AuthChannel>) {
+    let pages = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let pages_addr = pages.local_addr().expect("address");
+    let trusted = bro_server::plans::http::TrustedProxies::parse(&["127.0.0.1".into()]).expect("proxies");
+    let settings =
+        PlanPagesSettings { trusted_proxies: trusted, ..PlanPagesSettings::new(pages, None).expect("pages") };
+    let options = ServeOptions { plan_pages: Some(settings), ..ServeOptions::default() };
+    let gw = TestGateway::start_with(options).await.expect("gateway starts");
+    let mut cases = gw.client().await.expect("client");
+    cases.create_case(new_case("page-2", TEST_CVR)).await.expect("create");
+    let mut plans = PlanServiceClient::new(gw.channel().await.expect("channel"));
+    let plan = plans
+        .create_holistic_plan(pb::CreateHolisticPlanRequest {
+            parent: "cases/page-2".into(),
+            holistic_plan_id: "hp".into(),
+            covers: vec!["parent-1".into()],
+            goals: vec![pb::Goal {
+                goal_id: "samvaer".into(),
+                change_in_parents: "Anna kommer til samvær hver tirsdag".into(),
+                aim: pb::GoalAim::Contact.into(),
+                ..Default::default()
+            }],
+            request_id: "page-2-plan".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .holistic_plan
+        .expect("plan");
+    let agree = pb::RecordPlanAgreementRequest {
+        name: plan.name.clone(),
+        custody_holder: "parent-1".into(),
+        request_id: "agree-1".into(),
+        ..Default::default()
+    };
+    plans.record_plan_agreement(agree).await.expect("agreed");
+    (gw, pages_addr, plan.name, plans)
+}
+
+async fn new_link(plans: &mut PlanServiceClient<AuthChannel>, plan: &str, pages: std::net::SocketAddr) -> String {
+    let request = pb::CreatePlanLinkRequest { name: plan.into(), custody_holder: "parent-1".into(), valid_days: 7 };
+    let url = plans.create_plan_link(request).await.expect("a link").into_inner().url;
+    url.trim_start_matches(&format!("http://{pages}")).to_owned()
+}
+
+#[tokio::test]
+async fn links_are_limited_per_client_behind_a_proxy_and_revoked() {
+    let (gw, pages, plan, mut plans) = plan_behind_a_proxy().await;
+    let mother = || "X-Forwarded-For: 198.51.100.7".to_owned();
+    let link = new_link(&mut plans, &plan, pages).await;
+    // A stranger's junk through the proxy uses up the stranger's bucket only.
+    let mut limited = 0;
+    for i in 0..40 {
+        let (status, _) = get_with(pages, &format!("/plan/junk-{i}"), &["X-Forwarded-For: 203.0.113.9".into()]).await;
+        limited += usize::from(status == 429);
+    }
+    assert!(limited >= 5, "the stranger is limited ({limited} of 40 refused)");
+    let (status, opening) = get_with(pages, &link, &[mother()]).await;
+    assert_eq!(status, 200, "the mother's link still opens: {opening}");
+    let session = session_of(&opening);
+    let (status, page) = get_with(pages, "/plan", &[mother(), session.clone()]).await;
+    assert_eq!(status, 200, "{page}");
+
+    // A caseworker revokes the mother's links: the link and its session stop at once.
+    let revoke = pb::RevokePlanLinksRequest { name: plan.clone(), custody_holder: "parent-1".into() };
+    plans.revoke_plan_links(revoke).await.expect("revoked");
+    let (status, gone) = get_with(pages, "/plan", &[mother(), session]).await;
+    assert_eq!(status, 410, "{gone}");
+    assert!(gone.contains("trukket tilbage") && gone.to_ascii_lowercase().contains("max-age=0"), "{gone}");
+    assert_eq!(get_with(pages, &link, &[mother()]).await.0, 410, "the link too");
+    // A new link works; the mother withdrawing agreement revokes it.
+    let link = new_link(&mut plans, &plan, pages).await;
+    assert_eq!(get_with(pages, &link, &[mother()]).await.0, 200);
+    let withdraw = pb::WithdrawPlanAgreementRequest {
+        name: plan.clone(),
+        custody_holder: "parent-1".into(),
+        request_id: "withdraw-1".into(),
+        ..Default::default()
+    };
+    plans.withdraw_plan_agreement(withdraw).await.expect("withdrawn");
+    assert_eq!(get_with(pages, &link, &[mother()]).await.0, 410, "revoked by the withdrawal");
+    // And an update of the plan revokes the links made before it.
+    let link = new_link(&mut plans, &plan, pages).await;
+    assert_eq!(get_with(pages, &link, &[mother()]).await.0, 200);
+    let current = plans.get_holistic_plan(pb::GetHolisticPlanRequest { name: plan.clone(), ..Default::default() });
+    let mut current = current.await.expect("plan").into_inner().holistic_plan.expect("plan");
+    current.coordinator = Some(pb::Coordinator {
+        person: Some(pb::ContactPerson {
+            display_name: "Ny Koordinator".into(),
+            phone: "70 00 00 02".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let update = pb::UpdateHolisticPlanRequest {
+        holistic_plan: Some(current),
+        update_mask: Some(prost_types::FieldMask { paths: vec!["coordinator".into()] }),
+        request_id: "update-1".into(),
+        ..Default::default()
+    };
+    plans.update_holistic_plan(update).await.expect("updated");
+    assert_eq!(get_with(pages, &link, &[mother()]).await.0, 410, "revoked by the new version");
+
+    let records = gw.audit_records().await;
+    let why: Vec<&str> = records
+        .iter()
+        .filter(|r| r.method == "page:/plan" && r.outcome == "PERMISSION_DENIED")
+        .map(|r| r.detail.as_str())
+        .collect();
+    for reason in ["the link was revoked", "the parent withdrew agreement to the plan", "the plan was updated"] {
+        assert!(why.contains(&reason), "{reason:?} is recorded: {why:?}");
+    }
     gw.stop().await.expect("stops");
 }

@@ -57,6 +57,9 @@ pub struct FileConfig {
     pub pages_listen: Option<SocketAddr>,
     /// The public base URL of plan links, e.g. `https://plan.kommune.dk`.
     pub pages_base_url: Option<String>,
+    /// The proxies in front of the plan pages whose `X-Forwarded-For` names
+    /// the client (addresses or `address/prefix`), e.g. `["127.0.0.1"]`.
+    pub pages_trusted_proxies: Option<Vec<String>>,
     /// The § 78 coordination checks.
     pub coordination: Option<CoordinationFile>,
 }
@@ -79,8 +82,11 @@ pub struct StoreFile {
 pub struct AuditFile {
     /// Seconds between exports of the head (default 300).
     pub head_export_secs: Option<u64>,
-    /// A file each export appends `time sequence chain-value` to (besides the log line).
+    /// A file each export appends a signed head to (one JSON line; besides the log line).
     pub head_export_file: Option<PathBuf>,
+    /// The Ed25519 key exported heads are signed with (`bro keygen --audit-signing`);
+    /// required off loopback, made in the data directory on loopback.
+    pub signing_key: Option<PathBuf>,
 }
 
 /// Checks a store URL names a backend bro has: PostgreSQL.
@@ -438,6 +444,8 @@ pub struct Settings {
     pub delivery_lease_secs: u64,
     /// The audit head export.
     pub head_export: bro_server::jobs::HeadExport,
+    /// The audit head signing key file.
+    pub audit_signing_key: Option<PathBuf>,
     /// gRPC listen address.
     pub listen: SocketAddr,
     /// Admin listen address.
@@ -466,6 +474,8 @@ pub struct Settings {
     pub pages_listen: Option<SocketAddr>,
     /// The public base URL of plan links.
     pub pages_base_url: Option<String>,
+    /// The proxies whose `X-Forwarded-For` the plan pages believe (from the file only).
+    pub pages_trusted_proxies: bro_server::plans::http::TrustedProxies,
     /// The § 78 coordination checks (from the file only).
     pub coordination: bro_rules::coordination::CoordinationPolicy,
 }
@@ -528,6 +538,7 @@ impl Overrides {
                 ),
                 file: file.audit.as_ref().and_then(|a| a.head_export_file.clone()),
             },
+            audit_signing_key: file.audit.as_ref().and_then(|a| a.signing_key.clone()),
             listen: self.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
             admin_listen: self.admin_listen.or(file.admin_listen),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
@@ -545,6 +556,10 @@ impl Overrides {
                 .unwrap_or_default(),
             pages_listen: self.pages_listen.or(file.pages_listen),
             pages_base_url: self.pages_base_url.clone().or(file.pages_base_url),
+            pages_trusted_proxies: bro_server::plans::http::TrustedProxies::parse(
+                file.pages_trusted_proxies.as_deref().unwrap_or_default(),
+            )
+            .map_err(|e| anyhow::anyhow!("pages_trusted_proxies: {e}"))?,
             coordination: file.coordination.unwrap_or_default().to_policy()?,
         };
         if let Some(url) = &settings.store_url {
@@ -697,13 +712,14 @@ mod tests {
         assert_eq!(defaults.head_export.file, None);
         std::fs::write(
             &path,
-            "[audit]\nhead_export_secs = 60\nhead_export_file = \"/var/lib/bro/heads\"\n\
+            "[audit]\nhead_export_secs = 60\nhead_export_file = \"/var/lib/bro/heads\"\nsigning_key = \"/etc/bro/audit.key\"\n\
              [store]\nurl = \"postgres://bro@db/bro\"\ndelivery_lease_secs = 10\n",
         )
         .unwrap();
         let s = Overrides { config: Some(path.clone()), ..Default::default() }.resolve().unwrap();
         assert_eq!((s.delivery_lease_secs, s.head_export.every.as_secs()), (10, 60));
         assert_eq!(s.head_export.file, Some(PathBuf::from("/var/lib/bro/heads")));
+        assert_eq!(s.audit_signing_key, Some(PathBuf::from("/etc/bro/audit.key")));
         for (bad, named) in [
             ("[store]\ndelivery_lease_secs = 1\n", "delivery_lease_secs"),
             ("[audit]\nhead_export_secs = 0\n", "head_export_secs"),

@@ -286,10 +286,15 @@ pub async fn run(data_dir: Option<PathBuf>, listen: Option<SocketAddr>, once: bo
         bro_store::write_private(&key_path, &bro_store::Keyring::generate())?;
     }
     let keys = crate::security::read_keys(&key_path)?;
+    let signer_path = data_dir.join(crate::security::DEFAULT_SIGNING_KEY_FILE);
+    if !signer_path.exists() {
+        bro_store::write_private(&signer_path, &bro_store::AuditSigner::generate())?;
+    }
     let audit = bro_store_sqlite::SqliteAuditLog::open(&data_dir, keys.clone())?;
     let security = bro_server::Security {
         keys: Arc::new(keys),
         audit: Arc::new(audit),
+        audit_signer: Arc::new(crate::security::read_signer(&signer_path)?),
         jwt: Some(idp.settings()),
         tls: None,
         rate_limit: Default::default(),

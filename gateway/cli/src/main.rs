@@ -80,11 +80,15 @@ enum Command {
         #[command(subcommand)]
         command: pipeline_cmd::DeliveriesCommand,
     },
-    /// Make a new master key file (the keyed-hash index, audit chain and sealing keys derive from it).
+    /// Make a new master key file (the keyed-hash index, audit chain and sealing keys derive from it),
+    /// or with --audit-signing an audit head signing key (Ed25519, kept apart from the master key).
     Keygen {
         /// Where to write it (created with mode 600; never overwritten).
         #[arg(long)]
         out: PathBuf,
+        /// Make an audit head signing key ([audit] signing_key) instead; prints its public key.
+        #[arg(long)]
+        audit_signing: bool,
     },
     /// The audit log.
     #[command(subcommand)]
@@ -111,6 +115,37 @@ enum AuditCommand {
         /// The master key file (default: DATA_DIR/bro.key; required with --store).
         #[arg(long, env = "BRO_KEY_FILE")]
         key_file: Option<PathBuf>,
+        /// Signed heads exported earlier (`bro audit export-head`, or the
+        /// gateway's head export file): each must verify under the audit
+        /// signing key and the log must still extend it.
+        #[arg(long)]
+        head: Option<PathBuf>,
+        /// The audit signing key's public half (base64), as pinned by whoever keeps the heads.
+        #[arg(long, conflicts_with = "signing_key")]
+        public_key: Option<String>,
+        /// The audit signing key file (its public half is used; default: DATA_DIR/audit-signing.key).
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
+    },
+    /// Sign the audit log's head now (after checking the whole chain) and
+    /// append it, one JSON line, to --out (or print it): keep it where
+    /// whoever can write the database cannot reach.
+    ExportHead {
+        /// The gateway's data directory (its embedded audit log).
+        #[arg(long, env = "BRO_DATA_DIR", required_unless_present = "store", conflicts_with = "store")]
+        data_dir: Option<PathBuf>,
+        /// The audit log on PostgreSQL: postgres://user@host/db.
+        #[arg(long, env = "BRO_STORE")]
+        store: Option<String>,
+        /// The master key file (default: DATA_DIR/bro.key; required with --store).
+        #[arg(long, env = "BRO_KEY_FILE")]
+        key_file: Option<PathBuf>,
+        /// The audit signing key file (default: DATA_DIR/audit-signing.key; required with --store).
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
+        /// The file to append the signed head to.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -347,10 +382,11 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
         None => None,
         Some(addr) => {
             let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
-            Some(
-                bro_server::PlanPagesSettings::new(listener, settings.pages_base_url.clone())
-                    .map_err(anyhow::Error::msg)?,
-            )
+            Some(bro_server::PlanPagesSettings {
+                trusted_proxies: settings.pages_trusted_proxies.clone(),
+                ..bro_server::PlanPagesSettings::new(listener, settings.pages_base_url.clone())
+                    .map_err(anyhow::Error::msg)?
+            })
         }
     };
     let options = ServeOptions {
@@ -392,8 +428,9 @@ fn main() -> ExitCode {
         };
     }
     // The rules commands are pure computation: no runtime, no logging on stdout.
-    if let Command::Keygen { out } = &cli.command {
-        return match security::keygen(out) {
+    if let Command::Keygen { out, audit_signing } = &cli.command {
+        let made = if *audit_signing { security::keygen_audit_signing(out) } else { security::keygen(out) };
+        return match made {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("bro keygen: {e:#}");
@@ -401,13 +438,28 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Command::Audit(AuditCommand::Verify { data_dir, store, key_file }) = &cli.command {
+    if let Command::Audit(AuditCommand::Verify { data_dir, store, key_file, head, public_key, signing_key }) =
+        &cli.command
+    {
         let source = match (store, data_dir) {
             (Some(url), _) => security::AuditSource::Postgres(url),
             (None, Some(dir)) => security::AuditSource::DataDir(dir),
             (None, None) => unreachable!("clap requires one of --data-dir and --store"),
         };
-        return security::verify_audit(source, key_file.as_deref());
+        let heads = head.as_deref().map(|file| security::PinnedHeads {
+            file,
+            public_key: public_key.as_deref(),
+            signing_key: signing_key.as_deref(),
+        });
+        return security::verify_audit(source, key_file.as_deref(), heads);
+    }
+    if let Command::Audit(AuditCommand::ExportHead { data_dir, store, key_file, signing_key, out }) = &cli.command {
+        let source = match (store, data_dir) {
+            (Some(url), _) => security::AuditSource::Postgres(url),
+            (None, Some(dir)) => security::AuditSource::DataDir(dir),
+            (None, None) => unreachable!("clap requires one of --data-dir and --store"),
+        };
+        return security::export_head(source, key_file.as_deref(), signing_key.as_deref(), out.as_deref());
     }
     if let Command::Dev(command) = &cli.command {
         return match dev_cmd::run(command) {

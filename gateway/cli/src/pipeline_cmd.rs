@@ -9,7 +9,6 @@ use bro_api::v1::delivery_service_client::DeliveryServiceClient;
 use bro_api::v1::ingest_service_client::IngestServiceClient;
 use bro_server::access::Purpose;
 use bro_server::access::client::{self, AuthChannel, CallerInterceptor, ClientTls};
-use sha2::{Digest, Sha256};
 
 /// What `bro deliveries` does.
 #[derive(clap::Subcommand)]
@@ -102,16 +101,17 @@ fn content_type_of(path: &Path) -> &'static str {
     }
 }
 
-/// Ingests each file as one message of `system`. The request id is derived
-/// from the system and the file's bytes, so running it twice stores nothing new.
+/// Ingests each file as one message of `system`, under a new random request
+/// id: one derived from the file's bytes would be a fingerprint of the
+/// message stored in the clear. Running it twice stores nothing new where
+/// the message carries its own id (the gateway knows it by that).
 /// Returns false if any file was rejected.
 pub async fn ingest(args: &ClientArgs, system: &str, files: &[PathBuf]) -> anyhow::Result<bool> {
     let mut client = IngestServiceClient::new(args.connect(Purpose::Exchange).await?);
     let mut all_ok = true;
     for file in files {
         let body = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        let digest = Sha256::new().chain_update(system.as_bytes()).chain_update([0]).chain_update(&body).finalize();
-        let request_id = format!("ingest-{}", hex(&digest[..16]));
+        let request_id = format!("ingest-{}", uuid::Uuid::new_v4());
         let message = pb::ExternalMessage {
             content_type: content_type_of(file).into(),
             body,
@@ -142,10 +142,6 @@ pub async fn ingest(args: &ClientArgs, system: &str, files: &[PathBuf]) -> anyho
         }
     }
     Ok(all_ok)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn state_name(d: &pb::Delivery) -> &'static str {

@@ -17,7 +17,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Transaction};
 
 /// The SQLite schema version this copy reads (`bro-store-sqlite`'s migrations).
-const SQLITE_SCHEMA: i64 = 7;
+const SQLITE_SCHEMA: i64 = 8;
 
 /// How a column crosses: SQLite's integer, text or blob, possibly null.
 #[derive(Clone, Copy)]
@@ -127,6 +127,7 @@ const STORE_TABLES: &[Table] = &[
     },
     Table { name: "case_people", columns: &[("person_key", Blob), ("case_id", Text)], identity: false },
     Table { name: "snapshots", columns: &[("case_id", Text), ("version", Int), ("state", Blob)], identity: false },
+    Table { name: "plan_link_revocations", columns: &[("link_key", Blob), ("revoked_at", Int)], identity: false },
 ];
 
 /// The audit log's tables (its head is copied separately, onto the target's row).

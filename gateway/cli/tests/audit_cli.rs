@@ -98,3 +98,109 @@ async fn bro_audit_verify_finds_any_tampering() {
     let (ok, shown) = verify(Path::new("/nonexistent-bro-data"));
     assert!(!ok && shown.is_empty());
 }
+
+fn bro(args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_bro")).args(args).output().expect("run bro");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), said)
+}
+
+/// A log rebuilt by whoever holds the master key verifies on its own, but
+/// not against a head signed before: the signing key was not theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_heads_show_a_log_rebuilt_with_the_master_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let gw = TestGateway::start_in(dir.path().to_path_buf(), Default::default()).await.expect("gateway");
+    let mut client = gw.client().await.expect("client");
+    client.create_case(new_case("c1", TEST_CVR)).await.expect("created");
+    client.get_case(pb::GetCaseRequest { name: "cases/c1".into() }).await.expect("read");
+    gw.stop().await.expect("stops");
+    let d = dir.path();
+    let heads = d.join("heads.jsonl");
+    let (key, signing) = (d.join("test.key"), d.join("audit-signing.key"));
+    let export = |data_dir: &Path| {
+        bro(&[
+            "audit".as_ref(),
+            "export-head".as_ref(),
+            "--data-dir".as_ref(),
+            data_dir.as_os_str(),
+            "--key-file".as_ref(),
+            key.as_os_str(),
+            "--signing-key".as_ref(),
+            signing.as_os_str(),
+            "--out".as_ref(),
+            heads.as_os_str(),
+        ])
+    };
+    let (ok, said) = export(d);
+    assert!(ok, "{said}");
+    assert!(said.contains("signed the head of record 3"), "{said}");
+    let head = bro_store::SignedHead::parse_lines(&std::fs::read_to_string(&heads).expect("heads")).expect("parses");
+    assert_eq!(head.len(), 1);
+    let public = bro_store::AuditSigner::parse(&std::fs::read_to_string(&signing).expect("key"))
+        .expect("signing key")
+        .verifier()
+        .public_key();
+    let verify_against = |data_dir: &Path, public: &str| {
+        bro(&[
+            "audit".as_ref(),
+            "verify".as_ref(),
+            "--data-dir".as_ref(),
+            data_dir.as_os_str(),
+            "--key-file".as_ref(),
+            key.as_os_str(),
+            "--head".as_ref(),
+            heads.as_os_str(),
+            "--public-key".as_ref(),
+            public.as_ref(),
+        ])
+    };
+    let (ok, said) = verify_against(d, &public);
+    assert!(ok && said.contains("extends all 1 signed heads"), "{said}");
+
+    // Record 2 rewritten and the whole chain recomputed with the master key.
+    rusqlite::Connection::open(d.join("audit.sqlite3"))
+        .expect("open")
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .expect("checkpoint");
+    let keys = bro_store::Keyring::parse(&std::fs::read_to_string(&key).expect("key")).expect("keys");
+    let rebuild = |conn: &rusqlite::Connection| {
+        use prost::Message as _;
+        let mut stmt = conn.prepare("SELECT record FROM audit_records ORDER BY sequence").expect("select");
+        let mut records: Vec<pb::AuditRecord> = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .expect("rows")
+            .map(|b| pb::AuditRecord::decode(b.expect("row").as_slice()).expect("decodes"))
+            .collect();
+        records[1].purpose = "supervision".into();
+        let rechained = bro_store::audit::chain(&keys, &bro_store::AuditHead::default(), records);
+        conn.execute_batch("DELETE FROM audit_records; DELETE FROM audit_head;").expect("clear");
+        for r in &rechained {
+            conn.execute(
+                "INSERT INTO audit_records (sequence, record, mac) VALUES (?1, ?2, ?3)",
+                rusqlite::params![r.sequence as i64, r.record, r.mac],
+            )
+            .expect("insert");
+        }
+        let last = rechained.last().expect("records");
+        conn.execute(
+            "INSERT INTO audit_head (id, sequence, mac) VALUES (1, ?1, ?2)",
+            rusqlite::params![last.sequence as i64, last.mac],
+        )
+        .expect("head");
+    };
+    let copy = tampered(d, rebuild);
+    std::fs::copy(d.join("audit-signing.key"), copy.path().join("audit-signing.key")).expect("copy");
+    let (ok, said) = verify(copy.path());
+    assert!(ok, "rebuilt with the key, the chain alone verifies: {said}");
+    let (ok, said) = verify_against(copy.path(), &public);
+    assert!(!ok && said.contains("BROKEN") && said.contains("no longer has the chain value"), "{said}");
+    // A head is checked against the pinned key, not the one it names.
+    let other = bro_store::AuditSigner::parse(&bro_store::AuditSigner::generate()).expect("key").verifier();
+    let (ok, said) = verify_against(d, &other.public_key());
+    assert!(!ok && said.contains("not by the pinned key"), "{said}");
+    // A broken log gets no signed head.
+    let cut = tampered(d, |c| c.execute_batch("DELETE FROM audit_records WHERE sequence = 3").expect("cut"));
+    let (ok, said) = export(cut.path());
+    assert!(!ok && said.contains("no head was signed"), "{said}");
+}

@@ -200,6 +200,7 @@ async fn bro_store_copy_moves_a_sqlite_gateway_to_postgres_whole() {
         update_time: now,
     };
     source.put_inbox(entry).await.expect("inbox");
+    source.revoke_plan_links(b"a link key", now).await.expect("revoke");
     source.close().await.expect("close");
     drop(source);
     let from = data_dir.to_str().expect("utf-8");
@@ -213,6 +214,7 @@ async fn bro_store_copy_moves_a_sqlite_gateway_to_postgres_whole() {
     let said = String::from_utf8_lossy(&copied.stdout);
     assert!(copied.status.success(), "{said}{}", String::from_utf8_lossy(&copied.stderr));
     assert!(said.contains("cases: 3 rows") && said.contains("deliveries: 1 rows"), "{said}");
+    assert!(said.contains("plan_link_revocations: 1 rows"), "{said}");
     let again = bro(&["store", "copy", "--from", from, "--to", &url]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("copy only into an empty one"));
@@ -348,9 +350,12 @@ async fn three_replicas_share_writes_deliveries_and_watches_and_lose_nothing_to_
     let key_file = dir.path().join("bro.key");
     assert!(bro(&["keygen", "--out", key_file.to_str().expect("utf-8")]).status.success());
     let heads = dir.path().join("audit-heads.txt");
+    // One signing key for all replicas: the heads any of them exports verify under it.
+    let signing_key = dir.path().join("audit-signing.key");
+    assert!(bro(&["keygen", "--audit-signing", "--out", signing_key.to_str().expect("utf-8")]).status.success());
     let extra = format!(
         "key_file = \"{}\"\n[rate_limit]\nper_second = 100000.0\nburst = 100000.0\n\
-         [audit]\nhead_export_secs = 1\nhead_export_file = \"{}\"\n\
+         [audit]\nhead_export_secs = 1\nhead_export_file = \"{}\"\nsigning_key = \"{}\"\n\
          [store]\nurl = \"{url}\"\ndelivery_lease_secs = {LEASE_SECS}\n\
          [adapters]\ndirectory = \"{}\"\n[adapters.vendors.ops]\nkey = \"{public}\"\nadapters = [\"medcom\"]\n\
          [[systems]]\nname = \"psykiatri\"\nadapter = \"medcom\"\ntarget = \"xdis91\"\nsector = \"psychiatry\"\n\
@@ -358,6 +363,7 @@ async fn three_replicas_share_writes_deliveries_and_watches_and_lose_nothing_to_
          transport = {{ kind = \"http\", url = \"{}\" }}\nbackoff_base_ms = 50\nbackoff_max_ms = 500\nmax_attempts = 100\n",
         key_file.display(),
         heads.display(),
+        signing_key.display(),
         dir.path().join("adapters").display(),
         receiver.url()
     );
@@ -551,8 +557,20 @@ async fn three_replicas_share_writes_deliveries_and_watches_and_lose_nothing_to_
             replica.stop();
         }
     }
-    let verify = bro(&["audit", "verify", "--store", &url, "--key-file", key_file.to_str().expect("utf-8")]);
-    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    let verify = bro(&[
+        "audit",
+        "verify",
+        "--store",
+        &url,
+        "--key-file",
+        key_file.to_str().expect("utf-8"),
+        "--head",
+        heads.to_str().expect("utf-8"),
+        "--signing-key",
+        signing_key.to_str().expect("utf-8"),
+    ]);
+    let said = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success() && said.contains("extends all"), "every replica's signed head holds: {said}");
 
     // Each stored write has exactly one record committed with it, the killed replica's too, all chained.
     let (db, connection) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
@@ -575,14 +593,13 @@ async fn three_replicas_share_writes_deliveries_and_watches_and_lose_nothing_to_
 
     // The audit head was exported once a second by one replica, not by each.
     let exported = std::fs::read_to_string(&heads).expect("the head export file");
-    let lines: Vec<(chrono::DateTime<chrono::FixedOffset>, u64)> = exported
-        .lines()
-        .map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            assert_eq!(fields.len(), 3, "time sequence chain-value: {line}");
-            let empty = fields[1] == "0" && fields[2] == "-";
-            assert!(empty || fields[2].len() == 64, "a 32-byte chain value in hex: {line}");
-            (chrono::DateTime::parse_from_rfc3339(fields[0]).expect("a time"), fields[1].parse().expect("a sequence"))
+    let lines: Vec<(chrono::DateTime<chrono::FixedOffset>, u64)> = bro_store::SignedHead::parse_lines(&exported)
+        .expect("signed heads, one JSON line each")
+        .iter()
+        .map(|head| {
+            let empty = head.sequence == 0 && head.chain_value.is_empty();
+            assert!(empty || head.chain_value.len() == 64, "a 32-byte chain value in hex: {head:?}");
+            (chrono::DateTime::parse_from_rfc3339(&head.time).expect("a time"), head.sequence)
         })
         .collect();
     assert!(lines.len() >= 3, "the export ran: {exported}");

@@ -475,6 +475,37 @@ impl HolisticPlan {
     }
 }
 
+/// Why a parent's page link to plan `plan_id`, made when the case was at
+/// version `made_at`, no longer works, if an event recorded since revokes
+/// it: the parent withdrew agreement, the plan was updated (goals or
+/// coordinator), or a new § 78 plan covering the parent replaced it. The
+/// reason names no one.
+pub fn link_revoked_by(
+    history: &[RecordedEvent],
+    plan_id: &str,
+    holder: &PartyId,
+    made_at: u64,
+) -> Option<&'static str> {
+    history.iter().filter(|e| e.sequence > made_at).find_map(|recorded| match &recorded.event.kind {
+        EventKind::ConsentWithdrawn { custody_holder, scope }
+            if custody_holder == holder && scope.as_str() == ConsentScope::BL78 =>
+        {
+            Some("the parent withdrew agreement to the plan")
+        }
+        EventKind::PlanGoalsUpdated { plan_id: id, .. } | EventKind::PlanCoordinatorNamed { plan_id: id, .. }
+            if id == plan_id =>
+        {
+            Some("the plan was updated")
+        }
+        EventKind::PlanPrepared { plan_id: id, kind: PlanKind::Bl78, covers, .. }
+            if id != plan_id && covers.contains(holder) =>
+        {
+            Some("a new plan replaced it")
+        }
+        _ => None,
+    })
+}
+
 /// One version of a plan: a recorded change that changed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlanVersion {

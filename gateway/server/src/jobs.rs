@@ -4,14 +4,19 @@
 //! row on PostgreSQL), and only the one told yes runs it.
 //!
 //! The one such job today exports the audit log's head — its last sequence
-//! and chain value — as a log line (`audit head`) and, if configured, a line
-//! appended to a file: kept where whoever can write the database cannot
-//! reach, it is what shows that records were cut off the end of the log
-//! and the stored head set back to match.
+//! and chain value — signed with the audit signing key
+//! ([`bro_store::AuditSigner`], apart from the master key), as a log line
+//! (`audit head`) and, if configured, a JSON line appended to a file: kept
+//! where whoever can write the database cannot reach, it is what shows that
+//! records were cut off the end of the log, or the log rebuilt, since
+//! (`bro audit verify --head FILE`).
 
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use bro_store::AuditSigner;
 
 use tokio::task::JoinHandle;
 
@@ -22,7 +27,7 @@ use crate::context::Context;
 pub struct HeadExport {
     /// The period; one replica exports once per period.
     pub every: Duration,
-    /// A file each export appends a line to (`time sequence chain-value`).
+    /// A file each export appends a signed head to (one JSON line).
     pub file: Option<PathBuf>,
 }
 
@@ -36,7 +41,7 @@ impl Default for HeadExport {
 const HEAD_EXPORT_JOB: &str = "audit-head-export";
 
 /// Starts the audit head export; it ends when the gateway stops.
-pub fn start_head_export(ctx: &Context, export: HeadExport) -> JoinHandle<()> {
+pub fn start_head_export(ctx: &Context, export: HeadExport, signer: Arc<AuditSigner>) -> JoinHandle<()> {
     let ctx = ctx.clone();
     tokio::spawn(async move {
         // Ask a few times per period, so the export is at most a quarter late.
@@ -45,7 +50,7 @@ pub fn start_head_export(ctx: &Context, export: HeadExport) -> JoinHandle<()> {
         loop {
             match ctx.store().claim_job(HEAD_EXPORT_JOB, ctx.clock.now(), every).await {
                 Ok(true) => {
-                    if let Err(e) = export_head(&ctx, &export).await {
+                    if let Err(e) = export_head(&ctx, &export, &signer).await {
                         tracing::error!(error = %e, "the audit head was not exported");
                     }
                 }
@@ -60,17 +65,21 @@ pub fn start_head_export(ctx: &Context, export: HeadExport) -> JoinHandle<()> {
     })
 }
 
-async fn export_head(ctx: &Context, export: &HeadExport) -> Result<(), String> {
+async fn export_head(ctx: &Context, export: &HeadExport, signer: &AuditSigner) -> Result<(), String> {
     // The head exported covers every write committed so far.
     ctx.trail.log().settle().await.map_err(|e| e.to_string())?;
     let head = ctx.trail.log().head().await.map_err(|e| e.to_string())?;
-    // An empty log has no chain value yet: `-`.
-    let mac: String =
-        if head.mac.is_empty() { "-".into() } else { head.mac.iter().map(|b| format!("{b:02x}")).collect() };
-    let time = ctx.clock.now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    tracing::info!(sequence = head.sequence, chain_value = %mac, time = %time, "audit head");
+    let signed = signer.sign(&head, ctx.clock.now());
+    tracing::info!(
+        sequence = signed.sequence,
+        chain_value = %signed.chain_value,
+        time = %signed.time,
+        key_id = %signed.key_id,
+        signature = %signed.signature,
+        "audit head"
+    );
     let Some(path) = export.file.clone() else { return Ok(()) };
-    let line = format!("{time} {} {mac}\n", head.sequence);
+    let line = signed.to_line();
     tokio::task::spawn_blocking(move || {
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
         file.write_all(line.as_bytes())?;

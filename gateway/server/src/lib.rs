@@ -88,6 +88,9 @@ pub struct PlanPagesSettings {
     pub listener: Arc<std::net::TcpListener>,
     /// The base URL of links, e.g. `https://plan.kommune.dk`.
     pub base_url: String,
+    /// The proxies whose `X-Forwarded-For` names the client (rate limits
+    /// are per client); none: the connection's own address counts.
+    pub trusted_proxies: plans::http::TrustedProxies,
 }
 
 impl PlanPagesSettings {
@@ -116,7 +119,11 @@ impl PlanPagesSettings {
                 "pages_base_url {base_url:?} must be an https:// URL without a query (http:// only on a loopback address)"
             ));
         }
-        Ok(PlanPagesSettings { listener: Arc::new(listener), base_url: base_url.trim_end_matches('/').to_owned() })
+        Ok(PlanPagesSettings {
+            listener: Arc::new(listener),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            trusted_proxies: Default::default(),
+        })
     }
 }
 
@@ -127,6 +134,8 @@ pub struct Security {
     pub keys: Arc<bro_store::Keyring>,
     /// The audit log.
     pub audit: Arc<dyn bro_store::AuditLog>,
+    /// The key the exported audit heads are signed with (apart from `keys`).
+    pub audit_signer: Arc<bro_store::AuditSigner>,
     /// Bearer tokens: the identity provider's settings (none: certificates only).
     pub jwt: Option<access::jwt::JwtSettings>,
     /// TLS; required unless the listener is on a loopback address.
@@ -211,7 +220,7 @@ pub async fn run(
     let ctx = context(&options, &security, store.clone(), trail, metrics);
     let (worker, worker_task) = start_worker(&ctx, options.delivery_lease);
     let follower_task = follow_store(&ctx, &worker);
-    let head_export_task = jobs::start_head_export(&ctx, options.head_export.clone());
+    let head_export_task = jobs::start_head_export(&ctx, options.head_export.clone(), security.audit_signer.clone());
     let worklist_task = start_worklist(&ctx).await?;
     let pages_task = serve_pages(&ctx, options.plan_pages.as_ref())?;
     let admin_task = admin.map(|listener| serve_admin(listener, ctx.metrics.clone(), ctx.stopping.clone()));
@@ -478,7 +487,16 @@ fn serve_pages(
         .map_err(ServeError::Admin)?;
     tracing::info!(addr = ?listener.local_addr().ok(), base_url = %settings.base_url, "plan pages listening");
     let reader = plans::reader::PlanReader::new(ctx.ledger.clone(), ctx.coordination.clone(), ctx.clock.clone());
-    let pages = Arc::new(plans::http::PlanPages::new(reader, ctx.keys.clone(), ctx.trail.clone(), ctx.clock.clone()));
+    let secure = settings.base_url.starts_with("https://");
+    let proxies = settings.trusted_proxies.clone();
+    let pages = Arc::new(plans::http::PlanPages::new(
+        reader,
+        ctx.keys.clone(),
+        ctx.trail.clone(),
+        ctx.clock.clone(),
+        proxies,
+        secure,
+    ));
     let app = pages.router().into_make_service_with_connect_info::<SocketAddr>();
     let stopping = ctx.stopping.clone();
     Ok(Some(tokio::spawn(async move {

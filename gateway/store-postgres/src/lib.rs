@@ -383,6 +383,29 @@ impl EventStore for PostgresStore {
         Ok(claimed == 1)
     }
 
+    async fn revoke_plan_links(&self, link_key: &[u8], at: Timestamp) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO plan_link_revocations (link_key, revoked_at) VALUES ($1, $2)
+                 ON CONFLICT (link_key) DO UPDATE
+                 SET revoked_at = greatest(plan_link_revocations.revoked_at, EXCLUDED.revoked_at)",
+                &[&link_key, &micros(at)],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn plan_links_revoked_at(&self, link_key: &[u8]) -> Result<Option<Timestamp>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt("SELECT revoked_at FROM plan_link_revocations WHERE link_key = $1", &[&link_key])
+            .await
+            .map_err(backend)?;
+        Ok(row.map(|r| from_micros(r.get(0))))
+    }
+
     fn pool_usage(&self) -> Option<bro_store::PoolUsage> {
         let status = self.pool.status();
         Some(bro_store::PoolUsage {

@@ -210,6 +210,14 @@ CREATE TRIGGER audit_pending_no_update BEFORE UPDATE ON audit_pending
 CREATE TRIGGER audit_pending_no_truncate BEFORE TRUNCATE ON audit_pending
     FOR EACH STATEMENT EXECUTE FUNCTION bro_audit_is_append_only();
 "#,
+    // 6: revoked parents' page links: per keyed hash of (case, plan,
+    // parent), the time (microseconds) up to which the links made are revoked.
+    r#"
+CREATE TABLE plan_link_revocations (
+    link_key BYTEA PRIMARY KEY,
+    revoked_at BIGINT NOT NULL
+);
+"#,
 ];
 
 /// The schema version this bro reads and writes.

@@ -370,6 +370,32 @@ impl EventStore for SqliteStore {
         .await
     }
 
+    async fn revoke_plan_links(&self, link_key: &[u8], at: Timestamp) -> Result<(), StoreError> {
+        let key = link_key.to_vec();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO plan_link_revocations (link_key, revoked_at) VALUES (?1, ?2)
+                 ON CONFLICT (link_key) DO UPDATE SET revoked_at = max(revoked_at, excluded.revoked_at)",
+                rusqlite::params![key, micros(at)],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn plan_links_revoked_at(&self, link_key: &[u8]) -> Result<Option<Timestamp>, StoreError> {
+        use rusqlite::OptionalExtension as _;
+        let key = link_key.to_vec();
+        self.read(move |conn| {
+            conn.query_row("SELECT revoked_at FROM plan_link_revocations WHERE link_key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map(|at: Option<i64>| at.map(from_micros))
+                .map_err(backend)
+        })
+        .await
+    }
+
     async fn get_delivery(&self, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
         let id = delivery_id.to_owned();
         self.read(move |conn| outbox::get(conn, &id)).await

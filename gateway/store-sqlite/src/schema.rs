@@ -180,6 +180,14 @@ CREATE TABLE jobs (
     last_run INTEGER NOT NULL
 ) WITHOUT ROWID;
 ",
+    // 8: revoked parents' page links: per keyed hash of (case, plan,
+    // parent), the time up to which the links made are revoked.
+    r"
+CREATE TABLE plan_link_revocations (
+    link_key BLOB PRIMARY KEY,
+    revoked_at INTEGER NOT NULL
+) WITHOUT ROWID;
+",
 ];
 
 /// Brings the database up to this bro's schema, one step per transaction

@@ -72,3 +72,20 @@ async fn sealed_sqlite_passes_the_conformance_suite() {
     let keys = std::sync::Arc::new(bro_store::Keyring::parse(&bro_store::Keyring::generate()).expect("key"));
     run_all(&SealedDirs { dirs: TempDirs { dirs: Mutex::new(Vec::new()) }, keys }).await;
 }
+
+#[tokio::test]
+async fn a_sealed_store_keeps_request_fingerprints_keyed() {
+    use bro_store::EventStore as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let inner = std::sync::Arc::new(SqliteStore::open(dir.path()).expect("open"));
+    let keys = std::sync::Arc::new(bro_store::Keyring::parse(&bro_store::Keyring::generate()).expect("key"));
+    let sealed = bro_store::SealedStore::new(inner.clone(), keys);
+    let plain = b"sha-256 of a guessed message".to_vec();
+    let mut batch = bro_store::conformance::raw_batch("c1", 0, 1, "r1", "29189846");
+    batch.request.fingerprint = plain.clone();
+    sealed.append(batch).await.expect("append");
+    let stored = inner.find_request("r1").await.expect("find").expect("recorded");
+    assert!(!stored.fingerprint.windows(plain.len()).any(|w| w == plain), "the database holds no plain fingerprint");
+    assert!(!inner.fingerprint_matches(&stored, &plain), "without the key it confirms nothing");
+    assert!(sealed.fingerprint_matches(&stored, &plain), "with the key a retry is recognised");
+}

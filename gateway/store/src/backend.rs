@@ -51,7 +51,7 @@ pub struct RequestRecord {
     pub request_id: String,
     /// The case written.
     pub case_id: CaseId,
-    /// SHA-256 of the request's content.
+    /// A hash of the request's content; stored keyed (by [`crate::SealedStore`]).
     pub fingerprint: Vec<u8>,
     /// First sequence written.
     pub first_sequence: u64,
@@ -199,6 +199,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// The record of a request id, if one was stored.
     async fn find_request(&self, request_id: &str) -> Result<Option<RequestRecord>, StoreError>;
 
+    /// Whether `record` was written for a request whose fingerprint is
+    /// `fingerprint` (a store that keys fingerprints compares keyed forms).
+    fn fingerprint_matches(&self, record: &RequestRecord, fingerprint: &[u8]) -> bool {
+        record.fingerprint == fingerprint
+    }
+
     /// Events of a case with sequence > `after_sequence`, in order, at most `limit`.
     async fn read_events(
         &self,
@@ -315,6 +321,14 @@ pub trait EventStore: Send + Sync + 'static {
     /// least `every` before `now` — so a job that must run once per period
     /// runs on one replica only, whichever asks first.
     async fn claim_job(&self, job: &str, now: Timestamp, every: chrono::Duration) -> Result<bool, StoreError>;
+
+    /// Revokes, as at `at`, every parents' page link of `link_key` (a keyed
+    /// hash naming a case, a plan and a parent) made at or before `at`; a
+    /// later revocation moves the time on, an earlier one changes nothing.
+    async fn revoke_plan_links(&self, link_key: &[u8], at: Timestamp) -> Result<(), StoreError>;
+
+    /// When the links of `link_key` were last revoked, if ever.
+    async fn plan_links_revoked_at(&self, link_key: &[u8]) -> Result<Option<Timestamp>, StoreError>;
 
     /// How the backend's connection pool is used, for one that pools.
     fn pool_usage(&self) -> Option<PoolUsage> {

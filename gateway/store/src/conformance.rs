@@ -50,6 +50,7 @@ pub async fn run_all<H: Harness>(h: &H) {
     deliveries_are_enqueued_with_their_events_and_move_by_state(h).await;
     delivery_leases_share_queues_among_workers(h).await;
     jobs_run_once_per_period(h).await;
+    plan_link_revocations_only_move_on(h).await;
     inbox_entries_are_idempotent_and_resolved_with_an_append(h).await;
     the_worklist_index_goes_stale_with_appends_and_days(h).await;
     worklist_pages_are_ordered_and_filtered(h).await;
@@ -153,7 +154,8 @@ async fn request_ids_make_appends_idempotent<H: Harness>(h: &H) {
     let again = store.append(raw_batch("c1", 0, 2, "r1", "29189846")).await.expect("replay");
     let AppendOutcome::AlreadyApplied(record) = again else { panic!("a known request id must not append again") };
     assert_eq!((record.first_sequence, record.last_sequence), (1, 2));
-    assert_eq!(record.fingerprint, b"r1");
+    assert!(store.fingerprint_matches(&record, b"r1"), "the record is of the request's fingerprint");
+    assert!(!store.fingerprint_matches(&record, b"r2"), "and of no other");
     assert_eq!(store.read_events(&case_id("c1"), 0, 100).await.expect("read").len(), 2, "no duplicates");
     let found = store.find_request("r1").await.expect("find").expect("recorded");
     assert_eq!(found, record);
@@ -702,6 +704,24 @@ async fn jobs_run_once_per_period<H: Harness>(h: &H) {
     assert_eq!(ran, 1, "one of those asking at once runs the job");
     let store = h.reopen(Arc::try_unwrap(store).ok().expect("the only handle")).await;
     assert!(!store.claim_job("export", next, every).await.expect("claim"), "the last run is durable");
+}
+
+async fn plan_link_revocations_only_move_on<H: Harness>(h: &H) {
+    let store = h.fresh().await;
+    assert_eq!(store.plan_links_revoked_at(b"link-a").await.expect("read"), None, "never revoked");
+    store.revoke_plan_links(b"link-a", now()).await.expect("revoke");
+    let earlier = now() - chrono::Duration::hours(1);
+    store.revoke_plan_links(b"link-a", earlier).await.expect("revoke");
+    assert_eq!(
+        store.plan_links_revoked_at(b"link-a").await.expect("read"),
+        Some(now()),
+        "an earlier time is no change"
+    );
+    let later = now() + chrono::Duration::milliseconds(1);
+    store.revoke_plan_links(b"link-a", later).await.expect("revoke");
+    assert_eq!(store.plan_links_revoked_at(b"link-b").await.expect("read"), None, "each key its own");
+    let store = h.reopen(store).await;
+    assert_eq!(store.plan_links_revoked_at(b"link-a").await.expect("read"), Some(later), "durable, to the millisecond");
 }
 
 async fn inbox_entries_are_idempotent_and_resolved_with_an_append<H: Harness>(h: &H) {

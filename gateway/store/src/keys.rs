@@ -1,6 +1,7 @@
 //! The gateway's secret keys: one master key, from which the keyed-hash index
-//! key (people looked up by identifier), the audit chain key, and the sealing
-//! key (data encrypted at rest) are derived.
+//! key (people looked up by identifier), the audit chain key, the
+//! fingerprint key (what a request asked, stored beside sealed data) and the
+//! sealing key (data encrypted at rest) are derived.
 //!
 //! Key file format: one line `bro-key-v1:` followed by 64 hex digits (32
 //! bytes). The key id printed and stored with sealed data is the first 8 hex
@@ -17,6 +18,9 @@ const PREFIX: &str = "bro-key-v1:";
 /// Sealed data starts with this version byte.
 const SEALED_V1: u8 = 1;
 const NONCE_LEN: usize = 24;
+/// A keyed fingerprint starts with this version byte (a plain SHA-256
+/// fingerprint from before has 32 bytes and no version).
+const KEYED_FINGERPRINT_V1: u8 = 0xF1;
 
 /// What is wrong with a key or with sealed data.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +38,7 @@ pub enum KeyError {
 pub struct Keyring {
     index: [u8; 32],
     audit: [u8; 32],
+    fingerprint: [u8; 32],
     seal: [u8; 32],
     key_id: String,
 }
@@ -56,7 +61,13 @@ impl Keyring {
     pub fn from_master(master: &[u8; 32]) -> Keyring {
         let seal = derive(master, "seal");
         let key_id = Sha256::digest(seal).iter().take(4).map(|b| format!("{b:02x}")).collect();
-        Keyring { index: derive(master, "person-index"), audit: derive(master, "audit-chain"), seal, key_id }
+        Keyring {
+            index: derive(master, "person-index"),
+            audit: derive(master, "audit-chain"),
+            fingerprint: derive(master, "request-fingerprint"),
+            seal,
+            key_id,
+        }
     }
 
     /// Reads a key file's text.
@@ -118,6 +129,37 @@ impl Keyring {
         mac.update(&(bytes.len() as u64).to_be_bytes());
         mac.update(bytes);
         mac.finalize().into_bytes().to_vec()
+    }
+
+    /// The stored form of a request's fingerprint (`plain`, a hash of what
+    /// it asked) under request id `context`: a keyed hash, so that whoever
+    /// holds the database cannot confirm a guessed message or event offline.
+    pub fn keyed_fingerprint(&self, context: &str, plain: &[u8]) -> Vec<u8> {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.fingerprint).expect("any key length");
+        mac.update(b"bro-fingerprint-v1");
+        mac.update(&(context.len() as u64).to_be_bytes());
+        mac.update(context.as_bytes());
+        mac.update(plain);
+        let mut out = Vec::with_capacity(33);
+        out.push(KEYED_FINGERPRINT_V1);
+        out.extend_from_slice(&mac.finalize().into_bytes());
+        out
+    }
+
+    /// Whether a stored fingerprint is that of `plain` under `context`: its
+    /// keyed form, or (stored before fingerprints were keyed) `plain` itself.
+    pub fn fingerprint_matches(&self, context: &str, stored: &[u8], plain: &[u8]) -> bool {
+        match stored.first() {
+            Some(&KEYED_FINGERPRINT_V1) if stored.len() == 33 => {
+                let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.fingerprint).expect("any key length");
+                mac.update(b"bro-fingerprint-v1");
+                mac.update(&(context.len() as u64).to_be_bytes());
+                mac.update(context.as_bytes());
+                mac.update(plain);
+                mac.verify_slice(&stored[1..]).is_ok()
+            }
+            _ => stored == plain,
+        }
     }
 
     /// Encrypts `plain` (XChaCha20-Poly1305, random nonce), bound to `context`
@@ -184,6 +226,21 @@ pub fn sync_dir(path: &std::path::Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fingerprint_is_stored_keyed_and_cannot_be_confirmed_without_the_key() {
+        let keys = Keyring::parse(&Keyring::generate()).expect("key");
+        let other = Keyring::parse(&Keyring::generate()).expect("key");
+        let plain = Sha256::digest(b"a guessed message").to_vec();
+        let stored = keys.keyed_fingerprint("r1", &plain);
+        assert_ne!(stored[1..], plain[..], "the stored form is not the plain hash");
+        assert!(keys.fingerprint_matches("r1", &stored, &plain));
+        assert!(!keys.fingerprint_matches("r1", &stored, &Sha256::digest(b"another message")));
+        assert!(!keys.fingerprint_matches("r2", &stored, &plain), "bound to its request id");
+        assert!(!other.fingerprint_matches("r1", &stored, &plain), "another key cannot confirm it");
+        // One stored before fingerprints were keyed still tells a retry from a reuse.
+        assert!(keys.fingerprint_matches("r1", &plain, &plain));
+    }
 
     #[test]
     fn a_key_file_is_written_whole_for_its_owner_only() {

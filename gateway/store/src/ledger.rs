@@ -562,7 +562,7 @@ impl CaseLedger {
         let Some(record) = self.store.find_request(request_id).await? else {
             return Ok(None);
         };
-        if record.fingerprint != fingerprint {
+        if !self.store.fingerprint_matches(&record, fingerprint) {
             return Err(LedgerError::RequestIdReused { request_id: request_id.to_owned() });
         }
         self.committed_from(&record).await.map(Some)

@@ -14,6 +14,7 @@
 //!   last evaluated, stored beside the case and made stale by every append.
 
 pub mod audit;
+pub mod audit_head;
 mod backend;
 pub mod conformance;
 mod keys;
@@ -24,6 +25,7 @@ pub mod snapshot;
 mod worklist;
 
 pub use audit::{AuditHead, AuditLog, StoredAuditRecord};
+pub use audit_head::{AuditSigner, AuditVerifier, SignedHead};
 pub use backend::*;
 pub use keys::{KeyError, Keyring, sync_dir, write_private};
 pub use ledger::*;

@@ -5,7 +5,9 @@
 //! its row so a blob cannot be moved to another) and opened on the way back.
 //! The backend's own columns (ids, CVR numbers, states, times) stay clear:
 //! they carry no CPR number or name. People are looked up by keyed hash
-//! ([`Keyring::person_key`]), never by a clear identifier.
+//! ([`Keyring::person_key`]), never by a clear identifier, and a request's
+//! fingerprint is stored keyed ([`Keyring::keyed_fingerprint`]), so the
+//! database alone cannot confirm a guessed message.
 
 use std::sync::Arc;
 
@@ -150,11 +152,16 @@ impl EventStore for SealedStore {
             snapshot.state = self.keys.seal(snapshot_context(&case, snapshot.version).as_bytes(), &snapshot.state);
         }
         batch.deliveries = std::mem::take(&mut batch.deliveries).into_iter().map(|d| self.seal_delivery(d)).collect();
+        batch.request.fingerprint = self.keys.keyed_fingerprint(&batch.request.request_id, &batch.request.fingerprint);
         self.inner.append(batch).await
     }
 
     async fn find_request(&self, request_id: &str) -> Result<Option<RequestRecord>, StoreError> {
         self.inner.find_request(request_id).await
+    }
+
+    fn fingerprint_matches(&self, record: &RequestRecord, fingerprint: &[u8]) -> bool {
+        self.keys.fingerprint_matches(&record.request_id, &record.fingerprint, fingerprint)
     }
 
     async fn read_events(
@@ -233,6 +240,14 @@ impl EventStore for SealedStore {
 
     async fn claim_job(&self, job: &str, now: Timestamp, every: chrono::Duration) -> Result<bool, StoreError> {
         self.inner.claim_job(job, now, every).await
+    }
+
+    async fn revoke_plan_links(&self, link_key: &[u8], at: Timestamp) -> Result<(), StoreError> {
+        self.inner.revoke_plan_links(link_key, at).await
+    }
+
+    async fn plan_links_revoked_at(&self, link_key: &[u8]) -> Result<Option<Timestamp>, StoreError> {
+        self.inner.plan_links_revoked_at(link_key).await
     }
 
     fn pool_usage(&self) -> Option<crate::PoolUsage> {

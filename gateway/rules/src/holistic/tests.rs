@@ -312,3 +312,31 @@ fn a_proposal_gathers_the_goals_of_the_parent_plan_and_the_sectors() {
     );
     assert!(proposal.conflicts.iter().any(|c| c.kind == ConflictKind::GoalsPullApart));
 }
+
+#[test]
+fn a_page_link_is_revoked_by_a_withdrawal_an_update_or_a_new_plan_after_it_was_made() {
+    let mut h = history();
+    let made_at = h.0.len() as u64;
+    let revoked = |h: &History, holder: &str| link_revoked_by(&h.0, "hp", &party(holder), made_at);
+    assert_eq!(revoked(&h, "parent-1"), None, "nothing since");
+    h.add("2026-03-01", meeting("later", "parent-1", Sector::Psychiatry, "2026-03-05T10:00", "2026-03-05T11:00"));
+    h.add("2026-03-01", withdraw("parent-2", "share:psychiatry"));
+    assert_eq!(revoked(&h, "parent-1"), None, "appointments and other consents leave the link working");
+    h.add("2026-03-02", withdraw("parent-2", ConsentScope::BL78));
+    assert_eq!(revoked(&h, "parent-2"), Some("the parent withdrew agreement to the plan"));
+    assert_eq!(revoked(&h, "parent-1"), None, "another parent's withdrawal is theirs");
+    let mut updated = history();
+    updated.add("2026-03-02", EventKind::PlanCoordinatorNamed { plan_id: "hp".into(), coordinator: coordinator() });
+    assert_eq!(revoked(&updated, "parent-1"), Some("the plan was updated"));
+    let mut replaced = history();
+    let new_plan = EventKind::PlanPrepared {
+        plan_id: "hp-2".into(),
+        kind: PlanKind::Bl78,
+        covers: vec![party("parent-1")],
+        goals: vec![goal("g", None, None, &["parent-1"])],
+    };
+    replaced.add("2026-03-02", new_plan);
+    assert_eq!(revoked(&replaced, "parent-1"), Some("a new plan replaced it"));
+    assert_eq!(revoked(&replaced, "parent-2"), None, "a parent the new plan does not cover keeps the link");
+    assert_eq!(link_revoked_by(&replaced.0, "hp", &party("parent-1"), replaced.0.len() as u64), None, "made after");
+}

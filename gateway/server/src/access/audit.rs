@@ -176,6 +176,7 @@ pub fn call_record(
         purpose,
         outcome: outcome.to_owned(),
         detail,
+        cases: draft.cases,
     }
 }
 

@@ -152,8 +152,10 @@ pub const PURPOSE_HEADER: &str = "bro-purpose";
 /// What a service notes for the audit record of its call.
 #[derive(Clone, Debug, Default)]
 pub struct AuditDraft {
-    /// `cases/{case}`.
+    /// `cases/{case}`, or `(several)`.
     pub case: String,
+    /// Every case concerned, when there are several.
+    pub cases: Vec<String>,
     /// Keyed hashes of the people concerned.
     pub person_keys: Vec<Vec<u8>>,
     /// Kind of data, when the service knows better than the method's default.
@@ -246,11 +248,29 @@ impl Caller {
             .filter_map(|p| p.identifier.as_ref())
             .chain(case.child.as_ref().and_then(|c| c.identifier.as_ref()));
         let keys: Vec<Vec<u8>> = ids.filter_map(|id| self.identifier_key(id)).collect();
+        self.concerns_also(&case.name, keys);
+    }
+
+    /// Notes a case read among others (its custody holders and child),
+    /// adding to what was noted before, as [`Caller::concerns_projection`].
+    pub fn concerns_case_also(&self, case: &bro_domain::Case) {
+        let people = case.custody_holders.iter().filter_map(|p| p.identifier.as_ref());
+        let keys = people.chain(case.child.identifier.as_ref()).map(|id| self.person_key(id)).collect();
+        self.concerns_also(&case.id.resource_name(), keys);
+    }
+
+    /// Adds a case and people to those noted: one case is named in `case`,
+    /// several make it `(several)` and are listed in `cases`.
+    fn concerns_also(&self, name: &str, keys: Vec<Vec<u8>>) {
         if let Ok(mut draft) = self.draft.lock() {
             if draft.case.is_empty() {
-                draft.case = case.name.clone();
-            } else if draft.case != case.name {
-                draft.case = "(several)".into();
+                draft.case = name.to_owned();
+            } else if draft.case != name && !draft.cases.iter().any(|c| c == name) {
+                if draft.cases.is_empty() {
+                    let first = std::mem::replace(&mut draft.case, "(several)".into());
+                    draft.cases.push(first);
+                }
+                draft.cases.push(name.to_owned());
             }
             for key in keys {
                 if !draft.person_keys.contains(&key) {

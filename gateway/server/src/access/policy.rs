@@ -57,13 +57,14 @@ pub enum Rpc {
     ListPlanConflicts,
     ListHolisticPlanVersions,
     CreatePlanLink,
+    RevokePlanLinks,
     ListAdapters,
     GetAdapter,
 }
 
 impl Rpc {
     /// Every RPC, with its service.
-    pub const ALL: [(Rpc, &'static str); 36] = [
+    pub const ALL: [(Rpc, &'static str); 37] = [
         (Rpc::CreateCase, "CaseService"),
         (Rpc::GetCase, "CaseService"),
         (Rpc::ListCases, "CaseService"),
@@ -98,6 +99,7 @@ impl Rpc {
         (Rpc::ListPlanConflicts, "PlanService"),
         (Rpc::ListHolisticPlanVersions, "PlanService"),
         (Rpc::CreatePlanLink, "PlanService"),
+        (Rpc::RevokePlanLinks, "PlanService"),
         (Rpc::ListAdapters, "AdapterService"),
         (Rpc::GetAdapter, "AdapterService"),
     ];
@@ -143,7 +145,7 @@ impl Rpc {
             | WithdrawPlanAgreement
             | ListPlanConflicts
             | ListHolisticPlanVersions => "holistic plan",
-            CreatePlanLink => "holistic plan link",
+            CreatePlanLink | RevokePlanLinks => "holistic plan link",
             ListAdapters | GetAdapter => "adapters",
         }
     }
@@ -164,7 +166,8 @@ impl Rpc {
             | UpdateHolisticPlan
             | RecordPlanAgreement
             | WithdrawPlanAgreement
-            | CreatePlanLink => "change",
+            | CreatePlanLink
+            | RevokePlanLinks => "change",
             _ => "read",
         }
     }
@@ -192,7 +195,7 @@ pub fn purposes(rpc: Rpc) -> &'static [Purpose] {
         CreateHolisticPlan | UpdateHolisticPlan | RecordPlanAgreement | WithdrawPlanAgreement => {
             &[CaseHandling, Coordination]
         }
-        CreatePlanLink => &[CaseHandling, Coordination, CitizenRequest],
+        CreatePlanLink | RevokePlanLinks => &[CaseHandling, Coordination, CitizenRequest],
     }
 }
 

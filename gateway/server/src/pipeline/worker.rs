@@ -295,13 +295,26 @@ impl DeliveryWorker {
         }
     }
 
-    /// Records that a system was handed people's data (the audit log counts
-    /// what left, not only what was asked for).
-    async fn audit_handover(&self, system: &SystemConfig, delivery: &Delivery, people: Vec<Vec<u8>>, how: &str) {
+    /// Records that a system is being handed people's data, before it
+    /// leaves: if the record cannot be written, nothing is sent (the
+    /// attempt waits a second, uncounted). An attempt that then fails keeps its record:
+    /// the receiver may have read what it was sent.
+    async fn audit_handover(
+        &self,
+        system: &SystemConfig,
+        delivery: &Delivery,
+        people: Vec<Vec<u8>>,
+        how: &str,
+    ) -> Result<(), Outcome> {
         let record = delivery_record(&system.name, delivery, people, how, self.ctx.clock.now());
-        if let Err(e) = self.ctx.trail.record(record).await {
-            tracing::error!(error = %e, "the audit record of a delivery was not written");
-        }
+        self.ctx.trail.record(record).await.map_err(|e| {
+            tracing::error!(error = %e, delivery = %delivery.new.delivery_id, "the audit log cannot be written; the delivery is not sent");
+            // Not the receiver's fault: the attempt does not count.
+            Outcome::Wait {
+                why: format!("not sent: the audit log cannot be written ({e})"),
+                retry_after: Duration::from_secs(1),
+            }
+        })
     }
 
     /// The delivery's canonical batch as far as the case allows it now (a
@@ -367,30 +380,35 @@ impl DeliveryWorker {
         if !self.still_holds(lease).await {
             return Outcome::LeaseLost;
         }
-        let handed = match &system.transport {
+        // What leaves is audited, with the people it names, before it is sent.
+        let how = match &system.transport {
             Transport::None => return Outcome::Dead("the system has no transport".into()),
+            // A pulled delivery is audited when it is pulled.
             Transport::Pull => return Outcome::Done { to: DeliveryState::AwaitingPull, rendered },
+            Transport::File { .. } => "file",
+            Transport::Http { .. } => "http",
+        };
+        if let Err(outcome) = self.audit_handover(system, delivery, people, how).await {
+            return outcome;
+        }
+        let handed = match &system.transport {
+            Transport::None | Transport::Pull => Ok(()),
             Transport::File { dir } => {
                 let name = format!("{}.{}", delivery.new.delivery_id, transport::extension(&message.content_type));
                 let dir = dir.clone();
                 let body = message.body;
                 match tokio::task::spawn_blocking(move || transport::write_atomically(&dir, &name, &body)).await {
-                    Ok(Ok(())) => Ok("file"),
+                    Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => Err(Failure::Transient(format!("cannot write to the drop directory: {e}"))),
                     Err(e) => Err(Failure::Transient(format!("file task failed: {e}"))),
                 }
             }
             Transport::Http { url } => {
-                transport::post(url, system.receiver_tls.as_ref(), delivery, &message.content_type, message.body)
-                    .await
-                    .map(|()| "http")
+                transport::post(url, system.receiver_tls.as_ref(), delivery, &message.content_type, message.body).await
             }
         };
         match handed {
-            Ok(how) => {
-                self.audit_handover(system, delivery, people, how).await;
-                Outcome::Done { to: DeliveryState::Delivered, rendered }
-            }
+            Ok(()) => Outcome::Done { to: DeliveryState::Delivered, rendered },
             Err(failure) => failure.into(),
         }
     }

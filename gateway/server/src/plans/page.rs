@@ -384,6 +384,21 @@ pub fn render_error(heading: &str, text: &str) -> String {
     )
 }
 
+/// The page a link opens to: it sets the session and moves on to the plan
+/// (`/plan`, without the token) — by the page itself, so the browser sends
+/// the `SameSite=Strict` session cookie even when the link was clicked in
+/// webmail on another site — and offers a link for a browser that does not.
+pub fn render_opening() -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"da\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"robots\" content=\"noindex, nofollow\">\n\
+         <meta http-equiv=\"refresh\" content=\"0; url=/plan\">\n<title>Din plan åbnes</title>\n\
+         <style>{STYLE}</style>\n</head>\n\
+         <body>\n<main>\n<h1>Din plan åbnes</h1>\n<p><a href=\"/plan\">Vis planen</a></p>\n</main>\n</body>\n</html>\n"
+    )
+}
+
 fn share_da(scope: &str) -> &str {
     match scope {
         "share:jobcenter" => "jobcentret",

@@ -59,6 +59,16 @@ impl PlanReader {
         PlanReader { ledger, coordination, clock }
     }
 
+    /// The store under the ledger.
+    pub fn store(&self) -> &Arc<dyn bro_store::EventStore> {
+        self.ledger.store()
+    }
+
+    /// A case's whole history.
+    pub async fn history(&self, case_id: &CaseId) -> Result<Vec<bro_domain::RecordedEvent>, ApiError> {
+        Ok(self.ledger.history(case_id).await?)
+    }
+
     /// Plan `plan_id` of `case_id`, now (`version` 0) or as recorded after
     /// case event `version`, evaluated on today (or on that event's day).
     pub async fn load(&self, case_id: &CaseId, plan_id: &str, version: u64) -> Result<Loaded, ApiError> {

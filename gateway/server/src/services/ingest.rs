@@ -10,6 +10,7 @@ use bro_domain::{CaseId, PartyId, Violations};
 use bro_store::{AppendEvents, InboxEntry, InboxKind, InboxQuery, InboxState, SourceKey};
 use prost::Message as _;
 
+use crate::access::audit::batch_person_keys;
 use crate::access::policy::{Rpc, Target};
 use crate::access::{Caller, Principal, Role};
 use crate::context::{Context, grpc_service};
@@ -130,6 +131,14 @@ impl IngestApi {
         administrator || caller.municipality(&self.ctx.systems).as_deref() == Some(owner.as_str())
     }
 
+    /// Notes the people an unmatched message names for the call's audit
+    /// record: listing, resolving or discarding it is a look at them.
+    fn concerns_people_of(&self, caller: &Caller, entry: &InboxEntry) {
+        if let Ok(batch) = pb::AdapterBatch::decode(entry.batch.as_slice()) {
+            batch_person_keys(&self.ctx.keys, &batch).into_iter().for_each(|key| caller.concerns_key(key));
+        }
+    }
+
     /// The open or closed unmatched message `name`, if the caller may handle it.
     async fn unmatched_entry(&self, caller: &Caller, name: &str) -> Result<InboxEntry, ApiError> {
         let id = names::id_in("name", "unmatchedMessages/", name)?;
@@ -187,6 +196,7 @@ impl IngestApi {
         self.ctx.authorize_case(caller, Rpc::ResolveUnmatchedMessage, &case_id).await?;
         let holder = PartyId::parse("custody_holder", &req.custody_holder)?;
         let entry = self.unmatched_entry(caller, &req.name).await?;
+        self.concerns_people_of(caller, &entry);
         let request_id = format!("resolve-{}", entry.entry_id);
         if entry.state != InboxState::Open {
             if let Some(done) = self.ctx.ledger.find_committed(&request_id).await? {
@@ -245,6 +255,7 @@ impl IngestApi {
         self.ctx.authorize(&caller, Rpc::ListUnmatchedMessages, Target::Nothing)?;
         let (rows, next_page_token) =
             self.list_inbox(&caller, InboxKind::Unmatched, r.page_size, &r.page_token, &r.filter).await?;
+        rows.iter().for_each(|e| self.concerns_people_of(&caller, e));
         let unmatched_messages = rows.iter().map(unmatched_to_pb).collect();
         Ok(pb::ListUnmatchedMessagesResponse { unmatched_messages, next_page_token })
     }
@@ -257,6 +268,7 @@ impl IngestApi {
         self.ctx.authorize(&caller, Rpc::DiscardUnmatchedMessage, Target::Nothing)?;
         let name = req.name;
         let entry = self.unmatched_entry(&caller, &name).await?;
+        self.concerns_people_of(&caller, &entry);
         // Discarding twice is the same as once; a resolved message stays resolved.
         let store = self.ctx.store();
         if entry.state != InboxState::Discarded

@@ -5,7 +5,7 @@
 use bro_api::convert::date_to_pb;
 use bro_api::v1 as pb;
 use bro_api::v1::obligation_service_server::ObligationService;
-use bro_domain::{Violations, check_cvr};
+use bro_domain::{CaseId, Violations, check_cvr};
 use bro_store::DueStatus;
 
 use crate::access::Caller;
@@ -27,6 +27,7 @@ impl ObligationApi {
 
     async fn due_obligations(
         &self,
+        caller: &Caller,
         req: &pb::ListDueObligationsRequest,
     ) -> Result<pb::ListDueObligationsResponse, ApiError> {
         let limit = paging::page_size(req.page_size, 100)?;
@@ -51,6 +52,18 @@ impl ObligationApi {
         let after = paging::decode_key_token(&req.page_token, &scope)?;
         let page =
             self.ctx.worklist.due_page(&req.placing_municipality, status, due_limit, after, limit, today).await?;
+        // A worklist look-up is a look at every case on the page and at its
+        // people: the call's record names them all, so a citizen's access
+        // report shows it.
+        let mut seen: Vec<&str> = Vec::new();
+        for due in &page.obligations {
+            if seen.contains(&due.case.as_str()) {
+                continue;
+            }
+            seen.push(&due.case);
+            let case_id = CaseId::from_resource_name("case", &due.case)?;
+            caller.concerns_case_also(&*self.ctx.ledger.state(&case_id).await?);
+        }
         Ok(pb::ListDueObligationsResponse {
             obligations: page.obligations,
             next_page_token: page.next_after.map(|key| paging::encode_key_token(&scope, &key)).unwrap_or_default(),
@@ -69,7 +82,7 @@ impl ObligationApi {
         check_cvr("placing_municipality", &req.placing_municipality)?;
         let target = Target::Municipality(&req.placing_municipality);
         self.ctx.authorize(&caller, Rpc::ListDueObligations, target)?;
-        self.due_obligations(&req).await
+        self.due_obligations(&caller, &req).await
     }
 }
 

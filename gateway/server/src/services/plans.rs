@@ -383,13 +383,48 @@ impl PlanApi {
         };
         // The record names only the parent the link is for.
         caller.concerns_holders(&case, std::slice::from_ref(&holder));
-        let expires = self.ctx.clock.now() + chrono::Duration::days(days);
-        let link = links::PlanLink { case_id, plan_id, custody_holder: holder, expires };
+        let now = self.ctx.clock.now();
+        let expires = now + chrono::Duration::days(days);
+        let link = links::PlanLink {
+            case_id,
+            plan_id,
+            custody_holder: holder,
+            expires,
+            made: now,
+            made_at_version: case.version,
+        };
         let token = links::issue(&self.ctx.keys, &link);
         Ok(pb::CreatePlanLinkResponse {
             url: format!("{}/plan/{token}", base.trim_end_matches('/')),
             expire_time: Some(convert::timestamp_to_pb(expires)),
         })
+    }
+}
+
+/// The handlers, each run by [`Context::handle`] through the table below.
+impl PlanApi {
+    async fn revoke_plan_links(
+        &self,
+        caller: Caller,
+        req: pb::RevokePlanLinksRequest,
+    ) -> Result<pb::RevokePlanLinksResponse, ApiError> {
+        let (case_id, plan_id) = names::plan_name("name", &req.name)?;
+        let (case, _) = self.ctx.authorize_case(&caller, Rpc::RevokePlanLinks, &case_id).await?;
+        let holder = covered(&case, &plan_id, "custody_holder", &req.custody_holder)?;
+        caller.concerns_holders(&case, std::slice::from_ref(&holder));
+        let now = self.ctx.clock.now();
+        // Every link made for this parent and plan so far, whatever its expiry.
+        let link = links::PlanLink {
+            case_id,
+            plan_id,
+            custody_holder: holder,
+            expires: now,
+            made: now,
+            made_at_version: case.version,
+        };
+        self.ctx.store().revoke_plan_links(&link.revocation_key(&self.ctx.keys), now).await?;
+        tracing::info!(case = %link.case_id, plan = %link.plan_id, "plan page links revoked");
+        Ok(pb::RevokePlanLinksResponse { revoke_time: Some(convert::timestamp_to_pb(now)) })
     }
 }
 
@@ -407,5 +442,6 @@ grpc_service! {
         rpc ListHolisticPlanVersions => list_holistic_plan_versions(pb::ListHolisticPlanVersionsRequest)
             -> pb::ListHolisticPlanVersionsResponse;
         rpc CreatePlanLink => create_plan_link(pb::CreatePlanLinkRequest) -> pb::CreatePlanLinkResponse;
+        rpc RevokePlanLinks => revoke_plan_links(pb::RevokePlanLinksRequest) -> pb::RevokePlanLinksResponse;
     }
 }
