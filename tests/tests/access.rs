@@ -848,3 +848,80 @@ async fn a_consent_dated_ahead_opens_nothing_today() {
     assert_eq!(refused.code(), Code::PermissionDenied, "a consent given from {ahead} opens nothing today");
     gw.stop().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_regional_systems_unmatched_message_belongs_to_the_municipality_it_matches() {
+    let psychiatry = SystemConfig::new("psykiatri", "medcom", "fhir+json", &[], Transport::None)
+        .with_access(SystemAccess::Sector { sector: pb::Sector::Psychiatry, scope: "share:psychiatry".into() });
+    let options = ServeOptions {
+        adapters: Some(bro_e2e::adapter_registry(&["medcom"])),
+        systems: Arc::new(Systems::new(vec![psychiatry]).expect("valid")),
+        ..ServeOptions::default()
+    };
+    let gw = TestGateway::start_with(options).await.expect("gateway");
+    // The mother is a custody holder in two of this municipality's cases: her letter matches neither alone.
+    let mut cases = CaseServiceClient::new(gw.caseworker(TEST_CVR).await.expect("channel"));
+    for id in ["r1", "r2"] {
+        let mut create = new_case(id, TEST_CVR);
+        create.custody_holders[0] = bro_e2e::medcom_mother();
+        cases.create_case(create).await.expect("created");
+    }
+    let mut regional = IngestServiceClient::new(gw.system("psykiatri").await.expect("channel"));
+    let ingest = |body: Vec<u8>, content_type: &str, id: &str| pb::IngestRequest {
+        system: "psykiatri".into(),
+        message: Some(pb::ExternalMessage { content_type: content_type.into(), body, ..Default::default() }),
+        request_id: id.into(),
+    };
+    // Another sector's system is told only that its messages were accepted.
+    let hers = bro_e2e::medcom_fixture("cc-0d5b3c18-replacement-cpr.in.json");
+    let answer = regional.ingest(ingest(hers, "application/fhir+json", "m-1")).await.expect("ingest").into_inner();
+    assert_eq!(answer.outcome(), pb::IngestOutcome::Accepted);
+    // A letter about someone in no case has no owner.
+    let stranger = bro_e2e::medcom_fixture("DIS91_1.in.xml");
+    regional.ingest(ingest(stranger, "application/xml", "m-2")).await.expect("ingest");
+    let admin = gw.person(Role::Administrator, Purpose::Operations).await.expect("channel");
+    let all = IngestServiceClient::new(admin.clone())
+        .list_unmatched_messages(pb::ListUnmatchedMessagesRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .unmatched_messages;
+    assert_eq!(all.len(), 2, "an administrator sees both, to discard what nobody owns: {all:?}");
+    let hers = all.iter().find(|m| m.reason.starts_with("2 cases")).expect("hers is ambiguous").name.clone();
+    let listed = |channel| async move {
+        let mut inbox = IngestServiceClient::new(channel);
+        let request = pb::ListUnmatchedMessagesRequest::default();
+        let page = inbox.list_unmatched_messages(request).await.expect("list").into_inner();
+        page.unmatched_messages.into_iter().map(|m| m.name).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        listed(gw.caseworker(TEST_CVR).await.expect("channel")).await,
+        std::slice::from_ref(&hers),
+        "the matched municipality's"
+    );
+    assert!(listed(gw.caseworker(OTHER_CVR).await.expect("channel")).await.is_empty(), "not another's");
+    let mut other = IngestServiceClient::new(gw.caseworker(OTHER_CVR).await.expect("channel"));
+    let resolve = |holder: &str, reason: &str| pb::ResolveUnmatchedMessageRequest {
+        name: hers.clone(),
+        case: "cases/r1".into(),
+        custody_holder: holder.into(),
+        override_reason: reason.into(),
+    };
+    let err = other.resolve_unmatched_message(resolve("mother", "")).await.expect_err("not theirs");
+    assert_ne!(err.code(), Code::Ok);
+    // The owner attaches it to the mother, whose identifier the letter names; to the father only with a reason.
+    let mut owner = IngestServiceClient::new(gw.caseworker(TEST_CVR).await.expect("channel"));
+    let err = owner.resolve_unmatched_message(resolve("parent-2", "")).await.expect_err("not the father's");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(err.message().contains("override_reason"), "{err:?}");
+    let resolved = owner.resolve_unmatched_message(resolve("parent-2", "the same man, new CPR 0101011234"));
+    resolved.await.expect("attached with a reason");
+    let records = gw.audit_records().await;
+    let overridden = records
+        .iter()
+        .find(|r| r.method.ends_with("/ResolveUnmatchedMessage") && r.outcome == "OK")
+        .expect("the resolve is recorded");
+    assert!(overridden.detail.starts_with("override: the same man"), "{overridden:?}");
+    assert!(!overridden.detail.contains("0101011234"), "digits masked: {}", overridden.detail);
+    gw.stop().await.expect("stops");
+}

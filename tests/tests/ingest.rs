@@ -15,8 +15,10 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 fn options() -> ServeOptions {
-    let psychiatry = SystemConfig::new("psykiatri", "medcom", "fhir+xml", &[], Transport::None)
+    // The municipality's own psychiatry partner: its unmatched messages are the municipality's to work.
+    let mut psychiatry = SystemConfig::new("psykiatri", "medcom", "fhir+xml", &[], Transport::None)
         .with_access(SystemAccess::Sector { sector: pb::Sector::Psychiatry, scope: "share:psychiatry".into() });
+    psychiatry.serves = Some("29189846".into());
     ServeOptions {
         adapters: Some(adapter_registry(&["medcom"])),
         systems: Arc::new(Systems::new(vec![psychiatry]).expect("valid systems")),
@@ -117,6 +119,8 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
             name: letter_name.clone(),
             case: "cases/ingest-1".into(),
             custody_holder: "mother".into(),
+            // The letter names the father, whom the case does not hold: attached with a reason.
+            override_reason: "the letter concerns the mother's treatment plan".into(),
         })
         .await
         .expect("resolve")
@@ -169,6 +173,7 @@ async fn medcom_messages_are_matched_appended_once_queued_or_rejected() {
         name: stray_name,
         case: "cases/ingest-1".into(),
         custody_holder: "mother".into(),
+        override_reason: String::new(),
     };
     let err = inbox.resolve_unmatched_message(resolve).await.expect_err("discarded");
     assert_eq!(err.code(), Code::FailedPrecondition);

@@ -622,6 +622,7 @@ fn batch<'a>(
         parties: Vec::new(),
         holistic_plan: None,
         settings: Default::default(),
+        addressed_municipality: String::new(),
     })
 }
 

@@ -85,6 +85,7 @@ pub fn read(body: &[u8]) -> Result<proto::AdapterBatch, AdapterError> {
         parties: Vec::new(),
         holistic_plan: None,
         settings: Default::default(),
+        addressed_municipality: String::new(),
     })
 }
 

@@ -135,6 +135,7 @@ pub fn translate(body: &[u8], meta: &[(String, String)]) -> Result<proto::Adapte
         parties: Vec::new(),
         holistic_plan: None,
         settings: Default::default(),
+        addressed_municipality: String::new(),
     })
 }
 

@@ -187,6 +187,7 @@ fn envelope(besked: Node<'_, '_>) -> Result<proto::AdapterBatch, AdapterError> {
         parties: Vec::new(),
         holistic_plan: None,
         settings: Default::default(),
+        addressed_municipality: String::new(),
     })
 }
 

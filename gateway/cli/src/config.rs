@@ -40,6 +40,12 @@ pub struct FileConfig {
     pub request_timeout_secs: Option<u64>,
     /// How long a stop waits for open connections, in seconds.
     pub shutdown_grace_secs: Option<u64>,
+    /// Server streams one caller may have open at once.
+    pub max_streams_per_caller: Option<usize>,
+    /// How long a server stream lives, in seconds.
+    pub max_stream_secs: Option<u64>,
+    /// HTTP/2 limits of the gRPC listener.
+    pub http2: Option<Http2File>,
     /// WebAssembly adapters.
     pub adapters: Option<crate::adapters::AdaptersConfig>,
     /// External systems (`[[systems]]`).
@@ -74,6 +80,20 @@ pub struct StoreFile {
     /// How long a delivery worker holds a (system, case) queue between
     /// renewals: after a replica dies, its queues wait this long (default 30).
     pub delivery_lease_secs: Option<u64>,
+}
+
+/// `[http2]`: limits of the gRPC listener's HTTP/2 connections.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Http2File {
+    /// Concurrent streams per connection (default 200).
+    pub max_concurrent_streams: Option<u32>,
+    /// Seconds without frames before a ping (default 60).
+    pub keepalive_secs: Option<u64>,
+    /// Seconds a ping may go unanswered (default 20).
+    pub keepalive_timeout_secs: Option<u64>,
+    /// Seconds after which a connection is told to go away (default 14400).
+    pub max_connection_age_secs: Option<u64>,
 }
 
 /// `[audit]`: the audit head export (one replica exports once per period).
@@ -458,6 +478,10 @@ pub struct Settings {
     pub request_timeout_secs: u64,
     /// How long a stop waits for open connections, in seconds.
     pub shutdown_grace_secs: u64,
+    /// Server streams: per caller, and for how long (from the file only).
+    pub streams: bro_server::context::StreamLimits,
+    /// HTTP/2 limits (from the file only).
+    pub http2: bro_server::Http2Limits,
     /// WebAssembly adapters (from the file only).
     pub adapters: crate::adapters::AdaptersConfig,
     /// External systems (from the file only).
@@ -545,6 +569,25 @@ impl Overrides {
             max_request_bytes: self.max_request_bytes.or(file.max_request_bytes).unwrap_or(4 * 1024 * 1024),
             request_timeout_secs: self.request_timeout_secs.or(file.request_timeout_secs).unwrap_or(30),
             shutdown_grace_secs: self.shutdown_grace_secs.or(file.shutdown_grace_secs).unwrap_or(10),
+            streams: {
+                let default = bro_server::context::StreamLimits::default();
+                bro_server::context::StreamLimits {
+                    per_caller: file.max_streams_per_caller.unwrap_or(default.per_caller),
+                    max_lifetime: file.max_stream_secs.map_or(default.max_lifetime, std::time::Duration::from_secs),
+                }
+            },
+            http2: {
+                let default = bro_server::Http2Limits::default();
+                let h = file.http2.clone().unwrap_or_default();
+                let secs = |v: Option<u64>, d: std::time::Duration| v.map_or(d, std::time::Duration::from_secs);
+                bro_server::Http2Limits {
+                    max_concurrent_streams: h.max_concurrent_streams.unwrap_or(default.max_concurrent_streams),
+                    keepalive_interval: secs(h.keepalive_secs, default.keepalive_interval),
+                    keepalive_timeout: secs(h.keepalive_timeout_secs, default.keepalive_timeout),
+                    max_connection_age: secs(h.max_connection_age_secs, default.max_connection_age),
+                    ..default
+                }
+            },
             adapters: file.adapters.unwrap_or_default(),
             systems: file.systems,
             key_file: self.key_file.clone().or(file.key_file),
@@ -588,6 +631,16 @@ impl Overrides {
         }
         if settings.request_timeout_secs == 0 {
             bail!("request_timeout_secs must be at least 1");
+        }
+        if settings.streams.per_caller == 0 || settings.streams.max_lifetime.is_zero() {
+            bail!("max_streams_per_caller and max_stream_secs must be at least 1");
+        }
+        let h = &settings.http2;
+        if h.max_concurrent_streams == 0 || h.keepalive_interval.is_zero() || h.keepalive_timeout.is_zero() {
+            bail!("[http2] max_concurrent_streams, keepalive_secs and keepalive_timeout_secs must be at least 1");
+        }
+        if h.max_connection_age < std::time::Duration::from_secs(60) {
+            bail!("[http2] max_connection_age_secs must be at least 60");
         }
         let systems: Vec<_> = settings.systems.iter().map(SystemFile::to_system).collect::<anyhow::Result<_>>()?;
         bro_server::systems::Systems::new(systems).map_err(|e| anyhow::anyhow!("invalid [[systems]]: {e}"))?;
@@ -709,10 +762,14 @@ mod tests {
         let defaults = Overrides::default().resolve().unwrap();
         assert_eq!((defaults.delivery_lease_secs, defaults.head_export.every.as_secs()), (30, 300));
         assert_eq!(defaults.shutdown_grace_secs, 10, "a stop waits 10 s for open connections");
+        assert_eq!((defaults.streams.per_caller, defaults.streams.max_lifetime.as_secs()), (16, 3600));
+        assert_eq!(defaults.http2.max_concurrent_streams, 200);
         assert_eq!(defaults.head_export.file, None);
         std::fs::write(
             &path,
-            "[audit]\nhead_export_secs = 60\nhead_export_file = \"/var/lib/bro/heads\"\nsigning_key = \"/etc/bro/audit.key\"\n\
+            "max_streams_per_caller = 4\nmax_stream_secs = 600\n\
+             [audit]\nhead_export_secs = 60\nhead_export_file = \"/var/lib/bro/heads\"\nsigning_key = \"/etc/bro/audit.key\"\n\
+             [http2]\nmax_concurrent_streams = 50\nkeepalive_secs = 30\nmax_connection_age_secs = 600\n\
              [store]\nurl = \"postgres://bro@db/bro\"\ndelivery_lease_secs = 10\n",
         )
         .unwrap();
@@ -720,7 +777,16 @@ mod tests {
         assert_eq!((s.delivery_lease_secs, s.head_export.every.as_secs()), (10, 60));
         assert_eq!(s.head_export.file, Some(PathBuf::from("/var/lib/bro/heads")));
         assert_eq!(s.audit_signing_key, Some(PathBuf::from("/etc/bro/audit.key")));
+        assert_eq!((s.streams.per_caller, s.streams.max_lifetime.as_secs()), (4, 600));
+        let h = &s.http2;
+        assert_eq!(
+            (h.max_concurrent_streams, h.keepalive_interval.as_secs(), h.max_connection_age.as_secs()),
+            (50, 30, 600)
+        );
         for (bad, named) in [
+            ("max_streams_per_caller = 0\n", "max_streams_per_caller"),
+            ("[http2]\nmax_connection_age_secs = 5\n", "max_connection_age_secs"),
+            ("[http2]\nkeepalive = 5\n", "unknown field `keepalive`"),
             ("[store]\ndelivery_lease_secs = 1\n", "delivery_lease_secs"),
             ("[audit]\nhead_export_secs = 0\n", "head_export_secs"),
             ("[audit]\nhead_export_every = 5\n", "unknown field `head_export_every`"),

@@ -400,6 +400,8 @@ async fn serve(overrides: Overrides) -> anyhow::Result<()> {
         plan_pages,
         delivery_lease: Duration::from_secs(settings.delivery_lease_secs),
         head_export: settings.head_export.clone(),
+        streams: settings.streams,
+        http2: settings.http2,
         ..ServeOptions::default()
     };
     bro_server::run(grpc, admin, store, options, shutdown_signal()).await?;

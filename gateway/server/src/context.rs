@@ -54,6 +54,118 @@ pub struct Context {
     /// (the store's change feed reconnected, or its periodic check): every
     /// stream re-reads what it follows.
     pub resync: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The open server streams, per caller, and their limits.
+    pub streams: Arc<StreamRegistry>,
+}
+
+/// Limits on server streams (`WatchCase`, `StreamDeliveries`).
+#[derive(Clone, Copy, Debug)]
+pub struct StreamLimits {
+    /// Streams one caller (a person, a system) may have open at once.
+    pub per_caller: usize,
+    /// How long a stream lives; then it ends (`UNAVAILABLE`,
+    /// `STREAM_LIFETIME`) and the client opens it again, re-authenticated.
+    pub max_lifetime: std::time::Duration,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits { per_caller: 16, max_lifetime: std::time::Duration::from_secs(3600) }
+    }
+}
+
+/// How often an open stream checks its caller's access when nothing else
+/// happens on it.
+const STREAM_CHECK: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The open server streams per caller.
+pub struct StreamRegistry {
+    limits: StreamLimits,
+    open: std::sync::Mutex<std::collections::HashMap<String, usize>>,
+}
+
+impl StreamRegistry {
+    /// No streams open yet.
+    pub fn new(limits: StreamLimits) -> Self {
+        StreamRegistry { limits, open: Default::default() }
+    }
+
+    /// Opens one more stream for `caller`, who may hold so many at once;
+    /// `RESOURCE_EXHAUSTED` beyond that. The stream ends when the returned
+    /// terms say so, and counts until they are dropped.
+    pub fn open(self: &Arc<Self>, caller: &Caller, now: bro_domain::Timestamp) -> Result<StreamTerms, ApiError> {
+        let key = caller.principal.key();
+        let mut open = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = open.entry(key.clone()).or_insert(0);
+        if *count >= self.limits.per_caller {
+            let why =
+                format!("{} streams are open for this caller; at most {} are allowed", count, self.limits.per_caller);
+            caller.refused(&why);
+            return Err(ApiError::ResourceExhausted(why));
+        }
+        *count += 1;
+        let lifetime = chrono::Duration::from_std(self.limits.max_lifetime).unwrap_or(chrono::Duration::hours(1));
+        Ok(StreamTerms {
+            registry: self.clone(),
+            key,
+            ends: now + lifetime,
+            lifetime: self.limits.max_lifetime,
+            valid_until: caller.valid_until,
+        })
+    }
+
+    /// How many streams are open in all.
+    pub fn open_streams(&self) -> usize {
+        self.open.lock().map(|o| o.values().sum()).unwrap_or(0)
+    }
+}
+
+/// One open stream's terms: when it must end; counted while held.
+pub struct StreamTerms {
+    registry: Arc<StreamRegistry>,
+    key: String,
+    ends: bro_domain::Timestamp,
+    lifetime: std::time::Duration,
+    valid_until: Option<bro_domain::Timestamp>,
+}
+
+impl StreamTerms {
+    /// Why the stream must end at `now`, if it must: the caller's token
+    /// expired (`UNAUTHENTICATED`), or the stream reached its lifetime.
+    pub fn ended(&self, now: bro_domain::Timestamp) -> Option<ApiError> {
+        if self.valid_until.is_some_and(|until| now >= until) {
+            return Some(ApiError::Unauthenticated(
+                "the token expired while the stream was open; open it again with a fresh token".into(),
+            ));
+        }
+        (now >= self.ends).then(|| ApiError::Unavailable {
+            reason: "STREAM_LIFETIME",
+            message: format!("the stream reached its maximum lifetime ({} s); open it again", self.lifetime.as_secs()),
+        })
+    }
+
+    /// How long until the stream's access is next checked: the token's
+    /// expiry, the lifetime's end, or a routine check, whichever is first.
+    pub fn next_check(&self, now: bro_domain::Timestamp) -> std::time::Duration {
+        let until = |t: bro_domain::Timestamp| (t - now).to_std().unwrap_or_default();
+        let mut next = STREAM_CHECK.min(until(self.ends));
+        if let Some(valid_until) = self.valid_until {
+            next = next.min(until(valid_until));
+        }
+        next
+    }
+}
+
+impl Drop for StreamTerms {
+    fn drop(&mut self) {
+        let mut open = self.registry.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = open.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
 }
 
 impl Context {

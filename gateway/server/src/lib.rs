@@ -78,6 +78,39 @@ pub struct ServeOptions {
     /// must renew its lease; a replica that dies releases its queues this
     /// long after its last renewal.
     pub delivery_lease: Duration,
+    /// Server streams: per caller, and for how long.
+    pub streams: context::StreamLimits,
+    /// HTTP/2 limits of the gRPC listener.
+    pub http2: Http2Limits,
+}
+
+/// HTTP/2 limits of the gRPC listener: a client cannot hold unbounded
+/// streams or a connection forever, and a dead peer is noticed.
+#[derive(Clone, Copy, Debug)]
+pub struct Http2Limits {
+    /// Concurrent streams per connection.
+    pub max_concurrent_streams: u32,
+    /// A ping after this long without frames (a dead peer is dropped when it is not answered).
+    pub keepalive_interval: Duration,
+    /// How long a ping may go unanswered.
+    pub keepalive_timeout: Duration,
+    /// A connection older than this is told to go away (GOAWAY), and closed
+    /// `max_connection_age_grace` later; clients reconnect.
+    pub max_connection_age: Duration,
+    /// See `max_connection_age`.
+    pub max_connection_age_grace: Duration,
+}
+
+impl Default for Http2Limits {
+    fn default() -> Self {
+        Http2Limits {
+            max_concurrent_streams: 200,
+            keepalive_interval: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(20),
+            max_connection_age: Duration::from_secs(4 * 3600),
+            max_connection_age_grace: Duration::from_secs(60),
+        }
+    }
 }
 
 /// The parents' plan pages: a loopback listener (behind the municipality's
@@ -168,6 +201,8 @@ impl Default for ServeOptions {
             coordination: Arc::new(bro_rules::coordination::CoordinationPolicy::default()),
             plan_pages: None,
             delivery_lease: Duration::from_secs(30),
+            streams: context::StreamLimits::default(),
+            http2: Http2Limits::default(),
             head_export: jobs::HeadExport::default(),
         }
     }
@@ -259,8 +294,14 @@ pub async fn run(
     let max_request = options.max_request_bytes;
     let plans = services::plans::PlanApi::new(ctx.clone(), options.plan_pages.as_ref().map(|p| p.base_url.clone()));
     let stopping = ctx.stopping.clone();
+    let http2 = options.http2;
     let served = builder
         .timeout(options.request_timeout)
+        .max_concurrent_streams(http2.max_concurrent_streams)
+        .http2_keepalive_interval(Some(http2.keepalive_interval))
+        .http2_keepalive_timeout(Some(http2.keepalive_timeout))
+        .max_connection_age(http2.max_connection_age)
+        .max_connection_age_grace(http2.max_connection_age_grace)
         .layer(gate)
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -400,6 +441,7 @@ fn context(
         coordination: options.coordination.clone(),
         stopping: CancellationToken::new(),
         resync: Arc::new(tokio::sync::watch::channel(0).0),
+        streams: Arc::new(context::StreamRegistry::new(options.streams)),
     }
 }
 

@@ -43,12 +43,12 @@ impl Authenticator {
         &self,
         headers: &http::HeaderMap,
         peer_certificate: Option<&[u8]>,
-    ) -> Result<Principal, String> {
+    ) -> Result<(Principal, Option<bro_domain::Timestamp>), String> {
         let bearer = headers.get(http::header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
         if let Some(der) = peer_certificate {
             let fingerprint = hex::encode(ring::digest::digest(&ring::digest::SHA256, der).as_ref());
             if let Some(system) = self.systems.by_certificate(&fingerprint) {
-                return Ok(Principal::System(system.name.clone()));
+                return Ok((Principal::System(system.name.clone()), None));
             }
             if bearer.is_none() {
                 return Err(format!(
@@ -69,14 +69,16 @@ impl Authenticator {
             .filter(|t| !t.is_empty())
             .ok_or("the authorization header is not `Bearer <token>`")?;
         let jwt = self.jwt.as_ref().ok_or("bearer tokens are not accepted: no identity provider is configured")?;
-        match jwt.verify(token).await.map_err(|e| e.to_string())? {
-            TokenSubject::Person(person) => Ok(Principal::Person(person)),
+        let (subject, until) = jwt.verify_until(token).await.map_err(|e| e.to_string())?;
+        let principal = match subject {
+            TokenSubject::Person(person) => Principal::Person(person),
             TokenSubject::Client(client_id) => self
                 .systems
                 .by_client_id(&client_id)
                 .map(|s| Principal::System(s.name.clone()))
-                .ok_or_else(|| "the token's client is not configured as a system".to_owned()),
-        }
+                .ok_or_else(|| "the token's client is not configured as a system".to_owned())?,
+        };
+        Ok((principal, Some(until)))
     }
 }
 
@@ -184,7 +186,8 @@ impl GateState {
     ) -> Result<Admitted, ApiError> {
         let now = self.clock.now();
         let address_key = format!("address:{}", addr.map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0])));
-        let principal = match self.authenticator.authenticate(headers, certificate.as_deref()).await {
+        let (principal, credential_until) = match self.authenticator.authenticate(headers, certificate.as_deref()).await
+        {
             Ok(p) => p,
             Err(reason) => {
                 if !self.buckets.allow(&address_key, now) {
@@ -228,7 +231,8 @@ impl GateState {
                 super::policy::purposes(rpc).iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
             )));
         }
-        Ok(Admitted { caller: Caller::new(principal, purpose, self.keys.clone(), draft.clone()) })
+        let caller = Caller::new(principal, purpose, self.keys.clone(), draft.clone()).valid_until(credential_until);
+        Ok(Admitted { caller })
     }
 
     fn record(

@@ -260,6 +260,12 @@ impl JwtVerifier {
 
     /// Verifies a token and reads its subject.
     pub async fn verify(&self, token: &str) -> Result<TokenSubject, TokenError> {
+        self.verify_until(token).await.map(|(subject, _)| subject)
+    }
+
+    /// Verifies a token: its subject, and when it stops being accepted
+    /// (`exp` and the leeway; a stream opened with it ends then).
+    pub async fn verify_until(&self, token: &str) -> Result<(TokenSubject, bro_domain::Timestamp), TokenError> {
         let header_alg = raw_header_alg(token)?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Algorithm(header_alg.clone()))?;
         if !ACCEPTED.contains(&header.alg) {
@@ -292,13 +298,13 @@ impl JwtVerifier {
                 _ => TokenError::Malformed(e.to_string()),
             }
         })?;
-        self.check_validity(&data.claims)?;
-        self.subject(&data.claims)
+        let until = self.check_validity(&data.claims)?;
+        Ok((self.subject(&data.claims)?, until))
     }
 
     /// `exp` and `nbf` against the clock, with the configured leeway (as
     /// RFC 7519: expired once `now > exp + leeway`, valid from `nbf - leeway`).
-    fn check_validity(&self, claims: &Map<String, Value>) -> Result<(), TokenError> {
+    fn check_validity(&self, claims: &Map<String, Value>) -> Result<bro_domain::Timestamp, TokenError> {
         let now = self.clock.now().timestamp();
         let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(i64::MAX);
         let seconds = |name: &str| -> Result<Option<i64>, TokenError> {
@@ -320,7 +326,8 @@ impl JwtVerifier {
         {
             return Err(TokenError::NotYetValid);
         }
-        Ok(())
+        Ok(bro_domain::Timestamp::from_timestamp(exp.saturating_add(leeway), 0)
+            .unwrap_or(bro_domain::Timestamp::MAX_UTC))
     }
 
     fn subject(&self, claims: &Map<String, Value>) -> Result<TokenSubject, TokenError> {

@@ -173,6 +173,9 @@ pub struct Caller {
     pub purpose: Purpose,
     keys: Arc<Keyring>,
     draft: Arc<Mutex<AuditDraft>>,
+    /// When the credential presented stops being accepted (a token's
+    /// expiry; none for a client certificate): a stream ends then.
+    pub valid_until: Option<bro_domain::Timestamp>,
     /// The RPC's path and the kind of data it touches, for records made
     /// during the call.
     method: Arc<(String, &'static str)>,
@@ -187,7 +190,21 @@ impl std::fmt::Debug for Caller {
 impl Caller {
     /// A caller whose audit notes go into `draft`.
     pub fn new(principal: Principal, purpose: Purpose, keys: Arc<Keyring>, draft: Arc<Mutex<AuditDraft>>) -> Self {
-        Caller { principal, purpose, keys, draft, method: Arc::new((String::new(), "unknown")) }
+        Caller { principal, purpose, keys, draft, valid_until: None, method: Arc::new((String::new(), "unknown")) }
+    }
+
+    /// The same caller, whose credential is accepted until `until`.
+    pub fn valid_until(mut self, until: Option<bro_domain::Timestamp>) -> Self {
+        self.valid_until = until;
+        self
+    }
+
+    /// The record of what a stream sent (`detail`: how much), with the case
+    /// and people noted for the call.
+    pub fn stream_record(&self, now: bro_domain::Timestamp, detail: String) -> bro_api::v1::AuditRecord {
+        let mut record = self.write_record(now, "OK");
+        record.detail = detail;
+        record
     }
 
     /// The same caller, calling `method` (which touches `data_kind`).
@@ -329,6 +346,12 @@ impl Caller {
         if let Ok(mut draft) = self.draft.lock() {
             draft.data_kind = Some(data_kind);
         }
+    }
+
+    /// Notes something the record of an allowed call must say (no personal
+    /// data), e.g. the reason given for an override.
+    pub fn note(&self, detail: &str) {
+        self.refused(detail);
     }
 
     /// Notes why the call was refused (no personal data).

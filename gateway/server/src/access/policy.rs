@@ -391,8 +391,8 @@ fn decide(actor: Actor<'_>, rpc: Rpc, target: Target<'_>, today: bro_domain::Dat
                 },
                 SystemAccess::Sector { scope, .. } => match (rpc, target) {
                     (
-                        GetCase | ListCaseEvents | ListCorrespondence | GetCorrespondence | ListAppointments
-                        | GetAppointment | GetHolisticPlan,
+                        GetCase | ListCaseEvents | WatchCase | ListCorrespondence | GetCorrespondence
+                        | ListAppointments | GetAppointment | GetHolisticPlan,
                         Target::Case(case),
                     ) => match system.recipient().share(case, today) {
                         None => Err(Denial(format!(

@@ -7,14 +7,13 @@ use bro_api::convert;
 use bro_api::v1 as pb;
 use bro_api::v1::case_service_server::CaseService;
 use bro_domain::{CaseId, Violation, Violations};
-use bro_store::{AppendEvents, CaseLedger, CaseQuery, CreateCase, DueStatus};
+use bro_store::{AppendEvents, CaseQuery, CreateCase, DueStatus};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_stream::Stream;
-use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 use crate::access::Caller;
-use crate::access::policy::{Grant, Rpc, Target};
+use crate::access::policy::{self, Grant, Rpc, Target};
 use crate::context::{Context, grpc_service};
 use crate::error::ApiError;
 use crate::names;
@@ -205,15 +204,17 @@ impl CaseApi {
         if req.after_sequence < 0 {
             return Err(Violations::one("after_sequence", "is negative").into());
         }
+        let terms = self.ctx.streams.open(&caller, self.ctx.clock.now())?;
         // Subscribe before reading history, so nothing falls between the two.
         let changes = self.ctx.ledger.subscribe();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let watcher = Watcher {
-            ledger: self.ctx.ledger.clone(),
+            ctx: self.ctx.clone(),
+            caller,
+            terms,
             case_id,
             last_sent: req.after_sequence as u64,
             tx,
-            shutdown: self.ctx.stopping.clone(),
             resync: self.ctx.resync.subscribe(),
         };
         tokio::spawn(watcher.run(changes));
@@ -239,13 +240,19 @@ grpc_service! {
 }
 
 /// Feeds one `WatchCase` stream: history first, then live changes, resyncing
-/// from the store whenever the live feed lags or shows a gap.
+/// from the store whenever the live feed lags or shows a gap. Before each
+/// batch it sends — and every few seconds when idle — it checks that the
+/// caller still may watch: the token has not expired, the stream has not
+/// outlived its limit, and the policy still allows the case as it is now
+/// (a case moved to another municipality ends it); and each batch is
+/// audited before it leaves.
 struct Watcher {
-    ledger: Arc<CaseLedger>,
+    ctx: Context,
+    caller: Caller,
+    terms: crate::context::StreamTerms,
     case_id: CaseId,
     last_sent: u64,
     tx: tokio::sync::mpsc::Sender<Result<pb::WatchCaseResponse, Status>>,
-    shutdown: CancellationToken,
     resync: tokio::sync::watch::Receiver<u64>,
 }
 
@@ -254,9 +261,17 @@ impl Watcher {
         if self.catch_up().await.is_err() {
             return;
         }
+        let shutdown = self.ctx.stopping.clone();
         loop {
+            let next_check = self.terms.next_check(self.ctx.clock.now());
             let change = tokio::select! {
-                () = self.shutdown.cancelled() => {
+                () = tokio::time::sleep(next_check) => {
+                    if self.still_allowed().await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                () = shutdown.cancelled() => {
                     let stopping = ApiError::Unavailable {
                         reason: "SHUTTING_DOWN",
                         message: "the gateway is shutting down; watch again".into(),
@@ -294,34 +309,76 @@ impl Watcher {
         if events.first().is_some_and(|e| e.sequence as u64 > self.last_sent + 1) {
             return self.catch_up().await;
         }
-        for e in events {
-            if e.sequence as u64 > self.last_sent {
-                self.send(e.clone()).await?;
-            }
-        }
-        Ok(())
+        let new: Vec<pb::CaseEvent> = events.iter().filter(|e| e.sequence as u64 > self.last_sent).cloned().collect();
+        self.send_batch(new).await
     }
 
     async fn catch_up(&mut self) -> Result<(), ()> {
         loop {
-            let page = match self.ledger.events(&self.case_id, self.last_sent, 500).await {
+            let page = match self.ctx.ledger.events(&self.case_id, self.last_sent, 500).await {
                 Ok(page) => page,
-                Err(e) => {
-                    let _ = self.tx.send(Err(ApiError::from(e).into())).await;
-                    return Err(());
-                }
+                Err(e) => return self.end(ApiError::from(e)).await,
             };
             if page.is_empty() {
                 return Ok(());
             }
-            for e in page {
-                self.send(e).await?;
+            self.send_batch(page).await?;
+        }
+    }
+
+    /// Ends the stream with `error`.
+    async fn end<T>(&self, error: ApiError) -> Result<T, ()> {
+        let _ = self.tx.send(Err(error.into())).await;
+        Err(())
+    }
+
+    /// What of the case the caller still may watch (all of it, or a
+    /// sector's share as consents and legal bases stand today); if nothing,
+    /// the stream ends saying why.
+    async fn still_allowed(&self) -> Result<Grant, ()> {
+        if let Some(ended) = self.terms.ended(self.ctx.clock.now()) {
+            return self.end(ended).await;
+        }
+        let case = match self.ctx.ledger.state(&self.case_id).await {
+            Ok(case) => case,
+            Err(e) => return self.end(ApiError::from(e)).await,
+        };
+        let today = self.ctx.clock.today();
+        let principal = &self.caller.principal;
+        match policy::authorize(principal, &self.ctx.systems, Rpc::WatchCase, Target::Case(&case), today) {
+            Ok(grant) => Ok(grant),
+            Err(denied) => {
+                tracing::info!(case = %self.case_id, "a watch ended: the caller may no longer watch the case");
+                self.end(ApiError::PermissionDenied(denied.0)).await
             }
         }
     }
 
-    async fn send(&mut self, event: pb::CaseEvent) -> Result<(), ()> {
-        self.last_sent = event.sequence as u64;
-        self.tx.send(Ok(pb::WatchCaseResponse { event: Some(event) })).await.map_err(|_| ())
+    /// Sends events after checking access and recording them (one audit
+    /// record per batch, written before they leave).
+    async fn send_batch(&mut self, events: Vec<pb::CaseEvent>) -> Result<(), ()> {
+        let Some(last) = events.last().map(|e| e.sequence as u64) else { return Ok(()) };
+        let events = match self.still_allowed().await? {
+            Grant::Full => events,
+            // Another sector sees its own items of the covered parents only.
+            Grant::Sector(scope) => events
+                .into_iter()
+                .filter(|e| convert::event_from_pb(e).is_ok_and(|ev| scope.may_see(&ev.kind)))
+                .collect(),
+        };
+        let Some(first) = events.first().map(|e| e.sequence) else {
+            self.last_sent = last;
+            return Ok(());
+        };
+        let detail = format!("sent {} events, {first} to {last}", events.len());
+        let record = self.caller.stream_record(self.ctx.clock.now(), detail);
+        if self.ctx.trail.record(record).await.is_err() {
+            return self.end(ApiError::audit_unavailable()).await;
+        }
+        for event in events {
+            self.tx.send(Ok(pb::WatchCaseResponse { event: Some(event) })).await.map_err(|_| ())?;
+        }
+        self.last_sent = last;
+        Ok(())
     }
 }

@@ -207,7 +207,7 @@ impl DeliveryApi {
         Ok(delivery_to_pb(&self.find(name).await?, false))
     }
 
-    fn stream(&self, system: String) -> Result<DeliveryStream, ApiError> {
+    fn stream(&self, caller: &Caller, system: String) -> Result<DeliveryStream, ApiError> {
         let config = match self.ctx.systems.get(&system) {
             Some(s) if s.transport == Transport::Pull => s.clone(),
             Some(_) => {
@@ -221,16 +221,19 @@ impl DeliveryApi {
                 return Err(Violations::one("system", why).into());
             }
         };
+        let terms = self.ctx.streams.open(caller, self.ctx.clock.now())?;
         let (tx, rx) = tokio::sync::mpsc::channel(16);
-        tokio::spawn(PullStream { ctx: self.ctx.clone(), system: config, tx }.run(self.worker.pulled()));
+        tokio::spawn(PullStream { ctx: self.ctx.clone(), system: config, terms, tx }.run(self.worker.pulled()));
         Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
     }
 }
 
-/// Feeds one pulling system's stream.
+/// Feeds one pulling system's stream, until the client goes, the gateway
+/// stops, the caller's token expires or the stream reaches its lifetime.
 struct PullStream {
     ctx: Context,
     system: SystemConfig,
+    terms: crate::context::StreamTerms,
     tx: tokio::sync::mpsc::Sender<Result<pb::StreamDeliveriesResponse, Status>>,
 }
 
@@ -262,7 +265,15 @@ impl PullStream {
                 };
                 for d in &rows {
                     after = d.ordinal;
-                    if !sent.insert(d.new.delivery_id.clone()) || !self.still_allowed(d).await {
+                    if sent.contains(&d.new.delivery_id) {
+                        continue;
+                    }
+                    if let Some(ended) = self.terms.ended(self.ctx.clock.now()) {
+                        let _ = self.tx.send(Err(ended.into())).await;
+                        return;
+                    }
+                    sent.insert(d.new.delivery_id.clone());
+                    if !self.still_allowed(d).await {
                         continue;
                     }
                     // What leaves is audited, with the people it names, before it is sent.
@@ -284,9 +295,14 @@ impl PullStream {
                     break;
                 }
             }
+            if let Some(ended) = self.terms.ended(self.ctx.clock.now()) {
+                let _ = self.tx.send(Err(ended.into())).await;
+                return;
+            }
+            let wait = self.terms.next_check(self.ctx.clock.now()).min(std::time::Duration::from_secs(1));
             tokio::select! {
                 _ = notified => {}
-                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.cancelled() => return,
                 _ = self.tx.closed() => return,
             }
@@ -371,7 +387,7 @@ impl DeliveryApi {
         req: pb::StreamDeliveriesRequest,
     ) -> Result<DeliveryStream, ApiError> {
         self.ctx.authorize(&caller, Rpc::StreamDeliveries, Target::System(&req.system))?;
-        self.stream(req.system)
+        self.stream(&caller, req.system)
     }
 
     async fn acknowledge_delivery(

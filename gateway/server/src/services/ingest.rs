@@ -116,19 +116,64 @@ impl IngestApi {
         }
     }
 
-    /// Whether a caller may see and handle an inbox entry: one from a system
-    /// bound to a municipality belongs to that municipality's caseworkers (and
-    /// the gateway's administrators); one from a system serving every
-    /// municipality (regional psychiatry) has no owner and is everyone's.
-    fn may_handle(&self, caller: &Caller, entry: &InboxEntry) -> bool {
-        let owner = self.ctx.systems.get(&entry.system).and_then(|s| match &s.access {
+    /// The municipality an inbox entry belongs to: the one the sending system
+    /// is bound to; else the one the message is addressed to; else, for an
+    /// unmatched message, the one municipality whose cases have a custody
+    /// holder with one of its people's identifiers. `None` when none of these
+    /// names exactly one municipality: then only administrators see it.
+    async fn owner_of(&self, entry: &InboxEntry) -> Result<Option<String>, ApiError> {
+        let bound = self.ctx.systems.get(&entry.system).and_then(|s| match &s.access {
             SystemAccess::Municipal { cvr } => Some(cvr.clone()),
             SystemAccess::Sector { .. } => s.serves.clone(),
             SystemAccess::Unbound => None,
         });
-        let Some(owner) = owner else { return true };
+        if bound.is_some() || entry.kind != InboxKind::Unmatched {
+            return Ok(bound);
+        }
+        let Ok(batch) = pb::AdapterBatch::decode(entry.batch.as_slice()) else { return Ok(None) };
+        if bro_domain::check_cvr("addressed_municipality", &batch.addressed_municipality).is_ok() {
+            return Ok(Some(batch.addressed_municipality));
+        }
+        let mut municipalities: Vec<String> = Vec::new();
+        for subject in &batch.subjects {
+            let Some(key) = self.ctx.keys.identifier_key(subject) else { continue };
+            for case_id in self.ctx.store().find_cases_by_person(&key).await? {
+                let case = self.ctx.ledger.state(&case_id).await?;
+                let holds = case.custody_holders.iter().any(|p| {
+                    p.identifier.as_ref().is_some_and(|id| self.ctx.keys.person_key(id.kind_name(), id.expose()) == key)
+                });
+                if holds && !municipalities.contains(&case.placing_municipality.cvr) {
+                    municipalities.push(case.placing_municipality.cvr.clone());
+                }
+            }
+        }
+        Ok(match municipalities.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        })
+    }
+
+    /// Whether a caller may see and handle an inbox entry: the gateway's
+    /// administrators every one; a caseworker those of their municipality
+    /// ([`IngestApi::owner_of`]).
+    async fn may_handle(&self, caller: &Caller, entry: &InboxEntry) -> Result<bool, ApiError> {
         let administrator = matches!(&caller.principal, Principal::Person(p) if p.roles.contains(&Role::Administrator));
-        administrator || caller.municipality(&self.ctx.systems).as_deref() == Some(owner.as_str())
+        if administrator {
+            return Ok(true);
+        }
+        let Some(mine) = caller.municipality(&self.ctx.systems) else { return Ok(false) };
+        Ok(self.owner_of(entry).await?.as_deref() == Some(mine.as_str()))
+    }
+
+    /// The open or closed unmatched message `name`, if the caller may handle it.
+    async fn unmatched_entry(&self, caller: &Caller, name: &str) -> Result<InboxEntry, ApiError> {
+        let id = names::id_in("name", "unmatchedMessages/", name)?;
+        let not_found = || ApiError::NotFound { reason: "UNMATCHED_MESSAGE_NOT_FOUND", name: name.to_owned() };
+        let entry = self.ctx.store().get_inbox(id).await?.filter(|e| e.kind == InboxKind::Unmatched);
+        match entry {
+            Some(entry) if self.may_handle(caller, &entry).await? => Ok(entry),
+            _ => Err(not_found()),
+        }
     }
 
     /// Notes the people an unmatched message names for the call's audit
@@ -137,17 +182,6 @@ impl IngestApi {
         if let Ok(batch) = pb::AdapterBatch::decode(entry.batch.as_slice()) {
             batch_person_keys(&self.ctx.keys, &batch).into_iter().for_each(|key| caller.concerns_key(key));
         }
-    }
-
-    /// The open or closed unmatched message `name`, if the caller may handle it.
-    async fn unmatched_entry(&self, caller: &Caller, name: &str) -> Result<InboxEntry, ApiError> {
-        let id = names::id_in("name", "unmatchedMessages/", name)?;
-        self.ctx
-            .store()
-            .get_inbox(id)
-            .await?
-            .filter(|e| e.kind == InboxKind::Unmatched && self.may_handle(caller, e))
-            .ok_or_else(|| ApiError::NotFound { reason: "UNMATCHED_MESSAGE_NOT_FOUND", name: name.to_owned() })
     }
 
     /// A page of the inbox, of the entries the caller may handle.
@@ -179,7 +213,13 @@ impl IngestApi {
         } else {
             String::new()
         };
-        Ok((rows.into_iter().filter(|e| self.may_handle(caller, e)).collect(), next))
+        let mut mine = Vec::with_capacity(rows.len());
+        for row in rows {
+            if self.may_handle(caller, &row).await? {
+                mine.push(row);
+            }
+        }
+        Ok((mine, next))
     }
 
     /// Appends an unmatched message to the case a caseworker chose, its
@@ -214,6 +254,21 @@ impl IngestApi {
         }
         let batch = pb::AdapterBatch::decode(entry.batch.as_slice())
             .map_err(|e| bro_store::StoreError::Corrupt(format!("unmatched message {}: {e}", entry.entry_id)))?;
+        // The message must be about the chosen parent, or the caseworker says why it is.
+        let chosen = case.custody_holders.iter().find(|p| p.party_id == holder.as_str());
+        let chosen_key = chosen.and_then(|p| p.identifier.as_ref()).and_then(|id| caller.identifier_key(id));
+        let names_them = batch.subjects.iter().any(|s| chosen_key.is_some() && caller.identifier_key(s) == chosen_key);
+        if !names_them {
+            let reason = bro_domain::mask_digit_runs(req.override_reason.trim());
+            if reason.is_empty() {
+                let why = format!(
+                    "none of the people {} names has {holder}'s identifier; give override_reason to attach it anyway",
+                    req.name
+                );
+                return Err(Violations::one("custody_holder", why).into());
+            }
+            caller.note(&format!("override: {}", bro_domain::truncate(&reason, 200)));
+        }
         // Every person reference of the message becomes the chosen custody holder.
         let parties = vec![Some(holder); batch.subjects.len().max(1)];
         let events = events_for(&batch, &parties, &entry.system)?;
