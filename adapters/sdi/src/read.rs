@@ -187,8 +187,27 @@ fn envelope(besked: Node<'_, '_>) -> Result<proto::AdapterBatch, AdapterError> {
         parties: Vec::new(),
         holistic_plan: None,
         settings: Default::default(),
-        addressed_municipality: String::new(),
+        addressed_municipality: addressed_municipality(besked),
     })
+}
+
+/// The municipality the envelope allows to receive the message
+/// (`TilladtModtager` as a CVR URN), when it names exactly one: the gateway
+/// files an unmatched message in that municipality's inbox.
+fn addressed_municipality(besked: Node<'_, '_>) -> String {
+    let mut cvrs: Vec<&str> = besked
+        .descendants()
+        .filter(|n| n.has_tag_name(KUVERT_NS, "TilladtModtager"))
+        .flat_map(|n| n.descendants())
+        .filter_map(|n| n.text()?.trim().strip_prefix(CVR_URN))
+        .filter(|cvr| crate::settings::is_cvr(cvr))
+        .collect();
+    cvrs.sort_unstable();
+    cvrs.dedup();
+    match cvrs.as_slice() {
+        [one] => (*one).to_owned(),
+        _ => String::new(),
+    }
 }
 
 /// The refusal of a payload that is not a Sag: what it is, and the object type the envelope gives.

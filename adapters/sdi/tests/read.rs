@@ -378,3 +378,16 @@ fn describe_names_what_is_read_and_written() {
     assert_eq!(info.reads.first().map(|t| t.name.as_str()), Some("Haendelsesbesked"));
     assert_eq!(info.writes.first().map(|t| t.name.as_str()), Some("Haendelsesbesked"));
 }
+
+#[test]
+fn the_one_allowed_receiver_is_the_addressed_municipality() {
+    assert_eq!(batch("planer.in.xml").addressed_municipality, "29990000");
+    let one = common::text("planer.in.xml");
+    let allowed = "<kuvert:TilladtModtager><sd:URNIdentifikator>urn:oio:cvr-nr:29990000</sd:URNIdentifikator></kuvert:TilladtModtager>";
+    assert!(one.contains(allowed), "the fixture allows one receiver");
+    let two = one.replace(
+        allowed,
+        &format!("{allowed}<kuvert:TilladtModtager><sd:URNIdentifikator>urn:oio:cvr-nr:29188505</sd:URNIdentifikator></kuvert:TilladtModtager>"),
+    );
+    assert_eq!(read(two.as_bytes()).addressed_municipality, "", "two receivers address no one municipality");
+}

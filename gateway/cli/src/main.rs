@@ -101,20 +101,37 @@ enum Command {
     Dev(dev_cmd::DevCommand),
 }
 
+/// Where an audit log is, and its key.
+#[derive(clap::Args)]
+struct AuditLogArgs {
+    /// The gateway's data directory (its embedded audit log).
+    #[arg(long, env = "BRO_DATA_DIR", required_unless_present = "store", conflicts_with = "store")]
+    data_dir: Option<PathBuf>,
+    /// The audit log on PostgreSQL: postgres://user@host/db.
+    #[arg(long, env = "BRO_STORE")]
+    store: Option<String>,
+    /// The master key file (default: DATA_DIR/bro.key; required with --store).
+    #[arg(long, env = "BRO_KEY_FILE")]
+    key_file: Option<PathBuf>,
+}
+
+impl AuditLogArgs {
+    fn source(&self) -> security::AuditSource<'_> {
+        match (&self.store, &self.data_dir) {
+            (Some(url), _) => security::AuditSource::Postgres(url),
+            (None, Some(dir)) => security::AuditSource::DataDir(dir),
+            (None, None) => unreachable!("clap requires one of --data-dir and --store"),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check the whole audit log's hash chain: any changed, removed, inserted
     /// or reordered record, or a cut-off end, is found. Exit 1 if broken.
     Verify {
-        /// The gateway's data directory (its embedded audit log).
-        #[arg(long, env = "BRO_DATA_DIR", required_unless_present = "store", conflicts_with = "store")]
-        data_dir: Option<PathBuf>,
-        /// The audit log on PostgreSQL: postgres://user@host/db.
-        #[arg(long, env = "BRO_STORE")]
-        store: Option<String>,
-        /// The master key file (default: DATA_DIR/bro.key; required with --store).
-        #[arg(long, env = "BRO_KEY_FILE")]
-        key_file: Option<PathBuf>,
+        #[command(flatten)]
+        log: AuditLogArgs,
         /// Signed heads exported earlier (`bro audit export-head`, or the
         /// gateway's head export file): each must verify under the audit
         /// signing key and the log must still extend it.
@@ -131,15 +148,8 @@ enum AuditCommand {
     /// append it, one JSON line, to --out (or print it): keep it where
     /// whoever can write the database cannot reach.
     ExportHead {
-        /// The gateway's data directory (its embedded audit log).
-        #[arg(long, env = "BRO_DATA_DIR", required_unless_present = "store", conflicts_with = "store")]
-        data_dir: Option<PathBuf>,
-        /// The audit log on PostgreSQL: postgres://user@host/db.
-        #[arg(long, env = "BRO_STORE")]
-        store: Option<String>,
-        /// The master key file (default: DATA_DIR/bro.key; required with --store).
-        #[arg(long, env = "BRO_KEY_FILE")]
-        key_file: Option<PathBuf>,
+        #[command(flatten)]
+        log: AuditLogArgs,
         /// The audit signing key file (default: DATA_DIR/audit-signing.key; required with --store).
         #[arg(long)]
         signing_key: Option<PathBuf>,
@@ -440,28 +450,17 @@ fn main() -> ExitCode {
             }
         };
     }
-    if let Command::Audit(AuditCommand::Verify { data_dir, store, key_file, head, public_key, signing_key }) =
-        &cli.command
-    {
-        let source = match (store, data_dir) {
-            (Some(url), _) => security::AuditSource::Postgres(url),
-            (None, Some(dir)) => security::AuditSource::DataDir(dir),
-            (None, None) => unreachable!("clap requires one of --data-dir and --store"),
-        };
+    if let Command::Audit(AuditCommand::Verify { log, head, public_key, signing_key }) = &cli.command {
         let heads = head.as_deref().map(|file| security::PinnedHeads {
             file,
             public_key: public_key.as_deref(),
             signing_key: signing_key.as_deref(),
         });
-        return security::verify_audit(source, key_file.as_deref(), heads);
+        return security::verify_audit(log.source(), log.key_file.as_deref(), heads);
     }
-    if let Command::Audit(AuditCommand::ExportHead { data_dir, store, key_file, signing_key, out }) = &cli.command {
-        let source = match (store, data_dir) {
-            (Some(url), _) => security::AuditSource::Postgres(url),
-            (None, Some(dir)) => security::AuditSource::DataDir(dir),
-            (None, None) => unreachable!("clap requires one of --data-dir and --store"),
-        };
-        return security::export_head(source, key_file.as_deref(), signing_key.as_deref(), out.as_deref());
+    if let Command::Audit(AuditCommand::ExportHead { log, signing_key, out }) = &cli.command {
+        let key_file = log.key_file.as_deref();
+        return security::export_head(log.source(), key_file, signing_key.as_deref(), out.as_deref());
     }
     if let Command::Dev(command) = &cli.command {
         return match dev_cmd::run(command) {

@@ -214,6 +214,22 @@ impl PlanPages {
         Ok(bro_rules::holistic::link_revoked_by(&history, &link.plan_id, &link.custody_holder, link.made_at_version))
     }
 
+    /// A link (or a session's link) that may be used now: within its rate,
+    /// and not revoked; otherwise the answer to give.
+    async fn check_link(&self, link: &PlanLink) -> Result<(), Response> {
+        if !self.link_allowed(link) {
+            return Err(self.too_many());
+        }
+        match self.revoked(link).await {
+            Ok(None) => Ok(()),
+            Ok(Some(why)) => Err(self.refuse_revoked(link, why).await),
+            Err(e) => {
+                tracing::warn!(error = %e, "a plan link could not be checked");
+                Err(self.unavailable())
+            }
+        }
+    }
+
     /// The refusal of a revoked link: audited, the session cleared.
     async fn refuse_revoked(&self, link: &PlanLink, why: &str) -> Response {
         if !self.audit(link.case_id.resource_name(), Vec::new(), "PERMISSION_DENIED", why).await {
@@ -288,16 +304,8 @@ async fn open_link(
         Ok(link) => link,
         Err(e) => return refuse_unopened(&pages, e, false).await,
     };
-    if !pages.link_allowed(&link) {
-        return pages.too_many();
-    }
-    match pages.revoked(&link).await {
-        Ok(None) => {}
-        Ok(Some(why)) => return pages.refuse_revoked(&link, why).await,
-        Err(e) => {
-            tracing::warn!(error = %e, "a plan link could not be checked");
-            return pages.unavailable();
-        }
+    if let Err(refused) = pages.check_link(&link).await {
+        return refused;
     }
     let (session, ends) = links::issue_session(&pages.keys, &link, now);
     let mut response = pages.respond(StatusCode::OK, page::render_opening());
@@ -330,16 +338,8 @@ async fn show(
         Ok(link) => link,
         Err(e) => return refuse_unopened(&pages, e, true).await,
     };
-    if !pages.link_allowed(&link) {
-        return pages.too_many();
-    }
-    match pages.revoked(&link).await {
-        Ok(None) => {}
-        Ok(Some(why)) => return pages.refuse_revoked(&link, why).await,
-        Err(e) => {
-            tracing::warn!(error = %e, "a plan link could not be checked");
-            return pages.unavailable();
-        }
+    if let Err(refused) = pages.check_link(&link).await {
+        return refused;
     }
     let case_name = link.case_id.resource_name();
     let loaded = match pages.reader.load(&link.case_id, &link.plan_id, 0).await {
