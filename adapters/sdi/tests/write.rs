@@ -104,6 +104,7 @@ fn outbound() -> proto::AdapterBatch {
         ],
         holistic_plan: None,
         settings: common::settings(),
+        addressed_municipality: String::new(),
     }
 }
 
