@@ -762,7 +762,7 @@ mod tests {
         let defaults = Overrides::default().resolve().unwrap();
         assert_eq!((defaults.delivery_lease_secs, defaults.head_export.every.as_secs()), (30, 300));
         assert_eq!(defaults.shutdown_grace_secs, 10, "a stop waits 10 s for open connections");
-        assert_eq!((defaults.streams.per_caller, defaults.streams.max_lifetime.as_secs()), (16, 3600));
+        assert_eq!((defaults.streams.per_caller, defaults.streams.max_lifetime.as_secs()), (64, 3600));
         assert_eq!(defaults.http2.max_concurrent_streams, 200);
         assert_eq!(defaults.head_export.file, None);
         std::fs::write(

@@ -70,7 +70,7 @@ pub struct StreamLimits {
 
 impl Default for StreamLimits {
     fn default() -> Self {
-        StreamLimits { per_caller: 16, max_lifetime: std::time::Duration::from_secs(3600) }
+        StreamLimits { per_caller: 64, max_lifetime: std::time::Duration::from_secs(3600) }
     }
 }
 
