@@ -268,14 +268,6 @@ impl Caller {
         self.concerns_also(&case.name, keys);
     }
 
-    /// Notes a case read among others (its custody holders and child),
-    /// adding to what was noted before, as [`Caller::concerns_projection`].
-    pub fn concerns_case_also(&self, case: &bro_domain::Case) {
-        let people = case.custody_holders.iter().filter_map(|p| p.identifier.as_ref());
-        let keys = people.chain(case.child.identifier.as_ref()).map(|id| self.person_key(id)).collect();
-        self.concerns_also(&case.id.resource_name(), keys);
-    }
-
     /// Adds a case and people to those noted: one case is named in `case`,
     /// several make it `(several)` and are listed in `cases`.
     fn concerns_also(&self, name: &str, keys: Vec<Vec<u8>>) {

@@ -61,8 +61,9 @@ impl ObligationApi {
                 continue;
             }
             seen.push(&due.case);
+            // The stored projection names the people: no history is replayed.
             let case_id = CaseId::from_resource_name("case", &due.case)?;
-            caller.concerns_case_also(&*self.ctx.ledger.state(&case_id).await?);
+            caller.concerns_projection(&self.ctx.ledger.get(&case_id).await?);
         }
         Ok(pb::ListDueObligationsResponse {
             obligations: page.obligations,
