@@ -113,11 +113,6 @@ impl StreamRegistry {
             valid_until: caller.valid_until,
         })
     }
-
-    /// How many streams are open in all.
-    pub fn open_streams(&self) -> usize {
-        self.open.lock().map(|o| o.values().sum()).unwrap_or(0)
-    }
 }
 
 /// One open stream's terms: when it must end; counted while held.

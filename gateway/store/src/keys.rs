@@ -135,15 +135,20 @@ impl Keyring {
     /// it asked) under request id `context`: a keyed hash, so that whoever
     /// holds the database cannot confirm a guessed message or event offline.
     pub fn keyed_fingerprint(&self, context: &str, plain: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(33);
+        out.push(KEYED_FINGERPRINT_V1);
+        out.extend_from_slice(&self.fingerprint_mac(context, plain).finalize().into_bytes());
+        out
+    }
+
+    /// The MAC a keyed fingerprint holds, before it is finished.
+    fn fingerprint_mac(&self, context: &str, plain: &[u8]) -> HmacSha256 {
         let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.fingerprint).expect("any key length");
         mac.update(b"bro-fingerprint-v1");
         mac.update(&(context.len() as u64).to_be_bytes());
         mac.update(context.as_bytes());
         mac.update(plain);
-        let mut out = Vec::with_capacity(33);
-        out.push(KEYED_FINGERPRINT_V1);
-        out.extend_from_slice(&mac.finalize().into_bytes());
-        out
+        mac
     }
 
     /// Whether a stored fingerprint is that of `plain` under `context`: its
@@ -151,12 +156,7 @@ impl Keyring {
     pub fn fingerprint_matches(&self, context: &str, stored: &[u8], plain: &[u8]) -> bool {
         match stored.first() {
             Some(&KEYED_FINGERPRINT_V1) if stored.len() == 33 => {
-                let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.fingerprint).expect("any key length");
-                mac.update(b"bro-fingerprint-v1");
-                mac.update(&(context.len() as u64).to_be_bytes());
-                mac.update(context.as_bytes());
-                mac.update(plain);
-                mac.verify_slice(&stored[1..]).is_ok()
+                self.fingerprint_mac(context, plain).verify_slice(&stored[1..]).is_ok()
             }
             _ => stored == plain,
         }

@@ -187,14 +187,7 @@ impl CaseApi {
         let next = (events.len() == limit)
             .then(|| events.last().map(|e| paging::encode_token(&scope, e.sequence as u64)))
             .flatten();
-        let events = match grant {
-            Grant::Full => events,
-            // Stored events always read back; one that did not would not be shown.
-            Grant::Sector(scope) => events
-                .into_iter()
-                .filter(|e| convert::event_from_pb(e).is_ok_and(|ev| scope.may_see(&ev.kind)))
-                .collect(),
-        };
+        let events = granted_events(&grant, events);
         Ok(pb::ListCaseEventsResponse { events, next_page_token: next.unwrap_or_default() })
     }
 
@@ -220,6 +213,18 @@ impl CaseApi {
         tokio::spawn(watcher.run(changes));
         let stream: WatchStream = Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx));
         Ok(stream)
+    }
+}
+
+/// The events a grant lets the caller see: all of them, or another
+/// sector's own items of the covered parents. A stored event always reads
+/// back; one that did not would not be shown.
+fn granted_events(grant: &Grant, events: Vec<pb::CaseEvent>) -> Vec<pb::CaseEvent> {
+    match grant {
+        Grant::Full => events,
+        Grant::Sector(scope) => {
+            events.into_iter().filter(|e| convert::event_from_pb(e).is_ok_and(|ev| scope.may_see(&ev.kind))).collect()
+        }
     }
 }
 
@@ -358,14 +363,7 @@ impl Watcher {
     /// record per batch, written before they leave).
     async fn send_batch(&mut self, events: Vec<pb::CaseEvent>) -> Result<(), ()> {
         let Some(last) = events.last().map(|e| e.sequence as u64) else { return Ok(()) };
-        let events = match self.still_allowed().await? {
-            Grant::Full => events,
-            // Another sector sees its own items of the covered parents only.
-            Grant::Sector(scope) => events
-                .into_iter()
-                .filter(|e| convert::event_from_pb(e).is_ok_and(|ev| scope.may_see(&ev.kind)))
-                .collect(),
-        };
+        let events = granted_events(&self.still_allowed().await?, events);
         let Some(first) = events.first().map(|e| e.sequence) else {
             self.last_sent = last;
             return Ok(());
